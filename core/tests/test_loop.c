@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "core/loop.h"
+#include "core/test.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static int order[16], n_order;
+
+static void record(struct loop_timer *t) { order[n_order++] = (int)(long)t->arg; }
+
+/* Timers fire in due order whatever order they were armed in; a cancelled
+ * one never fires; re-arming moves it. */
+static void test_timer_order(void)
+{
+	struct loop *l = loop_new();
+	struct loop_timer t[6];
+	int delays[6] = { 50, 10, 30, 20, 40, 60 };
+
+	for (int i = 0; i < 6; i++) {
+		loop_timer_init(&t[i], record, (void *)(long)i);
+		loop_timer_arm(l, &t[i], delays[i]);
+	}
+	loop_timer_cancel(l, &t[4]);	/* 40 ms: gone */
+	loop_timer_arm(l, &t[5], 5);	/* 60 -> 5 ms: first */
+	n_order = 0;
+	uint64_t start = loop_now_ms();
+	while (n_order < 5 && loop_now_ms() - start < 2000)
+		loop_run_once(l, 100);
+	CHECK_EQ_INT(n_order, 5);
+	int want[5] = { 5, 1, 3, 2, 0 };
+	for (int i = 0; i < 5; i++)
+		CHECK_EQ_INT(order[i], want[i]);
+	CHECK(!loop_timer_armed(&t[4]));
+	CHECK(loop_now_ms() - start >= 50);
+	loop_free(l);
+}
+
+/* Many timers with random delays come out sorted (the heap keeps order). */
+static uint64_t last_due;
+static int sorted_ok = 1, fired;
+static void check_sorted(struct loop_timer *t)
+{
+	if (t->due_ms < last_due)
+		sorted_ok = 0;
+	last_due = t->due_ms;
+	fired++;
+}
+
+static void test_timer_heap(void)
+{
+	struct loop *l = loop_new();
+	static struct loop_timer t[500];
+
+	srand(7);
+	for (int i = 0; i < 500; i++) {
+		loop_timer_init(&t[i], check_sorted, NULL);
+		loop_timer_arm(l, &t[i], rand() % 40);
+	}
+	for (int i = 0; i < 500; i += 3)
+		loop_timer_cancel(l, &t[i]);
+	uint64_t start = loop_now_ms();
+	while (fired < 333 && loop_now_ms() - start < 2000)
+		loop_run_once(l, 50);
+	CHECK_EQ_INT(fired, 333);
+	CHECK(sorted_ok);
+	loop_free(l);
+}
+
+static int pipe_reads;
+static void on_pipe(struct loop_io *io, uint32_t events)
+{
+	char buf[16];
+
+	if (read(io->fd, buf, sizeof(buf)) > 0)
+		pipe_reads++;
+}
+
+static int got_signal;
+static void on_signal(struct loop *l, int signo, void *arg)
+{
+	got_signal = signo;
+	loop_stop(l);
+}
+
+static void stop_soon(struct loop_timer *t) { raise(SIGTERM); }
+
+/* An fd callback runs when data arrives; SIGTERM arrives through the loop
+ * (signalfd) and stops loop_run cleanly. */
+static void test_io_and_signal(void)
+{
+	struct loop *l = loop_new();
+	struct loop_io io;
+	struct loop_timer t;
+	int p[2];
+
+	CHECK(pipe(p) == 0);
+	CHECK(loop_io_add(l, &io, p[0], EPOLLIN, on_pipe, NULL) == 0);
+	CHECK(loop_signal(l, SIGTERM, on_signal, NULL) == 0);
+	CHECK(write(p[1], "x", 1) == 1);
+	loop_timer_init(&t, stop_soon, NULL);
+	loop_timer_arm(l, &t, 20);
+	CHECK(loop_run(l) == 0);
+	CHECK_EQ_INT(pipe_reads, 1);
+	CHECK_EQ_INT(got_signal, SIGTERM);
+	loop_io_del(l, &io);
+	close(p[0]);
+	close(p[1]);
+	loop_free(l);
+}
+
+int main(void)
+{
+	test_timer_order();
+	test_timer_heap();
+	test_io_and_signal();
+	return test_done("core_loop");
+}
