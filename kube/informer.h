@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * An informer: list then watch one resource type, keep a local cache of
+ * compact typed objects (kube/objects.h) keyed by namespace/name, and tell
+ * the owner what changed.
+ *
+ *  - Lists are paged (limit=500) so a big cluster never sits in memory as
+ *    one JSON tree; the watch resumes from the list's resourceVersion with
+ *    allowWatchBookmarks.
+ *  - A relist (410 Gone, repeated watch failures) compares against the cache
+ *    and delivers only real differences: adds, updates whose kept fields
+ *    changed, deletes of objects that are gone. Never delete+add.
+ *  - A broken or timed-out watch resumes from the last resourceVersion seen.
+ *  - Errors back off exponentially (0.8 s .. 30 s) with jitter.
+ *  - Malformed objects are logged and skipped; the cache keeps its last good
+ *    state.
+ *
+ * Callbacks run from the loop. Object pointers are valid during the call
+ * (the `old` of an update and the object of a delete are freed after it) and,
+ * for cached ones, until the next change of that key.
+ */
+#ifndef FERRY_KUBE_INFORMER_H
+#define FERRY_KUBE_INFORMER_H
+
+#include "kube/client.h"
+#include "kube/objects.h"
+
+struct kube_informer;
+
+struct kube_handlers {
+	void (*add)(void *arg, const struct kube_object *obj);
+	void (*update)(void *arg, const struct kube_object *old, const struct kube_object *obj);
+	void (*del)(void *arg, const struct kube_object *obj);
+	void (*synced)(void *arg);	/* once, after the first full list */
+};
+
+struct kube_informer_opts {
+	const char *label_selector;	/* e.g. "!service.kubernetes.io/headless" */
+	const char *field_selector;	/* e.g. "metadata.name=node1" */
+	unsigned page_size;		/* 0: 500 */
+	unsigned watch_timeout_s;	/* 0: random in [300, 600) as client-go */
+};
+
+struct kube_informer *kube_informer_new(struct kube_client *c, enum kube_kind kind,
+					const struct kube_informer_opts *o,
+					const struct kube_handlers *h, void *arg);
+int kube_informer_start(struct kube_informer *inf);
+void kube_informer_free(struct kube_informer *inf);
+
+bool kube_informer_synced(const struct kube_informer *inf);
+size_t kube_informer_count(const struct kube_informer *inf);
+/* namespace "" for cluster-scoped objects */
+const struct kube_object *kube_informer_get(const struct kube_informer *inf,
+					    const char *ns, const char *name);
+/* Visit every cached object; stop when fn returns non-zero. */
+void kube_informer_foreach(const struct kube_informer *inf,
+			   int (*fn)(void *arg, const struct kube_object *o), void *arg);
+/* Bytes held by cached objects (for the benchmark and /metrics). */
+size_t kube_informer_bytes(const struct kube_informer *inf);
+const char *kube_informer_resource_version(const struct kube_informer *inf);
+
+struct kube_informer_stats {
+	unsigned lists, relists, watches, watch_errors, bad_objects, gone;
+};
+void kube_informer_stats(const struct kube_informer *inf, struct kube_informer_stats *s);
+
+#endif

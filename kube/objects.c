@@ -1,0 +1,580 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * JSON -> compact typed objects.
+ *
+ * Each object is one malloc: the builder runs the same parse twice, first
+ * measuring (into throw-away scratch memory), then filling a block of exactly
+ * the measured size. No per-string malloc overhead: a 10-endpoint
+ * EndpointSlice costs about 1 KiB instead of the ~10 KiB json-c would hold.
+ * While filling, every kept value is folded into a 64-bit hash so the
+ * informer can tell "nothing ferry reads changed" without a field-by-field
+ * compare.
+ */
+#include "kube/objects.h"
+
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct scratch {
+	struct scratch *next;
+	max_align_t data[];
+};
+
+struct bld {
+	bool sizing;
+	bool oom;
+	char *base;
+	size_t used, cap;
+	struct scratch *scratch;
+	uint64_t hash;
+};
+
+static void *balloc(struct bld *b, size_t n)
+{
+	size_t a = (b->used + 7) & ~(size_t)7;
+	void *p;
+
+	if (b->sizing) {
+		struct scratch *s = calloc(1, sizeof(*s) + n + 1);
+
+		if (!s) {
+			b->oom = true;
+			return NULL;
+		}
+		s->next = b->scratch;
+		b->scratch = s;
+		b->used = a + n;
+		return s->data;
+	}
+	if (a + n > b->cap) {	/* cannot happen: same parse as when sizing */
+		b->oom = true;
+		return NULL;
+	}
+	p = b->base + a;
+	b->used = a + n;
+	memset(p, 0, n);
+	return p;
+}
+
+/* Strings need no alignment: pack them. */
+static char *bstrn(struct bld *b, const char *s, size_t n)
+{
+	char *p;
+
+	if (b->sizing) {
+		struct scratch *sc = calloc(1, sizeof(*sc) + n + 1);
+
+		if (!sc) {
+			b->oom = true;
+			return NULL;
+		}
+		sc->next = b->scratch;
+		b->scratch = sc;
+		b->used += n + 1;
+		p = (char *)sc->data;
+	} else {
+		if (b->used + n + 1 > b->cap) {
+			b->oom = true;
+			return NULL;
+		}
+		p = b->base + b->used;
+		b->used += n + 1;
+	}
+	memcpy(p, s, n);
+	p[n] = 0;
+	return p;
+}
+
+static void hash_bytes(struct bld *b, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+
+	for (size_t i = 0; i < n; i++) {
+		b->hash ^= s[i];
+		b->hash *= 0x100000001b3ull;	/* FNV-1a */
+	}
+}
+
+static void hash_int(struct bld *b, long long v) { hash_bytes(b, &v, sizeof(v)); }
+
+/* ---- JSON access, tolerant of wrong types ---- */
+
+static struct json_object *jget(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+
+	if (!o || !json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, k, &v))
+		return NULL;
+	return v;
+}
+
+static struct json_object *jtyped(struct json_object *o, const char *k, json_type t)
+{
+	struct json_object *v = jget(o, k);
+
+	return v && json_object_is_type(v, t) ? v : NULL;
+}
+
+static const char *jstr(struct json_object *o, const char *k)
+{
+	struct json_object *v = jtyped(o, k, json_type_string);
+
+	return v ? json_object_get_string(v) : NULL;
+}
+
+static long long jint(struct json_object *o, const char *k, long long dflt)
+{
+	struct json_object *v = jtyped(o, k, json_type_int);
+
+	return v ? json_object_get_int64(v) : dflt;
+}
+
+static int jbool(struct json_object *o, const char *k)
+{
+	struct json_object *v = jtyped(o, k, json_type_boolean);
+
+	return v ? json_object_get_boolean(v) : KUBE_UNSET;
+}
+
+static size_t jlen(struct json_object *a)
+{
+	return a && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+}
+
+/* Copy a string field, hashing it (a NULL hashes differently from ""). */
+static const char *bstr(struct bld *b, const char *s)
+{
+	if (!s) {
+		hash_bytes(b, "\xff", 1);
+		return NULL;
+	}
+	hash_bytes(b, s, strlen(s) + 1);
+	return bstrn(b, s, strlen(s));
+}
+
+/* An array of strings: strings only, others skipped. */
+static const char *const *bstrarr(struct bld *b, struct json_object *a, uint16_t *n, size_t max)
+{
+	size_t len = jlen(a), k = 0;
+	const char **out;
+
+	if (len > max)
+		len = max;
+	*n = 0;
+	hash_int(b, (long long)len);
+	if (!len)
+		return NULL;
+	out = balloc(b, len * sizeof(*out));
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		struct json_object *e = json_object_array_get_idx(a, i);
+
+		if (json_object_is_type(e, json_type_string))
+			out[k++] = bstr(b, json_object_get_string(e));
+	}
+	*n = (uint16_t)k;
+	return out;
+}
+
+/* [{"name": X}, ...] -> [X, ...] (EndpointSlice hints). */
+static const char *const *bnamearr(struct bld *b, struct json_object *a, uint8_t *n)
+{
+	size_t len = jlen(a), k = 0;
+	const char **out;
+
+	if (len > 255)
+		len = 255;
+	*n = 0;
+	hash_int(b, (long long)len);
+	if (!len)
+		return NULL;
+	out = balloc(b, len * sizeof(*out));
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		const char *s = jstr(json_object_array_get_idx(a, i), "name");
+
+		if (s)
+			out[k++] = bstr(b, s);
+	}
+	*n = (uint8_t)k;
+	return out;
+}
+
+typedef bool (*keep_fn)(const char *key);
+
+static const struct kube_kv *bkv(struct bld *b, struct json_object *m, keep_fn keep, uint16_t *n)
+{
+	size_t cnt = 0, k = 0;
+	struct kube_kv *out;
+
+	*n = 0;
+	if (!m || !json_object_is_type(m, json_type_object))
+		return NULL;
+	json_object_object_foreach(m, key0, v0) {
+		if (json_object_is_type(v0, json_type_string) && keep(key0))
+			cnt++;
+	}
+	hash_int(b, (long long)cnt);
+	if (!cnt || cnt > 65535)
+		return NULL;
+	out = balloc(b, cnt * sizeof(*out));
+	if (!out)
+		return NULL;
+	json_object_object_foreach(m, key, v) {
+		if (json_object_is_type(v, json_type_string) && keep(key)) {
+			out[k].key = bstr(b, key);
+			out[k].value = bstr(b, json_object_get_string(v));
+			k++;
+		}
+	}
+	*n = (uint16_t)k;
+	return out;
+}
+
+static bool keep_all(const char *k) { return true; }
+static bool keep_none(const char *k) { return false; }
+
+/* Services and slices: the labels kube-proxy and MetalLB read. */
+static bool keep_k8s_label(const char *k)
+{
+	return strstr(k, "kubernetes.io/") || !strncmp(k, "metallb.", 8);
+}
+
+/* Never kubectl's last-applied-configuration (a copy of the object). */
+static bool keep_svc_annotation(const char *k)
+{
+	return !strncmp(k, "metallb.", 8) || !strncmp(k, "service.kubernetes.io/", 22);
+}
+
+static int protocol(const char *s)
+{
+	if (s && !strcmp(s, "UDP"))
+		return KUBE_PROTO_UDP;
+	if (s && !strcmp(s, "SCTP"))
+		return KUBE_PROTO_SCTP;
+	return KUBE_PROTO_TCP;
+}
+
+static int bmeta(struct bld *b, struct kube_object *o, enum kube_kind kind, struct json_object *j,
+		 keep_fn keep_label, keep_fn keep_ann, const char **err)
+{
+	struct json_object *md = jget(j, "metadata");
+	const char *name = jstr(md, "name"), *ns = jstr(md, "namespace"), *rv;
+
+	if (!name || !*name) {
+		*err = "object without metadata.name";
+		return -1;
+	}
+	o->kind = kind;
+	o->namespace = bstr(b, ns ? ns : "");
+	o->name = bstr(b, name);
+	o->uid = bstr(b, jstr(md, "uid"));
+	/* not hashed: it changes on every write, relevant or not */
+	rv = jstr(md, "resourceVersion");
+	o->resource_version = rv ? bstrn(b, rv, strlen(rv)) : NULL;
+	o->labels = bkv(b, jget(md, "labels"), keep_label, &o->n_labels);
+	o->annotations = bkv(b, jget(md, "annotations"), keep_ann, &o->n_annotations);
+	return 0;
+}
+
+static int build_service(struct bld *b, struct json_object *j, const char **err)
+{
+	struct kube_service *s = balloc(b, sizeof(*s));
+	struct json_object *spec = jget(j, "spec"), *a, *fam;
+	struct kube_service_port *ports;
+	struct kube_lb_ingress *ing;
+	const char *t, *cip;
+	size_t n;
+
+	if (!s)
+		return -1;
+	if (bmeta(b, &s->obj, KUBE_SERVICE, j, keep_k8s_label, keep_svc_annotation, err) < 0)
+		return -1;
+	t = jstr(spec, "type");
+	s->type = !t ? KUBE_SVC_CLUSTER_IP : !strcmp(t, "NodePort") ? KUBE_SVC_NODE_PORT :
+		  !strcmp(t, "LoadBalancer") ? KUBE_SVC_LOAD_BALANCER :
+		  !strcmp(t, "ExternalName") ? KUBE_SVC_EXTERNAL_NAME : KUBE_SVC_CLUSTER_IP;
+	hash_int(b, s->type);
+	cip = jstr(spec, "clusterIP");
+	s->headless = cip && !strcmp(cip, "None");
+	hash_int(b, s->headless);
+	if (jlen(jget(spec, "clusterIPs"))) {
+		s->cluster_ips = bstrarr(b, jget(spec, "clusterIPs"), &s->n_cluster_ips, 2);
+	} else if (cip && *cip) {
+		const char **one = balloc(b, sizeof(*one));
+
+		if (one) {
+			one[0] = bstr(b, cip);
+			s->cluster_ips = one;
+			s->n_cluster_ips = 1;
+		}
+	}
+	s->external_ips = bstrarr(b, jget(spec, "externalIPs"), &s->n_external_ips, 1024);
+	s->lb_source_ranges = bstrarr(b, jget(spec, "loadBalancerSourceRanges"), &s->n_lb_source_ranges, 1024);
+	t = jstr(spec, "externalTrafficPolicy");
+	s->external_traffic_policy = t && !strcmp(t, "Local") ? KUBE_POLICY_LOCAL : KUBE_POLICY_CLUSTER;
+	t = jstr(spec, "internalTrafficPolicy");
+	s->internal_traffic_policy = t && !strcmp(t, "Local") ? KUBE_POLICY_LOCAL : KUBE_POLICY_CLUSTER;
+	t = jstr(spec, "sessionAffinity");
+	s->session_affinity_client_ip = t && !strcmp(t, "ClientIP");
+	s->session_affinity_timeout = (int32_t)jint(jget(jget(spec, "sessionAffinityConfig"), "clientIP"),
+						    "timeoutSeconds", 0);
+	s->health_check_node_port = (uint16_t)jint(spec, "healthCheckNodePort", 0);
+	s->allocate_lb_node_ports = jbool(spec, "allocateLoadBalancerNodePorts") != 0;
+	hash_int(b, s->external_traffic_policy | s->internal_traffic_policy << 2 |
+		    s->session_affinity_client_ip << 4 | s->allocate_lb_node_ports << 5);
+	hash_int(b, s->session_affinity_timeout);
+	hash_int(b, s->health_check_node_port);
+	fam = jget(spec, "ipFamilies");
+	for (size_t i = 0; i < jlen(fam) && s->n_ip_families < 2; i++) {
+		const char *f = json_object_get_string(json_object_array_get_idx(fam, i));
+
+		if (f && (!strcmp(f, "IPv4") || !strcmp(f, "IPv6")))
+			s->ip_families[s->n_ip_families++] = f[3] == '4' ? KUBE_IPV4 : KUBE_IPV6;
+	}
+	hash_int(b, s->ip_families[0] | s->ip_families[1] << 8);
+	s->ip_family_policy = bstr(b, jstr(spec, "ipFamilyPolicy"));
+	s->external_name = bstr(b, jstr(spec, "externalName"));
+	s->load_balancer_ip = bstr(b, jstr(spec, "loadBalancerIP"));
+	s->load_balancer_class = bstr(b, jstr(spec, "loadBalancerClass"));
+	s->traffic_distribution = bstr(b, jstr(spec, "trafficDistribution"));
+
+	a = jget(spec, "ports");
+	n = jlen(a) > 65535 ? 65535 : jlen(a);
+	hash_int(b, (long long)n);
+	if (n && (ports = balloc(b, n * sizeof(*ports)))) {
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *p = json_object_array_get_idx(a, i), *tp = jget(p, "targetPort");
+
+			ports[i].name = bstr(b, jstr(p, "name"));
+			ports[i].app_protocol = bstr(b, jstr(p, "appProtocol"));
+			ports[i].protocol = protocol(jstr(p, "protocol"));
+			ports[i].port = (uint16_t)jint(p, "port", 0);
+			ports[i].node_port = (uint16_t)jint(p, "nodePort", 0);
+			if (tp && json_object_is_type(tp, json_type_int))
+				ports[i].target_port = (uint16_t)json_object_get_int(tp);
+			ports[i].target_port_name = bstr(b, tp && json_object_is_type(tp, json_type_string) ?
+							 json_object_get_string(tp) : NULL);
+			hash_int(b, ports[i].protocol | (long long)ports[i].port << 8 |
+				    (long long)ports[i].node_port << 24 | (long long)ports[i].target_port << 40);
+		}
+		s->ports = ports;
+		s->n_ports = (uint16_t)n;
+	}
+	a = jget(jget(jget(j, "status"), "loadBalancer"), "ingress");
+	n = jlen(a) > 65535 ? 65535 : jlen(a);
+	hash_int(b, (long long)n);
+	if (n && (ing = balloc(b, n * sizeof(*ing)))) {
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *e = json_object_array_get_idx(a, i);
+
+			ing[i].ip = bstr(b, jstr(e, "ip"));
+			ing[i].hostname = bstr(b, jstr(e, "hostname"));
+			ing[i].ip_mode = bstr(b, jstr(e, "ipMode"));
+		}
+		s->lb_ingress = ing;
+		s->n_lb_ingress = (uint16_t)n;
+	}
+	return 0;
+}
+
+static int build_endpointslice(struct bld *b, struct json_object *j, const char **err)
+{
+	struct kube_endpointslice *s = balloc(b, sizeof(*s));
+	struct json_object *a;
+	struct kube_endpoint *eps;
+	struct kube_eps_port *ports;
+	const char *t;
+	size_t n;
+
+	if (!s)
+		return -1;
+	if (bmeta(b, &s->obj, KUBE_ENDPOINTSLICE, j, keep_k8s_label, keep_svc_annotation, err) < 0)
+		return -1;
+	t = jstr(j, "addressType");
+	s->address_type = t && !strcmp(t, "IPv6") ? KUBE_ADDR_IPV6 : t && !strcmp(t, "FQDN") ?
+			  KUBE_ADDR_FQDN : KUBE_ADDR_IPV4;
+	hash_int(b, s->address_type);
+	s->service_name = kube_object_label(&s->obj, "kubernetes.io/service-name");
+
+	a = jget(j, "endpoints");
+	n = jlen(a) > 100000 ? 100000 : jlen(a);
+	hash_int(b, (long long)n);
+	if (n && (eps = balloc(b, n * sizeof(*eps)))) {
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *e = json_object_array_get_idx(a, i), *c = jget(e, "conditions"),
+					   *h = jget(e, "hints");
+			struct kube_endpoint *ep = &eps[i];
+			uint16_t na;
+
+			ep->addresses = bstrarr(b, jget(e, "addresses"), &na, 255);
+			ep->n_addresses = (uint8_t)na;
+			ep->ready = (int8_t)jbool(c, "ready");
+			ep->serving = (int8_t)jbool(c, "serving");
+			ep->terminating = (int8_t)jbool(c, "terminating");
+			hash_int(b, (ep->ready + 1) | (ep->serving + 1) << 2 | (ep->terminating + 1) << 4);
+			ep->node_name = bstr(b, jstr(e, "nodeName"));
+			ep->zone = bstr(b, jstr(e, "zone"));
+			ep->hostname = bstr(b, jstr(e, "hostname"));
+			ep->hint_zones = bnamearr(b, jget(h, "forZones"), &ep->n_hint_zones);
+			ep->hint_nodes = bnamearr(b, jget(h, "forNodes"), &ep->n_hint_nodes);
+		}
+		s->endpoints = eps;
+		s->n_endpoints = (uint32_t)n;
+	}
+	a = jget(j, "ports");
+	n = jlen(a) > 65535 ? 65535 : jlen(a);
+	hash_int(b, (long long)n);
+	if (n && (ports = balloc(b, n * sizeof(*ports)))) {
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *p = json_object_array_get_idx(a, i);
+
+			ports[i].name = bstr(b, jstr(p, "name"));
+			ports[i].app_protocol = bstr(b, jstr(p, "appProtocol"));
+			ports[i].protocol = protocol(jstr(p, "protocol"));
+			ports[i].port = (int32_t)jint(p, "port", -1);
+			hash_int(b, ports[i].protocol | (long long)ports[i].port << 8);
+		}
+		s->ports = ports;
+		s->n_ports = (uint16_t)n;
+	}
+	return 0;
+}
+
+static int build_node(struct bld *b, struct json_object *j, const char **err)
+{
+	struct kube_node *nd = balloc(b, sizeof(*nd));
+	struct json_object *spec = jget(j, "spec"), *st = jget(j, "status"), *a;
+	struct kube_node_address *addrs;
+	size_t n;
+
+	if (!nd)
+		return -1;
+	if (bmeta(b, &nd->obj, KUBE_NODE, j, keep_all, keep_none, err) < 0)
+		return -1;
+	nd->unschedulable = jbool(spec, "unschedulable") == 1;
+	hash_int(b, nd->unschedulable);
+	if (jlen(jget(spec, "podCIDRs"))) {
+		nd->pod_cidrs = bstrarr(b, jget(spec, "podCIDRs"), &nd->n_pod_cidrs, 16);
+	} else if (jstr(spec, "podCIDR")) {
+		const char **one = balloc(b, sizeof(*one));
+
+		if (one) {
+			one[0] = bstr(b, jstr(spec, "podCIDR"));
+			nd->pod_cidrs = one;
+			nd->n_pod_cidrs = 1;
+		}
+	}
+	a = jget(st, "addresses");
+	n = jlen(a) > 1024 ? 1024 : jlen(a);
+	hash_int(b, (long long)n);
+	if (n && (addrs = balloc(b, n * sizeof(*addrs)))) {
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *e = json_object_array_get_idx(a, i);
+
+			addrs[i].type = bstr(b, jstr(e, "type"));
+			addrs[i].address = bstr(b, jstr(e, "address"));
+		}
+		nd->addresses = addrs;
+		nd->n_addresses = (uint16_t)n;
+	}
+	nd->ready = KUBE_UNSET;
+	a = jget(st, "conditions");
+	for (size_t i = 0; i < jlen(a); i++) {
+		struct json_object *c = json_object_array_get_idx(a, i);
+		const char *t = jstr(c, "type"), *v = jstr(c, "status");
+
+		if (t && !strcmp(t, "Ready"))
+			nd->ready = v && !strcmp(v, "True");
+	}
+	hash_int(b, nd->ready);
+	return 0;
+}
+
+static int build(struct bld *b, enum kube_kind kind, struct json_object *j, const char **err)
+{
+	switch (kind) {
+	case KUBE_SERVICE: return build_service(b, j, err);
+	case KUBE_ENDPOINTSLICE: return build_endpointslice(b, j, err);
+	case KUBE_NODE: return build_node(b, j, err);
+	default: *err = "unknown kind"; return -1;
+	}
+}
+
+static void scratch_free(struct bld *b)
+{
+	while (b->scratch) {
+		struct scratch *s = b->scratch;
+
+		b->scratch = s->next;
+		free(s);
+	}
+}
+
+struct kube_object *kube_object_from_json(enum kube_kind kind, struct json_object *j,
+					  const char **err)
+{
+	struct bld b = { .sizing = true, .hash = 0xcbf29ce484222325ull };
+	struct kube_object *o;
+	const char *e0 = NULL;
+
+	if (!err)
+		err = &e0;
+	*err = NULL;
+	if (!j || !json_object_is_type(j, json_type_object)) {
+		*err = "not a JSON object";
+		return NULL;
+	}
+	if (build(&b, kind, j, err) < 0 || b.oom) {
+		scratch_free(&b);
+		if (!*err)
+			*err = "out of memory";
+		return NULL;
+	}
+	scratch_free(&b);
+	b = (struct bld){ .sizing = false, .cap = b.used, .hash = 0xcbf29ce484222325ull };
+	b.base = malloc(b.cap);
+	if (!b.base || build(&b, kind, j, err) < 0 || b.oom) {
+		free(b.base);
+		if (!*err)
+			*err = "out of memory";
+		return NULL;
+	}
+	o = (struct kube_object *)b.base;
+	o->hash = b.hash;
+	o->size = b.cap;
+	return o;
+}
+
+void kube_object_free(struct kube_object *o)
+{
+	free(o);
+}
+
+static const char *kv_find(const struct kube_kv *kv, uint16_t n, const char *key)
+{
+	for (uint16_t i = 0; i < n; i++)
+		if (!strcmp(kv[i].key, key))
+			return kv[i].value;
+	return NULL;
+}
+
+const char *kube_object_label(const struct kube_object *o, const char *key)
+{
+	return kv_find(o->labels, o->n_labels, key);
+}
+
+const char *kube_object_annotation(const struct kube_object *o, const char *key)
+{
+	return kv_find(o->annotations, o->n_annotations, key);
+}
+
+const char *kube_kind_name(enum kube_kind k)
+{
+	static const char *const names[] = { "Service", "EndpointSlice", "Node" };
+
+	return k < KUBE_KIND_COUNT ? names[k] : "?";
+}

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "kube/objects.h"
+#include "core/test.h"
+#include "kube/tests/util.h"
+
+#include <json-c/json.h>
+
+static struct kube_object *load(enum kube_kind k, const char *file)
+{
+	char *text = slurp(file, NULL);
+	struct json_object *j = json_tokener_parse(text);
+	const char *err = NULL;
+	struct kube_object *o = kube_object_from_json(k, j, &err);
+
+	if (!o)
+		fprintf(stderr, "%s: %s\n", file, err);
+	json_object_put(j);
+	free(text);
+	return o;
+}
+
+static void test_service(void)
+{
+	struct kube_object *o = load(KUBE_SERVICE, "service-lb.json");
+	const struct kube_service *s = kube_service(o);
+
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK_EQ_STR(o->namespace, "shop");
+	CHECK_EQ_STR(o->name, "web");
+	CHECK_EQ_STR(o->resource_version, "48213");
+	CHECK_EQ_INT(s->type, KUBE_SVC_LOAD_BALANCER);
+	CHECK(!s->headless);
+	CHECK_EQ_INT(s->n_cluster_ips, 2);
+	CHECK_EQ_STR(s->cluster_ips[1], "2001:db8:1::20");
+	CHECK_EQ_INT(s->n_ip_families, 2);
+	CHECK_EQ_INT(s->ip_families[1], KUBE_IPV6);
+	CHECK_EQ_STR(s->ip_family_policy, "PreferDualStack");
+	CHECK_EQ_INT(s->external_traffic_policy, KUBE_POLICY_LOCAL);
+	CHECK_EQ_INT(s->internal_traffic_policy, KUBE_POLICY_CLUSTER);
+	CHECK_EQ_INT(s->health_check_node_port, 31555);
+	CHECK(s->session_affinity_client_ip);
+	CHECK_EQ_INT(s->session_affinity_timeout, 10800);
+	CHECK(s->allocate_lb_node_ports);
+	CHECK_EQ_INT(s->n_lb_source_ranges, 1);
+	CHECK_EQ_STR(s->lb_source_ranges[0], "192.0.2.0/24");
+	CHECK_EQ_INT(s->n_ports, 2);
+	CHECK_EQ_STR(s->ports[0].name, "http");
+	CHECK_EQ_INT(s->ports[0].port, 80);
+	CHECK_EQ_INT(s->ports[0].node_port, 30080);
+	CHECK_EQ_INT(s->ports[0].target_port, 0);
+	CHECK_EQ_STR(s->ports[0].target_port_name, "http");
+	CHECK_EQ_INT(s->ports[1].protocol, KUBE_PROTO_UDP);
+	CHECK_EQ_INT(s->ports[1].target_port, 5353);
+	CHECK_EQ_STR(s->ports[1].app_protocol, "dns");
+	CHECK_EQ_INT(s->n_lb_ingress, 1);
+	CHECK_EQ_STR(s->lb_ingress[0].ip, "203.0.113.10");
+	CHECK_EQ_STR(s->lb_ingress[0].ip_mode, "VIP");
+	CHECK_EQ_STR(kube_object_annotation(o, "metallb.universe.tf/address-pool"), "public");
+	CHECK_EQ_STR(kube_object_annotation(o, "metallb.universe.tf/allow-shared-ip"), "web");
+	CHECK_EQ_STR(kube_object_annotation(o, "metallb.universe.tf/loadBalancerIPs"), "203.0.113.10");
+	/* the big last-applied copy and unrelated labels are not kept */
+	CHECK(!kube_object_annotation(o, "kubectl.kubernetes.io/last-applied-configuration"));
+	CHECK(!kube_object_label(o, "app"));
+	CHECK_EQ_STR(kube_object_label(o, "service.kubernetes.io/service-proxy-name"), "ferry");
+	CHECK(o->size < 1024);
+	fprintf(stderr, "service: %zu bytes\n", o->size);
+	kube_object_free(o);
+
+	o = load(KUBE_SERVICE, "service-headless.json");
+	s = kube_service(o);
+	CHECK(s && s->headless && s->type == KUBE_SVC_CLUSTER_IP);
+	CHECK(s && s->ports[0].target_port == 5432 && !s->ports[0].target_port_name);
+	CHECK(kube_object_label(o, "service.kubernetes.io/headless") != NULL);
+	kube_object_free(o);
+}
+
+static void test_endpointslice(void)
+{
+	struct kube_object *o = load(KUBE_ENDPOINTSLICE, "endpointslice.json");
+	const struct kube_endpointslice *e = kube_endpointslice(o);
+
+	CHECK(e != NULL);
+	if (!e)
+		return;
+	CHECK_EQ_STR(e->service_name, "web");
+	CHECK_EQ_INT(e->address_type, KUBE_ADDR_IPV4);
+	CHECK_EQ_INT(e->n_endpoints, 3);
+	CHECK_EQ_STR(e->endpoints[0].addresses[0], "198.18.1.5");
+	CHECK_EQ_INT(e->endpoints[0].ready, 1);
+	CHECK_EQ_INT(e->endpoints[0].terminating, 0);
+	CHECK_EQ_STR(e->endpoints[0].node_name, "node-a");
+	CHECK_EQ_STR(e->endpoints[0].zone, "zone-a");
+	CHECK_EQ_INT(e->endpoints[0].n_hint_zones, 1);
+	CHECK_EQ_STR(e->endpoints[0].hint_zones[0], "zone-a");
+	CHECK_EQ_INT(e->endpoints[1].ready, 0);
+	CHECK_EQ_INT(e->endpoints[1].serving, 1);
+	CHECK_EQ_INT(e->endpoints[1].terminating, 1);
+	CHECK_EQ_INT(e->endpoints[2].ready, KUBE_UNSET);
+	CHECK(e->endpoints[2].zone == NULL);
+	CHECK_EQ_INT(e->n_ports, 2);
+	CHECK_EQ_INT(e->ports[1].port, 5353);
+	CHECK_EQ_INT(e->ports[1].protocol, KUBE_PROTO_UDP);
+	CHECK(!kube_object_label(o, "app"));
+	CHECK_EQ_STR(kube_object_label(o, "endpointslice.kubernetes.io/managed-by"),
+		     "endpointslice-controller.k8s.io");
+	fprintf(stderr, "endpointslice (3 endpoints): %zu bytes\n", o->size);
+	CHECK(o->size < 1024);
+	kube_object_free(o);
+}
+
+static void test_node(void)
+{
+	struct kube_object *o = load(KUBE_NODE, "node.json");
+	const struct kube_node *n = kube_node(o);
+
+	CHECK(n != NULL);
+	if (!n)
+		return;
+	CHECK_EQ_STR(o->namespace, "");
+	CHECK_EQ_STR(o->name, "node-a");
+	CHECK(n->unschedulable);
+	CHECK_EQ_INT(n->ready, 1);
+	CHECK_EQ_INT(n->n_pod_cidrs, 2);
+	CHECK_EQ_STR(n->pod_cidrs[1], "2001:db8:1:1::/64");
+	CHECK_EQ_INT(n->n_addresses, 3);
+	CHECK_EQ_STR(n->addresses[1].address, "2001:db8::11");
+	CHECK_EQ_STR(n->addresses[2].type, "Hostname");
+	CHECK_EQ_STR(kube_object_label(o, "topology.kubernetes.io/zone"), "zone-a");
+	CHECK_EQ_INT(o->n_labels, 4);
+	CHECK_EQ_INT(o->n_annotations, 0);
+	kube_object_free(o);
+}
+
+/* The hash ignores resourceVersion and fields ferry does not keep, and
+ * changes with any kept field. */
+static void test_hash(void)
+{
+	static const struct { const char *a, *b; int same; } rows[] = {
+		{ "{\"metadata\":{\"name\":\"x\",\"resourceVersion\":\"1\"},\"spec\":{\"ports\":[{\"port\":80}]}}",
+		  "{\"metadata\":{\"name\":\"x\",\"resourceVersion\":\"2\"},\"spec\":{\"ports\":[{\"port\":80}]}}", 1 },
+		{ "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"selector\":{\"a\":\"b\"}}}",
+		  "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"selector\":{\"a\":\"c\"}}}", 1 },
+		{ "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"ports\":[{\"port\":80}]}}",
+		  "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"ports\":[{\"port\":81}]}}", 0 },
+		{ "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"clusterIP\":\"198.18.0.1\"}}",
+		  "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"clusterIP\":\"198.18.0.2\"}}", 0 },
+		{ "{\"metadata\":{\"name\":\"x\",\"annotations\":{\"metallb.universe.tf/address-pool\":\"a\"}}}",
+		  "{\"metadata\":{\"name\":\"x\",\"annotations\":{\"metallb.universe.tf/address-pool\":\"b\"}}}", 0 },
+		{ "{\"metadata\":{\"name\":\"x\"},\"status\":{\"loadBalancer\":{}}}",
+		  "{\"metadata\":{\"name\":\"x\"},\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"203.0.113.1\"}]}}}", 0 },
+		{ "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"externalName\":\"\"}}",
+		  "{\"metadata\":{\"name\":\"x\"},\"spec\":{}}", 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct json_object *ja = json_tokener_parse(rows[i].a), *jb = json_tokener_parse(rows[i].b);
+		struct kube_object *a = kube_object_from_json(KUBE_SERVICE, ja, NULL);
+		struct kube_object *b = kube_object_from_json(KUBE_SERVICE, jb, NULL);
+
+		CHECK(a && b);
+		if (a && b && (a->hash == b->hash) != rows[i].same)
+			fprintf(stderr, "hash row %zu wrong\n", i);
+		CHECK(a && b && (a->hash == b->hash) == rows[i].same);
+		kube_object_free(a);
+		kube_object_free(b);
+		json_object_put(ja);
+		json_object_put(jb);
+	}
+}
+
+/* Malformed objects: refused with a reason, or built with the wrong-typed
+ * fields treated as absent; never a crash. */
+static void test_malformed(void)
+{
+	static const struct { const char *json; int ok; } rows[] = {
+		{ "{}", 0 },
+		{ "{\"metadata\":{}}", 0 },
+		{ "{\"metadata\":{\"name\":\"\"}}", 0 },
+		{ "{\"metadata\":{\"name\":42}}", 0 },
+		{ "{\"metadata\":\"x\"}", 0 },
+		{ "[1,2]", 0 },
+		{ "{\"metadata\":{\"name\":\"x\",\"labels\":[1]},\"spec\":{\"ports\":{\"port\":80},\"clusterIPs\":\"x\"}}", 1 },
+		{ "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"ports\":[1,\"a\",null,{\"port\":\"80\"}]}}", 1 },
+		{ "{\"metadata\":{\"name\":\"x\"},\"endpoints\":[null,{\"addresses\":[1,\"198.18.0.1\"],\"conditions\":{\"ready\":\"yes\"}}]}", 1 },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		for (int k = 0; k < KUBE_KIND_COUNT; k++) {
+			struct json_object *j = json_tokener_parse(rows[i].json);
+			const char *err = NULL;
+			struct kube_object *o = kube_object_from_json(k, j, &err);
+
+			CHECK(!!o == rows[i].ok);
+			CHECK(o || err);
+			kube_object_free(o);
+			json_object_put(j);
+		}
+	struct json_object *j = json_tokener_parse("{\"metadata\":{\"name\":\"x\"},\"endpoints\":[null,"
+		"{\"addresses\":[1,\"198.18.0.1\"],\"conditions\":{\"ready\":\"yes\"}}]}");
+	struct kube_object *o = kube_object_from_json(KUBE_ENDPOINTSLICE, j, NULL);
+	const struct kube_endpointslice *e = kube_endpointslice(o);
+
+	CHECK(e && e->n_endpoints == 2 && e->endpoints[1].n_addresses == 1);
+	CHECK(e && !strcmp(e->endpoints[1].addresses[0], "198.18.0.1"));
+	CHECK(e && e->endpoints[1].ready == KUBE_UNSET);
+	kube_object_free(o);
+	json_object_put(j);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1)
+		data_dir = argv[1];
+	test_service();
+	test_endpointslice();
+	test_node();
+	test_hash();
+	test_malformed();
+	return test_done("test_kube_objects");
+}
