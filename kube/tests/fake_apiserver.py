@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""A fake Kubernetes API server for the kube/ unit tests (stdlib only).
+
+Serves paged lists and chunked watch streams of Services over HTTP/1.1 on
+127.0.0.1, and takes commands from the test on POST /control:
+  {"op": "put", "object": {...}}          add or modify, emit an event
+  {"op": "delete", "name": N}             delete, emit an event
+  {"op": "quiet_put"|"quiet_delete", ...} change state, emit nothing (a missed event)
+  {"op": "compact"}                       forget history: watches get ERROR 410
+  {"op": "cut"}                           close every watch mid-event
+  {"op": "bookmark"}                      send a BOOKMARK to every watch
+  {"op": "raw", "data": "..."}            write raw bytes into every watch
+  {"op": "fail_lists", "count": N}        answer the next N lists with 500
+  {"op": "stats"}                         counters as JSON
+Prints the port on stdout, then serves until stdin closes.
+"""
+import json
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+lock = threading.Condition()
+state = {"rv": 1000, "compacted": 0, "objects": {}, "log": [], "cut": 0,
+         "fail_lists": 0, "lists": 0, "watches": 0, "raw": [], "bookmarks": 0,
+         "gen": 0}
+
+
+def make_service(i):
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "svc-%d" % i, "namespace": "ns-%d" % (i % 7),
+                         "uid": "uid-%d" % i, "labels": {"app": "a%d" % i}},
+            "spec": {"type": "ClusterIP", "clusterIP": "198.18.%d.%d" % (i // 250, i % 250 + 1),
+                     "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]}}
+
+
+def key(o):
+    md = o.get("metadata", {})
+    return "%s/%s" % (md.get("namespace", ""), md.get("name", ""))
+
+
+def put(o, quiet=False):
+    state["rv"] += 1
+    o.setdefault("metadata", {})["resourceVersion"] = str(state["rv"])
+    k = key(o)
+    typ = "MODIFIED" if k in state["objects"] else "ADDED"
+    state["objects"][k] = o
+    if not quiet:
+        state["log"].append((state["rv"], typ, o))
+
+
+def delete(k, quiet=False):
+    o = state["objects"].pop(k, None)
+    if o is None:
+        return
+    state["rv"] += 1
+    o = json.loads(json.dumps(o))
+    o["metadata"]["resourceVersion"] = str(state["rv"])
+    if not quiet:
+        state["log"].append((state["rv"], "DELETED", o))
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def send_json(self, code, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def status(self, code, reason, msg):
+        self.send_json(code, {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                              "status": "Failure", "message": msg, "reason": reason, "code": code})
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", 0))
+        cmd = json.loads(self.rfile.read(n) or b"{}")
+        with lock:
+            op = cmd.get("op")
+            if op in ("put", "quiet_put"):
+                put(cmd["object"], quiet=op == "quiet_put")
+            elif op in ("delete", "quiet_delete"):
+                delete(cmd["name"], quiet=op == "quiet_delete")
+            elif op == "compact":
+                state["compacted"] = state["rv"]
+                state["log"] = []
+            elif op == "cut":
+                state["cut"] += 1
+            elif op == "bookmark":
+                state["bookmarks"] += 1
+            elif op == "raw":
+                state["raw"].append(cmd["data"])
+            elif op == "fail_lists":
+                state["fail_lists"] = cmd["count"]
+            state["gen"] += 1
+            lock.notify_all()
+            out = {k: state[k] for k in ("rv", "lists", "watches", "fail_lists")}
+            out["objects"] = len(state["objects"])
+        self.send_json(200, out)
+
+    def do_GET(self):
+        u = urlparse(self.path)
+        q = {k: v[0] for k, v in parse_qs(u.query).items()}
+        if u.path != "/api/v1/services":
+            return self.status(404, "NotFound", "no such path " + u.path)
+        if q.get("watch"):
+            return self.watch(q)
+        with lock:
+            state["lists"] += 1
+            if state["fail_lists"] > 0:
+                state["fail_lists"] -= 1
+                return self.status(500, "InternalError", "injected failure")
+            keys = sorted(state["objects"])
+            start = int(q.get("continue", "0") or 0)
+            limit = int(q.get("limit", "0") or 0) or len(keys)
+            page = [state["objects"][k] for k in keys[start:start + limit]]
+            cont = str(start + limit) if start + limit < len(keys) else ""
+            rv = str(state["rv"])
+        md = {"resourceVersion": rv}
+        if cont:
+            md["continue"] = cont
+        self.send_json(200, {"kind": "ServiceList", "apiVersion": "v1", "metadata": md, "items": page})
+
+    def chunk(self, data):
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def watch(self, q):
+        rv = int(q.get("resourceVersion") or 0)
+        with lock:
+            state["watches"] += 1
+            if rv < state["compacted"]:
+                return self.status(410, "Expired", "too old resource version: %d (%d)" % (rv, state["compacted"]))
+            cut, bookmarks, raw = state["cut"], state["bookmarks"], len(state["raw"])
+            compacted = state["compacted"]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            while True:
+                with lock:
+                    if state["compacted"] != compacted:
+                        ev = {"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                              "status": "Failure", "message": "too old resource version", "reason": "Expired",
+                              "code": 410}}
+                        self.chunk(json.dumps(ev).encode() + b"\n")
+                        self.wfile.write(b"0\r\n\r\n")
+                        return
+                    if state["cut"] != cut:
+                        # half an event, then the connection drops
+                        self.wfile.write(b"40\r\n{\"type\":\"MODIFIED\",\"object\":{\"metadata\"")
+                        self.wfile.flush()
+                        self.close_connection = True
+                        return
+                    evs = [e for e in state["log"] if e[0] > rv]
+                    out = b""
+                    for e in evs:
+                        out += json.dumps({"type": e[1], "object": e[2]}).encode() + b"\n"
+                        rv = e[0]
+                    while state["bookmarks"] > bookmarks:
+                        bookmarks += 1
+                        out += json.dumps({"type": "BOOKMARK", "object": {"kind": "Service", "apiVersion": "v1",
+                                          "metadata": {"resourceVersion": str(state["rv"])}}}).encode() + b"\n"
+                    while len(state["raw"]) > raw:
+                        out += state["raw"][raw].encode()
+                        raw += 1
+                    if not out:
+                        lock.wait(timeout=1)
+                        continue
+                # split the events at odd places, as TCP does
+                for i in range(0, len(out), 777):
+                    self.chunk(out[i:i + 777])
+        except (BrokenPipeError, ConnectionResetError):
+            return
+
+
+def main():
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    for i in range(n):
+        put(make_service(i), quiet=True)
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    print(srv.server_address[1], flush=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()
