@@ -123,6 +123,17 @@ const struct kube_object *kube_informer_get(const struct kube_informer *inf, con
 	return pp ? *pp : NULL;
 }
 
+static void log_change(struct kube_informer *inf, const char *what, const struct kube_object *o)
+{
+	char sum[256];
+
+	if (log_verbosity() < 2)
+		return;
+	kube_object_summary(o, sum, sizeof(sum));
+	log_v(2, "kube", what, "kind=%s ns=%s name=%s rv=%s %s", kname(inf), log_q(o->namespace),
+	      log_q(o->name), o->resource_version ? o->resource_version : "-", sum);
+}
+
 /* Insert or replace, telling the owner only about a real change. */
 static void upsert(struct kube_informer *inf, struct kube_object *o)
 {
@@ -142,8 +153,7 @@ static void upsert(struct kube_informer *inf, struct kube_object *o)
 		*pp = o;
 		inf->count++;
 		inf->bytes += o->size;
-		log_v(2, "kube", "add", "kind=%s ns=%s name=%s rv=%s", kname(inf), log_q(o->namespace),
-		      log_q(o->name), o->resource_version ? o->resource_version : "-");
+		log_change(inf, "add", o);
 		if (inf->h.add)
 			inf->h.add(inf->arg, o);
 		return;
@@ -152,8 +162,7 @@ static void upsert(struct kube_informer *inf, struct kube_object *o)
 	*pp = o;
 	inf->bytes += o->size - old->size;
 	if (old->hash != o->hash) {
-		log_v(2, "kube", "update", "kind=%s ns=%s name=%s rv=%s", kname(inf), log_q(o->namespace),
-		      log_q(o->name), o->resource_version ? o->resource_version : "-");
+		log_change(inf, "update", o);
 		if (inf->h.update)
 			inf->h.update(inf->arg, old, o);
 	}

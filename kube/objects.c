@@ -13,6 +13,7 @@
 #include "kube/objects.h"
 
 #include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -577,4 +578,33 @@ const char *kube_kind_name(enum kube_kind k)
 	static const char *const names[] = { "Service", "EndpointSlice", "Node" };
 
 	return k < KUBE_KIND_COUNT ? names[k] : "?";
+}
+
+void kube_object_summary(const struct kube_object *o, char *buf, size_t len)
+{
+	static const char *const types[] = { "ClusterIP", "NodePort", "LoadBalancer", "ExternalName" };
+	const struct kube_service *s = kube_service(o);
+	const struct kube_endpointslice *e = kube_endpointslice(o);
+	const struct kube_node *n = kube_node(o);
+
+	if (s) {
+		snprintf(buf, len, "type=%s cluster_ip=%s ports=%u lb_ingress=%s etp=%s", types[s->type],
+			 s->headless ? "None" : s->n_cluster_ips ? s->cluster_ips[0] : "-", s->n_ports,
+			 s->n_lb_ingress && s->lb_ingress[0].ip ? s->lb_ingress[0].ip : "-",
+			 s->external_traffic_policy == KUBE_POLICY_LOCAL ? "Local" : "Cluster");
+	} else if (e) {
+		unsigned ready = 0;
+
+		for (uint32_t i = 0; i < e->n_endpoints; i++)
+			ready += e->endpoints[i].ready != 0;
+		snprintf(buf, len, "service=%s endpoints=%u ready=%u ports=%u", e->service_name ? e->service_name : "-",
+			 e->n_endpoints, ready, e->n_ports);
+	} else if (n) {
+		snprintf(buf, len, "ready=%s address=%s pod_cidr=%s unschedulable=%s",
+			 n->ready == 1 ? "true" : n->ready == 0 ? "false" : "unknown",
+			 n->n_addresses ? n->addresses[0].address : "-", n->n_pod_cidrs ? n->pod_cidrs[0] : "-",
+			 n->unschedulable ? "true" : "false");
+	} else if (len) {
+		buf[0] = 0;
+	}
 }

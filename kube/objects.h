@@ -148,5 +148,7 @@ static inline const struct kube_node *kube_node(const struct kube_object *o)
 const char *kube_object_label(const struct kube_object *o, const char *key);
 const char *kube_object_annotation(const struct kube_object *o, const char *key);
 const char *kube_kind_name(enum kube_kind k);
+/* One line of key=value fields describing what ferry sees (for -v 2 logs). */
+void kube_object_summary(const struct kube_object *o, char *buf, size_t len);
 
 #endif

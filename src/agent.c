@@ -3,21 +3,119 @@
  * `ferry agent`: the node agent. Owns the event loop; the libraries plug
  * their sockets and timers into it.
  */
+#include "core/httpd.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "kube/informer.h"
 #include "src/cmd.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 struct agent {
 	struct loop *loop;
 	const char *node_name;
+	/* kube wiring */
+	const char *kubeconfig, *master, *healthz_bind;
+	double kube_qps;
+	int kube_burst;
+	struct kube_client *kube;
+	struct kube_informer *inf[KUBE_KIND_COUNT];
+	struct httpd *httpd;
 };
+
+/* ---- kube: informers and /healthz ---- */
+
+/* kube-proxy's selectors: headless Services and those another proxy owns
+ * are not ours. */
+#define PROXY_SELECTOR "!service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name"
+
+static void on_synced(void *arg)
+{
+	struct agent *a = arg;
+
+	for (int k = 0; k < KUBE_KIND_COUNT; k++)
+		if (!a->inf[k] || !kube_informer_synced(a->inf[k]))
+			return;
+	log_info("agent", "all informers synced", "nodes=%zu services=%zu endpointslices=%zu",
+		 kube_informer_count(a->inf[KUBE_NODE]), kube_informer_count(a->inf[KUBE_SERVICE]),
+		 kube_informer_count(a->inf[KUBE_ENDPOINTSLICE]));
+}
+
+/* 200 when every informer has synced and the API answered last time, 503
+ * otherwise; the body says which. */
+static void healthz(void *arg, const struct httpd_req *req, struct httpd_resp *r)
+{
+	static const char *const names[] = { "services", "endpointslices", "nodes" };
+	struct agent *a = arg;
+	bool ok = a->kube && kube_client_reachable(a->kube);
+
+	httpd_printf(r, "{\"apiReachable\":%s,\"synced\":{", ok ? "true" : "false");
+	for (int k = 0; k < KUBE_KIND_COUNT; k++) {
+		bool s = a->inf[k] && kube_informer_synced(a->inf[k]);
+
+		ok = ok && s;
+		httpd_printf(r, "%s\"%s\":%s", k ? "," : "", names[k], s ? "true" : "false");
+	}
+	httpd_printf(r, "},\"healthy\":%s}\n", ok ? "true" : "false");
+	r->content_type = "application/json";
+	r->status = ok ? 200 : 503;
+}
+
+static void livez(void *arg, const struct httpd_req *req, struct httpd_resp *r)
+{
+	httpd_printf(r, "ok\n");
+}
+
+static int kube_start(struct agent *a)
+{
+	struct kube_config cfg;
+	struct kube_client_opts co = { .qps = a->kube_qps, .burst = a->kube_burst };
+	struct kube_handlers h = { .synced = on_synced };
+	struct kube_informer_opts proxied = { .label_selector = PROXY_SELECTOR };
+	char err[512];
+	int rc;
+
+	if (kube_config_resolve(&cfg, a->kubeconfig, a->master, err, sizeof(err)) < 0) {
+		log_err("agent", "no usable Kubernetes configuration", "err=%s", log_q(err));
+		return -1;
+	}
+	a->kube = kube_client_new(a->loop, &cfg, &co);
+	kube_config_free(&cfg);
+	if (!a->kube)
+		return -1;
+	a->inf[KUBE_NODE] = kube_informer_new(a->kube, KUBE_NODE, NULL, &h, a);
+	a->inf[KUBE_SERVICE] = kube_informer_new(a->kube, KUBE_SERVICE, &proxied, &h, a);
+	a->inf[KUBE_ENDPOINTSLICE] = kube_informer_new(a->kube, KUBE_ENDPOINTSLICE, &proxied, &h, a);
+	for (int k = 0; k < KUBE_KIND_COUNT; k++)
+		if (!a->inf[k] || kube_informer_start(a->inf[k]) < 0)
+			return -1;
+	if (a->healthz_bind && *a->healthz_bind) {
+		a->httpd = httpd_new(a->loop, a->healthz_bind, &rc);
+		if (!a->httpd) {
+			log_err("agent", "cannot serve /healthz", "bind=%s err=%s", log_q(a->healthz_bind),
+				log_q(strerror(-rc)));
+			return -1;
+		}
+		httpd_route(a->httpd, "/healthz", healthz, a);
+		httpd_route(a->httpd, "/livez", livez, a);
+		log_info("agent", "serving health", "bind=%s port=%d", log_q(a->healthz_bind), httpd_port(a->httpd));
+	}
+	return 0;
+}
+
+static void kube_stop(struct agent *a)
+{
+	httpd_free(a->httpd);
+	for (int k = 0; k < KUBE_KIND_COUNT; k++)
+		kube_informer_free(a->inf[k]);
+	kube_client_free(a->kube);
+}
 
 static void on_stop_signal(struct loop *l, int signo, void *arg)
 {
@@ -27,7 +125,9 @@ static void on_stop_signal(struct loop *l, int signo, void *arg)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ferry agent [-v N] [--node-name NAME] [--hostname-override NAME]\n");
+	fprintf(f, "usage: ferry agent [-v N] [--node-name NAME] [--hostname-override NAME]\n"
+		   "                   [--kubeconfig FILE] [--master URL] [--kube-api-qps N] [--kube-api-burst N]\n"
+		   "                   [--healthz-bind-address ADDR:PORT (default 0.0.0.0:10256, \"\" disables)]\n");
 }
 
 int cmd_agent(int argc, char **argv)
@@ -36,10 +136,16 @@ int cmd_agent(int argc, char **argv)
 		{ "v", required_argument, NULL, 'v' },
 		{ "node-name", required_argument, NULL, 'n' },
 		{ "hostname-override", required_argument, NULL, 'n' },
+		{ "kubeconfig", required_argument, NULL, 'k' },
+		{ "master", required_argument, NULL, 'm' },
+		{ "kube-api-qps", required_argument, NULL, 'q' },
+		{ "kube-api-burst", required_argument, NULL, 'b' },
+		{ "healthz-bind-address", required_argument, NULL, 'z' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	struct agent a = { 0 };
+	struct agent a = { .healthz_bind = "0.0.0.0:10256", .kube_qps = 50, .kube_burst = 100 };
+	char *end;
 	char host[256] = "";
 	int c, v;
 
@@ -54,6 +160,29 @@ int cmd_agent(int argc, char **argv)
 			break;
 		case 'n':
 			a.node_name = optarg;
+			break;
+		case 'k':
+			a.kubeconfig = optarg;
+			break;
+		case 'm':
+			a.master = optarg;
+			break;
+		case 'q':
+			a.kube_qps = strtod(optarg, &end);
+			if (*end || a.kube_qps <= 0) {
+				fprintf(stderr, "ferry agent: bad --kube-api-qps \"%s\"\n", optarg);
+				return 2;
+			}
+			break;
+		case 'b':
+			a.kube_burst = (int)strtol(optarg, &end, 10);
+			if (*end || a.kube_burst <= 0) {
+				fprintf(stderr, "ferry agent: bad --kube-api-burst \"%s\"\n", optarg);
+				return 2;
+			}
+			break;
+		case 'z':
+			a.healthz_bind = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -77,7 +206,13 @@ int cmd_agent(int argc, char **argv)
 	loop_signal(a.loop, SIGINT, on_stop_signal, &a);
 	log_info("agent", "started", "version=%s node=%s pid=%d", FERRY_VERSION,
 		 log_q(a.node_name), (int)getpid());
+	if (kube_start(&a) < 0) {
+		kube_stop(&a);
+		loop_free(a.loop);
+		return 1;
+	}
 	int rc = loop_run(a.loop);
+	kube_stop(&a);
 	loop_free(a.loop);
 	log_info("agent", "stopped", "rc=%d", rc);
 	return rc ? 1 : 0;
