@@ -44,7 +44,7 @@ struct kube_req {
 	struct curl_slist *hdrs;
 	char *url, *body;
 	size_t body_len;
-	char *method;
+	char *method, *content_type;
 	kube_done_fn done;
 	kube_data_fn data;
 	void *arg;
@@ -107,6 +107,7 @@ static void req_free(struct kube_req *r)
 	free(r->url);
 	free(r->body);
 	free(r->method);
+	free(r->content_type);
 	free(r->buf);
 	free(r);
 }
@@ -378,7 +379,7 @@ static int start(struct kube_client *c, struct kube_req *r)
 	if (r->body) {
 		char *ct = NULL;
 
-		if (asprintf(&ct, "Content-Type: %s", "application/json") >= 0) {
+		if (asprintf(&ct, "Content-Type: %s", r->content_type ? r->content_type : "application/json") >= 0) {
 			r->hdrs = curl_slist_append(r->hdrs, ct);
 			free(ct);
 		}
@@ -488,7 +489,8 @@ struct kube_req *kube_request(struct kube_client *c, const char *path,
 		req_free(r);
 		return NULL;
 	}
-	if (o->method && !(r->method = strdup(o->method))) {
+	if ((o->method && !(r->method = strdup(o->method))) ||
+	    (o->content_type && !(r->content_type = strdup(o->content_type)))) {
 		req_free(r);
 		return NULL;
 	}

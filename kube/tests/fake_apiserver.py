@@ -13,6 +13,11 @@ Serves paged lists and chunked watch streams of Services over HTTP/1.1 on
   {"op": "raw", "data": "..."}            write raw bytes into every watch
   {"op": "fail_lists", "count": N}        answer the next N lists with 500
   {"op": "stats"}                         counters as JSON
+  {"op": "conflicts", "count": N}         answer the next N PUTs with 409
+  {"op": "forget", "prefix": P}           drop stored objects under P (event expiry)
+Any other path is a plain object store for the write tests: POST to a
+collection, GET/PUT (resourceVersion checked: 409)/PATCH (merge, JSON
+patch)/DELETE on an object; GET /control/log lists the writes seen.
 Prints the port on stdout, then serves until stdin closes.
 """
 import json
@@ -24,7 +29,39 @@ from urllib.parse import parse_qs, urlparse
 lock = threading.Condition()
 state = {"rv": 1000, "compacted": 0, "objects": {}, "log": [], "cut": 0,
          "fail_lists": 0, "lists": 0, "watches": 0, "raw": [], "bookmarks": 0,
-         "gen": 0}
+         "gen": 0, "store": {}, "writes": [], "conflicts": 0}
+
+
+def merge(dst, patch):
+    for k, v in patch.items():
+        if v is None:
+            dst.pop(k, None)
+        elif isinstance(v, dict) and isinstance(dst.get(k), dict):
+            merge(dst[k], v)
+        else:
+            dst[k] = v
+
+
+def json_patch(obj, ops):
+    for op in ops:
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
+        cur = obj
+        for p in parts[:-1]:
+            cur = cur[int(p)] if isinstance(cur, list) else cur.setdefault(p, {})
+        last = parts[-1]
+        if op["op"] in ("add", "replace"):
+            if isinstance(cur, list):
+                if last == "-":
+                    cur.append(op["value"])
+                else:
+                    cur.insert(int(last), op["value"]) if op["op"] == "add" else cur.__setitem__(int(last), op["value"])
+            else:
+                cur[last] = op["value"]
+        elif op["op"] == "remove":
+            del cur[int(last) if isinstance(cur, list) else last]
+        elif op["op"] == "test":
+            if (cur[int(last)] if isinstance(cur, list) else cur.get(last)) != op["value"]:
+                raise ValueError("test failed")
 
 
 def make_service(i):
@@ -79,9 +116,71 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(code, {"kind": "Status", "apiVersion": "v1", "metadata": {},
                               "status": "Failure", "message": msg, "reason": reason, "code": code})
 
-    def do_POST(self):
+    def body(self):
         n = int(self.headers.get("Content-Length", 0))
-        cmd = json.loads(self.rfile.read(n) or b"{}")
+        return json.loads(self.rfile.read(n) or b"{}")
+
+    def store_op(self, method):
+        path = urlparse(self.path).path
+        body = self.body() if method in ("POST", "PUT", "PATCH") else None
+        with lock:
+            state["writes"].append([method, path, self.headers.get("Content-Type", "")])
+            st = state["store"]
+            if method == "GET":
+                if path not in st:
+                    return self.status(404, "NotFound", "%s not found" % path)
+                return self.send_json(200, st[path])
+            if method == "POST":
+                k = path + "/" + body.get("metadata", {}).get("name", "")
+                if k in st:
+                    return self.status(409, "AlreadyExists", "%s already exists" % k)
+                state["rv"] += 1
+                body.setdefault("metadata", {})["resourceVersion"] = str(state["rv"])
+                st[k] = body
+                return self.send_json(201, body)
+            base = path[:-len("/status")] if path.endswith("/status") and path not in st else path
+            if base not in st:
+                return self.status(404, "NotFound", "%s not found" % path)
+            if method == "DELETE":
+                del st[base]
+                return self.send_json(200, {"kind": "Status", "status": "Success"})
+            if method == "PUT":
+                if state["conflicts"] > 0 or body.get("metadata", {}).get("resourceVersion") != \
+                        st[base]["metadata"]["resourceVersion"]:
+                    state["conflicts"] = max(0, state["conflicts"] - 1)
+                    return self.status(409, "Conflict", "the object has been modified; please apply "
+                                       "your changes to the latest version and try again")
+                obj = body
+            else:
+                obj = json.loads(json.dumps(st[base]))
+                ctype = self.headers.get("Content-Type", "")
+                try:
+                    if ctype == "application/json-patch+json":
+                        json_patch(obj, body)
+                    elif ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+                        merge(obj, body)
+                    else:
+                        return self.status(415, "UnsupportedMediaType", "bad patch type " + ctype)
+                except (ValueError, KeyError, IndexError):
+                    return self.status(422, "Invalid", "patch does not apply")
+            state["rv"] += 1
+            obj.setdefault("metadata", {})["resourceVersion"] = str(state["rv"])
+            st[base] = obj
+            return self.send_json(200, obj)
+
+    def do_PUT(self):
+        self.store_op("PUT")
+
+    def do_PATCH(self):
+        self.store_op("PATCH")
+
+    def do_DELETE(self):
+        self.store_op("DELETE")
+
+    def do_POST(self):
+        if urlparse(self.path).path != "/control":
+            return self.store_op("POST")
+        cmd = self.body()
         with lock:
             op = cmd.get("op")
             if op in ("put", "quiet_put"):
@@ -99,6 +198,11 @@ class Handler(BaseHTTPRequestHandler):
                 state["raw"].append(cmd["data"])
             elif op == "fail_lists":
                 state["fail_lists"] = cmd["count"]
+            elif op == "conflicts":
+                state["conflicts"] = cmd["count"]
+            elif op == "forget":
+                for k in [k for k in state["store"] if k.startswith(cmd["prefix"])]:
+                    del state["store"][k]
             state["gen"] += 1
             lock.notify_all()
             out = {k: state[k] for k in ("rv", "lists", "watches", "fail_lists")}
@@ -108,8 +212,11 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         u = urlparse(self.path)
         q = {k: v[0] for k, v in parse_qs(u.query).items()}
+        if u.path == "/control/log":
+            with lock:
+                return self.send_json(200, state["writes"])
         if u.path != "/api/v1/services":
-            return self.status(404, "NotFound", "no such path " + u.path)
+            return self.store_op("GET")
         if q.get("watch"):
             return self.watch(q)
         with lock:
@@ -186,7 +293,11 @@ def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     for i in range(n):
         put(make_service(i), quiet=True)
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request, client_address):
+            pass  # clients hanging up mid-request are part of the tests
+
+    srv = Server(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
     print(srv.server_address[1], flush=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()

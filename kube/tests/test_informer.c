@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/test.h"
+#include "kube/tests/fake_server.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -125,38 +126,13 @@ static bool plain_finished(void) { return req_done; }
 
 int main(int argc, char **argv)
 {
-	int to_child[2], from_child[2];
-	char portbuf[16] = "", err[128];
-	pid_t pid;
-	struct kube_config cfg = { 0 };
 	struct kube_handlers h = { on_add, on_update, on_del, on_synced };
 	struct kube_informer_opts io = { .page_size = 500, .watch_timeout_s = 30 };
-	const char *server = argc > 1 ? argv[1] : "kube/tests/fake_apiserver.py";
+	int port = fake_start(argc > 1 ? argv[1] : "kube/tests/fake_apiserver.py", "1200");
 
-	signal(SIGPIPE, SIG_IGN);
 	log_set_verbosity(argc > 2 ? atoi(argv[2]) : 0);
-	if (pipe(to_child) < 0 || pipe(from_child) < 0)
-		return 2;
-	pid = fork();
-	if (pid == 0) {
-		dup2(to_child[0], 0);
-		dup2(from_child[1], 1);
-		close(to_child[1]);
-		close(from_child[0]);
-		execlp("python3", "python3", server, "1200", (char *)NULL);
-		_exit(127);
-	}
-	close(to_child[0]);
-	close(from_child[1]);
-	if (read(from_child[0], portbuf, sizeof(portbuf) - 1) <= 0) {
-		fprintf(stderr, "fake apiserver did not start\n");
-		return 2;
-	}
 	L = loop_new();
-	if (asprintf(&cfg.server, "http://127.0.0.1:%d", atoi(portbuf)) < 0)
-		return 2;
-	cfg.token = strdup("test-token");
-	C = kube_client_new(L, &cfg, &(struct kube_client_opts){ .qps = 1000, .burst = 1000 });
+	C = fake_client(L, port, 1000, 1000);
 	CHECK(C != NULL);
 
 	/* a plain 404 comes back as a status, and proves reachability */
@@ -262,11 +238,7 @@ int main(int argc, char **argv)
 	CHECK(req_err < 0);
 	CHECK(!kube_client_reachable(C));
 	kube_client_free(C);
-	(void)err;
-
-	close(to_child[1]);
-	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
+	fake_stop();
 	loop_free(L);
 	return test_done("test_kube_informer");
 }

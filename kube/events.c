@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "kube/events.h"
+#include "kube/lease.h"
+#include "kube/write.h"
+#include "core/log.h"
+#include "core/loop.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CACHE_SIZE 4096		/* client-go's maxLruCacheEntries */
+#define SPAM_BURST 25
+#define SPAM_REFILL_MS (300 * 1000)
+#define AGG_MAX 10
+#define AGG_WINDOW_MS (600 * 1000)
+
+/* One small LRU-ish table per correlation step: entries keyed by a string,
+ * oldest replaced when full. */
+struct entry {
+	char *key;
+	uint64_t used_ms;
+	/* spam: tokens; aggregate: distinct messages and window start;
+	 * dedup: the event's name, namespace, count and first timestamp */
+	double tokens;
+	uint64_t since_ms;
+	char **msgs;
+	int n_msgs;
+	char *ev_name, *ev_ns, *first_ts;
+	int count;
+};
+
+struct table {
+	struct entry *e;
+	int n;
+};
+
+struct pending;
+
+struct kube_recorder {
+	struct kube_client *c;
+	char *component, *host;
+	struct table spam, agg, dedup;
+	struct kube_recorder_stats st;
+	/* one write at a time, in order, as client-go's broadcaster: a patch
+	 * must not overtake the create of its event */
+	struct pending *head, *tail;
+	struct kube_req *inflight;
+	int queued;
+};
+
+#define MAX_QUEUED 1000
+
+/* A create or patch waiting for its turn. */
+struct pending {
+	struct pending *next;
+	char *path;
+	char *payload;		/* the Event (create) or the patch */
+	char *event;		/* the full Event, to recreate an expired one */
+	char *ns;
+	bool patch;
+};
+
+static void pending_free(struct pending *p)
+{
+	free(p->path);
+	free(p->payload);
+	free(p->event);
+	free(p->ns);
+	free(p);
+}
+
+
+static void entry_clear(struct entry *e)
+{
+	free(e->key);
+	for (int i = 0; i < e->n_msgs; i++)
+		free(e->msgs[i]);
+	free(e->msgs);
+	free(e->ev_name);
+	free(e->ev_ns);
+	free(e->first_ts);
+	memset(e, 0, sizeof(*e));
+}
+
+/* Find `key`, or make room for it (fresh entry, *fresh = true). */
+static struct entry *lookup(struct table *t, const char *key, bool *fresh)
+{
+	struct entry *oldest = NULL;
+
+	*fresh = false;
+	if (!t->e && !(t->e = calloc(CACHE_SIZE, sizeof(*t->e))))
+		return NULL;
+	for (int i = 0; i < t->n; i++) {
+		if (!strcmp(t->e[i].key, key)) {
+			t->e[i].used_ms = loop_now_ms();
+			return &t->e[i];
+		}
+		if (!oldest || t->e[i].used_ms < oldest->used_ms)
+			oldest = &t->e[i];
+	}
+	if (t->n < CACHE_SIZE)
+		oldest = &t->e[t->n++];
+	else
+		entry_clear(oldest);
+	oldest->key = strdup(key);
+	oldest->used_ms = loop_now_ms();
+	*fresh = true;
+	return oldest->key ? oldest : NULL;
+}
+
+static void table_free(struct table *t)
+{
+	for (int i = 0; i < t->n; i++)
+		entry_clear(&t->e[i]);
+	free(t->e);
+}
+
+struct kube_recorder *kube_recorder_new(struct kube_client *c, const char *component, const char *host)
+{
+	struct kube_recorder *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->c = c;
+	r->component = strdup(component);
+	r->host = strdup(host ? host : "");
+	if (!r->component || !r->host) {
+		kube_recorder_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void kube_recorder_free(struct kube_recorder *r)
+{
+	if (!r)
+		return;
+	kube_request_cancel(r->inflight);
+	while (r->head) {
+		struct pending *p = r->head;
+
+		r->head = p->next;
+		pending_free(p);
+	}
+	table_free(&r->spam);
+	table_free(&r->agg);
+	table_free(&r->dedup);
+	free(r->component);
+	free(r->host);
+	free(r);
+}
+
+void kube_recorder_stats(const struct kube_recorder *r, struct kube_recorder_stats *s) { *s = r->st; }
+
+static void send_next(struct kube_recorder *r);
+
+static void sent(void *arg, const struct kube_result *res)
+{
+	struct kube_recorder *r = arg;
+	struct pending *p = r->head;
+
+	r->inflight = NULL;
+	r->head = p->next;
+	if (!r->head)
+		r->tail = NULL;
+	r->queued--;
+	if (p->patch && res->status == 404) {
+		/* the API expired the event (1 h TTL): record it anew, first in line */
+		char *path = NULL;
+
+		if (asprintf(&path, "/api/v1/namespaces/%s/events", p->ns) >= 0) {
+			free(p->path);
+			free(p->payload);
+			p->path = path;
+			p->payload = p->event;
+			p->event = NULL;
+			p->patch = false;
+			p->next = r->head;
+			r->head = p;
+			if (!r->tail)
+				r->tail = p;
+			r->queued++;
+			send_next(r);
+			return;
+		}
+	}
+	if ((res->status < 200 || res->status >= 300) && res->status != 409) {
+		r->st.failed++;
+		log_warn("kube", "cannot record an event", "status=%d err=%s", res->status,
+			 log_q(res->status ? (kube_status_message(res->body) ?: "-") : (res->msg ? res->msg : "-")));
+	}
+	pending_free(p);
+	send_next(r);
+}
+
+static void send_next(struct kube_recorder *r)
+{
+	while (r->head && !r->inflight) {
+		struct pending *p = r->head;
+
+		r->inflight = p->patch ? kube_patch(r->c, p->path, KUBE_PATCH_MERGE, p->payload, sent, r)
+				       : kube_create(r->c, p->path, p->payload, sent, r);
+		if (!r->inflight) {
+			r->head = p->next;
+			if (!r->head)
+				r->tail = NULL;
+			r->queued--;
+			r->st.failed++;
+			pending_free(p);
+		}
+	}
+}
+
+static int enqueue(struct kube_recorder *r, struct pending *p)
+{
+	if (r->queued >= MAX_QUEUED) {
+		r->st.dropped++;
+		pending_free(p);
+		return 1;
+	}
+	p->next = NULL;
+	if (r->tail)
+		r->tail->next = p;
+	else
+		r->head = p;
+	r->tail = p;
+	r->queued++;
+	send_next(r);
+	return 0;
+}
+
+static char *key_of(const struct kube_recorder *r, const struct kube_ref *o, const char *type,
+		    const char *reason, const char *msg)
+{
+	char *k = NULL;
+
+	if (asprintf(&k, "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s", r->component, r->host,
+		     o->kind ?: "", o->namespace ?: "", o->name ?: "", o->uid ?: "", o->api_version ?: "",
+		     type, reason, msg ? msg : "") < 0)
+		return NULL;
+	return k;
+}
+
+int kube_event(struct kube_recorder *r, const struct kube_ref *o, const char *type,
+	       const char *reason, const char *fmt, ...)
+{
+	char msg[1024], combined[1100], now[32], *key;
+	const char *ns = o->namespace && *o->namespace ? o->namespace : "default";
+	const char *message = msg;
+	struct entry *e;
+	bool fresh;
+	va_list ap;
+	uint64_t t = loop_now_ms();
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	/* 1. spam filter */
+	if (!(key = key_of(r, o, type, reason, msg)) || !(e = lookup(&r->spam, key, &fresh))) {
+		free(key);
+		return -ENOMEM;
+	}
+	free(key);
+	if (fresh) {
+		e->tokens = SPAM_BURST;
+		e->since_ms = t;
+	}
+	e->tokens += (double)(t - e->since_ms) / SPAM_REFILL_MS;
+	if (e->tokens > SPAM_BURST)
+		e->tokens = SPAM_BURST;
+	e->since_ms = t;
+	if (e->tokens < 1) {
+		r->st.dropped++;
+		log_v(3, "kube", "event dropped by the spam filter", "reason=%s object=%s", log_q(reason), log_q(o->name));
+		return 1;
+	}
+	e->tokens -= 1;
+
+	/* 2. aggregation by everything but the message */
+	if (!(key = key_of(r, o, type, reason, NULL)) || !(e = lookup(&r->agg, key, &fresh))) {
+		free(key);
+		return -ENOMEM;
+	}
+	free(key);
+	if (fresh || t - e->since_ms > AGG_WINDOW_MS) {
+		for (int i = 0; i < e->n_msgs; i++)
+			free(e->msgs[i]);
+		e->n_msgs = 0;
+		e->since_ms = t;
+	}
+	bool known = false;
+	for (int i = 0; i < e->n_msgs; i++)
+		known |= !strcmp(e->msgs[i], msg);
+	if (!known) {
+		if (e->n_msgs < AGG_MAX) {
+			char **m = realloc(e->msgs, (e->n_msgs + 1) * sizeof(*m));
+
+			if (m) {
+				e->msgs = m;
+				e->msgs[e->n_msgs++] = strdup(msg);
+			}
+		} else {
+			/* the 11th distinct message and beyond: one combined event */
+			snprintf(combined, sizeof(combined), "(combined from similar events): %s", msg);
+			message = combined;
+			r->st.aggregated++;
+		}
+	}
+
+	/* 3. deduplication: same event again = a patch of its count. A
+	 * combined event is keyed without its message, so the flapping
+	 * condition keeps patching one object. */
+	key = key_of(r, o, type, reason, message == combined ? "(combined)" : msg);
+	if (!key || !(e = lookup(&r->dedup, key, &fresh))) {
+		free(key);
+		return -ENOMEM;
+	}
+	free(key);
+	kube_micro_time(now);
+	now[19] = 'Z';	/* Event timestamps are seconds: "2026-11-26T13:20:01Z" */
+	now[20] = 0;
+
+	struct json_object *ev = json_object_new_object(), *md, *io, *src;
+	struct pending *p = calloc(1, sizeof(*p));
+	int rc = 0;
+
+	if (!p) {
+		json_object_put(ev);
+		return -ENOMEM;
+	}
+	if (fresh) {
+		char name[300];
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		/* client-go's naming: object name + a hex timestamp */
+		snprintf(name, sizeof(name), "%s.%llx", o->name ? o->name : "ferry",
+			 (unsigned long long)ts.tv_sec * 1000000000ull + ts.tv_nsec);
+		e->ev_name = strdup(name);
+		e->ev_ns = strdup(ns);
+		e->first_ts = strdup(now);
+		e->count = 0;
+	}
+	e->count++;
+	md = json_object_new_object();
+	json_object_object_add(md, "name", json_object_new_string(e->ev_name ? e->ev_name : "ferry"));
+	json_object_object_add(md, "namespace", json_object_new_string(ns));
+	io = json_object_new_object();
+	if (o->kind)
+		json_object_object_add(io, "kind", json_object_new_string(o->kind));
+	if (o->api_version)
+		json_object_object_add(io, "apiVersion", json_object_new_string(o->api_version));
+	if (o->namespace && *o->namespace)
+		json_object_object_add(io, "namespace", json_object_new_string(o->namespace));
+	if (o->name)
+		json_object_object_add(io, "name", json_object_new_string(o->name));
+	if (o->uid)
+		json_object_object_add(io, "uid", json_object_new_string(o->uid));
+	src = json_object_new_object();
+	json_object_object_add(src, "component", json_object_new_string(r->component));
+	if (*r->host)
+		json_object_object_add(src, "host", json_object_new_string(r->host));
+	json_object_object_add(ev, "apiVersion", json_object_new_string("v1"));
+	json_object_object_add(ev, "kind", json_object_new_string("Event"));
+	json_object_object_add(ev, "metadata", md);
+	json_object_object_add(ev, "involvedObject", io);
+	json_object_object_add(ev, "reason", json_object_new_string(reason));
+	json_object_object_add(ev, "message", json_object_new_string(message));
+	json_object_object_add(ev, "type", json_object_new_string(type));
+	json_object_object_add(ev, "source", src);
+	json_object_object_add(ev, "firstTimestamp", json_object_new_string(e->first_ts ? e->first_ts : now));
+	json_object_object_add(ev, "lastTimestamp", json_object_new_string(now));
+	json_object_object_add(ev, "count", json_object_new_int(e->count));
+	json_object_object_add(ev, "reportingComponent", json_object_new_string(r->component));
+	json_object_object_add(ev, "reportingInstance", json_object_new_string(*r->host ? r->host : r->component));
+	p->event = strdup(json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN));
+	p->ns = strdup(ns);
+	json_object_put(ev);
+	if (e->count == 1) {
+		p->payload = p->event ? strdup(p->event) : NULL;
+		if (asprintf(&p->path, "/api/v1/namespaces/%s/events", ns) < 0)
+			p->path = NULL;
+	} else {
+		struct json_object *patch = json_object_new_object();
+
+		json_object_object_add(patch, "count", json_object_new_int(e->count));
+		json_object_object_add(patch, "lastTimestamp", json_object_new_string(now));
+		json_object_object_add(patch, "message", json_object_new_string(message));
+		p->payload = strdup(json_object_to_json_string_ext(patch, JSON_C_TO_STRING_PLAIN));
+		json_object_put(patch);
+		p->patch = true;
+		if (asprintf(&p->path, "/api/v1/namespaces/%s/events/%s", ns, e->ev_name) < 0)
+			p->path = NULL;
+	}
+	if (!p->event || !p->ns || !p->payload || !p->path) {
+		pending_free(p);
+		return -ENOMEM;
+	}
+	if (p->patch)
+		r->st.patched++;
+	else
+		r->st.created++;
+	rc = enqueue(r, p);
+	return rc;
+}
