@@ -357,7 +357,9 @@ static void list_page(struct kube_informer *inf)
 		     cont ? "&continue=" : "", cont ? cont : "") < 0)
 		path = NULL;
 	free(cont);
-	inf->req = path ? kube_request(inf->c, path, NULL, list_done, inf) : NULL;
+	/* the pages of one list pay the rate limiter once */
+	inf->req = path ? kube_request(inf->c, path, &(struct kube_req_opts){ .no_rate_limit = inf->cont != NULL },
+				       list_done, inf) : NULL;
 	free(path);
 	if (!inf->req)
 		backoff(inf, "out of memory");
@@ -526,7 +528,7 @@ struct kube_informer *kube_informer_new(struct kube_client *c, enum kube_kind ki
 		inf->selectors = NULL;
 	free(ls);
 	free(fs);
-	inf->page_size = o && o->page_size ? o->page_size : 500;
+	inf->page_size = o && o->page_size ? o->page_size : 100;
 	inf->watch_timeout_s = o ? o->watch_timeout_s : 0;
 	if (h)
 		inf->h = *h;

@@ -4,7 +4,7 @@
  * compact typed objects (kube/objects.h) keyed by namespace/name, and tell
  * the owner what changed.
  *
- *  - Lists are paged (limit=500) so a big cluster never sits in memory as
+ *  - Lists are paged (limit=100) so a big cluster never sits in memory as
  *    one JSON tree; the watch resumes from the list's resourceVersion with
  *    allowWatchBookmarks.
  *  - A relist (410 Gone, repeated watch failures) compares against the cache
@@ -37,7 +37,7 @@ struct kube_handlers {
 struct kube_informer_opts {
 	const char *label_selector;	/* e.g. "!service.kubernetes.io/headless" */
 	const char *field_selector;	/* e.g. "metadata.name=node1" */
-	unsigned page_size;		/* 0: 500 */
+	unsigned page_size;		/* 0: 100 */
 	unsigned watch_timeout_s;	/* 0: random in [300, 600) as client-go */
 };
 
