@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Shared fixtures: one cluster per test module (starting the control plane
+costs seconds), brought up with the module's CLUSTER_ARGS and always torn
+down, even when a test fails."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLUSTER = os.path.join(HERE, "cluster")
+sys.path.insert(0, HERE)
+
+
+class Cluster:
+    """The e2e/cluster contract, as tests use it."""
+
+    def __init__(self, args):
+        self.args = args
+
+    def run(self, *args, check=True, timeout=120, input=None):
+        p = subprocess.run([CLUSTER, *args], capture_output=True, text=True, timeout=timeout,
+                           input=input)
+        if check and p.returncode:
+            raise AssertionError("e2e/cluster %s failed (%d):\n%s%s" % (
+                " ".join(args), p.returncode, p.stdout, p.stderr))
+        return p
+
+    def kubectl(self, *args, check=True, input=None, timeout=120):
+        return self.run("kubectl", *args, check=check, input=input, timeout=timeout).stdout
+
+    def kjson(self, *args):
+        return json.loads(self.kubectl(*args, "-o", "json"))
+
+    def apply(self, yaml_text):
+        return self.kubectl("apply", "-f", "-", input=yaml_text)
+
+    def exec(self, name, *cmd, check=True, timeout=60):
+        return self.run("exec", name, "--", *cmd, check=check, timeout=timeout)
+
+    def curl(self, where, url, timeout=3, check=True):
+        """HTTP GET from inside namespace `where`; returns the body or None."""
+        p = self.exec(where, "curl", "-sS", "-m", str(timeout), url, check=False,
+                      timeout=timeout + 10)
+        if p.returncode:
+            if check:
+                raise AssertionError("curl %s from %s failed: %s" % (url, where, p.stderr))
+            return None
+        return p.stdout.strip()
+
+    def pods(self, selector):
+        return self.kjson("get", "pods", "-l", selector)["items"]
+
+    def wait(self, fn, timeout=60, what="condition", interval=0.3):
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            try:
+                v = fn()
+                if v:
+                    return v
+            except (AssertionError, KeyError, ValueError, IndexError) as e:
+                last = e
+            time.sleep(interval)
+        raise AssertionError("timed out after %ss waiting for %s (%s)" % (timeout, what, last))
+
+
+@pytest.fixture(scope="module")
+def cluster(request):
+    args = getattr(request.module, "CLUSTER_ARGS", [])
+    c = Cluster(args)
+    p = subprocess.run([CLUSTER, "up", *args], capture_output=True, text=True, timeout=900)
+    if p.returncode:
+        subprocess.run([CLUSTER, "down"], capture_output=True)
+        raise AssertionError("cluster up failed:\n%s%s" % (p.stdout, p.stderr))
+    try:
+        yield c
+    finally:
+        subprocess.run([CLUSTER, "down"], capture_output=True, timeout=300)

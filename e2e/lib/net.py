@@ -1,0 +1,149 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Small wrappers over ip(8), sysctl and processes inside network namespaces.
+
+Test infrastructure only. Everything that creates a namespace, a link or a
+process records it under the state folder so that `e2e/cluster down` can undo
+it even after a crash.
+"""
+import os
+import signal
+import subprocess
+import time
+
+
+def run(*args, check=True, ns=None, capture=False, timeout=60, input=None):
+    """Run a command (optionally inside namespace `ns`); return stdout text."""
+    cmd = list(args)
+    if ns:
+        cmd = ["ip", "netns", "exec", ns] + cmd
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input)
+    if check and p.returncode != 0:
+        raise RuntimeError("command failed (%d): %s\n%s%s" % (
+            p.returncode, " ".join(cmd), p.stdout, p.stderr))
+    return p.stdout
+
+
+def ip(*args, ns=None, check=True):
+    return run("ip", *args, ns=ns, check=check)
+
+
+def netns_list():
+    out = run("ip", "netns", "list", check=False)
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def netns_add(name):
+    if name in netns_list():
+        netns_del(name)
+    ip("netns", "add", name)
+    ip("link", "set", "lo", "up", ns=name)
+
+
+def netns_pids(name):
+    out = run("ip", "netns", "pids", name, check=False)
+    return [int(x) for x in out.split() if x.isdigit()]
+
+
+def netns_del(name):
+    """Kill every process in the namespace, then remove it."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        pids = netns_pids(name)
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        if pids:
+            deadline = time.time() + 3
+            while time.time() < deadline and netns_pids(name):
+                time.sleep(0.05)
+    run("ip", "netns", "del", name, check=False)
+
+
+def sysctl(ns, **kv):
+    args = ["%s=%s" % (k.replace("__", "/").replace("_", "."), v) for k, v in kv.items()]
+    run("sysctl", "-q", "-w", *args, ns=ns)
+
+
+def sysctls(ns, pairs):
+    """Set sysctls given as ("net.ipv4.ip_forward", "1") pairs."""
+    run("sysctl", "-q", "-w", *["%s=%s" % p for p in pairs], ns=ns)
+
+
+def spawn(name, cmd, log_path, pid_dir, ns=None, env=None, netns_only=False):
+    """Start a long-running process detached in its own session; record its pid.
+
+    `ip netns exec` also gives the process a private mount namespace; with
+    netns_only the process enters only the network namespace (nsenter), so
+    namespaces it adds with `ip netns add` are visible to everyone."""
+    full = list(cmd)
+    if ns and netns_only:
+        full = ["nsenter", "--net=/run/netns/" + ns] + full
+    elif ns:
+        full = ["ip", "netns", "exec", ns] + full
+    logf = open(log_path, "ab")
+    p = subprocess.Popen(full, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                         start_new_session=True, env=env)
+    logf.close()
+    with open(os.path.join(pid_dir, name + ".pid"), "w") as f:
+        f.write(str(p.pid))
+    return p.pid
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is not alive for our purposes
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def read_pid(pid_dir, name):
+    try:
+        with open(os.path.join(pid_dir, name + ".pid")) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def stop_pid(pid, sig=signal.SIGTERM, wait=10.0):
+    """Signal a process group leader and wait for it; SIGKILL after `wait`."""
+    if pid is None or not pid_alive(pid):
+        return
+    for s, w in ((sig, wait), (signal.SIGKILL, 3.0)):
+        try:
+            os.killpg(pid, s)
+        except ProcessLookupError:
+            try:
+                os.kill(pid, s)
+            except ProcessLookupError:
+                return
+        deadline = time.time() + w
+        while time.time() < deadline:
+            if not pid_alive(pid):
+                try:
+                    os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    pass
+                return
+            time.sleep(0.05)
+
+
+def wait_for(fn, timeout, what, interval=0.2):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            v = fn()
+            if v:
+                return v
+        except Exception as e:  # keep trying until the deadline
+            last = e
+        time.sleep(interval)
+    raise TimeoutError("timed out after %ss waiting for %s%s" % (
+        timeout, what, (": %s" % last) if last else ""))
