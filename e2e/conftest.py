@@ -74,7 +74,8 @@ def cluster(request):
     c = Cluster(args)
     p = subprocess.run([CLUSTER, "up", *args], capture_output=True, text=True, timeout=900)
     if p.returncode:
-        subprocess.run([CLUSTER, "down"], capture_output=True)
+        if "in use" not in p.stderr:  # never tear down someone else's cluster
+            subprocess.run([CLUSTER, "down"], capture_output=True)
         raise AssertionError("cluster up failed:\n%s%s" % (p.stdout, p.stderr))
     try:
         yield c
