@@ -7,6 +7,7 @@
  */
 #include "core/log.h"
 #include "src/cmd.h"
+#include "src/cmd_nft.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,9 @@ static int cmd_help(int argc, char **argv);
 
 static const struct command commands[] = {
 	{ "agent", cmd_agent, "run the node agent (Services and LoadBalancer IPs)" },
+	{ "cleanup", cmd_cleanup, "remove ferry's nftables tables" },
+	{ "dump", cmd_dump, "print a desired forwarding state (normalised JSON)" },
+	{ "apply-state", cmd_apply_state, "apply forwarding state files without Kubernetes" },
 	{ "version", cmd_version, "print the version" },
 	{ "help", cmd_help, "list the sub-commands" },
 };

@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The desired-state model: building, copying, comparing, endpoint choice. */
+#include "nft/model.h"
+#include "core/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void fstate_init(struct fstate *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+static void fsvc_free(struct fsvc *v)
+{
+	free(v->cluster_ips);
+	free(v->external_ips);
+	free(v->lb_ips);
+	free(v->source_ranges);
+	free(v->eps);
+}
+
+static void fnode_free(struct fnode *n)
+{
+	free(n->node_ips);
+	free(n->nodeport_cidrs);
+	free(n->pod_cidrs);
+}
+
+void fstate_free(struct fstate *s)
+{
+	for (size_t i = 0; i < s->n_svcs; i++)
+		fsvc_free(&s->svcs[i]);
+	free(s->svcs);
+	fnode_free(&s->node);
+	fstate_init(s);
+}
+
+struct fsvc *fstate_add_svc(struct fstate *s, const char *key)
+{
+	if (strlen(key) > FSVC_KEY_MAX)
+		return NULL;
+	if (s->n_svcs == s->cap_svcs) {
+		size_t cap = s->cap_svcs ? s->cap_svcs * 2 : 64;
+		struct fsvc *n = realloc(s->svcs, cap * sizeof(*n));
+		if (!n)
+			return NULL;
+		s->svcs = n;
+		s->cap_svcs = cap;
+	}
+	struct fsvc *v = &s->svcs[s->n_svcs++];
+	memset(v, 0, sizeof(*v));
+	strcpy(v->key, key);
+	return v;
+}
+
+int fsvc_add_addr(struct faddr **list, size_t *n, const struct faddr *a)
+{
+	struct faddr *l = realloc(*list, (*n + 1) * sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l[(*n)++] = *a;
+	*list = l;
+	return 0;
+}
+
+struct fendpoint *fsvc_add_ep(struct fsvc *v)
+{
+	struct fendpoint *e = realloc(v->eps, (v->n_eps + 1) * sizeof(*e));
+	if (!e)
+		return NULL;
+	v->eps = e;
+	e = &v->eps[v->n_eps++];
+	memset(e, 0, sizeof(*e));
+	return e;
+}
+
+static int dup_arr(void **dst, const void *src, size_t n, size_t sz)
+{
+	*dst = NULL;
+	if (!n)
+		return 0;
+	*dst = malloc(n * sz);
+	if (!*dst)
+		return -ENOMEM;
+	memcpy(*dst, src, n * sz);
+	return 0;
+}
+
+int fstate_copy(struct fstate *dst, const struct fstate *src)
+{
+	int r = 0;
+
+	fstate_init(dst);
+	dst->node = src->node;
+	r |= dup_arr((void **)&dst->node.node_ips, src->node.node_ips, src->node.n_node_ips, sizeof(struct faddr));
+	r |= dup_arr((void **)&dst->node.nodeport_cidrs, src->node.nodeport_cidrs, src->node.n_nodeport_cidrs, sizeof(struct faddr));
+	r |= dup_arr((void **)&dst->node.pod_cidrs, src->node.pod_cidrs, src->node.n_pod_cidrs, sizeof(struct faddr));
+	r |= dup_arr((void **)&dst->svcs, src->svcs, src->n_svcs, sizeof(struct fsvc));
+	if (r) {
+		dst->n_svcs = 0;
+		fstate_free(dst);
+		return -ENOMEM;
+	}
+	dst->n_svcs = dst->cap_svcs = src->n_svcs;
+	for (size_t i = 0; i < src->n_svcs; i++) {
+		struct fsvc *d = &dst->svcs[i];
+		const struct fsvc *v = &src->svcs[i];
+		r |= dup_arr((void **)&d->cluster_ips, v->cluster_ips, v->n_cluster_ips, sizeof(struct faddr));
+		r |= dup_arr((void **)&d->external_ips, v->external_ips, v->n_external_ips, sizeof(struct faddr));
+		r |= dup_arr((void **)&d->lb_ips, v->lb_ips, v->n_lb_ips, sizeof(struct faddr));
+		r |= dup_arr((void **)&d->source_ranges, v->source_ranges, v->n_source_ranges, sizeof(struct faddr));
+		r |= dup_arr((void **)&d->eps, v->eps, v->n_eps, sizeof(struct fendpoint));
+	}
+	if (r) {
+		fstate_free(dst);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int svc_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct fsvc *)a)->key, ((const struct fsvc *)b)->key);
+}
+
+void fstate_sort(struct fstate *s)
+{
+	if (s->n_svcs)
+		qsort(s->svcs, s->n_svcs, sizeof(*s->svcs), svc_cmp);
+}
+
+static bool addrs_equal(const struct faddr *a, size_t na, const struct faddr *b, size_t nb)
+{
+	return na == nb && (!na || !memcmp(a, b, na * sizeof(*a)));
+}
+
+bool fsvc_equal(const struct fsvc *a, const struct fsvc *b)
+{
+	if (strcmp(a->key, b->key) || a->proto != b->proto || a->port != b->port ||
+	    a->node_port != b->node_port || a->external_policy != b->external_policy ||
+	    a->internal_policy != b->internal_policy || a->affinity_timeout != b->affinity_timeout)
+		return false;
+	if (a->n_eps != b->n_eps)
+		return false;
+	for (size_t i = 0; i < a->n_eps; i++) {
+		const struct fendpoint *x = &a->eps[i], *y = &b->eps[i];
+		if (memcmp(&x->addr, &y->addr, sizeof(x->addr)) || x->port != y->port ||
+		    x->ready != y->ready || x->serving != y->serving ||
+		    x->terminating != y->terminating || x->local != y->local)
+			return false;
+	}
+	return addrs_equal(a->cluster_ips, a->n_cluster_ips, b->cluster_ips, b->n_cluster_ips) &&
+	       addrs_equal(a->external_ips, a->n_external_ips, b->external_ips, b->n_external_ips) &&
+	       addrs_equal(a->lb_ips, a->n_lb_ips, b->lb_ips, b->n_lb_ips) &&
+	       addrs_equal(a->source_ranges, a->n_source_ranges, b->source_ranges, b->n_source_ranges);
+}
+
+bool fnode_equal(const struct fnode *a, const struct fnode *b)
+{
+	return a->masquerade_all == b->masquerade_all &&
+	       addrs_equal(a->node_ips, a->n_node_ips, b->node_ips, b->n_node_ips) &&
+	       addrs_equal(a->nodeport_cidrs, a->n_nodeport_cidrs, b->nodeport_cidrs, b->n_nodeport_cidrs) &&
+	       addrs_equal(a->pod_cidrs, a->n_pod_cidrs, b->pod_cidrs, b->n_pod_cidrs);
+}
+
+int faddr_parse(struct faddr *a, const char *s)
+{
+	char buf[64];
+	const char *slash = strchr(s, '/');
+	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+
+	memset(a, 0, sizeof(*a));
+	if (n == 0 || n >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, n);
+	buf[n] = 0;
+	if (inet_pton(AF_INET, buf, a->a) == 1) {
+		a->family = AF_INET;
+		a->plen = 32;
+	} else if (inet_pton(AF_INET6, buf, a->a) == 1) {
+		a->family = AF_INET6;
+		a->plen = 128;
+	} else {
+		return -EINVAL;
+	}
+	if (slash) {
+		char *end;
+		long p = strtol(slash + 1, &end, 10);
+		if (!slash[1] || *end || p < 0 || p > a->plen)
+			return -EINVAL;
+		a->plen = (uint8_t)p;
+		/* Keep only the network part: equal prefixes compare equal. */
+		for (int bit = a->plen; bit < (a->family == AF_INET ? 32 : 128); bit++)
+			a->a[bit / 8] &= (uint8_t)~(0x80 >> (bit % 8));
+	}
+	return 0;
+}
+
+const char *faddr_str(const struct faddr *a, char *buf, size_t len)
+{
+	char t[INET6_ADDRSTRLEN];
+	int full = a->family == AF_INET ? 32 : 128;
+
+	if (!inet_ntop(a->family, a->a, t, sizeof(t)))
+		snprintf(t, sizeof(t), "?");
+	if (a->plen == full)
+		snprintf(buf, len, "%s", t);
+	else
+		snprintf(buf, len, "%s/%u", t, a->plen);
+	return buf;
+}
+
+const char *fproto_name(uint8_t proto)
+{
+	switch (proto) {
+	case IPPROTO_TCP: return "tcp";
+	case IPPROTO_UDP: return "udp";
+	case IPPROTO_SCTP: return "sctp";
+	}
+	return "?";
+}
+
+int fproto_parse(const char *s)
+{
+	if (!strcasecmp(s, "tcp")) return IPPROTO_TCP;
+	if (!strcasecmp(s, "udp")) return IPPROTO_UDP;
+	if (!strcasecmp(s, "sctp")) return IPPROTO_SCTP;
+	return -1;
+}
+
+size_t fsvc_pick_eps(const struct fsvc *v, int family, bool local_only,
+		     const struct fendpoint **out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < v->n_eps; i++) {
+		const struct fendpoint *e = &v->eps[i];
+		if (e->addr.family == family && e->ready && (!local_only || e->local))
+			out[n++] = e;
+	}
+	if (n)
+		return n;
+	/* No ready endpoint: fall back to serving, terminating ones. */
+	for (size_t i = 0; i < v->n_eps; i++) {
+		const struct fendpoint *e = &v->eps[i];
+		if (e->addr.family == family && e->serving && e->terminating &&
+		    (!local_only || e->local))
+			out[n++] = e;
+	}
+	return n;
+}
+
+static int check_addrs(const struct fsvc *v, const char *what, const struct faddr *l, size_t n, bool host)
+{
+	for (size_t i = 0; i < n; i++) {
+		int full = l[i].family == AF_INET ? 32 : 128;
+		if ((l[i].family != AF_INET && l[i].family != AF_INET6) || (host && l[i].plen != full)) {
+			log_err("nft", "bad service", "service=%s field=%s", log_q(v->key), what);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int fstate_check(const struct fstate *s)
+{
+	for (size_t i = 0; i < s->n_svcs; i++) {
+		const struct fsvc *v = &s->svcs[i];
+		if (!v->key[0] || (v->proto != IPPROTO_TCP && v->proto != IPPROTO_UDP &&
+				   v->proto != IPPROTO_SCTP) || !v->port) {
+			log_err("nft", "bad service", "service=%s", log_q(v->key));
+			return -EINVAL;
+		}
+		if (check_addrs(v, "clusterIPs", v->cluster_ips, v->n_cluster_ips, true) ||
+		    check_addrs(v, "externalIPs", v->external_ips, v->n_external_ips, true) ||
+		    check_addrs(v, "loadBalancerIPs", v->lb_ips, v->n_lb_ips, true) ||
+		    check_addrs(v, "sourceRanges", v->source_ranges, v->n_source_ranges, false))
+			return -EINVAL;
+		for (size_t k = 0; k < v->n_eps; k++) {
+			const struct fendpoint *e = &v->eps[k];
+			int full = e->addr.family == AF_INET ? 32 : 128;
+			if ((e->addr.family != AF_INET && e->addr.family != AF_INET6) ||
+			    e->addr.plen != full || !e->port) {
+				log_err("nft", "bad endpoint", "service=%s", log_q(v->key));
+				return -EINVAL;
+			}
+		}
+		if (i > 0 && !strcmp(s->svcs[i - 1].key, v->key)) {
+			log_err("nft", "duplicate service", "service=%s", log_q(v->key));
+			return -EINVAL;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The desired forwarding state, as plain C with no Kubernetes types.
+ *
+ * proxy/ fills a `struct fstate` from Services, EndpointSlices and the Node;
+ * nft/ turns it into the `ferry` tables. One `struct fsvc` is one service
+ * port (a Service has one per port and protocol), identified by a stable
+ * key "namespace/name:portname/proto" that survives every change of its
+ * contents, so two states can be compared service by service.
+ *
+ * Addresses of both families sit side by side; the IPv4 table takes the
+ * IPv4 ones, the IPv6 table the IPv6 ones.
+ */
+#ifndef FERRY_NFT_MODEL_H
+#define FERRY_NFT_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct faddr {
+	uint8_t family;		/* AF_INET or AF_INET6 */
+	uint8_t plen;		/* prefix length; 32/128 for a host address */
+	uint8_t a[16];		/* network order; IPv4 uses a[0..3] */
+};
+
+enum fpolicy { FPOLICY_CLUSTER = 0, FPOLICY_LOCAL = 1 };
+
+struct fendpoint {
+	struct faddr addr;
+	uint16_t port;
+	bool ready, serving, terminating;
+	bool local;		/* runs on this node */
+};
+
+#define FSVC_KEY_MAX 254
+
+struct fsvc {
+	char key[FSVC_KEY_MAX + 2];	/* "namespace/name:portname/proto" */
+	uint8_t proto;			/* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP */
+	uint16_t port;			/* service port */
+	uint16_t node_port;		/* 0: none */
+	struct faddr *cluster_ips; size_t n_cluster_ips;
+	struct faddr *external_ips; size_t n_external_ips;	/* spec.externalIPs */
+	struct faddr *lb_ips; size_t n_lb_ips;			/* status.loadBalancer */
+	struct faddr *source_ranges; size_t n_source_ranges;	/* guard lb_ips only */
+	struct fendpoint *eps; size_t n_eps;			/* cluster-wide; .local marks this node's */
+	enum fpolicy external_policy;	/* NodePort, external and LB IPs */
+	enum fpolicy internal_policy;	/* cluster IPs */
+	uint32_t affinity_timeout;	/* ClientIP affinity in seconds; 0: none */
+};
+
+struct fnode {
+	struct faddr *node_ips; size_t n_node_ips;
+	struct faddr *nodeport_cidrs; size_t n_nodeport_cidrs;	/* empty: every local address */
+	struct faddr *pod_cidrs; size_t n_pod_cidrs;	/* local-traffic detection; empty: none */
+	bool masquerade_all;
+};
+
+struct fstate {
+	struct fnode node;
+	struct fsvc *svcs; size_t n_svcs, cap_svcs;
+};
+
+/* ---- building ---- */
+void fstate_init(struct fstate *s);
+void fstate_free(struct fstate *s);
+/* A new zeroed service port with `key`; NULL on a bad or duplicate key is
+ * not checked here (fstate_check does). The pointer lives until the next add. */
+struct fsvc *fstate_add_svc(struct fstate *s, const char *key);
+int fsvc_add_addr(struct faddr **list, size_t *n, const struct faddr *a);
+struct fendpoint *fsvc_add_ep(struct fsvc *v);
+int fstate_copy(struct fstate *dst, const struct fstate *src);
+/* Sorts services by key: dump output and comparisons are stable. */
+void fstate_sort(struct fstate *s);
+/* 0, or -EINVAL with a log line naming the first bad service. */
+int fstate_check(const struct fstate *s);
+
+/* ---- comparing ---- */
+bool fsvc_equal(const struct fsvc *a, const struct fsvc *b);
+bool fnode_equal(const struct fnode *a, const struct fnode *b);
+
+/* ---- addresses ---- */
+/* "192.0.2.1", "2001:db8::1", "198.18.0.0/15"; 0 or -EINVAL. */
+int faddr_parse(struct faddr *a, const char *s);
+/* Writes "addr" or "addr/plen" (when not a host prefix); returns buf. */
+const char *faddr_str(const struct faddr *a, char *buf, size_t len);
+const char *fproto_name(uint8_t proto);
+int fproto_parse(const char *s);	/* "tcp" -> 6, -1 when unknown */
+
+/*
+ * The endpoints traffic should go to: the ready ones; when none is ready,
+ * the serving-and-terminating ones (graceful termination, as kube-proxy).
+ * `local_only` restricts to this node's endpoints, `family` to one family.
+ * Fills `out` (room for v->n_eps) and returns the count.
+ */
+size_t fsvc_pick_eps(const struct fsvc *v, int family, bool local_only,
+		     const struct fendpoint **out);
+
+/* ---- JSON (ferry dump / apply-state) ---- */
+/* Parses a whole state; on error logs why and returns -EINVAL, `s` empty. */
+int fstate_from_json(struct fstate *s, const char *text, size_t len);
+/* A malloc'd JSON text of the state (the format fstate_from_json reads). */
+char *fstate_to_json(const struct fstate *s);
+
+#endif

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * nft/: the desired forwarding state (model.h) -> the `ip ferry` and
+ * `ip6 ferry` tables, over netlink (libnftnl + libmnl), one atomic batch per
+ * sync. The first sync (and any sync after a failure or after someone else
+ * touched the tables) replaces both tables whole; later ones send only the
+ * difference from the last applied state. Other tables are never touched.
+ */
+#ifndef FERRY_NFT_NFT_H
+#define FERRY_NFT_NFT_H
+
+#include "nft/model.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct nft_sync;
+
+struct nft_sync_stats {
+	bool full;		/* the whole tables were rebuilt */
+	uint32_t messages;	/* netlink messages in the batch */
+	uint32_t elements_added, elements_deleted;
+	double ms;		/* wall time of the sync */
+	uint32_t quarantined;	/* services left out after kernel errors */
+};
+
+/* Opens the netlink socket; NULL (with a log line) on failure. */
+struct nft_sync *nft_sync_new(void);
+void nft_sync_free(struct nft_sync *s);
+
+/*
+ * Makes the kernel match `state` (sorted and checked: fstate_from_json does
+ * both, or call fstate_sort + fstate_check). Returns 0, or a negative errno
+ * with the previous ruleset left intact; the next call retries. A Service
+ * whose elements the kernel refused is named in the log and left out of the
+ * next attempts until its content changes.
+ */
+int nft_sync_apply(struct nft_sync *s, const struct fstate *state);
+const struct nft_sync_stats *nft_sync_last(const struct nft_sync *s);
+/* Forces the next apply to rebuild the tables completely. */
+void nft_sync_invalidate(struct nft_sync *s);
+
+/* Deletes ferry's tables (both families) in one batch; 0 when none exist. */
+int nft_cleanup(void);
+
+#endif

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Model -> the per-Service part of the ruleset: set and map elements only.
+ * Pure computation (no netlink), so unit tests can run it without root.
+ * The shape of the tables and every chain is described in docs/nft.md and in
+ * sync.c, next to the code that builds them.
+ */
+#ifndef FERRY_NFT_RENDER_H
+#define FERRY_NFT_RENDER_H
+
+#include "nft/model.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Per family: index 0 is the `ip` table, 1 the `ip6` table. */
+#define RFAM_N 2
+static inline int rfam_af(int f) { return f ? 10 /* AF_INET6 */ : 2 /* AF_INET */; }
+static inline int rfam_alen(int f) { return f ? 16 : 4; }
+
+/* The sets and maps of one ferry table. Keep in step with rset_name(). */
+enum rset {
+	RS_POD_CIDRS, RS_NODEPORT_ADDRS,
+	RS_SERVICE_IPS, RS_SERVICE_NODEPORTS,
+	RS_PICK_IPS_INTERNAL, RS_PICK_IPS_EXTERNAL,
+	RS_PICK_NP_INTERNAL, RS_PICK_NP_EXTERNAL,
+	RS_DNAT_IPS, RS_DNAT_NODEPORTS,
+	RS_AFFINITY, RS_HAIRPIN,
+	RS_FIREWALL_IPS, RS_FIREWALL_ALLOW,
+	RS_NOEP_IPS, RS_NOEP_NODEPORTS,
+	RS_COUNT
+};
+const char *rset_name(int set);
+
+/* Endpoint indexes of the node-local endpoint list start here in the DNAT
+ * maps, so one map holds both the cluster-wide and the local choice. */
+#define RLOCAL_BASE 0x10000u
+
+#define RKEY_MAX 40
+#define RCHAIN_MAX 40
+
+struct relem {
+	uint8_t fam, set, klen, dlen;
+	uint8_t key[RKEY_MAX];
+	uint8_t key_end[RKEY_MAX];	/* firewall-allow only (a range of sources) */
+	uint8_t data[20];
+	uint32_t verdict;		/* 0: none, else NFT_GOTO or NF_DROP */
+	char chain[RCHAIN_MAX];		/* NFT_GOTO target */
+};
+
+struct relem_vec {
+	struct relem *v;
+	size_t n, cap;
+};
+
+/* A "pick" chain chooses one of k endpoints (see sync.c). */
+struct rpick {
+	bool nodeport, local;
+	uint32_t k, affinity;
+};
+void rpick_name(const struct rpick *p, char *buf, size_t len);
+bool rpick_parse(const char *name, struct rpick *p);
+
+/* Appends the elements of service port `v` for family `fam`; sorted by
+ * identity (relem_cmp) when done. Returns 0 or -ENOMEM. */
+int render_svc(const struct fsvc *v, int fam, struct relem_vec *out);
+void relem_vec_sort(struct relem_vec *vec);
+void relem_vec_free(struct relem_vec *vec);
+
+/* Identity: family, set, key (and key end). */
+int relem_cmp(const struct relem *a, const struct relem *b);
+/* Identity and value. */
+bool relem_equal(const struct relem *a, const struct relem *b);
+
+#endif

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ferry cleanup | dump | apply-state: the nft/ data plane without Kubernetes.
+ * apply-state applies each state file in turn in one process, the first as a
+ * cold sync and the others incrementally, and prints one JSON line of
+ * statistics per file: that is what tests and benchmarks drive.
+ */
+#include "src/cmd_nft.h"
+#include "src/cmd.h"
+#include "core/log.h"
+#include "nft/model.h"
+#include "nft/nft.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	size_t cap = 1 << 16, n = 0;
+	char *buf = malloc(cap);
+
+	if (!f || !buf) {
+		fprintf(stderr, "ferry: %s: %s\n", path, strerror(errno));
+		free(buf);
+		return NULL;
+	}
+	for (size_t r; (r = fread(buf + n, 1, cap - n, f)) > 0;) {
+		n += r;
+		if (n == cap) {
+			char *nb = realloc(buf, cap *= 2);
+			if (!nb) {
+				free(buf);
+				return NULL;
+			}
+			buf = nb;
+		}
+	}
+	if (f != stdin)
+		fclose(f);
+	*len = n;
+	return buf;
+}
+
+static int load(const char *path, struct fstate *st)
+{
+	size_t len;
+	char *text = read_file(path, &len);
+	if (!text)
+		return -1;
+	int r = fstate_from_json(st, text, len);
+	free(text);
+	if (r)
+		fprintf(stderr, "ferry: %s: not a valid state (see the log line above)\n", path);
+	return r;
+}
+
+static int take_verbosity(int *argc, char **argv)
+{
+	int o = 1;
+	for (int i = 1; i < *argc; i++) {
+		if (!strcmp(argv[i], "-v") && i + 1 < *argc) {
+			int v = parse_verbosity(argv[++i]);
+			if (v < 0)
+				return -1;
+			log_set_verbosity(v);
+			continue;
+		}
+		argv[o++] = argv[i];
+	}
+	*argc = o;
+	return 0;
+}
+
+int cmd_cleanup(int argc, char **argv)
+{
+	if (take_verbosity(&argc, argv) || argc != 1) {
+		fprintf(stderr, "usage: ferry cleanup [-v N]\n");
+		return 2;
+	}
+	int r = nft_cleanup();
+	if (r) {
+		fprintf(stderr, "ferry: cleanup failed: %s\n", strerror(r < 0 ? -r : r));
+		return 1;
+	}
+	return 0;
+}
+
+int cmd_dump(int argc, char **argv)
+{
+	struct fstate st;
+
+	if (take_verbosity(&argc, argv) || argc != 2) {
+		fprintf(stderr, "usage: ferry dump STATE.json   (prints the desired state, normalised)\n");
+		return 2;
+	}
+	if (load(argv[1], &st))
+		return 1;
+	char *out = fstate_to_json(&st);
+	printf("%s\n", out ? out : "");
+	free(out);
+	fstate_free(&st);
+	return 0;
+}
+
+int cmd_apply_state(int argc, char **argv)
+{
+	if (take_verbosity(&argc, argv) || argc < 2) {
+		fprintf(stderr, "usage: ferry apply-state [-v N] STATE.json [STATE2.json ...]\n"
+				"  applies each state in turn (the first cold, then incrementally);\n"
+				"  prints one JSON line of statistics per state\n");
+		return 2;
+	}
+	struct nft_sync *s = nft_sync_new();
+	int ret = 0;
+	if (!s)
+		return 1;
+	for (int i = 1; i < argc; i++) {
+		struct fstate st;
+		if (load(argv[i], &st)) {
+			ret = 1;
+			continue;	/* bad input: what is applied stays */
+		}
+		int r = nft_sync_apply(s, &st);
+		const struct nft_sync_stats *t = nft_sync_last(s);
+		struct rusage ru;
+		getrusage(RUSAGE_SELF, &ru);
+		printf("{\"file\":\"%s\",\"ok\":%s,\"full\":%s,\"services\":%zu,\"messages\":%u,"
+		       "\"added\":%u,\"deleted\":%u,\"ms\":%.3f,\"maxrss_kib\":%ld}\n",
+		       argv[i], r ? "false" : "true", t->full ? "true" : "false", st.n_svcs,
+		       t->messages, t->elements_added, t->elements_deleted, t->ms, ru.ru_maxrss);
+		fflush(stdout);
+		if (r)
+			ret = 1;
+		fstate_free(&st);
+	}
+	nft_sync_free(s);
+	return ret;
+}
