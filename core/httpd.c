@@ -125,12 +125,13 @@ static const char *reason(int status)
 	}
 }
 
-static void respond(struct conn *c, int status, const char *ctype, const char *body, size_t len, bool head)
+static void respond_h(struct conn *c, int status, const char *ctype, const char *extra,
+		      const char *body, size_t len, bool head)
 {
 	char *out = NULL;
 	int n = asprintf(&out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-			 "Cache-Control: no-cache\r\n%s\r\n",
-			 status, reason(status), ctype, len, c->close_after ? "Connection: close\r\n" : "");
+			 "Cache-Control: no-cache\r\n%s%s\r\n",
+			 status, reason(status), ctype, len, extra, c->close_after ? "Connection: close\r\n" : "");
 
 	if (n < 0) {
 		c->close_after = true;
@@ -152,6 +153,11 @@ static void respond(struct conn *c, int status, const char *ctype, const char *b
 	c->out = out;
 	c->out_len = n;
 	c->out_off = 0;
+}
+
+static void respond(struct conn *c, int status, const char *ctype, const char *body, size_t len, bool head)
+{
+	respond_h(c, status, ctype, "", body, len, head);
 }
 
 /* Find a header's value in the head (case-insensitive name). */
@@ -223,10 +229,11 @@ static void handle(struct conn *c, size_t end)
 		return;
 	}
 	for (int i = 0; i < c->h->n_routes; i++)
-		if (!strcmp(c->h->routes[i].path, req.path)) {
+		if (!strcmp(c->h->routes[i].path, req.path) || !strcmp(c->h->routes[i].path, "*")) {
 			c->h->routes[i].fn(c->h->routes[i].arg, &req, &resp);
-			respond(c, resp.status, resp.content_type ? resp.content_type : "text/plain; charset=utf-8",
-				resp.body, resp.len, head_only);
+			resp.headers[sizeof(resp.headers) - 1] = 0;
+			respond_h(c, resp.status, resp.content_type ? resp.content_type : "text/plain; charset=utf-8",
+				  resp.headers, resp.body, resp.len, head_only);
 			free(resp.body);
 			return;
 		}

@@ -24,6 +24,9 @@ struct httpd_resp {
 	const char *content_type;	/* default text/plain; charset=utf-8 */
 	char *body;		/* owned by the response; use httpd_printf */
 	size_t len, cap;
+	/* extra header lines, each ending in "\r\n" (health-check ports
+	 * send X-Content-Type-Options and X-Load-Balancing-Endpoint-Weight) */
+	char headers[256];
 };
 
 /* Append to the response body. */
@@ -34,7 +37,8 @@ typedef void (*httpd_fn)(void *arg, const struct httpd_req *req, struct httpd_re
 /* Listen on "ADDR:PORT" ("0.0.0.0:10256", "[::]:10256", "127.0.0.1:0").
  * NULL with *err a negative errno on failure. */
 struct httpd *httpd_new(struct loop *l, const char *bind, int *err);
-/* Exact path match; the first route added wins. Unknown paths get 404. */
+/* Exact path match; the first route added wins. Unknown paths get 404.
+ * The path "*" matches every path (health-check ports answer on any). */
 int httpd_route(struct httpd *h, const char *path, httpd_fn fn, void *arg);
 int httpd_port(const struct httpd *h);
 void httpd_free(struct httpd *h);

@@ -1,0 +1,403 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Health-check node ports: one struct hc_svc per served Service, one httpd
+ * per (Service, bind address). The handler reads the count from the hc_svc
+ * at request time, so hc_sync updates counts without touching sockets.
+ */
+#include "proxy/healthcheck.h"
+#include "core/httpd.h"
+#include "core/log.h"
+#include "core/loop.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* ---- proxier health ---- */
+
+static uint64_t start_ms;	/* Go's m= is the monotonic time since process start */
+
+static int fam_idx(int family) { return family == AF_INET6 ? 1 : 0; }
+
+void hc_health_init(struct hc_health *h, uint64_t timeout_ms)
+{
+	memset(h, 0, sizeof(*h));
+	h->timeout_ms = timeout_ms;
+	h->node_eligible = true;	/* kube-proxy: eligible until a Node says otherwise */
+	if (!start_ms)
+		start_ms = loop_now_ms();
+}
+
+void hc_health_queued(struct hc_health *h, int family)
+{
+	int i = fam_idx(family);
+
+	if (!h->queued[i]) {
+		h->queued[i] = true;
+		h->queued_ms[i] = loop_now_ms();
+	}
+}
+
+void hc_health_updated(struct hc_health *h, int family)
+{
+	int i = fam_idx(family);
+
+	h->queued[i] = false;
+	h->updated[i] = true;
+	clock_gettime(CLOCK_REALTIME, &h->last_updated[i]);
+}
+
+void hc_health_node_eligible(struct hc_health *h, bool eligible)
+{
+	if (h->node_eligible != eligible)
+		log_info("healthcheck", "node eligibility changed", "eligible=%d", eligible);
+	h->node_eligible = eligible;
+}
+
+static bool ts_after(struct timespec a, struct timespec b)
+{
+	return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
+}
+
+/* kube-proxy's isHealthy: only families that have synced once count; one
+ * with an update pending longer than the timeout makes the proxy unhealthy. */
+static bool healthy_at(const struct hc_health *h, uint64_t now_ms, struct timespec *last)
+{
+	struct timespec lu = { 0, 0 };
+
+	for (int i = 0; i < 2; i++) {
+		if (!h->updated[i])
+			continue;
+		if (ts_after(h->last_updated[i], lu))
+			lu = h->last_updated[i];
+		if (!h->queued[i] || now_ms - h->queued_ms[i] < h->timeout_ms)
+			continue;
+		if (last)
+			*last = h->last_updated[i];
+		return false;
+	}
+	if (last)
+		*last = lu;
+	return true;
+}
+
+bool hc_health_healthy(const struct hc_health *h)
+{
+	return healthy_at(h, loop_now_ms(), NULL);
+}
+
+void hc_go_time(char *buf, size_t len, struct timespec wall, double mono_s)
+{
+	struct tm tm;
+	char frac[16] = "";
+	size_t n;
+
+	gmtime_r(&wall.tv_sec, &tm);
+	/* Go prints the nanoseconds with trailing zeros dropped, none when 0 */
+	if (wall.tv_nsec) {
+		snprintf(frac, sizeof(frac), ".%09ld", wall.tv_nsec);
+		for (size_t e = strlen(frac); frac[e - 1] == '0'; e--)
+			frac[e - 1] = 0;
+	}
+	n = strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(buf + n, len - n, "%s +0000 UTC m=%+.9f", frac, mono_s);
+}
+
+/* Go's zero time.Time prints like this (never synced yet). */
+#define GO_ZERO_TIME "0001-01-01 00:00:00 +0000 UTC"
+
+static void health_http(struct hc_health *h, bool healthz, struct httpd_resp *r)
+{
+	struct timespec now, last;
+	uint64_t now_ms = loop_now_ms();
+	double mono = (now_ms - start_ms) / 1000.0;
+	bool ok = healthy_at(h, now_ms, &last);
+	char cur[80], lu[80];
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (healthz)
+		ok = ok && h->node_eligible;
+	r->content_type = "application/json";
+	snprintf(r->headers, sizeof(r->headers), "X-Content-Type-Options: nosniff\r\n");
+	r->status = ok ? 200 : 503;
+	hc_go_time(cur, sizeof(cur), now, mono);
+	if (ok) {
+		/* kube-proxy reports "now" as lastUpdated while healthy */
+		snprintf(lu, sizeof(lu), "%s", cur);
+	} else if (last.tv_sec) {
+		/* no monotonic reading on a stored wall time of ours; Go has one,
+		 * its value is meaningless to readers */
+		hc_go_time(lu, sizeof(lu), last, mono);
+	} else {
+		snprintf(lu, sizeof(lu), GO_ZERO_TIME);
+	}
+	if (healthz)
+		httpd_printf(r, "{\"lastUpdated\": \"%s\",\"currentTime\": \"%s\", \"nodeEligible\": %s}",
+			     lu, cur, h->node_eligible ? "true" : "false");
+	else
+		httpd_printf(r, "{\"lastUpdated\": \"%s\",\"currentTime\": \"%s\"}", lu, cur);
+}
+
+void hc_healthz_http(void *arg, const struct httpd_req *req, struct httpd_resp *r)
+{
+	health_http(arg, true, r);
+}
+
+void hc_livez_http(void *arg, const struct httpd_req *req, struct httpd_resp *r)
+{
+	health_http(arg, false, r);
+}
+
+/* ---- Service health-check node ports ---- */
+
+struct hc_svc {
+	struct hc_servers *s;
+	char *ns, *name;
+	uint16_t port;
+	uint32_t eps;
+	bool keep;
+	size_t n_h;
+	struct httpd **h;
+	struct hc_svc *next;
+};
+
+struct hc_servers {
+	struct loop *loop;
+	char **binds;
+	size_t n_binds;
+	const struct hc_health *health;
+	struct hc_svc *svcs;
+	size_t n_svcs;
+};
+
+static void json_str(char **p, size_t *left, const char *s)
+{
+	for (; *s && *left > 8; s++) {
+		unsigned char c = *s;
+		int w;
+
+		if (c == '"' || c == '\\')
+			w = snprintf(*p, *left, "\\%c", c);
+		else if (c < 0x20)
+			w = snprintf(*p, *left, "\\u%04x", c);
+		else
+			w = snprintf(*p, *left, "%c", c);
+		*p += w;
+		*left -= w;
+	}
+}
+
+char *hc_service_body(const char *namespace, const char *name, uint32_t eps, bool healthy)
+{
+	size_t cap = 160 + 6 * (strlen(namespace) + strlen(name)), left = cap;
+	char *out = malloc(cap), *p = out;
+	int w;
+
+	if (!out)
+		return NULL;
+	/* kube-proxy's text: tab-indented, no trailing newline */
+	w = snprintf(p, left, "{\n\t\"service\": {\n\t\t\"namespace\": \"");
+	p += w, left -= w;
+	json_str(&p, &left, namespace);
+	w = snprintf(p, left, "\",\n\t\t\"name\": \"");
+	p += w, left -= w;
+	json_str(&p, &left, name);
+	snprintf(p, left, "\"\n\t},\n\t\"localEndpoints\": %u,\n\t\"serviceProxyHealthy\": %s\n}",
+		 eps, healthy ? "true" : "false");
+	return out;
+}
+
+static void svc_http(void *arg, const struct httpd_req *req, struct httpd_resp *r)
+{
+	struct hc_svc *v = arg;
+	bool healthy = !v->s->health || hc_health_healthy(v->s->health);
+	char *body = hc_service_body(v->ns, v->name, v->eps, healthy);
+
+	r->content_type = "application/json";
+	snprintf(r->headers, sizeof(r->headers),
+		 "X-Content-Type-Options: nosniff\r\nX-Load-Balancing-Endpoint-Weight: %u\r\n", v->eps);
+	r->status = v->eps && healthy ? 200 : 503;
+	if (body)
+		httpd_printf(r, "%s", body);
+	free(body);
+}
+
+struct hc_servers *hc_new(struct loop *l, const char *const *binds, size_t n_binds,
+			  const struct hc_health *health)
+{
+	struct hc_servers *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->loop = l;
+	s->health = health;
+	if (n_binds && binds) {
+		s->binds = calloc(n_binds, sizeof(*s->binds));
+		if (!s->binds) {
+			free(s);
+			return NULL;
+		}
+		for (size_t i = 0; i < n_binds; i++)
+			if (!(s->binds[i] = strdup(binds[i]))) {
+				s->n_binds = i;
+				hc_free(s);
+				return NULL;
+			}
+		s->n_binds = n_binds;
+	}
+	return s;
+}
+
+static void svc_close(struct hc_svc *v)
+{
+	for (size_t i = 0; i < v->n_h; i++)
+		httpd_free(v->h[i]);
+	free(v->h);
+	v->h = NULL;
+	v->n_h = 0;
+}
+
+static void svc_free(struct hc_svc *v)
+{
+	svc_close(v);
+	free(v->ns);
+	free(v->name);
+	free(v);
+}
+
+void hc_free(struct hc_servers *s)
+{
+	if (!s)
+		return;
+	while (s->svcs) {
+		struct hc_svc *v = s->svcs;
+
+		s->svcs = v->next;
+		svc_free(v);
+	}
+	for (size_t i = 0; i < s->n_binds; i++)
+		free(s->binds[i]);
+	free(s->binds);
+	free(s);
+}
+
+static struct httpd *listen_one(struct hc_servers *s, const char *addr, uint16_t port, int *err)
+{
+	char b[80];
+
+	snprintf(b, sizeof(b), strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, port);
+	return httpd_new(s->loop, b, err);
+}
+
+/* Opens every listener of v, or none (kube-proxy closes what it opened so
+ * the next sync retries from scratch). */
+static int svc_open(struct hc_servers *s, struct hc_svc *v)
+{
+	size_t n = s->n_binds ? s->n_binds : 1;
+	int err = 0;
+
+	v->h = calloc(n, sizeof(*v->h));
+	if (!v->h)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct httpd *h;
+
+		if (s->n_binds) {
+			h = listen_one(s, s->binds[i], v->port, &err);
+		} else {
+			h = listen_one(s, "::", v->port, &err);
+			if (!h && (err == -EAFNOSUPPORT || err == -EADDRNOTAVAIL))
+				h = listen_one(s, "0.0.0.0", v->port, &err);
+		}
+		if (!h || httpd_route(h, "*", svc_http, v) < 0) {
+			if (h) {
+				httpd_free(h);
+				err = -ENOMEM;
+			}
+			log_err("healthcheck", "cannot open health-check port",
+				"service=%s/%s port=%u bind=%s err=%s", v->ns, v->name, v->port,
+				log_q(s->n_binds ? s->binds[i] : "*"), log_q(strerror(-err)));
+			svc_close(v);
+			return err;
+		}
+		v->h[v->n_h++] = h;
+	}
+	log_v(2, "healthcheck", "opened health-check port", "service=%s/%s port=%u", v->ns, v->name,
+	      v->port);
+	return 0;
+}
+
+static struct hc_svc *find(struct hc_servers *s, const char *ns, const char *name)
+{
+	for (struct hc_svc *v = s->svcs; v; v = v->next)
+		if (!strcmp(v->ns, ns) && !strcmp(v->name, name))
+			return v;
+	return NULL;
+}
+
+int hc_sync(struct hc_servers *s, const struct hc_want *want, size_t n)
+{
+	int first_err = 0;
+
+	for (struct hc_svc *v = s->svcs; v; v = v->next)
+		v->keep = false;
+	for (size_t i = 0; i < n; i++) {
+		struct hc_svc *v = find(s, want[i].namespace, want[i].name);
+
+		if (v && v->port == want[i].port) {
+			v->keep = true;
+			v->eps = want[i].local_endpoints;
+		}
+	}
+	/* close first: a port moving between two services must be free */
+	for (struct hc_svc **pp = &s->svcs; *pp;) {
+		struct hc_svc *v = *pp;
+
+		if (v->keep) {
+			pp = &v->next;
+			continue;
+		}
+		log_v(2, "healthcheck", "closing health-check port", "service=%s/%s port=%u", v->ns,
+		      v->name, v->port);
+		*pp = v->next;
+		s->n_svcs--;
+		svc_free(v);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct hc_svc *v = find(s, want[i].namespace, want[i].name);
+		int rc;
+
+		if (v)
+			continue;	/* kept, or a duplicate of one opened just now */
+		v = calloc(1, sizeof(*v));
+		if (!v || !(v->ns = strdup(want[i].namespace)) || !(v->name = strdup(want[i].name))) {
+			if (v)
+				svc_free(v);
+			return -ENOMEM;
+		}
+		v->s = s;
+		v->port = want[i].port;
+		v->eps = want[i].local_endpoints;
+		if ((rc = svc_open(s, v)) < 0) {
+			svc_free(v);
+			if (!first_err)
+				first_err = rc;
+			continue;
+		}
+		v->next = s->svcs;
+		s->svcs = v;
+		s->n_svcs++;
+	}
+	return first_err;
+}
+
+size_t hc_count(const struct hc_servers *s) { return s->n_svcs; }
+
+int hc_port(const struct hc_servers *s, const char *ns, const char *name)
+{
+	struct hc_svc *v = find((struct hc_servers *)s, ns, name);
+
+	return v && v->n_h ? httpd_port(v->h[0]) : -1;
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * kube-proxy's two health servers, on the core loop and core/httpd:
+ *
+ *  - Service health-check node ports (healthCheckNodePort of LoadBalancer
+ *    Services with externalTrafficPolicy: Local). Cloud and hardware load
+ *    balancers probe them, any path: 200 when this node has local endpoints
+ *    and the proxy is healthy, 503 otherwise, with kube-proxy's JSON body and
+ *    headers (pkg/proxy/healthcheck/service_health.go).
+ *  - The proxier health behind /healthz and /livez: healthy unless an update
+ *    was queued and not programmed within the timeout (kube-proxy uses twice
+ *    the sync period); /healthz is also 503 when the node is being deleted.
+ *    Bodies are kube-proxy's: {"lastUpdated": "…","currentTime": "…"…} with
+ *    Go's time.Time formatting, which scripts in the field parse.
+ */
+#ifndef FERRY_PROXY_HEALTHCHECK_H
+#define FERRY_PROXY_HEALTHCHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct loop;
+struct httpd_req;
+struct httpd_resp;
+
+/* ---- proxier health (/healthz, /livez) ---- */
+struct hc_health {
+	uint64_t timeout_ms;
+	/* index 0 IPv4, 1 IPv6 */
+	bool updated[2], queued[2];
+	struct timespec last_updated[2];	/* CLOCK_REALTIME */
+	uint64_t queued_ms[2];			/* loop_now_ms() of the oldest pending */
+	bool node_eligible;			/* true until told otherwise */
+};
+
+/* timeout_ms: kube-proxy uses 2 x syncPeriod (default 60 s). */
+void hc_health_init(struct hc_health *h, uint64_t timeout_ms);
+/* A Service/EndpointSlice change for `family` (AF_INET/AF_INET6) is pending. */
+void hc_health_queued(struct hc_health *h, int family);
+/* The data plane for `family` now matches the API (a successful sync). */
+void hc_health_updated(struct hc_health *h, int family);
+/* false when the Node has a deletionTimestamp or the taint
+ * ToBeDeletedByClusterAutoscaler (kube-proxy's SyncNode). */
+void hc_health_node_eligible(struct hc_health *h, bool eligible);
+/* The proxier's health, not counting the node (serviceProxyHealthy). */
+bool hc_health_healthy(const struct hc_health *h);
+
+/* httpd handlers, arg = struct hc_health *: kube-proxy's status, headers
+ * and body for /healthz and /livez. */
+void hc_healthz_http(void *arg, const struct httpd_req *req, struct httpd_resp *r);
+void hc_livez_http(void *arg, const struct httpd_req *req, struct httpd_resp *r);
+
+/* Go's time.Time.String() of a UTC wall time with its monotonic reading:
+ * "2026-11-26 13:50:01.123456789 +0000 UTC m=+12.000000001". */
+void hc_go_time(char *buf, size_t len, struct timespec wall, double mono_s);
+
+/* ---- Service health-check node ports ---- */
+struct hc_want {
+	const char *namespace, *name;
+	uint16_t port;			/* spec.healthCheckNodePort */
+	uint32_t local_endpoints;	/* this node's ready endpoints */
+};
+
+struct hc_servers;
+
+/*
+ * `binds`: addresses to listen on ("0.0.0.0", "::", "192.0.2.1"), one
+ * listener per address and port; NULL or n_binds 0 means every address
+ * ("::" dual-stack, or "0.0.0.0" where IPv6 is off), like kube-proxy without
+ * nodePortAddresses. `health` (may be NULL: always healthy) gives
+ * serviceProxyHealthy. Copies what it needs; NULL on ENOMEM.
+ */
+struct hc_servers *hc_new(struct loop *l, const char *const *binds, size_t n_binds,
+			  const struct hc_health *health);
+void hc_free(struct hc_servers *s);
+
+/*
+ * Serve exactly `want`: listeners of services no longer wanted (or whose
+ * port changed) close, new ones open, counts update in place without
+ * reopening. A port that cannot be opened is logged and retried on the next
+ * call. Returns 0, or the first negative errno of a listener that failed.
+ */
+int hc_sync(struct hc_servers *s, const struct hc_want *want, size_t n);
+
+/* For tests and `ferry status`: services served, and a service's state. */
+size_t hc_count(const struct hc_servers *s);
+/* Local port actually bound (the first listener); -1 when not served. */
+int hc_port(const struct hc_servers *s, const char *namespace, const char *name);
+
+/* The exact body kube-proxy sends (no trailing newline); malloc'd. */
+char *hc_service_body(const char *namespace, const char *name, uint32_t local_endpoints,
+		      bool healthy);
+
+#endif

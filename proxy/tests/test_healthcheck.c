@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Health-check node ports and /healthz over real sockets on 127.0.0.1. */
+#include "core/httpd.h"
+#include "core/loop.h"
+#include "core/test.h"
+#include "proxy/healthcheck.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static struct loop *L;
+
+/* GET path from 127.0.0.1:port while running the loop; returns the status
+ * (-1: connection refused) and the whole response in out. */
+static int get(int port, const char *path, char *out, size_t len)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	size_t got = 0;
+	char req[256];
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+	if (write(fd, req, strlen(req)) < 0)
+		return -1;
+	for (int i = 0; i < 200; i++) {
+		ssize_t n;
+
+		loop_run_once(L, 10);
+		n = recv(fd, out + got, len - 1 - got, MSG_DONTWAIT);
+		if (n == 0)
+			break;
+		if (n > 0)
+			got += n;
+	}
+	close(fd);
+	out[got] = 0;
+	return got > 12 ? atoi(out + 9) : -2;
+}
+
+static const char *body(const char *resp)
+{
+	const char *b = strstr(resp, "\r\n\r\n");
+
+	return b ? b + 4 : "";
+}
+
+static void test_body(void)
+{
+	char *b = hc_service_body("default", "web", 2, true);
+
+	CHECK_EQ_STR(b, "{\n\t\"service\": {\n\t\t\"namespace\": \"default\",\n\t\t\"name\": \"web\"\n\t},\n"
+		     "\t\"localEndpoints\": 2,\n\t\"serviceProxyHealthy\": true\n}");
+	free(b);
+	b = hc_service_body("a\"b", "c\\d", 0, false);
+	CHECK(strstr(b, "\"namespace\": \"a\\\"b\"") != NULL);
+	CHECK(strstr(b, "\"name\": \"c\\\\d\"") != NULL);
+	CHECK(strstr(b, "\"serviceProxyHealthy\": false\n}") != NULL);
+	free(b);
+}
+
+static void test_go_time(void)
+{
+	char buf[96];
+	struct timespec t = { 1764165001, 123456789 };
+
+	hc_go_time(buf, sizeof(buf), t, 12.5);
+	CHECK_EQ_STR(buf, "2025-11-26 13:50:01.123456789 +0000 UTC m=+12.500000000");
+	t.tv_nsec = 500000000;
+	hc_go_time(buf, sizeof(buf), t, 0.000000001);
+	CHECK_EQ_STR(buf, "2025-11-26 13:50:01.5 +0000 UTC m=+0.000000001");
+	t.tv_nsec = 0;
+	hc_go_time(buf, sizeof(buf), t, 1);
+	CHECK_EQ_STR(buf, "2025-11-26 13:50:01 +0000 UTC m=+1.000000000");
+}
+
+static void test_ports(void)
+{
+	const char *binds[] = { "127.0.0.1" };
+	struct hc_health health;
+	struct hc_servers *s;
+	char resp[4096];
+	int pa, pb, pa2;
+
+	hc_health_init(&health, 60000);
+	s = hc_new(L, binds, 1, &health);
+	struct hc_want w[] = {
+		{ "default", "web", 0, 2 },
+		{ "ns2", "dns", 0, 0 },
+		{ "default", "web", 0, 7 },	/* duplicate: first wins */
+	};
+	CHECK_EQ_INT(hc_sync(s, w, 3), 0);
+	CHECK_EQ_INT(hc_count(s), 2);
+	pa = hc_port(s, "default", "web");
+	pb = hc_port(s, "ns2", "dns");
+	CHECK(pa > 0 && pb > 0 && pa != pb);
+
+	CHECK_EQ_INT(get(pa, "/healthz", resp, sizeof(resp)), 200);
+	CHECK(strstr(resp, "Content-Type: application/json\r\n") != NULL);
+	CHECK(strstr(resp, "X-Content-Type-Options: nosniff\r\n") != NULL);
+	CHECK(strstr(resp, "X-Load-Balancing-Endpoint-Weight: 2\r\n") != NULL);
+	CHECK_EQ_STR(body(resp), "{\n\t\"service\": {\n\t\t\"namespace\": \"default\",\n\t\t\"name\": \"web\"\n\t},\n"
+		     "\t\"localEndpoints\": 2,\n\t\"serviceProxyHealthy\": true\n}");
+	/* any path: load balancers probe "/", "/healthz", ... */
+	CHECK_EQ_INT(get(pa, "/", resp, sizeof(resp)), 200);
+	CHECK_EQ_INT(get(pb, "/x", resp, sizeof(resp)), 503);
+	CHECK(strstr(resp, "X-Load-Balancing-Endpoint-Weight: 0\r\n") != NULL);
+	CHECK(strstr(body(resp), "\"localEndpoints\": 0,") != NULL);
+
+	/* counts change in place: the same sockets keep serving */
+	w[0].local_endpoints = 0;
+	w[1].local_endpoints = 3;
+	CHECK_EQ_INT(hc_sync(s, w, 2), 0);
+	CHECK_EQ_INT(hc_port(s, "default", "web"), pa);
+	CHECK_EQ_INT(hc_port(s, "ns2", "dns"), pb);
+	CHECK_EQ_INT(get(pa, "/", resp, sizeof(resp)), 503);
+	CHECK_EQ_INT(get(pb, "/", resp, sizeof(resp)), 200);
+	CHECK(strstr(resp, "X-Load-Balancing-Endpoint-Weight: 3\r\n") != NULL);
+
+	/* an unhealthy proxier fails every service */
+	health.timeout_ms = 0;
+	hc_health_updated(&health, AF_INET);
+	hc_health_queued(&health, AF_INET);
+	CHECK_EQ_INT(get(pb, "/", resp, sizeof(resp)), 503);
+	CHECK(strstr(body(resp), "\"serviceProxyHealthy\": false") != NULL);
+	hc_health_updated(&health, AF_INET);
+	CHECK_EQ_INT(get(pb, "/", resp, sizeof(resp)), 200);
+
+	/* removal closes; the rest stays */
+	CHECK_EQ_INT(hc_sync(s, &w[1], 1), 0);
+	CHECK_EQ_INT(hc_count(s), 1);
+	CHECK_EQ_INT(hc_port(s, "default", "web"), -1);
+	CHECK_EQ_INT(get(pa, "/", resp, sizeof(resp)), -1);
+	CHECK_EQ_INT(hc_port(s, "ns2", "dns"), pb);
+
+	/* a port held by someone else: error, retried on the next sync */
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	CHECK(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(fd, 1) == 0);
+	getsockname(fd, (struct sockaddr *)&sa, &sl);
+	struct hc_want w2[] = { { "ns2", "dns", 0, 3 }, { "default", "web", ntohs(sa.sin_port), 1 } };
+	CHECK_EQ_INT(hc_sync(s, w2, 2), -EADDRINUSE);
+	CHECK_EQ_INT(hc_count(s), 1);
+	close(fd);
+	CHECK_EQ_INT(hc_sync(s, w2, 2), 0);
+	pa2 = hc_port(s, "default", "web");
+	CHECK_EQ_INT(pa2, ntohs(sa.sin_port));
+	CHECK_EQ_INT(get(pa2, "/", resp, sizeof(resp)), 200);
+
+	CHECK_EQ_INT(hc_sync(s, NULL, 0), 0);
+	CHECK_EQ_INT(hc_count(s), 0);
+	hc_free(s);
+}
+
+static void test_healthz(void)
+{
+	struct hc_health h;
+	int err = 0;
+	struct httpd *d = httpd_new(L, "127.0.0.1:0", &err);
+	char resp[4096];
+
+	hc_health_init(&h, 60000);
+	httpd_route(d, "/healthz", hc_healthz_http, &h);
+	httpd_route(d, "/livez", hc_livez_http, &h);
+	/* healthy while starting up, as kube-proxy */
+	CHECK_EQ_INT(get(httpd_port(d), "/healthz", resp, sizeof(resp)), 200);
+	CHECK(strstr(resp, "Content-Type: application/json\r\n") != NULL);
+	CHECK(strstr(resp, "X-Content-Type-Options: nosniff\r\n") != NULL);
+	CHECK(!strncmp(body(resp), "{\"lastUpdated\": \"", 17));
+	CHECK(strstr(body(resp), " +0000 UTC m=+") != NULL);
+	CHECK(strstr(body(resp), "\",\"currentTime\": \"") != NULL);
+	CHECK(strstr(body(resp), "\", \"nodeEligible\": true}") != NULL);
+	hc_health_node_eligible(&h, false);
+	CHECK_EQ_INT(get(httpd_port(d), "/healthz", resp, sizeof(resp)), 503);
+	CHECK(strstr(body(resp), "\"nodeEligible\": false}") != NULL);
+	/* /livez ignores the node */
+	CHECK_EQ_INT(get(httpd_port(d), "/livez", resp, sizeof(resp)), 200);
+	CHECK(strstr(body(resp), "nodeEligible") == NULL);
+	hc_health_node_eligible(&h, true);
+	/* an update pending past the timeout */
+	hc_health_updated(&h, AF_INET6);
+	hc_health_queued(&h, AF_INET6);
+	CHECK(hc_health_healthy(&h));
+	h.timeout_ms = 0;
+	CHECK(!hc_health_healthy(&h));
+	CHECK_EQ_INT(get(httpd_port(d), "/livez", resp, sizeof(resp)), 503);
+	CHECK(strstr(body(resp), "{\"lastUpdated\": \"20") != NULL);
+	/* a family never synced does not count */
+	hc_health_queued(&h, AF_INET);
+	hc_health_updated(&h, AF_INET6);
+	CHECK(hc_health_healthy(&h));
+	httpd_free(d);
+}
+
+int main(void)
+{
+	L = loop_new();
+	test_body();
+	test_go_time();
+	test_ports();
+	test_healthz();
+	loop_free(L);
+	return test_done("proxy_healthcheck");
+}
