@@ -8,6 +8,7 @@
 #include "core/loop.h"
 #include "kube/informer.h"
 #include "src/cmd.h"
+#include "src/proxier.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -27,7 +28,48 @@ struct agent {
 	struct kube_client *kube;
 	struct kube_informer *inf[KUBE_KIND_COUNT];
 	struct httpd *httpd;
+	/* Service forwarding */
+	struct proxier_opts popts;
+	struct proxier *proxier;
+	const char *nodeport_addresses[8], *cluster_cidrs[4];
 };
+
+/* Go-style durations as kube-proxy's flags take them: "30s", "1m0s", "250ms". */
+static int parse_duration_ms(const char *s, uint64_t *out)
+{
+	double total = 0;
+	char *end;
+
+	if (!*s)
+		return -1;
+	while (*s) {
+		double v = strtod(s, &end);
+		if (end == s || v < 0)
+			return -1;
+		s = end;
+		if (!strncmp(s, "ms", 2)) { total += v; s += 2; }
+		else if (*s == 's') { total += v * 1000; s++; }
+		else if (*s == 'm') { total += v * 60000; s++; }
+		else if (*s == 'h') { total += v * 3600000; s++; }
+		else if (!*s && v == 0) break;
+		else return -1;
+	}
+	*out = (uint64_t)total;
+	return 0;
+}
+
+/* Comma-separated list into a fixed array; returns the count or -1. */
+static int split_list(char *s, const char **out, int max)
+{
+	int n = 0;
+
+	for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
+		if (n == max)
+			return -1;
+		out[n++] = tok;
+	}
+	return n;
+}
 
 /* ---- kube: informers and /healthz ---- */
 
@@ -45,7 +87,24 @@ static void on_synced(void *arg)
 	log_info("agent", "all informers synced", "nodes=%zu services=%zu endpointslices=%zu",
 		 kube_informer_count(a->inf[KUBE_NODE]), kube_informer_count(a->inf[KUBE_SERVICE]),
 		 kube_informer_count(a->inf[KUBE_ENDPOINTSLICE]));
+	/* Nothing is programmed before every cache is complete: a partial
+	 * view would delete rules that still serve traffic. */
+	if (a->proxier)
+		proxier_start(a->proxier);
 }
+
+static void on_change(struct agent *a, const struct kube_object *o)
+{
+	/* Only this node's Node object matters to forwarding. */
+	if (o->kind == KUBE_NODE && strcmp(o->name, a->node_name))
+		return;
+	if (a->proxier)
+		proxier_changed(a->proxier, o->kind);
+}
+
+static void on_add(void *arg, const struct kube_object *o) { on_change(arg, o); }
+static void on_update(void *arg, const struct kube_object *old, const struct kube_object *o) { on_change(arg, o); }
+static void on_del(void *arg, const struct kube_object *o) { on_change(arg, o); }
 
 /* 200 when every informer has synced and the API answered last time, 503
  * otherwise; the body says which. */
@@ -76,7 +135,8 @@ static int kube_start(struct agent *a)
 {
 	struct kube_config cfg;
 	struct kube_client_opts co = { .qps = a->kube_qps, .burst = a->kube_burst };
-	struct kube_handlers h = { .synced = on_synced };
+	struct kube_handlers h = { .add = on_add, .update = on_update, .del = on_del,
+				   .synced = on_synced };
 	struct kube_informer_opts proxied = { .label_selector = PROXY_SELECTOR };
 	char err[512];
 	int rc;
@@ -93,7 +153,17 @@ static int kube_start(struct agent *a)
 	a->inf[KUBE_SERVICE] = kube_informer_new(a->kube, KUBE_SERVICE, &proxied, &h, a);
 	a->inf[KUBE_ENDPOINTSLICE] = kube_informer_new(a->kube, KUBE_ENDPOINTSLICE, &proxied, &h, a);
 	for (int k = 0; k < KUBE_KIND_COUNT; k++)
-		if (!a->inf[k] || kube_informer_start(a->inf[k]) < 0)
+		if (!a->inf[k])
+			return -1;
+	a->popts.cfg.node_name = a->node_name;
+	a->proxier = proxier_new(a->loop, &a->popts, a->inf[KUBE_SERVICE],
+				 a->inf[KUBE_ENDPOINTSLICE], a->inf[KUBE_NODE]);
+	if (!a->proxier) {
+		log_err("agent", "cannot open the nftables netlink socket", "");
+		return -1;
+	}
+	for (int k = 0; k < KUBE_KIND_COUNT; k++)
+		if (kube_informer_start(a->inf[k]) < 0)
 			return -1;
 	if (a->healthz_bind && *a->healthz_bind) {
 		a->httpd = httpd_new(a->loop, a->healthz_bind, &rc);
@@ -111,6 +181,7 @@ static int kube_start(struct agent *a)
 
 static void kube_stop(struct agent *a)
 {
+	proxier_free(a->proxier);
 	httpd_free(a->httpd);
 	for (int k = 0; k < KUBE_KIND_COUNT; k++)
 		kube_informer_free(a->inf[k]);
@@ -127,7 +198,10 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: ferry agent [-v N] [--node-name NAME] [--hostname-override NAME]\n"
 		   "                   [--kubeconfig FILE] [--master URL] [--kube-api-qps N] [--kube-api-burst N]\n"
-		   "                   [--healthz-bind-address ADDR:PORT (default 0.0.0.0:10256, \"\" disables)]\n");
+		   "                   [--healthz-bind-address ADDR:PORT (default 0.0.0.0:10256, \"\" disables)]\n"
+		   "                   [--sync-period DURATION (30s)] [--min-sync-period DURATION (0s)]\n"
+		   "                   [--nodeport-addresses primary|CIDR,...] [--cluster-cidr CIDR,...]\n"
+		   "                   [--masquerade-all]\n");
 }
 
 int cmd_agent(int argc, char **argv)
@@ -141,10 +215,17 @@ int cmd_agent(int argc, char **argv)
 		{ "kube-api-qps", required_argument, NULL, 'q' },
 		{ "kube-api-burst", required_argument, NULL, 'b' },
 		{ "healthz-bind-address", required_argument, NULL, 'z' },
+		{ "sync-period", required_argument, NULL, 'S' },
+		{ "min-sync-period", required_argument, NULL, 'M' },
+		{ "nodeport-addresses", required_argument, NULL, 'N' },
+		{ "cluster-cidr", required_argument, NULL, 'C' },
+		{ "masquerade-all", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	struct agent a = { .healthz_bind = "0.0.0.0:10256", .kube_qps = 50, .kube_burst = 100 };
+	struct agent a = { .healthz_bind = "0.0.0.0:10256", .kube_qps = 50, .kube_burst = 100,
+			   .popts = { .sync_period_ms = 30000, .min_sync_period_ms = 0 } };
+	int n;
 	char *end;
 	char host[256] = "";
 	int c, v;
@@ -183,6 +264,33 @@ int cmd_agent(int argc, char **argv)
 			break;
 		case 'z':
 			a.healthz_bind = optarg;
+			break;
+		case 'S':
+		case 'M':
+			if (parse_duration_ms(optarg, c == 'S' ? &a.popts.sync_period_ms :
+					      &a.popts.min_sync_period_ms) < 0) {
+				fprintf(stderr, "ferry agent: bad duration \"%s\" (like 30s, 1m0s, 250ms)\n", optarg);
+				return 2;
+			}
+			break;
+		case 'N':
+			if ((n = split_list(optarg, a.nodeport_addresses, 8)) < 0) {
+				fprintf(stderr, "ferry agent: at most 8 --nodeport-addresses\n");
+				return 2;
+			}
+			a.popts.cfg.nodeport_addresses = a.nodeport_addresses;
+			a.popts.cfg.n_nodeport_addresses = n;
+			break;
+		case 'C':
+			if ((n = split_list(optarg, a.cluster_cidrs, 4)) < 0) {
+				fprintf(stderr, "ferry agent: at most 4 --cluster-cidr\n");
+				return 2;
+			}
+			a.popts.cfg.cluster_cidrs = a.cluster_cidrs;
+			a.popts.cfg.n_cluster_cidrs = n;
+			break;
+		case 'A':
+			a.popts.cfg.masquerade_all = true;
 			break;
 		case 'h':
 			usage(stdout);

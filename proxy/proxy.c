@@ -1,0 +1,440 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "proxy/proxy.h"
+#include "core/log.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define LABEL_SERVICE_NAME "kubernetes.io/service-name"
+#define LABEL_PROXY_NAME "service.kubernetes.io/service-proxy-name"
+#define LABEL_ZONE "topology.kubernetes.io/zone"
+#define DEFAULT_AFFINITY_TIMEOUT 10800	/* kube-proxy's, 3 hours */
+
+static const char *const proto_names[] = {
+	[KUBE_PROTO_TCP] = "tcp", [KUBE_PROTO_UDP] = "udp", [KUBE_PROTO_SCTP] = "sctp",
+};
+static const uint8_t proto_numbers[] = {
+	[KUBE_PROTO_TCP] = IPPROTO_TCP, [KUBE_PROTO_UDP] = IPPROTO_UDP,
+	[KUBE_PROTO_SCTP] = IPPROTO_SCTP,
+};
+
+void proxy_svc_key(char *buf, size_t len, const char *ns, const char *name,
+		   const char *port_name, const char *proto)
+{
+	snprintf(buf, len, "%s/%s:%s/%s", ns, name, port_name ? port_name : "", proto);
+}
+
+/* ---- the EndpointSlices of one Service ---- */
+
+struct slice_list {
+	const struct kube_endpointslice **v;
+	size_t n, cap;
+};
+
+struct build {
+	const struct proxy_config *cfg;
+	const struct proxy_input *in;
+	struct fstate *out;
+	struct proxy_stats *st;
+	const char *zone;		/* this node's, or NULL */
+	/* EndpointSlices grouped by "namespace/service", sorted for bsearch */
+	struct slice_group {
+		char *key;
+		struct slice_list l;
+	} *groups;
+	size_t n_groups, cap_groups;
+	int err;
+};
+
+static int group_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct slice_group *)a)->key, ((const struct slice_group *)b)->key);
+}
+
+static int collect_slice(void *arg, const struct kube_object *o)
+{
+	struct build *b = arg;
+	const struct kube_endpointslice *s = kube_endpointslice(o);
+	char key[512];
+
+	if (!s || !s->service_name || s->address_type == KUBE_ADDR_FQDN)
+		return 0;
+	snprintf(key, sizeof(key), "%s/%s", o->namespace, s->service_name);
+	/* Slices arrive grouped more often than not: try the last group first. */
+	struct slice_group *g = b->n_groups && !strcmp(b->groups[b->n_groups - 1].key, key) ?
+		&b->groups[b->n_groups - 1] : NULL;
+	if (!g) {
+		if (b->n_groups == b->cap_groups) {
+			size_t cap = b->cap_groups ? 2 * b->cap_groups : 64;
+			struct slice_group *ng = realloc(b->groups, cap * sizeof(*ng));
+			if (!ng)
+				goto oom;
+			b->groups = ng;
+			b->cap_groups = cap;
+		}
+		g = &b->groups[b->n_groups++];
+		memset(g, 0, sizeof(*g));
+		if (!(g->key = strdup(key))) {
+			b->n_groups--;
+			goto oom;
+		}
+	}
+	if (g->l.n == g->l.cap) {
+		size_t cap = g->l.cap ? 2 * g->l.cap : 2;
+		const struct kube_endpointslice **nv = realloc(g->l.v, cap * sizeof(*nv));
+		if (!nv)
+			goto oom;
+		g->l.v = nv;
+		g->l.cap = cap;
+	}
+	g->l.v[g->l.n++] = s;
+	return 0;
+oom:
+	b->err = -ENOMEM;
+	return 1;
+}
+
+/* Merge groups that share a key (slices of one Service seen apart). */
+static int group_merge(struct build *b)
+{
+	size_t w = 0;
+
+	qsort(b->groups, b->n_groups, sizeof(*b->groups), group_cmp);
+	for (size_t r = 0; r < b->n_groups; r++) {
+		if (w && !strcmp(b->groups[w - 1].key, b->groups[r].key)) {
+			struct slice_list *d = &b->groups[w - 1].l, *s = &b->groups[r].l;
+			const struct kube_endpointslice **nv =
+				realloc(d->v, (d->n + s->n) * sizeof(*nv));
+			if (!nv)
+				return -ENOMEM;
+			memcpy(nv + d->n, s->v, s->n * sizeof(*nv));
+			d->v = nv;
+			d->n += s->n;
+			d->cap = d->n;
+			free(s->v);
+			free(b->groups[r].key);
+		} else {
+			b->groups[w++] = b->groups[r];
+		}
+	}
+	b->n_groups = w;
+	return 0;
+}
+
+static const struct slice_list *slices_of(const struct build *b, const char *ns, const char *name)
+{
+	char key[512];
+	struct slice_group k = { .key = key }, *g;
+
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	g = bsearch(&k, b->groups, b->n_groups, sizeof(*b->groups), group_cmp);
+	return g ? &g->l : NULL;
+}
+
+/* ---- one Service port ---- */
+
+static bool tri(int8_t v, bool unset) { return v == KUBE_UNSET ? unset : v != 0; }
+
+static bool has_str(const char *const *l, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (l[i] && s && !strcmp(l[i], s))
+			return true;
+	return false;
+}
+
+/* Adds an endpoint, or merges it with the copy another slice listed. */
+static int add_endpoint(struct fsvc *v, const struct faddr *a, uint16_t port,
+			bool ready, bool serving, bool terminating, bool local)
+{
+	for (size_t i = 0; i < v->n_eps; i++) {
+		struct fendpoint *e = &v->eps[i];
+		if (e->port == port && e->addr.family == a->family &&
+		    !memcmp(e->addr.a, a->a, sizeof(a->a))) {
+			if (ready && !e->ready) {	/* the ready copy wins */
+				e->ready = ready;
+				e->serving = serving;
+				e->terminating = terminating;
+			}
+			e->local |= local;
+			return 0;
+		}
+	}
+	struct fendpoint *e = fsvc_add_ep(v);
+	if (!e)
+		return -ENOMEM;
+	e->addr = *a;
+	e->port = port;
+	e->ready = ready;
+	e->serving = serving;
+	e->terminating = terminating;
+	e->local = local;
+	return 0;
+}
+
+/* kube-proxy's topology rule: use zone hints only when every endpoint has
+ * them and at least one is for this zone; else all endpoints. */
+static bool use_zone_hints(const struct build *b, const struct slice_list *sl,
+			   const struct kube_service_port *sp)
+{
+	bool any_for_zone = false;
+
+	if (!b->zone)
+		return false;
+	for (size_t i = 0; i < sl->n; i++) {
+		const struct kube_endpointslice *s = sl->v[i];
+		for (uint32_t j = 0; j < s->n_endpoints; j++) {
+			const struct kube_endpoint *e = &s->endpoints[j];
+			if (!tri(e->ready, true))
+				continue;
+			if (!e->n_hint_zones)
+				return false;
+			if (has_str(e->hint_zones, e->n_hint_zones, b->zone))
+				any_for_zone = true;
+		}
+	}
+	return any_for_zone;
+}
+
+static const struct kube_eps_port *slice_port(const struct kube_endpointslice *s,
+					      const struct kube_service_port *sp)
+{
+	for (uint16_t i = 0; i < s->n_ports; i++) {
+		const struct kube_eps_port *p = &s->ports[i];
+		const char *pn = p->name ? p->name : "", *sn = sp->name ? sp->name : "";
+		if (!strcmp(pn, sn) && p->protocol == sp->protocol && p->port > 0 && p->port < 65536)
+			return p;
+	}
+	return NULL;
+}
+
+static int fill_endpoints(struct build *b, struct fsvc *v, const struct kube_service *svc,
+			  const struct kube_service_port *sp)
+{
+	const struct slice_list *sl = slices_of(b, svc->obj.namespace, svc->obj.name);
+	bool hints;
+
+	if (!sl)
+		return 0;
+	/* Topology narrows cluster-wide traffic; Local policies keep their own
+	 * rule (this node's endpoints), so hints are not applied to them. */
+	hints = use_zone_hints(b, sl, sp) && v->external_policy == FPOLICY_CLUSTER &&
+		v->internal_policy == FPOLICY_CLUSTER;
+	for (size_t i = 0; i < sl->n; i++) {
+		const struct kube_endpointslice *s = sl->v[i];
+		const struct kube_eps_port *p = slice_port(s, sp);
+
+		if (!p)
+			continue;
+		for (uint32_t j = 0; j < s->n_endpoints; j++) {
+			const struct kube_endpoint *e = &s->endpoints[j];
+			bool ready = tri(e->ready, true);
+			bool serving = tri(e->serving, ready);
+			bool terminating = tri(e->terminating, false);
+			bool local = e->node_name && !strcmp(e->node_name, b->cfg->node_name);
+			struct faddr a;
+
+			if (hints && !has_str(e->hint_zones, e->n_hint_zones, b->zone))
+				continue;
+			/* One address per endpoint is used, as kube-proxy does. */
+			if (!e->n_addresses || faddr_parse(&a, e->addresses[0]) < 0 ||
+			    a.plen != (a.family == AF_INET ? 32 : 128)) {
+				log_warn("proxy", "bad endpoint address", "slice=%s/%s address=%s",
+					 s->obj.namespace, s->obj.name,
+					 log_q(e->n_addresses ? e->addresses[0] : ""));
+				continue;
+			}
+			if ((a.family == AF_INET) != (s->address_type == KUBE_ADDR_IPV4))
+				continue;
+			if (add_endpoint(v, &a, (uint16_t)p->port, ready, serving, terminating, local) < 0)
+				return -ENOMEM;
+			b->st->endpoints++;
+		}
+	}
+	return 0;
+}
+
+/* Parses IP strings (or CIDRs) into a model address list; a bad one is
+ * logged and skipped, the others kept. */
+static int add_ips(struct build *b, const struct kube_service *svc, const char *field,
+		   const char *const *ips, size_t n, bool cidr, struct faddr **list, size_t *cnt)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct faddr a;
+
+		if (!ips[i] || !*ips[i] || !strcmp(ips[i], "None"))
+			continue;
+		if (faddr_parse(&a, ips[i]) < 0 ||
+		    (!cidr && a.plen != (a.family == AF_INET ? 32 : 128))) {
+			log_warn("proxy", "ignoring a bad address", "service=%s/%s field=%s value=%s",
+				 svc->obj.namespace, svc->obj.name, field, log_q(ips[i]));
+			continue;
+		}
+		if (fsvc_add_addr(list, cnt, &a) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int add_service(void *arg, const struct kube_object *o)
+{
+	struct build *b = arg;
+	const struct kube_service *svc = kube_service(o);
+	bool external, lb;
+
+	if (!svc)
+		return 0;
+	if (svc->type == KUBE_SVC_EXTERNAL_NAME || svc->headless || !svc->n_cluster_ips ||
+	    kube_object_label(o, LABEL_PROXY_NAME)) {
+		b->st->skipped_services++;
+		return 0;
+	}
+	b->st->services++;
+	lb = svc->type == KUBE_SVC_LOAD_BALANCER;
+	external = lb || svc->type == KUBE_SVC_NODE_PORT || svc->n_external_ips;
+
+	for (uint16_t i = 0; i < svc->n_ports; i++) {
+		const struct kube_service_port *sp = &svc->ports[i];
+		char key[FSVC_KEY_MAX + 2];
+		struct fsvc *v;
+
+		if (sp->protocol > KUBE_PROTO_SCTP || !sp->port) {
+			log_warn("proxy", "ignoring a bad service port", "service=%s/%s port=%u",
+				 o->namespace, o->name, sp->port);
+			continue;
+		}
+		proxy_svc_key(key, sizeof(key), o->namespace, o->name, sp->name,
+			      proto_names[sp->protocol]);
+		if (!(v = fstate_add_svc(b->out, key)))
+			goto oom;
+		v->proto = proto_numbers[sp->protocol];
+		v->port = sp->port;
+		if (svc->type == KUBE_SVC_NODE_PORT || lb)
+			v->node_port = sp->node_port;
+		v->external_policy = external && svc->external_traffic_policy == KUBE_POLICY_LOCAL ?
+			FPOLICY_LOCAL : FPOLICY_CLUSTER;
+		v->internal_policy = svc->internal_traffic_policy == KUBE_POLICY_LOCAL ?
+			FPOLICY_LOCAL : FPOLICY_CLUSTER;
+		if (svc->session_affinity_client_ip)
+			v->affinity_timeout = svc->session_affinity_timeout > 0 ?
+				(uint32_t)svc->session_affinity_timeout : DEFAULT_AFFINITY_TIMEOUT;
+		if (add_ips(b, svc, "clusterIPs", svc->cluster_ips, svc->n_cluster_ips, false,
+			    &v->cluster_ips, &v->n_cluster_ips) < 0 ||
+		    add_ips(b, svc, "externalIPs", svc->external_ips, svc->n_external_ips, false,
+			    &v->external_ips, &v->n_external_ips) < 0)
+			goto oom;
+		if (lb) {
+			for (uint16_t j = 0; j < svc->n_lb_ingress; j++) {
+				const struct kube_lb_ingress *ing = &svc->lb_ingress[j];
+				/* ipMode Proxy: the load balancer proxies, packets never
+				 * arrive addressed to this IP; do not capture it. */
+				if (!ing->ip || (ing->ip_mode && !strcmp(ing->ip_mode, "Proxy")))
+					continue;
+				if (add_ips(b, svc, "status.loadBalancer.ingress", &ing->ip, 1, false,
+					    &v->lb_ips, &v->n_lb_ips) < 0)
+					goto oom;
+			}
+			if (add_ips(b, svc, "loadBalancerSourceRanges", svc->lb_source_ranges,
+				    svc->n_lb_source_ranges, true, &v->source_ranges,
+				    &v->n_source_ranges) < 0)
+				goto oom;
+		}
+		if (fill_endpoints(b, v, svc, sp) < 0)
+			goto oom;
+		b->st->service_ports++;
+	}
+	return 0;
+oom:
+	b->err = -ENOMEM;
+	return 1;
+}
+
+/* ---- node-wide settings ---- */
+
+static int add_cidr_strings(const char *const *l, size_t n, struct faddr **list, size_t *cnt,
+			    const char *what)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct faddr a;
+		if (faddr_parse(&a, l[i]) < 0) {
+			log_warn("proxy", "ignoring a bad CIDR", "field=%s value=%s", what, log_q(l[i]));
+			continue;
+		}
+		if (fsvc_add_addr(list, cnt, &a) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int fill_node(struct build *b)
+{
+	const struct proxy_config *cfg = b->cfg;
+	const struct kube_node *n = b->in->node;
+	struct fnode *fn = &b->out->node;
+	bool primary = !cfg->n_nodeport_addresses ||
+		(cfg->n_nodeport_addresses == 1 && !strcmp(cfg->nodeport_addresses[0], "primary"));
+
+	fn->masquerade_all = cfg->masquerade_all;
+	if (n) {
+		for (uint16_t i = 0; i < n->n_addresses; i++) {
+			struct faddr a;
+			if (strcmp(n->addresses[i].type, "InternalIP") ||
+			    faddr_parse(&a, n->addresses[i].address) < 0)
+				continue;
+			if (fsvc_add_addr(&fn->node_ips, &fn->n_node_ips, &a) < 0)
+				return -ENOMEM;
+			/* NodePorts on the primary addresses only, as kube-proxy's
+			 * nftables mode does by default. */
+			if (primary && fsvc_add_addr(&fn->nodeport_cidrs, &fn->n_nodeport_cidrs, &a) < 0)
+				return -ENOMEM;
+		}
+		b->zone = kube_object_label(&n->obj, LABEL_ZONE);
+	}
+	if (!primary && add_cidr_strings(cfg->nodeport_addresses, cfg->n_nodeport_addresses,
+					 &fn->nodeport_cidrs, &fn->n_nodeport_cidrs,
+					 "nodePortAddresses") < 0)
+		return -ENOMEM;
+	if (cfg->n_cluster_cidrs)
+		return add_cidr_strings(cfg->cluster_cidrs, cfg->n_cluster_cidrs, &fn->pod_cidrs,
+					&fn->n_pod_cidrs, "clusterCIDR");
+	if (n)
+		return add_cidr_strings(n->pod_cidrs, n->n_pod_cidrs, &fn->pod_cidrs,
+					&fn->n_pod_cidrs, "podCIDRs");
+	return 0;
+}
+
+int proxy_build(const struct proxy_config *cfg, const struct proxy_input *in,
+		struct fstate *out, struct proxy_stats *stats)
+{
+	struct proxy_stats dummy;
+	struct build b = { .cfg = cfg, .in = in, .out = out, .st = stats ? stats : &dummy };
+	int err;
+
+	memset(b.st, 0, sizeof(*b.st));
+	fstate_free(out);
+	fstate_init(out);
+	if ((err = fill_node(&b)) < 0)
+		goto done;
+	in->foreach(in->slices, collect_slice, &b);
+	if ((err = b.err) < 0 || (err = group_merge(&b)) < 0)
+		goto done;
+	in->foreach(in->services, add_service, &b);
+	if ((err = b.err) < 0)
+		goto done;
+	fstate_sort(out);
+done:
+	for (size_t i = 0; i < b.n_groups; i++) {
+		free(b.groups[i].key);
+		free(b.groups[i].l.v);
+	}
+	free(b.groups);
+	if (err < 0) {
+		fstate_free(out);
+		fstate_init(out);
+	}
+	return err;
+}

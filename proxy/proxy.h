@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * proxy/: kube-proxy's Service semantics, as pure computation.
+ *
+ * Input: the cached Services, EndpointSlices and this Node (kube/objects.h)
+ * and the proxy configuration. Output: the desired forwarding state of
+ * nft/model.h, one `struct fsvc` per Service port. Nothing here touches the
+ * network or the API; the agent feeds it and hands the result to nft/.
+ *
+ * Where this file is silent it does what kube-proxy (nftables mode) does:
+ *  - headless and ExternalName Services, and Services labelled
+ *    service.kubernetes.io/service-proxy-name (they belong to another
+ *    proxy), are not forwarded;
+ *  - EndpointSlices are joined to their Service by the label
+ *    kubernetes.io/service-name and to a Service port by port name and
+ *    protocol; an endpoint listed by several slices counts once (the ready
+ *    copy wins);
+ *  - status.loadBalancer.ingress IPs are captured for LoadBalancer Services
+ *    unless their ipMode is Proxy; loadBalancerSourceRanges guard them;
+ *  - externalTrafficPolicy applies to NodePorts, externalIPs and LoadBalancer
+ *    IPs, internalTrafficPolicy to cluster IPs;
+ *  - topology: with trafficDistribution PreferClose (or hints), when every
+ *    endpoint carries zone hints and one names this node's zone, only the
+ *    endpoints hinted for this zone take cluster-wide traffic.
+ */
+#ifndef FERRY_PROXY_PROXY_H
+#define FERRY_PROXY_PROXY_H
+
+#include "kube/objects.h"
+#include "nft/model.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct proxy_config {
+	const char *node_name;
+	/* --nodeport-addresses: CIDRs, or the one word "primary" (the default
+	 * of kube-proxy's nftables mode: the Node's InternalIPs). */
+	const char *const *nodeport_addresses;
+	size_t n_nodeport_addresses;
+	/* --cluster-cidr: pod traffic detection; empty: the Node's podCIDRs. */
+	const char *const *cluster_cidrs;
+	size_t n_cluster_cidrs;
+	bool masquerade_all;
+};
+
+/* What the build saw, for logs and metrics. */
+struct proxy_stats {
+	size_t services, service_ports, endpoints, skipped_services;
+};
+
+/*
+ * Iteration over a cache: calls fn for every object until it returns
+ * non-zero. The agent passes kube_informer_foreach; tests pass arrays.
+ */
+typedef void (*proxy_foreach_fn)(const void *cache,
+				 int (*fn)(void *arg, const struct kube_object *o), void *arg);
+
+struct proxy_input {
+	const struct kube_node *node;		/* this node; may be NULL until seen */
+	proxy_foreach_fn foreach;
+	const void *services, *slices;		/* caches handed to foreach */
+};
+
+/*
+ * Builds the desired state into `out` (initialised by the caller, emptied
+ * first). Returns 0 or -ENOMEM. Objects with values ferry cannot use (a bad
+ * IP, an unknown protocol) are skipped with a log line naming them; the
+ * rest of the state is built as usual.
+ */
+int proxy_build(const struct proxy_config *cfg, const struct proxy_input *in,
+		struct fstate *out, struct proxy_stats *stats);
+
+/* The key of a Service port in the model: "namespace/name:portname/proto". */
+void proxy_svc_key(char *buf, size_t len, const char *ns, const char *name,
+		   const char *port_name, const char *proto);
+
+#endif

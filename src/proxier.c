@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "src/proxier.h"
+#include "core/log.h"
+#include "nft/nft.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define RETRY_MS 1000
+
+struct proxier {
+	struct loop *loop;
+	struct proxier_opts o;
+	struct kube_informer *svcs, *slices, *nodes;
+	struct nft_sync *nft;
+	struct loop_timer timer;	/* the next sync, coalesced */
+	struct loop_timer periodic;
+	bool started, dirty;
+	uint64_t last_sync_ms;		/* monotonic */
+	struct fstate want;		/* built, then applied */
+	struct proxier_stats st;
+};
+
+static void each_cached(const void *cache, int (*fn)(void *, const struct kube_object *), void *arg)
+{
+	kube_informer_foreach(cache, fn, arg);
+}
+
+static uint64_t wall_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void schedule(struct proxier *p, uint64_t not_before_ms)
+{
+	uint64_t now = loop_now_ms(), at = p->last_sync_ms + p->o.min_sync_period_ms;
+	uint64_t delay;
+
+	if (at < not_before_ms)
+		at = not_before_ms;
+	delay = at > now ? at - now : 0;
+	/* An armed timer that fires sooner already covers this change. */
+	if (loop_timer_armed(&p->timer) && p->timer.due_ms <= now + delay)
+		return;
+	loop_timer_arm(p->loop, &p->timer, delay);
+}
+
+static void sync_now(struct proxier *p)
+{
+	struct proxy_input in = {
+		.node = kube_node(kube_informer_get(p->nodes, "", p->o.cfg.node_name)),
+		.foreach = each_cached, .services = p->svcs, .slices = p->slices,
+	};
+	struct proxy_stats ps;
+	uint64_t t0 = loop_now_us();
+	int err;
+
+	p->dirty = false;
+	p->last_sync_ms = loop_now_ms();
+	if (!in.node)
+		log_warn("proxy", "this node is not in the API yet; NodePorts wait for it",
+			 "node=%s", log_q(p->o.cfg.node_name));
+	err = proxy_build(&p->o.cfg, &in, &p->want, &ps);
+	if (!err)
+		err = fstate_check(&p->want);
+	if (!err)
+		err = nft_sync_apply(p->nft, &p->want);
+	if (err) {
+		p->st.sync_errors++;
+		p->dirty = true;
+		log_err("proxy", "sync failed; the previous ruleset stays, retrying",
+			"err=%s retry_ms=%d", log_q(strerror(-err)), RETRY_MS);
+		schedule(p, loop_now_ms() + RETRY_MS);
+		return;
+	}
+	const struct nft_sync_stats *ns = nft_sync_last(p->nft);
+	p->st.syncs++;
+	p->st.last_sync_ms = (loop_now_us() - t0) / 1000.0;
+	p->st.last_sync_unix_ms = wall_ms();
+	p->st.services = ps.services;
+	p->st.service_ports = ps.service_ports;
+	p->st.endpoints = ps.endpoints;
+	log_info("proxy", "synced", "services=%zu ports=%zu endpoints=%zu full=%s messages=%u "
+		 "elements_added=%u elements_deleted=%u nft_ms=%.2f total_ms=%.2f",
+		 ps.services, ps.service_ports, ps.endpoints, ns->full ? "yes" : "no",
+		 ns->messages, ns->elements_added, ns->elements_deleted, ns->ms, p->st.last_sync_ms);
+}
+
+static void on_timer(struct loop_timer *t)
+{
+	struct proxier *p = t->arg;
+
+	if (p->started)
+		sync_now(p);
+}
+
+static void on_periodic(struct loop_timer *t)
+{
+	struct proxier *p = t->arg;
+
+	loop_timer_arm(p->loop, &p->periodic, p->o.sync_period_ms);
+	if (p->started) {
+		log_v(2, "proxy", "periodic resync", "");
+		schedule(p, 0);
+	}
+}
+
+struct proxier *proxier_new(struct loop *l, const struct proxier_opts *o,
+			    struct kube_informer *services, struct kube_informer *slices,
+			    struct kube_informer *nodes)
+{
+	struct proxier *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->loop = l;
+	p->o = *o;
+	p->svcs = services;
+	p->slices = slices;
+	p->nodes = nodes;
+	fstate_init(&p->want);
+	loop_timer_init(&p->timer, on_timer, p);
+	loop_timer_init(&p->periodic, on_periodic, p);
+	if (!(p->nft = nft_sync_new())) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void proxier_free(struct proxier *p)
+{
+	if (!p)
+		return;
+	loop_timer_cancel(p->loop, &p->timer);
+	loop_timer_cancel(p->loop, &p->periodic);
+	nft_sync_free(p->nft);
+	fstate_free(&p->want);
+	free(p);
+}
+
+void proxier_start(struct proxier *p)
+{
+	if (p->started)
+		return;
+	p->started = true;
+	log_info("proxy", "informers synced; programming the data plane", "");
+	sync_now(p);
+	if (p->o.sync_period_ms)
+		loop_timer_arm(p->loop, &p->periodic, p->o.sync_period_ms);
+}
+
+void proxier_changed(struct proxier *p, enum kube_kind kind)
+{
+	if (kind == KUBE_SERVICE)
+		p->st.service_changes++;
+	else if (kind == KUBE_ENDPOINTSLICE)
+		p->st.endpoint_changes++;
+	p->dirty = true;
+	if (p->started)
+		schedule(p, 0);
+}
+
+const struct proxier_stats *proxier_stats(const struct proxier *p) { return &p->st; }
+const struct fstate *proxier_applied(const struct proxier *p) { return &p->want; }

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The proxier: keeps the data plane in step with the informer caches.
+ * Changes only mark the state dirty; one timer turns a burst of changes into
+ * one sync (proxy_build -> nft_sync_apply), never sooner than
+ * --min-sync-period after the previous one, and at least every
+ * --sync-period. A failed sync leaves the last good ruleset and retries.
+ */
+#ifndef FERRY_SRC_PROXIER_H
+#define FERRY_SRC_PROXIER_H
+
+#include "core/loop.h"
+#include "kube/informer.h"
+#include "nft/model.h"
+#include "proxy/proxy.h"
+
+#include <stdint.h>
+
+struct proxier;
+
+struct proxier_opts {
+	struct proxy_config cfg;
+	uint64_t sync_period_ms;	/* periodic full resync */
+	uint64_t min_sync_period_ms;	/* at most one sync per this */
+};
+
+struct proxier_stats {
+	uint64_t syncs, sync_errors, service_changes, endpoint_changes;
+	double last_sync_ms;
+	uint64_t last_sync_unix_ms;	/* wall clock of the last good sync */
+	size_t services, service_ports, endpoints;
+};
+
+struct proxier *proxier_new(struct loop *l, const struct proxier_opts *o,
+			    struct kube_informer *services, struct kube_informer *slices,
+			    struct kube_informer *nodes);
+void proxier_free(struct proxier *p);
+/* The informers are synced: the first sync may run. */
+void proxier_start(struct proxier *p);
+/* Something of `kind` changed: sync soon. */
+void proxier_changed(struct proxier *p, enum kube_kind kind);
+const struct proxier_stats *proxier_stats(const struct proxier *p);
+/* The state the last sync built (what the kernel holds after a good sync). */
+const struct fstate *proxier_applied(const struct proxier *p);
+
+#endif
