@@ -437,7 +437,7 @@ static int build_endpointslice(struct bld *b, struct json_object *j, const char 
 			ports[i].app_protocol = bstr(b, jstr(p, "appProtocol"));
 			ports[i].protocol = protocol(jstr(p, "protocol"));
 			ports[i].port = (int32_t)jint(p, "port", -1);
-			hash_int(b, ports[i].protocol | (long long)ports[i].port << 8);
+			hash_int(b, (long long)((uint64_t)ports[i].protocol | (uint64_t)(uint32_t)ports[i].port << 8));
 		}
 		s->ports = ports;
 		s->n_ports = (uint16_t)n;
