@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "core/metrics.h"
+#include "core/httpd.h"
+#include "core/log.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum mtype { M_COUNTER, M_GAUGE, M_HISTOGRAM };
+
+struct metric {
+	enum mtype type;
+	char *name, *labels, *help;
+	double value;			/* counter, gauge */
+	double *bounds;			/* histogram */
+	uint64_t *buckets;		/* per bound, not cumulative; [n] is +Inf */
+	size_t n;
+	double sum;
+	uint64_t count;
+	struct metric *next;
+};
+
+struct metrics {
+	struct metric *head, **tail;
+};
+
+struct metrics *metrics_new(void)
+{
+	struct metrics *m = calloc(1, sizeof(*m));
+
+	if (m)
+		m->tail = &m->head;
+	return m;
+}
+
+static void metric_free(struct metric *x)
+{
+	free(x->name);
+	free(x->labels);
+	free(x->help);
+	free(x->bounds);
+	free(x->buckets);
+	free(x);
+}
+
+void metrics_free(struct metrics *m)
+{
+	if (!m)
+		return;
+	while (m->head) {
+		struct metric *x = m->head;
+
+		m->head = x->next;
+		metric_free(x);
+	}
+	free(m);
+}
+
+static bool valid_name(const char *s)
+{
+	if (!s || !(isalpha((unsigned char)*s) || *s == '_' || *s == ':'))
+		return false;
+	for (; *s; s++)
+		if (!(isalnum((unsigned char)*s) || *s == '_' || *s == ':'))
+			return false;
+	return true;
+}
+
+static struct metric *add(struct metrics *m, enum mtype t, const char *name, const char *labels,
+			  const char *help)
+{
+	struct metric *x;
+
+	if (!valid_name(name)) {
+		log_err("metrics", "bad metric name", "name=%s", log_q(name ? name : "(null)"));
+		return NULL;
+	}
+	for (x = m->head; x; x = x->next)
+		if (!strcmp(x->name, name) && (x->type != t || !strcmp(x->labels, labels ? labels : ""))) {
+			log_err("metrics", "metric registered twice", "name=%s", name);
+			return NULL;
+		}
+	x = calloc(1, sizeof(*x));
+	if (!x || !(x->name = strdup(name)) || !(x->labels = strdup(labels ? labels : "")) ||
+	    !(x->help = strdup(help ? help : ""))) {
+		if (x)
+			metric_free(x);
+		return NULL;
+	}
+	x->type = t;
+	*m->tail = x;
+	m->tail = &x->next;
+	return x;
+}
+
+struct metric *metrics_counter(struct metrics *m, const char *name, const char *labels, const char *help)
+{
+	return add(m, M_COUNTER, name, labels, help);
+}
+
+struct metric *metrics_gauge(struct metrics *m, const char *name, const char *labels, const char *help)
+{
+	return add(m, M_GAUGE, name, labels, help);
+}
+
+struct metric *metrics_histogram(struct metrics *m, const char *name, const char *labels,
+				 const char *help, const double *bounds, size_t n)
+{
+	struct metric *x;
+
+	for (size_t i = 1; i < n; i++)
+		if (!(bounds[i] > bounds[i - 1])) {
+			log_err("metrics", "histogram bounds not increasing", "name=%s", name);
+			return NULL;
+		}
+	x = add(m, M_HISTOGRAM, name, labels, help);
+	if (!x)
+		return NULL;
+	x->bounds = malloc((n ? n : 1) * sizeof(double));
+	x->buckets = calloc(n + 1, sizeof(uint64_t));
+	if (!x->bounds || !x->buckets) {
+		/* unlink: it is the tail */
+		struct metric **pp = &m->head;
+
+		while (*pp != x)
+			pp = &(*pp)->next;
+		*pp = NULL;
+		m->tail = pp;
+		metric_free(x);
+		return NULL;
+	}
+	if (n)
+		memcpy(x->bounds, bounds, n * sizeof(double));
+	x->n = n;
+	return x;
+}
+
+void metric_inc(struct metric *c) { metric_add(c, 1); }
+
+void metric_add(struct metric *c, double v)
+{
+	if (c && v >= 0)
+		c->value += v;
+}
+
+void metric_set(struct metric *g, double v)
+{
+	if (g)
+		g->value = v;
+}
+
+void metric_observe(struct metric *h, double v)
+{
+	size_t i;
+
+	if (!h || h->type != M_HISTOGRAM)
+		return;
+	for (i = 0; i < h->n && v > h->bounds[i]; i++)
+		;
+	h->buckets[i]++;
+	h->sum += v;
+	h->count++;
+}
+
+double metric_value(const struct metric *c)
+{
+	return c->type == M_HISTOGRAM ? (double)c->count : c->value;
+}
+
+void metrics_exp_buckets(double *out, double start, double factor, size_t n)
+{
+	for (size_t i = 0; i < n; i++, start *= factor)
+		out[i] = start;
+}
+
+void metrics_lin_buckets(double *out, double start, double width, size_t n)
+{
+	for (size_t i = 0; i < n; i++, start += width)
+		out[i] = start;
+}
+
+void metrics_fmt(char *buf, size_t len, double v)
+{
+	char e[40];
+	int p, exp;
+
+	if (isnan(v)) {
+		snprintf(buf, len, "NaN");
+		return;
+	}
+	if (isinf(v)) {
+		snprintf(buf, len, v > 0 ? "+Inf" : "-Inf");
+		return;
+	}
+	if (v == 0) {
+		snprintf(buf, len, signbit(v) ? "-0" : "0");
+		return;
+	}
+	/* shortest digits that read back to v */
+	for (p = 1; p < 17; p++) {
+		snprintf(e, sizeof(e), "%.*e", p - 1, v);
+		if (strtod(e, NULL) == v)
+			break;
+	}
+	snprintf(e, sizeof(e), "%.*e", p - 1, v);
+	exp = atoi(strchr(e, 'e') + 1);
+	/* Go's 'g' at shortest precision: %e when the exponent is < -4 or >= 6 */
+	if (exp < -4 || exp >= 6) {
+		snprintf(buf, len, "%s", e);
+		return;
+	}
+	snprintf(buf, len, "%.*f", p - 1 - exp > 0 ? p - 1 - exp : 0, v);
+}
+
+struct out {
+	char *s;
+	size_t len, cap;
+	bool oom;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->oom)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(o->s ? o->s + o->len : NULL, o->s ? o->cap - o->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (o->s && (size_t)n < o->cap - o->len) {
+			o->len += n;
+			return;
+		}
+		size_t cap = o->cap ? o->cap * 2 : 4096;
+
+		while (cap < o->len + n + 1)
+			cap *= 2;
+		char *s = realloc(o->s, cap);
+
+		if (!s) {
+			o->oom = true;
+			return;
+		}
+		o->s = s;
+		o->cap = cap;
+	}
+}
+
+/* HELP text escapes backslash and newline */
+static void put_help(struct out *o, const char *h)
+{
+	for (; *h; h++)
+		if (*h == '\\')
+			put(o, "\\\\");
+		else if (*h == '\n')
+			put(o, "\\n");
+		else
+			put(o, "%c", *h);
+}
+
+char *metrics_text(const struct metrics *m)
+{
+	static const char *const tname[] = { "counter", "gauge", "histogram" };
+	struct out o = { 0 };
+	char v[40];
+
+	put(&o, "%s", "");
+	for (const struct metric *x = m->head; x; x = x->next) {
+		const char *l = x->labels, *sep = *l ? "," : "";
+		bool first = true;
+
+		for (const struct metric *y = m->head; y != x; y = y->next)
+			if (!strcmp(y->name, x->name))
+				first = false;
+		if (first) {
+			put(&o, "# HELP %s ", x->name);
+			put_help(&o, x->help);
+			put(&o, "\n# TYPE %s %s\n", x->name, tname[x->type]);
+		}
+		if (x->type != M_HISTOGRAM) {
+			metrics_fmt(v, sizeof(v), x->value);
+			put(&o, *l ? "%s{%s} %s\n" : "%s%s %s\n", x->name, l, v);
+			continue;
+		}
+		uint64_t cum = 0;
+
+		for (size_t i = 0; i <= x->n; i++) {
+			cum += x->buckets[i];
+			if (i < x->n)
+				metrics_fmt(v, sizeof(v), x->bounds[i]);
+			else
+				snprintf(v, sizeof(v), "+Inf");
+			put(&o, "%s_bucket{%s%sle=\"%s\"} %llu\n", x->name, l, sep, v, (unsigned long long)cum);
+		}
+		metrics_fmt(v, sizeof(v), x->sum);
+		put(&o, *l ? "%s_sum{%s} %s\n" : "%s_sum%s %s\n", x->name, l, v);
+		put(&o, *l ? "%s_count{%s} %llu\n" : "%s_count%s %llu\n", x->name, l,
+		    (unsigned long long)x->count);
+	}
+	if (o.oom) {
+		free(o.s);
+		return NULL;
+	}
+	return o.s;
+}
+
+void metrics_http(void *arg, const struct httpd_req *req, struct httpd_resp *r)
+{
+	char *t = metrics_text(arg);
+
+	if (!t) {
+		r->status = 500;
+		httpd_printf(r, "out of memory\n");
+		return;
+	}
+	r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	httpd_printf(r, "%s", t);
+	free(t);
+}

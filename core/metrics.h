@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * A tiny Prometheus registry: counters, gauges and histograms, written in
+ * the text exposition format (version 0.0.4) that every scraper reads.
+ * Metrics live as long as the registry; one thread (the loop) updates and
+ * writes them, so there is no locking. Numbers print as Go's client does
+ * (shortest round-trip, %e from 1e+06 up), so dashboards see the same text.
+ */
+#ifndef FERRY_CORE_METRICS_H
+#define FERRY_CORE_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct metrics;
+struct metric;
+struct httpd_req;
+struct httpd_resp;
+
+struct metrics *metrics_new(void);
+void metrics_free(struct metrics *m);
+
+/*
+ * Register a metric. `labels` is NULL or a constant label set in the text
+ * format ("code=\"200\""); several label sets of one name share the HELP
+ * and TYPE lines (register them one after another). NULL on a bad name,
+ * a name already used with another type, or ENOMEM (logged).
+ */
+struct metric *metrics_counter(struct metrics *m, const char *name, const char *labels,
+			       const char *help);
+struct metric *metrics_gauge(struct metrics *m, const char *name, const char *labels,
+			     const char *help);
+/* `bounds`: n increasing upper bounds; +Inf is implied. */
+struct metric *metrics_histogram(struct metrics *m, const char *name, const char *labels,
+				 const char *help, const double *bounds, size_t n);
+
+void metric_inc(struct metric *c);
+void metric_add(struct metric *c, double v);	/* counters: v >= 0 */
+void metric_set(struct metric *g, double v);	/* gauges */
+void metric_observe(struct metric *h, double v);	/* histograms */
+double metric_value(const struct metric *c);	/* counter/gauge value; histogram count */
+
+/* Prometheus' ExponentialBuckets / LinearBuckets into out[n]. */
+void metrics_exp_buckets(double *out, double start, double factor, size_t n);
+void metrics_lin_buckets(double *out, double start, double width, size_t n);
+
+/* The text exposition; malloc'd, NULL on ENOMEM. */
+char *metrics_text(const struct metrics *m);
+/* httpd handler, arg = struct metrics *: serves metrics_text(). */
+void metrics_http(void *arg, const struct httpd_req *req, struct httpd_resp *r);
+
+/* Go's strconv.FormatFloat(v, 'g', -1, 64), as Prometheus prints values. */
+void metrics_fmt(char *buf, size_t len, double v);
+
+#endif
