@@ -17,7 +17,8 @@ Serves paged lists and chunked watch streams of Services over HTTP/1.1 on
   {"op": "forget", "prefix": P}           drop stored objects under P (event expiry)
 Any other path is a plain object store for the write tests: POST to a
 collection, GET/PUT (resourceVersion checked: 409)/PATCH (merge, JSON
-patch)/DELETE on an object; GET /control/log lists the writes seen.
+patch)/DELETE on an object; GET /control/log lists the writes seen, GET /control/requests every GET
+(path with query, Authorization header).
 Prints the port on stdout, then serves until stdin closes.
 """
 import json
@@ -29,7 +30,7 @@ from urllib.parse import parse_qs, urlparse
 lock = threading.Condition()
 state = {"rv": 1000, "compacted": 0, "objects": {}, "log": [], "cut": 0,
          "fail_lists": 0, "lists": 0, "watches": 0, "raw": [], "bookmarks": 0,
-         "gen": 0, "store": {}, "writes": [], "conflicts": 0}
+         "gen": 0, "store": {}, "writes": [], "conflicts": 0, "requests": []}
 
 
 def merge(dst, patch):
@@ -212,6 +213,11 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         u = urlparse(self.path)
         q = {k: v[0] for k, v in parse_qs(u.query).items()}
+        if u.path == "/control/requests":
+            with lock:
+                return self.send_json(200, state["requests"])
+        with lock:
+            state["requests"].append([self.path, self.headers.get("Authorization", "")])
         if u.path == "/control/log":
             with lock:
                 return self.send_json(200, state["writes"])

@@ -120,7 +120,21 @@ static const struct kube_service *get(int i)
 	return kube_service(kube_informer_get(INF, ns, name));
 }
 
+static void run_for_ms(int ms)
+{
+	uint64_t end = loop_now_ms() + ms;
+
+	while (loop_now_ms() < end)
+		loop_run_once(L, 20);
+}
+
+static char body[1 << 20];
 static int req_done, req_status, req_err;
+static void body_done(void *arg, const struct kube_result *r)
+{
+	req_done = 1;
+	snprintf(body, sizeof(body), "%s", r->body ? r->body : "");
+}
 static void plain_done(void *arg, const struct kube_result *r) { req_done = 1; req_status = r->status; req_err = r->err; }
 static bool plain_finished(void) { return req_done; }
 
@@ -224,10 +238,43 @@ int main(int argc, char **argv)
 	ctl("{\"op\":\"stats\"}");
 	CHECK(strstr(ctl_body, "\"objects\": 1200") != NULL);
 
+	/* 9. a bookmark moves the resourceVersion the watch resumes from */
+	ctl("{\"op\":\"quiet_put\",\"object\":{\"metadata\":{\"name\":\"bm\",\"namespace\":\"x\"}}}");
+	ctl("{\"op\":\"bookmark\"}");
+	ctl("{\"op\":\"stats\"}");
+	{
+		char want_rv[32];
+		const char *p = strstr(ctl_body, "\"rv\": ");
+
+		snprintf(want_rv, sizeof(want_rv), "%d", p ? atoi(p + 6) : -1);
+		uint64_t end = loop_now_ms() + 3000;
+		while (loop_now_ms() < end && strcmp(kube_informer_resource_version(INF) ?: "", want_rv))
+			loop_run_once(L, 20);
+		CHECK_EQ_STR(kube_informer_resource_version(INF), want_rv);
+	}
+
+	kube_informer_free(INF);
+
+	/* 10. selectors are escaped into the list and watch, with bookmarks and
+	 * the list's resourceVersion, and the token goes along */
+	struct kube_informer_opts sel = { .label_selector = "!service.kubernetes.io/headless,app in (a,b)",
+					  .field_selector = "metadata.namespace!=kube-system" };
+	synced = 0;
+	INF = kube_informer_new(C, KUBE_SERVICE, &sel, &h, NULL);
+	kube_informer_start(INF);
+	CHECK(run_until(is_synced, 10000));
+	run_for_ms(300);
+	req_done = 0;
+	kube_request(C, "/control/requests", NULL, body_done, NULL);
+	CHECK(run_until(plain_finished, 5000));
+	CHECK(strstr(body, "limit=100&labelSelector=%21service.kubernetes.io%2Fheadless%2Capp%20in%20%28a%2Cb%29"
+		      "&fieldSelector=metadata.namespace%21%3Dkube-system") != NULL);
+	CHECK(strstr(body, "watch=1&allowWatchBookmarks=true&resourceVersion=") != NULL);
+	CHECK(strstr(body, "Bearer test-token") != NULL);
 	kube_informer_free(INF);
 	kube_client_free(C);
 
-	/* 9. an unreachable server: a transport error, not reachable */
+	/* 11. an unreachable server: a transport error, not reachable */
 	struct kube_config bad = { 0 };
 	bad.server = strdup("http://127.0.0.1:1");
 	C = kube_client_new(L, &bad, NULL);

@@ -303,6 +303,34 @@ int main(int argc, char **argv)
 	fprintf(stderr, "12 requests at qps=10 burst=2 took %llu ms\n", (unsigned long long)took);
 	CHECK(took >= 950 && took < 2000);
 	kube_client_free(C);
+
+	/* a rotated token file is used from the next request on */
+	char dir[] = "/tmp/ferry-kube-tok-XXXXXX", tok[300], tmp[320];
+	struct kube_config cfg = { 0 };
+	FILE *f;
+
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(tok, sizeof(tok), "%s/token", dir);
+	snprintf(tmp, sizeof(tmp), "%s/token.new", dir);
+	f = fopen(tok, "w");
+	fputs("old-token\n", f);
+	fclose(f);
+	if (asprintf(&cfg.server, "http://127.0.0.1:%d", port) < 0)
+		return 2;
+	cfg.token_file = strdup(tok);
+	C = kube_client_new(L, &cfg, NULL);
+	SYNC(kube_get(C, "/nothing-1", done, NULL));
+	f = fopen(tmp, "w");
+	fputs("new-token", f);
+	fclose(f);
+	CHECK(rename(tmp, tok) == 0);
+	SYNC(kube_get(C, "/nothing-2", done, NULL));
+	SYNC(kube_get(C, "/control/requests", done, NULL));
+	CHECK(strstr(last_body, "[\"/nothing-1\", \"Bearer old-token\"]") != NULL);
+	CHECK(strstr(last_body, "[\"/nothing-2\", \"Bearer new-token\"]") != NULL);
+	kube_client_free(C);
+	unlink(tok);
+	rmdir(dir);
 	fake_stop();
 	loop_free(L);
 	return test_done("test_kube_write");
