@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ctnetlink messages used here (linux/netfilter/nfnetlink_conntrack.h):
+ *   dump:   IPCTNL_MSG_CT_GET, NLM_F_DUMP, nfgenmsg.family = AF_INET/AF_INET6
+ *   delete: IPCTNL_MSG_CT_DELETE with CTA_TUPLE_ORIG { CTA_TUPLE_IP
+ *           { CTA_IP_V4_SRC/DST | CTA_IP_V6_SRC/DST }, CTA_TUPLE_PROTO
+ *           { CTA_PROTO_NUM, CTA_PROTO_SRC_PORT, CTA_PROTO_DST_PORT } }
+ *           and CTA_ZONE when the entry has one.
+ */
+#include "nft/conntrack.h"
+#include "core/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int parse_ip(int *family, uint8_t *a, const char *s)
+{
+	if (inet_pton(AF_INET, s, a) == 1) {
+		*family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, a) == 1) {
+		*family = AF_INET6;
+		return 0;
+	}
+	log_err("conntrack", "bad IP address", "ip=%s", log_q(s));
+	return -EINVAL;
+}
+
+int ct_match_service(struct ct_match *m, const char *ip, uint16_t port)
+{
+	int fam;
+
+	memset(m, 0, sizeof(*m));
+	if (parse_ip(&fam, m->orig_dst, ip) < 0)
+		return -EINVAL;
+	m->family = fam;
+	m->proto = IPPROTO_UDP;
+	m->orig_dst_set = true;
+	m->orig_dst_port = port;
+	return 0;
+}
+
+int ct_match_nodeport(struct ct_match *m, int family, uint16_t node_port, const char *ep_ip,
+		      uint16_t ep_port)
+{
+	int fam = family;
+
+	memset(m, 0, sizeof(*m));
+	if (ep_ip) {
+		if (parse_ip(&fam, m->reply_src, ep_ip) < 0)
+			return -EINVAL;
+		if (fam != family)
+			return -EINVAL;
+		m->reply_src_set = true;
+		m->reply_src_port = ep_port;
+	}
+	if (family != AF_INET && family != AF_INET6)
+		return -EINVAL;
+	m->family = family;
+	m->proto = IPPROTO_UDP;
+	m->orig_dst_port = node_port;
+	return node_port ? 0 : -EINVAL;
+}
+
+int ct_match_endpoint(struct ct_match *m, const char *svc_ip, uint16_t svc_port, const char *ep_ip,
+		      uint16_t ep_port)
+{
+	int fam, sfam;
+
+	memset(m, 0, sizeof(*m));
+	if (parse_ip(&fam, m->reply_src, ep_ip) < 0)
+		return -EINVAL;
+	if (svc_ip) {
+		if (parse_ip(&sfam, m->orig_dst, svc_ip) < 0)
+			return -EINVAL;
+		if (sfam != fam) {
+			log_err("conntrack", "service and endpoint of different families", "svc=%s ep=%s",
+				log_q(svc_ip), log_q(ep_ip));
+			return -EINVAL;
+		}
+		m->orig_dst_set = true;
+		m->orig_dst_port = svc_port;
+	}
+	m->family = fam;
+	m->proto = IPPROTO_UDP;
+	m->reply_src_set = true;
+	m->reply_src_port = ep_port;
+	return 0;
+}
+
+/* ---- one conntrack entry, as much as we need of it ---- */
+struct tuple {
+	uint8_t src[16], dst[16];
+	uint8_t proto;
+	uint16_t sport, dport;	/* host order */
+	bool ports;
+};
+
+struct entry {
+	struct tuple orig, reply;
+	bool has_zone;
+	uint16_t zone;		/* network order, as received */
+};
+
+struct dump {
+	int family;
+	const struct ct_match *m;
+	size_t n;
+	struct entry *hits;
+	size_t n_hits, cap;
+	int err;
+};
+
+struct tbl {
+	const struct nlattr **tb;
+	int max;
+};
+
+/* attributes into tb[0..max]; types above max (newer kernels) are ignored */
+static int table_cb(const struct nlattr *a, void *data)
+{
+	struct tbl *t = data;
+	int type = mnl_attr_get_type(a);
+
+	if (type <= t->max)
+		t->tb[type] = a;
+	return MNL_CB_OK;
+}
+
+static int nested(const struct nlattr *a, const struct nlattr **tb, int max)
+{
+	struct tbl t = { tb, max };
+
+	return mnl_attr_parse_nested(a, table_cb, &t) < 0 ? -1 : 0;
+}
+
+static int parse_tuple(const struct nlattr *a, int family, struct tuple *t)
+{
+	const struct nlattr *tb[CTA_TUPLE_MAX + 1] = { 0 }, *ip[CTA_IP_MAX + 1] = { 0 },
+			    *pr[CTA_PROTO_MAX + 1] = { 0 };
+	size_t alen = family == AF_INET6 ? 16 : 4;
+	int src = family == AF_INET6 ? CTA_IP_V6_SRC : CTA_IP_V4_SRC;
+	int dst = family == AF_INET6 ? CTA_IP_V6_DST : CTA_IP_V4_DST;
+
+	memset(t, 0, sizeof(*t));
+	if (!a || nested(a, tb, CTA_TUPLE_MAX) < 0 || !tb[CTA_TUPLE_IP] || !tb[CTA_TUPLE_PROTO] ||
+	    nested(tb[CTA_TUPLE_IP], ip, CTA_IP_MAX) < 0 || nested(tb[CTA_TUPLE_PROTO], pr, CTA_PROTO_MAX) < 0)
+		return -1;
+	if (!ip[src] || !ip[dst] || mnl_attr_get_payload_len(ip[src]) != alen ||
+	    mnl_attr_get_payload_len(ip[dst]) != alen || !pr[CTA_PROTO_NUM] ||
+	    mnl_attr_validate(pr[CTA_PROTO_NUM], MNL_TYPE_U8) < 0)
+		return -1;
+	memcpy(t->src, mnl_attr_get_payload(ip[src]), alen);
+	memcpy(t->dst, mnl_attr_get_payload(ip[dst]), alen);
+	t->proto = mnl_attr_get_u8(pr[CTA_PROTO_NUM]);
+	if (pr[CTA_PROTO_SRC_PORT] && pr[CTA_PROTO_DST_PORT] &&
+	    mnl_attr_validate(pr[CTA_PROTO_SRC_PORT], MNL_TYPE_U16) == 0 &&
+	    mnl_attr_validate(pr[CTA_PROTO_DST_PORT], MNL_TYPE_U16) == 0) {
+		t->sport = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_SRC_PORT]));
+		t->dport = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_DST_PORT]));
+		t->ports = true;
+	}
+	return 0;
+}
+
+static bool matches(const struct ct_match *m, int family, const struct entry *e)
+{
+	size_t alen = family == AF_INET6 ? 16 : 4;
+
+	if (m->family != family || (m->proto && m->proto != e->orig.proto))
+		return false;
+	if ((m->orig_dst_port || m->reply_src_port) && !e->orig.ports)
+		return false;
+	if (m->orig_dst_set && memcmp(m->orig_dst, e->orig.dst, alen))
+		return false;
+	if (m->orig_dst_port && m->orig_dst_port != e->orig.dport)
+		return false;
+	if (m->reply_src_set && memcmp(m->reply_src, e->reply.src, alen))
+		return false;
+	if (m->reply_src_port && m->reply_src_port != e->reply.sport)
+		return false;
+	return true;
+}
+
+static int dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump *d = data;
+	const struct nlattr *tb[CTA_MAX + 1] = { 0 };
+	struct tbl t = { tb, CTA_MAX };
+	struct entry e = { 0 };
+
+	if (mnl_attr_parse(nlh, sizeof(struct nfgenmsg), table_cb, &t) < 0)
+		return MNL_CB_OK;	/* not ours to judge; skip it */
+	if (parse_tuple(tb[CTA_TUPLE_ORIG], d->family, &e.orig) < 0 ||
+	    parse_tuple(tb[CTA_TUPLE_REPLY], d->family, &e.reply) < 0)
+		return MNL_CB_OK;
+	if (tb[CTA_ZONE] && mnl_attr_validate(tb[CTA_ZONE], MNL_TYPE_U16) == 0) {
+		e.has_zone = true;
+		e.zone = mnl_attr_get_u16(tb[CTA_ZONE]);
+	}
+	for (size_t i = 0; i < d->n; i++) {
+		if (!matches(&d->m[i], d->family, &e))
+			continue;
+		if (d->n_hits == d->cap) {
+			size_t cap = d->cap ? d->cap * 2 : 64;
+			struct entry *h = realloc(d->hits, cap * sizeof(*h));
+
+			if (!h) {
+				d->err = -ENOMEM;
+				return MNL_CB_ERROR;
+			}
+			d->hits = h;
+			d->cap = cap;
+		}
+		d->hits[d->n_hits++] = e;
+		break;
+	}
+	return MNL_CB_OK;
+}
+
+static struct nlmsghdr *ct_msg(char *buf, int type, int flags, int family, uint32_t seq)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct nfgenmsg *nfg;
+
+	nlh->nlmsg_type = (NFNL_SUBSYS_CTNETLINK << 8) | type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	nlh->nlmsg_seq = seq;
+	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = family;
+	nfg->version = NFNETLINK_V0;
+	nfg->res_id = 0;
+	return nlh;
+}
+
+static void put_tuple(struct nlmsghdr *nlh, int family, const struct tuple *t)
+{
+	size_t alen = family == AF_INET6 ? 16 : 4;
+	struct nlattr *tup = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG), *n;
+
+	n = mnl_attr_nest_start(nlh, CTA_TUPLE_IP);
+	mnl_attr_put(nlh, family == AF_INET6 ? CTA_IP_V6_SRC : CTA_IP_V4_SRC, alen, t->src);
+	mnl_attr_put(nlh, family == AF_INET6 ? CTA_IP_V6_DST : CTA_IP_V4_DST, alen, t->dst);
+	mnl_attr_nest_end(nlh, n);
+	n = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+	mnl_attr_put_u8(nlh, CTA_PROTO_NUM, t->proto);
+	if (t->ports) {
+		mnl_attr_put_u16(nlh, CTA_PROTO_SRC_PORT, htons(t->sport));
+		mnl_attr_put_u16(nlh, CTA_PROTO_DST_PORT, htons(t->dport));
+	}
+	mnl_attr_nest_end(nlh, n);
+	mnl_attr_nest_end(nlh, tup);
+}
+
+/* Dumps `family`'s table and deletes the matches; returns deletions or -errno. */
+static int clean_family(struct mnl_socket *nl, int family, const struct ct_match *m, size_t n,
+			uint32_t *seq)
+{
+	/* dumps come in skbs of up to 32 KiB; a smaller read truncates them */
+	enum { BUF = 65536 };
+	char *buf = malloc(BUF);
+	struct dump d = { .family = family, .m = m, .n = n };
+	unsigned int portid = mnl_socket_get_portid(nl);
+	uint32_t s = ++*seq;
+	struct nlmsghdr *nlh;
+	int rc, deleted = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	nlh = ct_msg(buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP, family, s);
+
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	for (;;) {
+		ssize_t len = mnl_socket_recvfrom(nl, buf, BUF);
+
+		if (len < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		rc = mnl_cb_run(buf, len, s, portid, dump_cb, &d);
+		if (rc == MNL_CB_STOP)
+			break;
+		if (rc < 0) {
+			rc = d.err ? d.err : -errno;
+			/* ENOENT: conntrack not loaded in this namespace, nothing tracked */
+			if (rc == -ENOENT) {
+				free(d.hits);
+				free(buf);
+				return 0;
+			}
+			goto fail;
+		}
+	}
+	for (size_t i = 0; i < d.n_hits; i++) {
+		const struct entry *e = &d.hits[i];
+
+		s = ++*seq;
+		nlh = ct_msg(buf, IPCTNL_MSG_CT_DELETE, NLM_F_ACK, family, s);
+		put_tuple(nlh, family, &e->orig);
+		if (e->has_zone)
+			mnl_attr_put_u16(nlh, CTA_ZONE, e->zone);
+		if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		ssize_t len = mnl_socket_recvfrom(nl, buf, BUF);
+
+		if (len < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		rc = mnl_cb_run(buf, len, s, portid, NULL, NULL);
+		if (rc >= 0)
+			deleted++;
+		else if (errno != ENOENT)	/* gone meanwhile: fine */
+			log_warn("conntrack", "delete failed", "family=%d err=%s", family,
+				 log_q(strerror(errno)));
+	}
+	free(d.hits);
+	free(buf);
+	return deleted;
+fail:
+	free(d.hits);
+	free(buf);
+	log_err("conntrack", "conntrack dump failed", "family=%d err=%s", family, log_q(strerror(-rc)));
+	return rc;
+}
+
+int ct_delete(const struct ct_match *m, size_t n)
+{
+	static const int fams[] = { AF_INET, AF_INET6 };
+	struct mnl_socket *nl;
+	uint32_t seq = (uint32_t)time(NULL);
+	int total = 0;
+
+	if (!n)
+		return 0;
+	nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		int err = -errno;
+
+		log_err("conntrack", "cannot open ctnetlink", "err=%s", log_q(strerror(-err)));
+		if (nl)
+			mnl_socket_close(nl);
+		return err;
+	}
+	for (size_t f = 0; f < 2; f++) {
+		bool want = false;
+		int rc;
+
+		for (size_t i = 0; i < n; i++)
+			want |= m[i].family == fams[f];
+		if (!want)
+			continue;
+		rc = clean_family(nl, fams[f], m, n, &seq);
+		if (rc < 0) {
+			mnl_socket_close(nl);
+			return rc;
+		}
+		total += rc;
+	}
+	mnl_socket_close(nl);
+	if (total)
+		log_v(2, "conntrack", "deleted stale entries", "entries=%d", total);
+	return total;
+}

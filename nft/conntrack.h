@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Stale conntrack cleanup over ctnetlink (libmnl), never the `conntrack`
+ * binary. UDP has no connection teardown: a client that keeps its socket
+ * keeps hitting the DNAT of its first packet, so when a UDP Service's
+ * endpoints change the entries pointing at the old ones must go:
+ *
+ *  - a Service IP:port that had no endpoints (packets were rejected and the
+ *    entries remember no DNAT) and now has some, or that was deleted:
+ *    match the original destination (ct_match_service);
+ *  - an endpoint that was removed: match the reply source, the DNAT'ed
+ *    endpoint, optionally limited to one Service IP:port (ct_match_endpoint);
+ *  - NodePorts: the original destination port on any address.
+ *
+ * One dump per address family, matching in user space, then one delete per
+ * matching entry by its original tuple (and zone). Entries of other
+ * protocols are never touched unless a match asks for them.
+ */
+#ifndef FERRY_NFT_CONNTRACK_H
+#define FERRY_NFT_CONNTRACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ct_match {
+	uint8_t family;			/* AF_INET or AF_INET6 */
+	uint8_t proto;			/* IPPROTO_UDP, ... */
+	bool orig_dst_set;		/* match the original destination address */
+	uint8_t orig_dst[16];
+	uint16_t orig_dst_port;		/* host order; 0 = any */
+	bool reply_src_set;		/* match the reply source (the endpoint) */
+	uint8_t reply_src[16];
+	uint16_t reply_src_port;	/* host order; 0 = any */
+};
+
+/* UDP entries to Service `ip`:`port` (ClusterIP, external or LB IP). */
+int ct_match_service(struct ct_match *m, const char *ip, uint16_t port);
+/* UDP entries to any address with destination port `node_port`, and when
+ * `ep_ip` is not NULL only those DNAT'ed to ep_ip:ep_port (ep_port 0: any). */
+int ct_match_nodeport(struct ct_match *m, int family, uint16_t node_port, const char *ep_ip,
+		      uint16_t ep_port);
+/* UDP entries DNAT'ed to endpoint `ep_ip`:`ep_port` (0: any port); when
+ * `svc_ip` is not NULL, only those sent to svc_ip:svc_port. */
+int ct_match_endpoint(struct ct_match *m, const char *svc_ip, uint16_t svc_port, const char *ep_ip,
+		      uint16_t ep_port);
+
+/*
+ * Deletes every entry matching any of `m` (both families as needed).
+ * Returns the number deleted, or a negative errno (logged) when the
+ * conntrack table could not be read; entries that vanish meanwhile are
+ * not errors.
+ */
+int ct_delete(const struct ct_match *m, size_t n);
+
+#endif
