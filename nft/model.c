@@ -15,7 +15,7 @@ void fstate_init(struct fstate *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static void fsvc_free(struct fsvc *v)
+void fsvc_free(struct fsvc *v)
 {
 	free(v->cluster_ips);
 	free(v->external_ips);
@@ -91,6 +91,38 @@ static int dup_arr(void **dst, const void *src, size_t n, size_t sz)
 	return 0;
 }
 
+int fsvc_copy(struct fsvc *d, const struct fsvc *v)
+{
+	int r = 0;
+	*d = *v;
+	r |= dup_arr((void **)&d->cluster_ips, v->cluster_ips, v->n_cluster_ips, sizeof(struct faddr));
+	r |= dup_arr((void **)&d->external_ips, v->external_ips, v->n_external_ips, sizeof(struct faddr));
+	r |= dup_arr((void **)&d->lb_ips, v->lb_ips, v->n_lb_ips, sizeof(struct faddr));
+	r |= dup_arr((void **)&d->source_ranges, v->source_ranges, v->n_source_ranges, sizeof(struct faddr));
+	r |= dup_arr((void **)&d->eps, v->eps, v->n_eps, sizeof(struct fendpoint));
+	if (r) {
+		fsvc_free(d);
+		memset(d, 0, sizeof(*d));
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int fnode_copy(struct fnode *d, const struct fnode *n)
+{
+	int r = 0;
+	*d = *n;
+	r |= dup_arr((void **)&d->node_ips, n->node_ips, n->n_node_ips, sizeof(struct faddr));
+	r |= dup_arr((void **)&d->nodeport_cidrs, n->nodeport_cidrs, n->n_nodeport_cidrs, sizeof(struct faddr));
+	r |= dup_arr((void **)&d->pod_cidrs, n->pod_cidrs, n->n_pod_cidrs, sizeof(struct faddr));
+	if (r) {
+		fnode_free(d);
+		memset(d, 0, sizeof(*d));
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int fstate_copy(struct fstate *dst, const struct fstate *src)
 {
 	int r = 0;
@@ -158,6 +190,13 @@ bool fsvc_equal(const struct fsvc *a, const struct fsvc *b)
 	       addrs_equal(a->external_ips, a->n_external_ips, b->external_ips, b->n_external_ips) &&
 	       addrs_equal(a->lb_ips, a->n_lb_ips, b->lb_ips, b->n_lb_ips) &&
 	       addrs_equal(a->source_ranges, a->n_source_ranges, b->source_ranges, b->n_source_ranges);
+}
+
+bool fsvc_same(const struct fsvc *a, const struct fsvc *b)
+{
+	if (a->version && a->version == b->version)
+		return !strcmp(a->key, b->key);
+	return fsvc_equal(a, b);
 }
 
 bool fnode_equal(const struct fnode *a, const struct fnode *b)

@@ -48,6 +48,11 @@ struct fsvc {
 	enum fpolicy external_policy;	/* NodePort, external and LB IPs */
 	enum fpolicy internal_policy;	/* cluster IPs */
 	uint32_t affinity_timeout;	/* ClientIP affinity in seconds; 0: none */
+	/* Optional change hint: the filler bumps it whenever anything above
+	 * changes. Equal non-zero versions of the same key mean "unchanged"
+	 * and skip the deep compare (what keeps a one-change sync flat at
+	 * 30,000 Services); 0 means unknown: always compared. */
+	uint64_t version;
 };
 
 struct fnode {
@@ -71,13 +76,18 @@ struct fsvc *fstate_add_svc(struct fstate *s, const char *key);
 int fsvc_add_addr(struct faddr **list, size_t *n, const struct faddr *a);
 struct fendpoint *fsvc_add_ep(struct fsvc *v);
 int fstate_copy(struct fstate *dst, const struct fstate *src);
+int fsvc_copy(struct fsvc *dst, const struct fsvc *src);	/* deep */
+void fsvc_free(struct fsvc *v);		/* its arrays, not v itself */
+int fnode_copy(struct fnode *dst, const struct fnode *src);
 /* Sorts services by key: dump output and comparisons are stable. */
 void fstate_sort(struct fstate *s);
 /* 0, or -EINVAL with a log line naming the first bad service. */
 int fstate_check(const struct fstate *s);
 
 /* ---- comparing ---- */
-bool fsvc_equal(const struct fsvc *a, const struct fsvc *b);
+bool fsvc_equal(const struct fsvc *a, const struct fsvc *b);	/* ignores version */
+/* Same key and version (non-zero), or deeply equal. */
+bool fsvc_same(const struct fsvc *a, const struct fsvc *b);
 bool fnode_equal(const struct fnode *a, const struct fnode *b);
 
 /* ---- addresses ---- */

@@ -21,6 +21,7 @@ struct nft_sync_stats {
 	uint32_t messages;	/* netlink messages in the batch */
 	uint32_t elements_added, elements_deleted;
 	double ms;		/* wall time of the sync */
+	double kernel_ms;	/* of which: sending the batch until the kernel's ack */
 	uint32_t quarantined;	/* services left out after kernel errors */
 };
 

@@ -35,6 +35,8 @@ static const char *const set_names[RS_COUNT] = {
 	[RS_FIREWALL_ALLOW] = "firewall-allow",
 	[RS_NOEP_IPS] = "no-endpoint-ips",
 	[RS_NOEP_NODEPORTS] = "no-endpoint-nodeports",
+	[RS_KINDS] = "kinds",
+	[RS_PICK_CHAINS] = "pick-chains",
 };
 
 const char *rset_name(int set)
@@ -159,11 +161,11 @@ static int add_pick(struct relem_vec *out, int fam, int set, const struct fsvc *
 	int alen = rfam_alen(fam);
 
 	if (!n)	/* Local policy and no local endpoint: drop, never elsewhere. */
-		return add_entry_elem(out, fam, set, v, en, NF_DROP, NULL);
+		return add_entry_elem(out, fam, set, v, en, RV_DROP, NULL);
 	struct rpick p = { .nodeport = !en->addr, .local = local, .k = (uint32_t)n,
 			   .affinity = v->affinity_timeout };
 	rpick_name(&p, chain, sizeof(chain));
-	if (add_entry_elem(out, fam, set, v, en, NFT_GOTO, chain))
+	if (add_entry_elem(out, fam, set, v, en, RV_GOTO, chain))
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		struct relem *e = push(out, fam, en->addr ? RS_DNAT_IPS : RS_DNAT_NODEPORTS);
@@ -231,7 +233,7 @@ int render_svc(const struct fsvc *v, int fam, struct relem_vec *out)
 		struct entry en = { &v->cluster_ips[i], v->port };
 		if (en.addr->family != af)
 			continue;
-		if (add_entry_elem(out, fam, RS_SERVICE_IPS, v, &en, NFT_GOTO, "svc-cluster-ip") ||
+		if (add_entry_elem(out, fam, RS_SERVICE_IPS, v, &en, RV_GOTO, "svc-cluster-ip") ||
 		    add_pick(out, fam, RS_PICK_IPS_INTERNAL, v, &en, int_local ? loc : all,
 			     int_local ? n_loc : n_all, int_local))
 			goto out;
@@ -243,7 +245,7 @@ int render_svc(const struct fsvc *v, int fam, struct relem_vec *out)
 			struct entry en = { &list[i], v->port };
 			if (en.addr->family != af)
 				continue;
-			if (add_entry_elem(out, fam, RS_SERVICE_IPS, v, &en, NFT_GOTO,
+			if (add_entry_elem(out, fam, RS_SERVICE_IPS, v, &en, RV_GOTO,
 					   ext_local ? "svc-external-ip-local" : "svc-external-ip") ||
 			    add_pick(out, fam, RS_PICK_IPS_INTERNAL, v, &en, all, n_all, false) ||
 			    (ext_local && add_pick(out, fam, RS_PICK_IPS_EXTERNAL, v, &en, loc, n_loc, true)))
@@ -269,7 +271,7 @@ int render_svc(const struct fsvc *v, int fam, struct relem_vec *out)
 		}
 	}
 	if (v->node_port) {
-		if (add_entry_elem(out, fam, RS_SERVICE_NODEPORTS, v, &np, NFT_GOTO,
+		if (add_entry_elem(out, fam, RS_SERVICE_NODEPORTS, v, &np, RV_GOTO,
 				   ext_local ? "svc-nodeport-local" : "svc-nodeport") ||
 		    add_pick(out, fam, RS_PICK_NP_INTERNAL, v, &np, all, n_all, false) ||
 		    (ext_local && add_pick(out, fam, RS_PICK_NP_EXTERNAL, v, &np, loc, n_loc, true)))

@@ -29,6 +29,7 @@ enum rset {
 	RS_AFFINITY, RS_HAIRPIN,
 	RS_FIREWALL_IPS, RS_FIREWALL_ALLOW,
 	RS_NOEP_IPS, RS_NOEP_NODEPORTS,
+	RS_KINDS, RS_PICK_CHAINS,	/* small verdict maps, filled by sync.c */
 	RS_COUNT
 };
 const char *rset_name(int set);
@@ -40,13 +41,17 @@ const char *rset_name(int set);
 #define RKEY_MAX 40
 #define RCHAIN_MAX 40
 
+/* What a map element leads to: nothing (a plain set or a data map), a
+ * chain (by its number, see sync.c), or drop. */
+enum rverdict { RV_NONE, RV_GOTO, RV_DROP };
+
 struct relem {
 	uint8_t fam, set, klen, dlen;
 	uint8_t key[RKEY_MAX];
 	uint8_t key_end[RKEY_MAX];	/* firewall-allow only (a range of sources) */
 	uint8_t data[20];
-	uint32_t verdict;		/* 0: none, else NFT_GOTO or NF_DROP */
-	char chain[RCHAIN_MAX];		/* NFT_GOTO target */
+	uint32_t verdict;		/* enum rverdict */
+	char chain[RCHAIN_MAX];		/* RV_GOTO target */
 };
 
 struct relem_vec {

@@ -550,7 +550,55 @@ static int pick_rules(struct batch *bt, int fam, const char *name, const struct 
 	return rule_emit(bt, fam, r, n);
 }
 
+/*
+ * meta mark set KEY map @MAP meta mark vmap @VMAP
+ * Per-Service maps hold numbers, not verdicts: adding a verdict element
+ * makes the kernel re-validate every jump of the table at commit, which
+ * would cost O(Services) per change. Only the small kinds/pick-chains maps
+ * hold verdicts. KEY is already in register 0.
+ */
+static void x_dispatch(struct nftnl_rule *r, const char *map, const char *vmap)
+{
+	x_lookup(r, map, R(0), 0);
+	x_meta_set(r, NFT_META_MARK, R(0));
+	x_meta(r, NFT_META_MARK, R(0));
+	x_lookup(r, vmap, NFT_REG_VERDICT, 0);
+}
+
 /* Creates a pick chain the first time an element needs it. */
+static uint32_t chain_id(const struct nft_sync *s, const struct chain_ent *c)
+{
+	return (uint32_t)(c - s->chains) + 1;	/* 0 is drop */
+}
+
+/* add element ip ferry pick-chains { ID : goto NAME } (or delete it) */
+static int vmap_elem(struct batch *bt, int fam, int set, uint32_t id, const char *chain, bool del)
+{
+	struct nftnl_set *st = nftnl_set_alloc();
+	struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+
+	nftnl_set_set_str(st, NFTNL_SET_TABLE, TABLE);
+	nftnl_set_set_str(st, NFTNL_SET_NAME, rset_name(set));
+	nftnl_set_set_u32(st, NFTNL_SET_FAMILY, (uint32_t)nfproto[fam]);
+	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &id, 4);
+	if (!del) {
+		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, chain ? (uint32_t)NFT_GOTO : NF_DROP);
+		if (chain)
+			nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, chain);
+	}
+	nftnl_set_elem_add(st, e);
+	struct nlmsghdr *nlh = batch_msg(bt, del ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM, fam,
+					 del ? 0 : NLM_F_CREATE | NLM_F_EXCL, chain ? chain : "drop");
+	if (!nlh) {
+		nftnl_set_free(st);
+		return -ENOMEM;
+	}
+	nftnl_set_elems_nlmsg_build_payload(nlh, st);
+	nftnl_set_free(st);
+	nftnl_batch_update(bt->b);
+	return 0;
+}
+
 static int chain_ref(struct nft_sync *s, struct batch *bt, int fam, const char *name)
 {
 	struct chain_ent *c = chain_find(s, fam, name);
@@ -570,7 +618,8 @@ static int chain_ref(struct nft_sync *s, struct batch *bt, int fam, const char *
 	if (!c || chain_emit(bt, fam, name, NULL, 0, 0))
 		return -ENOMEM;
 	c->rules = 0;
-	if (pick_rules(bt, fam, name, &p, &c->rules))
+	if (pick_rules(bt, fam, name, &p, &c->rules) ||
+	    vmap_elem(bt, fam, RS_PICK_CHAINS, chain_id(s, c), name, false))
 		return -ENOMEM;
 	c->exists = true;
 	c->refs = 1;
@@ -597,12 +646,12 @@ struct set_spec {
 static const struct set_spec set_specs[RS_COUNT] = {
 	{ RS_POD_CIDRS, NFT_SET_INTERVAL, { 0 }, 1, { 0 }, 0 },
 	{ RS_NODEPORT_ADDRS, NFT_SET_INTERVAL, { 0 }, 1, { 0 }, 0 },
-	{ RS_SERVICE_IPS, NFT_SET_MAP, { 0, DT_INET_PROTO, DT_INET_SERVICE }, 3, { DT_VERDICT }, 1 },
-	{ RS_SERVICE_NODEPORTS, NFT_SET_MAP, { DT_INET_PROTO, DT_INET_SERVICE }, 2, { DT_VERDICT }, 1 },
-	{ RS_PICK_IPS_INTERNAL, NFT_SET_MAP, { 0, DT_INET_PROTO, DT_INET_SERVICE }, 3, { DT_VERDICT }, 1 },
-	{ RS_PICK_IPS_EXTERNAL, NFT_SET_MAP, { 0, DT_INET_PROTO, DT_INET_SERVICE }, 3, { DT_VERDICT }, 1 },
-	{ RS_PICK_NP_INTERNAL, NFT_SET_MAP, { DT_INET_PROTO, DT_INET_SERVICE }, 2, { DT_VERDICT }, 1 },
-	{ RS_PICK_NP_EXTERNAL, NFT_SET_MAP, { DT_INET_PROTO, DT_INET_SERVICE }, 2, { DT_VERDICT }, 1 },
+	{ RS_SERVICE_IPS, NFT_SET_MAP, { 0, DT_INET_PROTO, DT_INET_SERVICE }, 3, { DT_MARK }, 1 },
+	{ RS_SERVICE_NODEPORTS, NFT_SET_MAP, { DT_INET_PROTO, DT_INET_SERVICE }, 2, { DT_MARK }, 1 },
+	{ RS_PICK_IPS_INTERNAL, NFT_SET_MAP, { 0, DT_INET_PROTO, DT_INET_SERVICE }, 3, { DT_MARK }, 1 },
+	{ RS_PICK_IPS_EXTERNAL, NFT_SET_MAP, { 0, DT_INET_PROTO, DT_INET_SERVICE }, 3, { DT_MARK }, 1 },
+	{ RS_PICK_NP_INTERNAL, NFT_SET_MAP, { DT_INET_PROTO, DT_INET_SERVICE }, 2, { DT_MARK }, 1 },
+	{ RS_PICK_NP_EXTERNAL, NFT_SET_MAP, { DT_INET_PROTO, DT_INET_SERVICE }, 2, { DT_MARK }, 1 },
 	{ RS_DNAT_IPS, NFT_SET_MAP, { 0, DT_INET_PROTO, DT_INET_SERVICE, DT_MARK }, 4, { 0, DT_INET_SERVICE }, 2 },
 	{ RS_DNAT_NODEPORTS, NFT_SET_MAP, { DT_INET_PROTO, DT_INET_SERVICE, DT_MARK }, 3, { 0, DT_INET_SERVICE }, 2 },
 	{ RS_AFFINITY, NFT_SET_MAP | NFT_SET_TIMEOUT | NFT_SET_EVAL,
@@ -612,6 +661,8 @@ static const struct set_spec set_specs[RS_COUNT] = {
 	{ RS_FIREWALL_ALLOW, NFT_SET_INTERVAL | NFT_SET_CONCAT, { 0, DT_INET_SERVICE, 0 }, 3, { 0 }, 0 },
 	{ RS_NOEP_IPS, 0, { 0, DT_INET_PROTO, DT_INET_SERVICE }, 3, { 0 }, 0 },
 	{ RS_NOEP_NODEPORTS, 0, { DT_INET_PROTO, DT_INET_SERVICE }, 2, { 0 }, 0 },
+	{ RS_KINDS, NFT_SET_MAP, { DT_MARK }, 1, { DT_VERDICT }, 1 },
+	{ RS_PICK_CHAINS, NFT_SET_MAP, { DT_MARK }, 1, { DT_VERDICT }, 1 },
 };
 
 static int dt_len(int dt, int fam)
@@ -664,6 +715,18 @@ static int set_emit(struct batch *bt, int fam, const struct set_spec *sp)
 	}
 	if (sp->flags & NFT_SET_EVAL)
 		nftnl_set_set_u32(st, NFTNL_SET_DESC_SIZE, 65535);
+	/* A lone mark key or mark data is host order: tell `nft list`. */
+	bool mkey = sp->nkey == 1 && sp->key[0] == DT_MARK;
+	bool mdata = sp->ndata == 1 && sp->data[0] == DT_MARK;
+	if (mkey || mdata) {
+		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
+		if (mkey)
+			nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, 1 /* host */);
+		if (mdata)
+			nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_DATABYTEORDER, 1 /* host */);
+		nftnl_set_set_data(st, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud), nftnl_udata_buf_len(ud));
+		nftnl_udata_buf_free(ud);
+	}
 	struct nlmsghdr *nlh = batch_msg(bt, NFT_MSG_NEWSET, fam, NLM_F_CREATE | NLM_F_EXCL,
 					 rset_name(sp->set));
 	if (!nlh) {
@@ -732,7 +795,7 @@ static int kind_chains(struct nft_sync *s, struct batch *bt, int fam, const stru
 		}
 		r = rule_new(fam, c->name);
 		KEY(r);
-		x_lookup(r, internal, NFT_REG_VERDICT, 0);
+		x_dispatch(r, internal, "pick-chains");
 		ret |= rule_emit(bt, fam, r, &c->rules);
 	}
 	/* Cluster policy: masquerade, any endpoint. */
@@ -743,7 +806,7 @@ static int kind_chains(struct nft_sync *s, struct batch *bt, int fam, const stru
 	ret |= rule_emit(bt, fam, r, &c->rules);
 	r = rule_new(fam, c->name);
 	KEY(r);
-	x_lookup(r, internal, NFT_REG_VERDICT, 0);
+	x_dispatch(r, internal, "pick-chains");
 	ret |= rule_emit(bt, fam, r, &c->rules);
 
 	/* Local policy. */
@@ -754,7 +817,7 @@ static int kind_chains(struct nft_sync *s, struct batch *bt, int fam, const stru
 		x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), (uint32_t)rfam_alen(fam), R(0));
 		x_lookup(r, "pod-cidrs", -1, 0);
 		KEY(r);
-		x_lookup(r, internal, NFT_REG_VERDICT, 0);
+		x_dispatch(r, internal, "pick-chains");
 		ret |= rule_emit(bt, fam, r, &c->rules);
 	}
 	r = rule_new(fam, c->name);
@@ -764,11 +827,11 @@ static int kind_chains(struct nft_sync *s, struct batch *bt, int fam, const stru
 	r = rule_new(fam, c->name);
 	x_fib_local(r, NFTA_FIB_F_SADDR);
 	KEY(r);
-	x_lookup(r, internal, NFT_REG_VERDICT, 0);
+	x_dispatch(r, internal, "pick-chains");
 	ret |= rule_emit(bt, fam, r, &c->rules);
 	r = rule_new(fam, c->name);
 	KEY(r);
-	x_lookup(r, external, NFT_REG_VERDICT, 0);
+	x_dispatch(r, external, "pick-chains");
 	ret |= rule_emit(bt, fam, r, &c->rules);
 #undef KEY
 	return ret;
@@ -808,12 +871,12 @@ static int base_chains(struct nft_sync *s, struct batch *bt, int fam, const stru
 		return -ENOMEM;
 	r = rule_new(fam, c->name);
 	x_key_ip(r, fam, daddr_off(fam), 0);
-	x_lookup(r, "service-ips", NFT_REG_VERDICT, 0);
+	x_dispatch(r, "service-ips", "kinds");
 	ret |= rule_emit(bt, fam, r, &c->rules);
 	r = rule_new(fam, c->name);
 	x_nodeport_dest(r, fam, nd);
 	x_key_np(r, 0);
-	x_lookup(r, "service-nodeports", NFT_REG_VERDICT, 0);
+	x_dispatch(r, "service-nodeports", "kinds");
 	ret |= rule_emit(bt, fam, r, &c->rules);
 
 	/* Hooks. */
@@ -947,7 +1010,8 @@ static struct nftnl_set *elem_set(int fam, int set)
 	return st;
 }
 
-static void elem_fill(struct nftnl_set_elem *e, const struct relem *r, const char *comment, bool del)
+static void elem_fill(struct nft_sync *s, struct nftnl_set_elem *e, const struct relem *r,
+		      const char *comment, bool del)
 {
 	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, r->key, r->klen);
 	if (r->set == RS_FIREWALL_ALLOW)
@@ -955,9 +1019,10 @@ static void elem_fill(struct nftnl_set_elem *e, const struct relem *r, const cha
 	if (del)
 		return;
 	if (r->verdict) {
-		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, r->verdict);
-		if (r->verdict == (uint32_t)NFT_GOTO)
-			nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, r->chain);
+		/* The chain's number: kinds / pick-chains turn it into a goto. */
+		struct chain_ent *c = r->verdict == RV_GOTO ? chain_find(s, r->fam, r->chain) : NULL;
+		uint32_t id = c ? chain_id(s, c) : 0;
+		nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, &id, 4);
 	} else if (r->dlen) {
 		nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, r->data, r->dlen);
 	}
@@ -974,7 +1039,8 @@ static void elem_fill(struct nftnl_set_elem *e, const struct relem *r, const cha
 }
 
 /* One message per run of elements of the same set (one Service's). */
-static int elems_emit(struct batch *bt, const struct relem *v, size_t n, const char *svc, bool del)
+static int elems_emit(struct nft_sync *s, struct batch *bt, const struct relem *v, size_t n,
+		      const char *svc, bool del)
 {
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
@@ -982,7 +1048,7 @@ static int elems_emit(struct batch *bt, const struct relem *v, size_t n, const c
 		for (; j < n && v[j].fam == v[i].fam && v[j].set == v[i].set; j++) {
 			struct nftnl_set_elem *e = nftnl_set_elem_alloc();
 			/* Hairpin elements are shared between Services: no comment. */
-			elem_fill(e, &v[j], v[j].set == RS_HAIRPIN ? NULL : svc, del);
+			elem_fill(s, e, &v[j], v[j].set == RS_HAIRPIN ? NULL : svc, del);
 			nftnl_set_elem_add(st, e);
 		}
 		struct nlmsghdr *nlh = batch_msg(bt, del ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM,
@@ -1013,7 +1079,7 @@ static int account(struct nft_sync *s, struct batch *bt, struct relem_vec *vec, 
 			if (del ? (*cnt == 0 || --*cnt > 0) : (*cnt)++ > 0)
 				continue;
 		}
-		if (e->verdict == (uint32_t)NFT_GOTO) {
+		if (e->verdict == RV_GOTO) {
 			if (del)
 				chain_unref(s, e->fam, e->chain);
 			else if (chain_ref(s, bt, e->fam, e->chain))
@@ -1363,6 +1429,14 @@ static int build_full(struct nft_sync *s, struct batch *bt, const struct fstate 
 				return -ENOMEM;
 		if (base_chains(s, bt, fam, &st->node))
 			return -ENOMEM;
+		/* kinds { ID : goto svc-... }, pick-chains { 0 : drop } */
+		static const char *const kinds[] = { "svc-cluster-ip", "svc-external-ip",
+			"svc-external-ip-local", "svc-nodeport", "svc-nodeport-local" };
+		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+			if (vmap_elem(bt, fam, RS_KINDS, chain_id(s, chain_find(s, fam, kinds[k])), kinds[k], false))
+				return -ENOMEM;
+		if (vmap_elem(bt, fam, RS_PICK_CHAINS, 0, NULL, false))
+			return -ENOMEM;
 		if (node_set_emit(bt, fam, RS_POD_CIDRS, st->node.pod_cidrs, st->node.n_pod_cidrs) ||
 		    node_set_emit(bt, fam, RS_NODEPORT_ADDRS, st->node.nodeport_cidrs, st->node.n_nodeport_cidrs))
 			return -ENOMEM;
@@ -1375,7 +1449,7 @@ static int build_full(struct nft_sync *s, struct batch *bt, const struct fstate 
 		if (!r)
 			r = account(s, bt, &vec, false);
 		if (!r)
-			r = elems_emit(bt, vec.v, vec.n, v->key, false);
+			r = elems_emit(s, bt, vec.v, vec.n, v->key, false);
 		s->stats.elements_added += (uint32_t)vec.n;
 	}
 	relem_vec_free(&vec);
@@ -1453,7 +1527,7 @@ static int build_incremental(struct nft_sync *s, struct batch *bt, const struct 
 		else { o = a; w = b; i++; j++; }
 		if (w && quarantined(s, w))
 			w = NULL;
-		if (o && w && fsvc_equal(o, w))
+		if (o && w && fsvc_same(o, w))
 			continue;
 		if (!o && !w)
 			continue;
@@ -1473,13 +1547,13 @@ static int build_incremental(struct nft_sync *s, struct batch *bt, const struct 
 	for (size_t k = 0; k < n && !r; k++) {
 		r = account(s, bt, &ds[k].del, true);
 		if (!r)
-			r = elems_emit(bt, ds[k].del.v, ds[k].del.n, ds[k].key, true);
+			r = elems_emit(s, bt, ds[k].del.v, ds[k].del.n, ds[k].key, true);
 		s->stats.elements_deleted += (uint32_t)ds[k].del.n;
 	}
 	for (size_t k = 0; k < n && !r; k++) {
 		r = account(s, bt, &ds[k].add, false);
 		if (!r)
-			r = elems_emit(bt, ds[k].add.v, ds[k].add.n, ds[k].key, false);
+			r = elems_emit(s, bt, ds[k].add.v, ds[k].add.n, ds[k].key, false);
 		s->stats.elements_added += (uint32_t)ds[k].add.n;
 	}
 	/* Pass 3: pick chains nothing jumps to any more. */
@@ -1491,7 +1565,13 @@ static int build_incremental(struct nft_sync *s, struct batch *bt, const struct 
 		nftnl_chain_set_str(ch, NFTNL_CHAIN_TABLE, TABLE);
 		nftnl_chain_set_str(ch, NFTNL_CHAIN_NAME, c->name);
 		nftnl_chain_set_u32(ch, NFTNL_CHAIN_FAMILY, (uint32_t)nfproto[c->fam]);
-		/* flush chain ip ferry pick-ip-K; delete chain ip ferry pick-ip-K */
+		/* delete element ip ferry pick-chains { ID };
+		 * flush chain ip ferry pick-ip-K; delete chain ip ferry pick-ip-K */
+		if (vmap_elem(bt, c->fam, RS_PICK_CHAINS, chain_id(s, c), c->name, true)) {
+			nftnl_chain_free(ch);
+			r = -ENOMEM;
+			break;
+		}
 		struct nftnl_rule *rl = rule_new(c->fam, c->name);
 		struct nlmsghdr *nlh = batch_msg(bt, NFT_MSG_DELRULE, c->fam, 0, c->name);
 		nftnl_rule_nlmsg_build_payload(nlh, rl);
@@ -1515,6 +1595,53 @@ static void diffs_free(struct svc_diff *ds, size_t n)
 		relem_vec_free(&ds[i].add);
 	}
 	free(ds);
+}
+
+/*
+ * `applied` := `st` minus quarantined Services. Unchanged Services move over
+ * from the old copy (no allocation), so a one-change sync stays cheap at
+ * 30,000 Services.
+ */
+static int remember(struct nft_sync *s, const struct fstate *st)
+{
+	struct fstate *old = &s->applied, nw;
+	size_t i = 0, o = 0;
+	int r = 0;
+
+	fstate_init(&nw);
+	if (fnode_copy(&nw.node, &st->node))
+		return -ENOMEM;
+	nw.svcs = calloc(st->n_svcs + 1, sizeof(*nw.svcs));
+	if (!nw.svcs) {
+		fstate_free(&nw);
+		return -ENOMEM;
+	}
+	nw.cap_svcs = st->n_svcs + 1;
+	for (size_t j = 0; j < st->n_svcs && !r; j++) {
+		const struct fsvc *v = &st->svcs[j];
+		int c = 1;
+		while (i < old->n_svcs && (c = strcmp(old->svcs[i].key, v->key)) < 0)
+			i++;
+		if (quarantined(s, v))
+			continue;
+		if (i < old->n_svcs && c == 0 && fsvc_same(&old->svcs[i], v)) {
+			nw.svcs[o++] = old->svcs[i];
+			memset(&old->svcs[i], 0, sizeof(old->svcs[i]));	/* moved */
+			i++;
+			continue;
+		}
+		r = fsvc_copy(&nw.svcs[o], v);
+		if (!r)
+			o++;
+	}
+	nw.n_svcs = o;
+	if (r) {
+		fstate_free(&nw);
+		return r;
+	}
+	fstate_free(old);
+	*old = nw;
+	return 0;
 }
 
 int nft_sync_apply(struct nft_sync *s, const struct fstate *st)
@@ -1550,12 +1677,17 @@ int nft_sync_apply(struct nft_sync *s, const struct fstate *st)
 		s->seq = bt.seq;
 		batch_free(&bt);
 		diffs_free(ds, n_ds);
-		r = fstate_copy(&s->applied, st) ? -ENOMEM : 0;
+		if (remember(s, st)) {
+			s->need_full = true;
+			return -ENOMEM;
+		}
 		goto done;
 	}
 	const char *bad = NULL;
+	uint64_t t1 = loop_now_us();
 	if (!r)
 		r = send_batch(s, &bt, st, &bad);
+	s->stats.kernel_ms = (double)(loop_now_us() - t1) / 1000.0;
 	s->seq = bt.seq;
 	batch_free(&bt);
 	diffs_free(ds, n_ds);
@@ -1573,25 +1705,9 @@ int nft_sync_apply(struct nft_sync *s, const struct fstate *st)
 	s->genid = gen + 1;
 	s->need_full = false;
 	s->synced = true;
-	{
-		struct fstate cp;
-		if (fstate_copy(&cp, st)) {
-			s->need_full = true;
-			return -ENOMEM;
-		}
-		/* Quarantined Services are not applied: drop them from the copy. */
-		size_t o = 0;
-		for (size_t i = 0; i < cp.n_svcs; i++) {
-			if (quarantined(s, &cp.svcs[i])) {
-				free(cp.svcs[i].cluster_ips); free(cp.svcs[i].external_ips);
-				free(cp.svcs[i].lb_ips); free(cp.svcs[i].source_ranges); free(cp.svcs[i].eps);
-				continue;
-			}
-			cp.svcs[o++] = cp.svcs[i];
-		}
-		cp.n_svcs = o;
-		fstate_free(&s->applied);
-		s->applied = cp;
+	if (remember(s, st)) {
+		s->need_full = true;
+		return -ENOMEM;
 	}
 done:
 	s->stats.ms = (double)(loop_now_us() - t0) / 1000.0;

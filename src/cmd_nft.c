@@ -58,10 +58,16 @@ static int load(const char *path, struct fstate *st)
 	return r;
 }
 
+static bool step_mode;
+
 static int take_verbosity(int *argc, char **argv)
 {
 	int o = 1;
 	for (int i = 1; i < *argc; i++) {
+		if (!strcmp(argv[i], "--step")) {
+			step_mode = true;
+			continue;
+		}
 		if (!strcmp(argv[i], "-v") && i + 1 < *argc) {
 			int v = parse_verbosity(argv[++i]);
 			if (v < 0)
@@ -109,9 +115,10 @@ int cmd_dump(int argc, char **argv)
 int cmd_apply_state(int argc, char **argv)
 {
 	if (take_verbosity(&argc, argv) || argc < 2) {
-		fprintf(stderr, "usage: ferry apply-state [-v N] STATE.json [STATE2.json ...]\n"
+		fprintf(stderr, "usage: ferry apply-state [-v N] [--step] STATE.json [STATE2.json ...]\n"
 				"  applies each state in turn (the first cold, then incrementally);\n"
-				"  prints one JSON line of statistics per state\n");
+				"  prints one JSON line of statistics per state; --step waits for a\n"
+				"  line on stdin before each state after the first (tests)\n");
 		return 2;
 	}
 	struct nft_sync *s = nft_sync_new();
@@ -120,7 +127,12 @@ int cmd_apply_state(int argc, char **argv)
 		return 1;
 	for (int i = 1; i < argc; i++) {
 		struct fstate st;
+		char line[64];
+		if (step_mode && i > 1 && !fgets(line, sizeof(line), stdin))
+			break;
 		if (load(argv[i], &st)) {
+			printf("{\"file\":\"%s\",\"ok\":false,\"error\":\"bad state\"}\n", argv[i]);
+			fflush(stdout);
 			ret = 1;
 			continue;	/* bad input: what is applied stays */
 		}
@@ -129,9 +141,9 @@ int cmd_apply_state(int argc, char **argv)
 		struct rusage ru;
 		getrusage(RUSAGE_SELF, &ru);
 		printf("{\"file\":\"%s\",\"ok\":%s,\"full\":%s,\"services\":%zu,\"messages\":%u,"
-		       "\"added\":%u,\"deleted\":%u,\"ms\":%.3f,\"maxrss_kib\":%ld}\n",
+		       "\"added\":%u,\"deleted\":%u,\"ms\":%.3f,\"kernel_ms\":%.3f,\"maxrss_kib\":%ld}\n",
 		       argv[i], r ? "false" : "true", t->full ? "true" : "false", st.n_svcs,
-		       t->messages, t->elements_added, t->elements_deleted, t->ms, ru.ru_maxrss);
+		       t->messages, t->elements_added, t->elements_deleted, t->ms, t->kernel_ms, ru.ru_maxrss);
 		fflush(stdout);
 		if (r)
 			ret = 1;

@@ -33,7 +33,7 @@ static size_t count(const struct relem_vec *v, int set, uint32_t verdict)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < v->n; i++)
-		if (v->v[i].set == set && (verdict == 1 || v->v[i].verdict == verdict))
+		if (v->v[i].set == set && (verdict == 99 || v->v[i].verdict == verdict))
 			n++;
 	return n;
 }
@@ -81,9 +81,9 @@ static void test_render(void)
 	/* Cluster IP, two endpoints: entry, pick, two DNAT elements. */
 	struct fsvc *v = svc(&s, "ns/a:http/tcp", "198.19.0.1", 2, 0);
 	CHECK_EQ_INT(render_svc(v, 0, &vec), 0);
-	CHECK_EQ_INT(count(&vec, RS_SERVICE_IPS, NFT_GOTO), 1);
-	CHECK_EQ_INT(count(&vec, RS_PICK_IPS_INTERNAL, NFT_GOTO), 1);
-	CHECK_EQ_INT(count(&vec, RS_DNAT_IPS, 1), 2);
+	CHECK_EQ_INT(count(&vec, RS_SERVICE_IPS, RV_GOTO), 1);
+	CHECK_EQ_INT(count(&vec, RS_PICK_IPS_INTERNAL, RV_GOTO), 1);
+	CHECK_EQ_INT(count(&vec, RS_DNAT_IPS, 99), 2);
 	CHECK_EQ_INT(vec.n, 4);
 	for (size_t i = 0; i < vec.n; i++)
 		if (vec.v[i].set == RS_PICK_IPS_INTERNAL)
@@ -101,18 +101,18 @@ static void test_render(void)
 	fsvc_add_addr(&v->lb_ips, &v->n_lb_ips, &lb);
 	vec.n = 0;
 	CHECK_EQ_INT(render_svc(v, 0, &vec), 0);
-	CHECK_EQ_INT(count(&vec, RS_PICK_IPS_EXTERNAL, NF_DROP), 1);
-	CHECK_EQ_INT(count(&vec, RS_PICK_NP_EXTERNAL, NF_DROP), 1);
-	CHECK_EQ_INT(count(&vec, RS_PICK_IPS_INTERNAL, NFT_GOTO), 2);	/* cluster IP + LB IP */
-	CHECK_EQ_INT(count(&vec, RS_PICK_NP_INTERNAL, NFT_GOTO), 1);
+	CHECK_EQ_INT(count(&vec, RS_PICK_IPS_EXTERNAL, RV_DROP), 1);
+	CHECK_EQ_INT(count(&vec, RS_PICK_NP_EXTERNAL, RV_DROP), 1);
+	CHECK_EQ_INT(count(&vec, RS_PICK_IPS_INTERNAL, RV_GOTO), 2);	/* cluster IP + LB IP */
+	CHECK_EQ_INT(count(&vec, RS_PICK_NP_INTERNAL, RV_GOTO), 1);
 
 	/* No endpoints: reject entries instead. */
 	v = svc(&s, "ns/c:http/tcp", "198.19.0.3", 0, 0);
 	v->node_port = 30081;
 	vec.n = 0;
 	CHECK_EQ_INT(render_svc(v, 0, &vec), 0);
-	CHECK_EQ_INT(count(&vec, RS_NOEP_IPS, 1), 1);
-	CHECK_EQ_INT(count(&vec, RS_NOEP_NODEPORTS, 1), 1);
+	CHECK_EQ_INT(count(&vec, RS_NOEP_IPS, 99), 1);
+	CHECK_EQ_INT(count(&vec, RS_NOEP_NODEPORTS, 99), 1);
 	CHECK_EQ_INT(vec.n, 2);
 
 	/* Affinity and local endpoints: names carry both; hairpin for local. */
@@ -121,7 +121,7 @@ static void test_render(void)
 	v->internal_policy = FPOLICY_LOCAL;
 	vec.n = 0;
 	CHECK_EQ_INT(render_svc(v, 0, &vec), 0);
-	CHECK_EQ_INT(count(&vec, RS_HAIRPIN, 1), 2);
+	CHECK_EQ_INT(count(&vec, RS_HAIRPIN, 99), 2);
 	for (size_t i = 0; i < vec.n; i++)
 		if (vec.v[i].set == RS_PICK_IPS_INTERNAL)
 			CHECK_EQ_STR(vec.v[i].chain, "pick-ip-local-2-aff600");

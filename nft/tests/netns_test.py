@@ -1,0 +1,315 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Ruleset tests of ferry's nft/ in a throw-away network namespace.
+
+ctest runs it as `unshare -n python3 netns_test.py FERRY [SEED]`: every table
+it makes dies with the namespace. It refuses to run in the root namespace.
+Tests: expected elements, `nft list ruleset` re-loads with `nft -c -f`, an
+operator's table survives sync and cleanup, a hand `nft flush table` is
+repaired at the next sync, a refused change keeps the previous ruleset, and a
+seeded property test: random change sequences applied incrementally end in
+exactly the ruleset a cold sync of the final state gives.
+"""
+import json, os, random, socket, subprocess, sys, tempfile
+
+FERRY = sys.argv[1]
+SEED = int(sys.argv[2]) if len(sys.argv) > 2 else 6
+TMP = tempfile.mkdtemp(prefix='ferry-nft-')
+failures = 0
+
+
+def check(cond, what):
+    global failures
+    if not cond:
+        failures += 1
+        print('FAIL:', what, file=sys.stderr)
+    return cond
+
+
+def nft(*args, input=None):
+    return subprocess.run(['nft', *args], input=input, capture_output=True, text=True)
+
+
+def write_state(name, state):
+    path = os.path.join(TMP, name)
+    with open(path, 'w') as f:
+        json.dump(state, f)
+    return path
+
+
+def apply(*states):
+    """Applies states in one ferry process (first cold, then incremental)."""
+    paths = [write_state(f's{i}.json', s) for i, s in enumerate(states)]
+    p = subprocess.run([FERRY, 'apply-state', *paths], capture_output=True, text=True)
+    return p.returncode, [json.loads(l) for l in p.stdout.splitlines() if l.startswith('{')], p.stderr
+
+
+class Stepper:
+    """One ferry process applying states one at a time (--step)."""
+    def __init__(self, states):
+        self.paths = [write_state(f'step{i}.json', s) for i, s in enumerate(states)]
+        self.p = subprocess.Popen([FERRY, 'apply-state', '--step', *self.paths],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        self.first = True
+
+    def next(self):
+        if not self.first:
+            self.p.stdin.write('\n')
+            self.p.stdin.flush()
+        self.first = False
+        return json.loads(self.p.stdout.readline())
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait(timeout=30)
+        return self.p.stderr.read()
+
+
+# ---- canonical form of the ferry tables ----------------------------------
+
+def canonical():
+    out = nft('-j', 'list', 'ruleset')
+    assert out.returncode == 0, out.stderr
+    objs = [o for o in json.loads(out.stdout)['nftables'] if 'metainfo' not in o]
+    # chain numbers (kinds / pick-chains keys) are allocation order: name them
+    names = {}
+    for o in objs:
+        s = o.get('map')
+        if s and s['table'] == 'ferry' and s['name'] in ('kinds', 'pick-chains'):
+            for k, v in s.get('elem', []):
+                names[(s['family'], k)] = json.dumps(v, sort_keys=True)
+    canon, rules = [], {}
+    for o in objs:
+        kind, body = next(iter(o.items()))
+        body = {k: v for k, v in body.items() if k != 'handle'}
+        if kind == 'rule':
+            rules.setdefault((body['family'], body['table'], body['chain']), []).append(
+                json.dumps(body['expr'], sort_keys=True))
+            continue
+        if kind == 'map' and body['table'] == 'ferry':
+            fam = body['family']
+            el = []
+            for k, v in body.get('elem', []):
+                if body['name'] in ('kinds', 'pick-chains'):
+                    k = 'chain'
+                elif isinstance(v, int):
+                    v = names.get((fam, v), v)
+                el.append(json.dumps([k, v], sort_keys=True))
+            body['elem'] = sorted(el)
+        elif 'elem' in body:
+            body['elem'] = sorted(json.dumps(e, sort_keys=True) for e in body['elem'])
+        canon.append(json.dumps({kind: body}, sort_keys=True))
+    return sorted(canon) + [json.dumps([list(k), v]) for k, v in sorted(rules.items())]
+
+
+def cleanup():
+    subprocess.run([FERRY, 'cleanup'], check=True)
+
+
+# ---- states --------------------------------------------------------------
+
+NODE = {'nodeIPs': ['203.0.113.1', '2001:db8::1'], 'podCIDRs': ['198.18.0.0/16', '2001:db8:1::/64'],
+        'nodePortAddresses': [], 'masqueradeAll': False}
+
+
+def web(eps=2, policy='Cluster'):
+    return {'key': 'default/web:http/tcp', 'protocol': 'tcp', 'port': 80, 'nodePort': 30080,
+            'clusterIPs': ['198.19.0.10', '2001:db8:2::10'], 'loadBalancerIPs': ['203.0.113.100'],
+            'sourceRanges': ['192.0.2.0/24'], 'externalTrafficPolicy': policy,
+            'endpoints': [{'ip': f'198.18.1.{i + 2}', 'port': 8080, 'local': i == 0} for i in range(eps)]}
+
+
+def test_expectations():
+    cleanup()
+    dns = {'key': 'kube-system/dns:dns/udp', 'protocol': 'udp', 'port': 53,
+           'clusterIPs': ['198.19.0.53'], 'affinityTimeout': 600,
+           'endpoints': [{'ip': '198.18.1.9', 'port': 5353}]}
+    empty = {'key': 'default/empty:http/tcp', 'port': 80, 'nodePort': 30081, 'clusterIPs': ['198.19.0.11']}
+    rc, stats, err = apply({'node': NODE, 'services': [web(), dns, empty]})
+    check(rc == 0 and stats[0]['ok'] and stats[0]['full'], f'cold sync: {stats} {err}')
+
+    def elems(fam, name):
+        out = nft('-j', 'list', 'map' if name not in ('hairpin', 'no-endpoint-ips', 'no-endpoint-nodeports',
+                                                       'firewall-ips', 'firewall-allow') else 'set',
+                  fam, 'ferry', name)
+        check(out.returncode == 0, f'list {name}: {out.stderr}')
+        for o in json.loads(out.stdout or '{"nftables":[]}')['nftables']:
+            body = o.get('map') or o.get('set')
+            if body:
+                return body.get('elem', [])
+        return []
+
+    text = nft('list', 'table', 'ip', 'ferry').stdout
+    check('198.19.0.10 . tcp . 80 comment "default/web:http/tcp"' in text, 'cluster IP element with comment')
+    check(len(elems('ip', 'dnat-ips')) == 2 + 2 + 1 + 0, f'dnat-ips: cluster IP 2, LB IP 2, dns 1')
+    check(len(elems('ip', 'dnat-nodeports')) == 2, 'dnat-nodeports: 2 endpoints')
+    check(len(elems('ip6', 'dnat-ips')) == 0, 'no IPv6 endpoints: no IPv6 DNAT')
+    check(len(elems('ip', 'no-endpoint-ips')) == 1, 'service without endpoints: reject entry')
+    check(len(elems('ip', 'no-endpoint-nodeports')) == 1, 'its NodePort too')
+    check(len(elems('ip', 'firewall-allow')) == 1, 'source range')
+    check('chain pick-ip-1-aff600' in text, 'affinity pick chain')
+    check(len(elems('ip', 'hairpin')) == 1, 'one local endpoint: one hairpin element')
+    # Local policy, no local endpoint: external pick is a drop (chain number 0)
+    w = web(policy='Local')
+    for e in w['endpoints']:
+        e['local'] = False
+    rc, stats, err = apply({'node': NODE, 'services': [w]})
+    ext = elems('ip', 'pick-ips-external')
+    check(rc == 0 and len(ext) == 1 and ext[0][1] == 0, f'Local without local endpoints drops: {ext}')
+    check(len(elems('ip', 'pick-ips-internal')) == 2, 'in-cluster traffic still reaches all endpoints')
+
+
+def test_reload():
+    cleanup()
+    apply({'node': dict(NODE, nodePortAddresses=['203.0.113.0/24']), 'services': [web(3, 'Local')]})
+    text = nft('list', 'ruleset').stdout
+    p = nft('-c', '-f', '-', input=text)
+    check(p.returncode == 0, f'nft -c -f of the listing: {p.stderr[:500]}')
+    # and for real, after deleting ours
+    cleanup()
+    p = nft('-f', '-', input=text)
+    check(p.returncode == 0, f'nft -f of the listing: {p.stderr[:500]}')
+
+
+def test_operator_table():
+    cleanup()
+    op = ('table inet operator {\n chain input {\n  type filter hook input priority 0; policy accept;\n'
+          '  tcp dport 22 accept\n }\n}\n')
+    check(nft('-f', '-', input=op).returncode == 0, 'operator table loads')
+    before = nft('list', 'table', 'inet', 'operator').stdout
+    apply({'node': NODE, 'services': [web()]}, {'node': NODE, 'services': []})
+    check(nft('list', 'table', 'inet', 'operator').stdout == before, 'operator table unchanged by syncs')
+    cleanup()
+    check(nft('list', 'table', 'inet', 'operator').stdout == before, 'operator table unchanged by cleanup')
+    check(nft('list', 'table', 'ip', 'ferry').returncode != 0, 'cleanup removed ip ferry')
+    check(nft('list', 'table', 'ip6', 'ferry').returncode != 0, 'cleanup removed ip6 ferry')
+    nft('delete', 'table', 'inet', 'operator')
+
+
+def test_flush_repaired():
+    cleanup()
+    st = {'node': NODE, 'services': [web()]}
+    st2 = {'node': NODE, 'services': [web(3)]}
+    sp = Stepper([st, st, st2, st2])
+    r = sp.next()
+    check(r['ok'] and r['full'], 'first sync is full')
+    want = canonical()
+    check(nft('flush', 'table', 'ip', 'ferry').returncode == 0, 'hand flush')
+    r = sp.next()
+    check(r['ok'] and r['full'], f'flushed table detected and rebuilt: {r}')
+    check(canonical() == want, 'rebuilt ruleset equals the original')
+    r = sp.next()
+    check(r['ok'] and not r['full'], f'then incremental again: {r}')
+    # an unrelated change elsewhere moves the generation but is no reason to rebuild
+    nft('add', 'table', 'ip', 'other')
+    r = sp.next()
+    check(r['ok'] and not r['full'], f'unrelated table change: no rebuild: {r}')
+    nft('delete', 'table', 'ip', 'other')
+    sp.close()
+
+
+def test_bad_input_keeps_state():
+    cleanup()
+    good = {'node': NODE, 'services': [web()]}
+    rc, stats, err = apply(good, {'node': NODE, 'services': [{'key': 'x', 'port': 'eighty'}]}, good)
+    check(stats[1]['ok'] is False and 'bad state' in err + json.dumps(stats[1]), 'bad state refused')
+    check(stats[2]['ok'] and not stats[2]['full'] and stats[2]['added'] == 0,
+          f'previous state kept, nothing to redo: {stats[2]}')
+    # two Services claiming the same VIP: the kernel refuses, ferry names the
+    # Service, keeps the old ruleset and leaves the culprit out next time
+    clash = dict(web(), key='default/clash:http/tcp')
+    sp = Stepper([good, {'node': NODE, 'services': [web(), clash]}, {'node': NODE, 'services': [web(), clash]}])
+    sp.next()
+    want = canonical()
+    r = sp.next()
+    check(not r['ok'], f'clash refused: {r}')
+    check(canonical() == want, 'previous ruleset intact after a refused batch')
+    r = sp.next()
+    check(r['ok'], f'next sync leaves the culprit out and succeeds: {r}')
+    err = sp.close()
+    check('default/clash:http/tcp' in err, 'the log names the refused Service')
+
+
+# ---- property test ------------------------------------------------------
+
+def rand_service(rng, i):
+    v6 = rng.random() < 0.3
+    eps = []
+    for k in range(rng.choice([0, 1, 1, 2, 3, 5])):
+        fam6 = v6 and rng.random() < 0.5
+        ip = f'2001:db8:1::{(i * 7 + k) % 250 + 1:x}' if fam6 else f'198.18.{(i * 7 + k) // 250 % 250}.{(i * 7 + k) % 250 + 1}'
+        ready = rng.random() < 0.8
+        eps.append({'ip': ip, 'port': rng.choice([8080, 8443]), 'ready': ready,
+                    'serving': ready or rng.random() < 0.5, 'terminating': not ready and rng.random() < 0.7,
+                    'local': rng.random() < 0.4})
+    svc = {'key': f'ns{i % 3}/svc{i}:p/{rng.choice(["tcp", "udp"])}', 'port': rng.choice([80, 443, 53]),
+           'clusterIPs': [f'198.19.{i // 250}.{i % 250 + 1}'] + ([f'2001:db8:2::{i:x}'] if v6 else []),
+           'endpoints': eps, 'externalTrafficPolicy': rng.choice(['Cluster', 'Local']),
+           'internalTrafficPolicy': rng.choice(['Cluster', 'Cluster', 'Local'])}
+    svc['protocol'] = svc['key'].rsplit('/', 1)[1]
+    if rng.random() < 0.4:
+        svc['nodePort'] = 30000 + i
+    if rng.random() < 0.3:
+        svc['loadBalancerIPs'] = [f'203.0.113.{i % 250 + 1}']
+        if rng.random() < 0.5:
+            svc['sourceRanges'] = [rng.choice(['192.0.2.0/24', '198.51.100.0/25', '2001:db8:9::/48'])]
+    if rng.random() < 0.2:
+        svc['affinityTimeout'] = rng.choice([60, 10800])
+    return svc
+
+
+def test_property(rounds=6, steps=12):
+    rng = random.Random(SEED)
+    for rnd in range(rounds):
+        svcs = {i: rand_service(rng, i) for i in rng.sample(range(60), 20)}
+        states = []
+        for _ in range(steps):
+            for _ in range(rng.randint(1, 4)):
+                op = rng.random()
+                if op < 0.3 or not svcs:
+                    i = rng.randrange(60)
+                    svcs[i] = rand_service(rng, i)          # add or replace
+                elif op < 0.5:
+                    del svcs[rng.choice(list(svcs))]        # remove
+                else:                                        # touch endpoints only
+                    i = rng.choice(list(svcs))
+                    s = dict(svcs[i])
+                    s['endpoints'] = rand_service(rng, i)['endpoints']
+                    svcs[i] = s
+            states.append({'node': NODE, 'services': [json.loads(json.dumps(s)) for s in svcs.values()]})
+        cleanup()
+        rc, stats, err = apply(*states)
+        ok = check(rc == 0 and all(s['ok'] for s in stats) and not any(s['full'] for s in stats[1:]),
+                   f'round {rnd}: all incremental syncs succeed: {[s for s in stats if not s["ok"]]} {err[-500:]}')
+        inc = canonical()
+        cleanup()
+        rc, stats, err = apply(states[-1])
+        cold = canonical()
+        if not check(ok and inc == cold, f'round {rnd} (seed {SEED}): incremental == cold'):
+            a, b = set(inc), set(cold)
+            for x in sorted(a - b)[:5]:
+                print('  only incremental:', x[:400], file=sys.stderr)
+            for x in sorted(b - a)[:5]:
+                print('  only cold:', x[:400], file=sys.stderr)
+
+
+def main():
+    if os.geteuid() != 0:
+        print('needs root (skipped)')
+        sys.exit(77)
+    # never in the root namespace: the tables, the flushes and the cleanups are real
+    if [n for _, n in socket.if_nameindex()] != ['lo']:
+        print('run me under unshare -n (refusing the root network namespace)', file=sys.stderr)
+        sys.exit(2)
+    for t in (test_expectations, test_reload, test_operator_table, test_flush_repaired,
+              test_bad_input_keeps_state, test_property):
+        n = failures
+        t()
+        print(f'{t.__name__}: {"ok" if failures == n else "FAILED"}')
+    cleanup()
+    print(f'netns_test: {failures} failed')
+    sys.exit(1 if failures else 0)
+
+
+main()
