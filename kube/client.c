@@ -189,8 +189,11 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
 			return -1;
 		}
 		curl_multi_assign(c->multi, fd, s);
-	} else {
-		loop_io_mod(c->loop, &s->io, ev);
+	} else if (loop_io_mod(c->loop, &s->io, ev) == -ENOENT) {
+		/* the fd was closed and reused without a REMOVE first: watch it anew */
+		s->io.added = false;
+		if (loop_io_add(c->loop, &s->io, fd, ev, sock_event, s) < 0)
+			return -1;
 	}
 	return 0;
 }
