@@ -2,3 +2,4 @@
 ferry_fuzz_target(kube_watch SOURCES ${CMAKE_SOURCE_DIR}/fuzz/kube_watch.c LIBS ferry_kube)
 ferry_fuzz_target(kube_config SOURCES ${CMAKE_SOURCE_DIR}/fuzz/kube_config.c LIBS ferry_kube)
 ferry_fuzz_target(nft_state SOURCES ${CMAKE_SOURCE_DIR}/fuzz/nft_state.c LIBS ferry_nft)
+ferry_fuzz_target(kpconfig SOURCES ${CMAKE_SOURCE_DIR}/fuzz/kpconfig.c LIBS ferry_proxy_ops)

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * kube-proxy's configuration file (`--config`): apiVersion
+ * kubeproxy.config.k8s.io/v1alpha1, kind KubeProxyConfiguration, so a
+ * kube-proxy user moves their settings over as they are.
+ *
+ * Fields ferry uses are parsed into struct kp_config with kube-proxy's
+ * defaults (nftables mode); fields that do not apply (ipvs, winkernel,
+ * conntrack sysctls, ...) are accepted and noted in the log. Unknown fields
+ * are reported by path (`unknown field "nftables.foo"`) as warnings, as
+ * kube-proxy's lenient decoding does, or as errors with `strict`. A bad value
+ * is an error naming the field; the output is then left untouched so the
+ * caller keeps its previous config.
+ */
+#ifndef FERRY_PROXY_KPCONFIG_H
+#define FERRY_PROXY_KPCONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct kp_feature_gate {
+	char *name;
+	bool enabled;
+};
+
+/* Bits of kp_config.set: the fields the file gave (the rest are defaults),
+ * so command-line flags can be merged in either order. */
+enum {
+	KPC_HOSTNAME_OVERRIDE = 1u << 0,
+	KPC_BIND_ADDRESS = 1u << 1,
+	KPC_HEALTHZ_BIND_ADDRESS = 1u << 2,
+	KPC_METRICS_BIND_ADDRESS = 1u << 3,
+	KPC_CLUSTER_CIDR = 1u << 4,
+	KPC_MODE = 1u << 5,
+	KPC_NODE_PORT_ADDRESSES = 1u << 6,
+	KPC_SYNC_PERIOD = 1u << 7,
+	KPC_MIN_SYNC_PERIOD = 1u << 8,
+	KPC_KUBECONFIG = 1u << 9,
+	KPC_QPS = 1u << 10,
+	KPC_BURST = 1u << 11,
+	KPC_MASQUERADE_ALL = 1u << 12,
+	KPC_MASQUERADE_BIT = 1u << 13,
+	KPC_DETECT_LOCAL_MODE = 1u << 14,
+	KPC_FEATURE_GATES = 1u << 15,
+	KPC_LOG_VERBOSITY = 1u << 16,
+	KPC_CONFIG_SYNC_PERIOD = 1u << 17,
+	KPC_OOM_SCORE_ADJ = 1u << 18,
+	KPC_CONNTRACK = 1u << 19,
+};
+
+struct kp_config {
+	uint32_t set;			/* KPC_* bits */
+	char *hostname_override;	/* "" = the hostname */
+	char *bind_address;		/* node's primary IP override, "" unset */
+	char *healthz_bind_address;	/* "0.0.0.0:10256" ("" in the file: the default) */
+	char *metrics_bind_address;	/* "127.0.0.1:10249" */
+	bool bind_address_hard_fail;
+	char *cluster_cidr;		/* "" or "10.0.0.0/8[,fd00::/48]" */
+	char *mode;			/* "nftables" (others were warned about) */
+	char **node_port_addresses;	/* CIDRs and keywords primary/all/localhost */
+	size_t n_node_port_addresses;
+	int64_t sync_period_ns;		/* 30s; nftables.syncPeriod, else iptables.syncPeriod */
+	int64_t min_sync_period_ns;	/* 1s */
+	int64_t config_sync_period_ns;	/* 15m */
+	char *kubeconfig;
+	char *content_type, *accept_content_types;
+	double qps;			/* 5 */
+	int32_t burst;			/* 10 */
+	bool masquerade_all;
+	int32_t masquerade_bit;		/* 14 */
+	char *detect_local_mode;	/* "ClusterCIDR" */
+	char *detect_local_bridge_interface, *detect_local_interface_name_prefix;
+	struct kp_feature_gate *feature_gates;
+	size_t n_feature_gates;
+	int32_t log_verbosity;
+	char *log_format;		/* "text" */
+	int32_t oom_score_adj;		/* -999 */
+	struct {
+		int32_t max_per_core, min;	/* 32768, 131072 */
+		int64_t tcp_established_timeout_ns, tcp_close_wait_timeout_ns;	/* 24h, 1h */
+		int64_t udp_timeout_ns, udp_stream_timeout_ns;	/* 0: leave the kernel's */
+		bool tcp_be_liberal;
+	} conntrack;
+	/* unknown or not-applicable fields, as logged: "unknown field \"foo.bar\"" */
+	char **warnings;
+	size_t n_warnings;
+};
+
+/* kube-proxy v1alpha1 defaults for nftables mode. 0, or -ENOMEM. */
+int kp_config_defaults(struct kp_config *c);
+void kp_config_free(struct kp_config *c);
+
+/*
+ * Parse a KubeProxyConfiguration. On success *out (freed by the caller with
+ * kp_config_free) holds defaults overlaid with the file; returns 0. On a bad
+ * file returns -EINVAL with a message naming the field in err[errlen]
+ * (also logged) and leaves *out untouched. `strict`: unknown fields are
+ * errors too.
+ */
+int kp_config_parse(const char *text, size_t len, bool strict, struct kp_config *out, char *err,
+		    size_t errlen);
+/* The same, from a file; -errno when it cannot be read. */
+int kp_config_load(const char *path, bool strict, struct kp_config *out, char *err, size_t errlen);
+
+/* Go's time.ParseDuration ("1m0s", "500ms", "-1.5h", "0"): 0 or -EINVAL. */
+int kp_parse_duration(const char *s, int64_t *ns);
+
+#endif
