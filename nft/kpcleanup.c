@@ -1,0 +1,491 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Read (three dumps: tables, chains, then rules of the tables that hold
+ * KUBE-* chains), plan, send one batch. The batch carries the ruleset
+ * generation read before the dumps, so if anything changed meanwhile the
+ * kernel refuses it (ERESTART) and we read again.
+ */
+#include "nft/kpcleanup.h"
+#include "core/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/batch.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/gen.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/table.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define KUBE_PREFIX "KUBE-"
+/* dumps come in skbs of up to 32 KiB; a smaller read truncates them */
+#define DUMP_BUF 65536
+
+struct obj {
+	uint16_t family;	/* NFPROTO_IPV4 / NFPROTO_IPV6 */
+	char table[64], chain[256];
+	uint64_t handle;	/* rules */
+};
+
+struct list {
+	struct obj *v;
+	size_t n, cap;
+};
+
+static int push(struct list *l, uint16_t family, const char *table, const char *chain, uint64_t handle)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 32;
+		struct obj *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	memset(&l->v[l->n], 0, sizeof(l->v[l->n]));
+	l->v[l->n].family = family;
+	snprintf(l->v[l->n].table, sizeof(l->v[l->n].table), "%s", table ? table : "");
+	snprintf(l->v[l->n].chain, sizeof(l->v[l->n].chain), "%s", chain ? chain : "");
+	l->v[l->n].handle = handle;
+	l->n++;
+	return 0;
+}
+
+static bool is_kube(const char *chain) { return chain && !strncmp(chain, KUBE_PREFIX, strlen(KUBE_PREFIX)); }
+
+static bool iptables_table(uint16_t family, const char *t)
+{
+	return (family == NFPROTO_IPV4 || family == NFPROTO_IPV6) &&
+	       (!strcmp(t, "nat") || !strcmp(t, "filter") || !strcmp(t, "mangle"));
+}
+
+static const char *fam_name(uint16_t f) { return f == NFPROTO_IPV6 ? "ip6" : "ip"; }
+
+/* ---- dumps ---- */
+
+struct plan {
+	uint32_t genid;
+	struct list tables;	/* ip/ip6 kube-proxy */
+	struct list holders;	/* ip/ip6 nat/filter/mangle tables holding KUBE-* chains */
+	struct list chains;	/* KUBE-* chains */
+	struct list rules;	/* rules elsewhere that jump/goto a KUBE-* chain */
+	int err;
+};
+
+static int dump(struct mnl_socket *nl, uint32_t *seq, uint16_t type, uint16_t family,
+		void (*payload)(struct nlmsghdr *, void *), void *parg, mnl_cb_t cb, void *data)
+{
+	char *buf = malloc(DUMP_BUF);
+	uint32_t s = ++*seq;
+	struct nlmsghdr *nlh;
+	int rc;
+
+	if (!buf)
+		return -ENOMEM;
+	nlh = nftnl_nlmsg_build_hdr(buf, type, family, NLM_F_DUMP, s);
+	if (payload)
+		payload(nlh, parg);
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	for (;;) {
+		ssize_t len = mnl_socket_recvfrom(nl, buf, DUMP_BUF);
+
+		if (len < 0) {
+			rc = -errno;
+			goto out;
+		}
+		rc = mnl_cb_run(buf, len, s, mnl_socket_get_portid(nl), cb, data);
+		if (rc <= MNL_CB_STOP) {
+			rc = rc < 0 ? -errno : 0;
+			goto out;
+		}
+	}
+out:
+	free(buf);
+	return rc;
+}
+
+static int gen_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_gen *g = nftnl_gen_alloc();
+
+	if (g && nftnl_gen_nlmsg_parse(nlh, g) == 0)
+		*(uint32_t *)data = nftnl_gen_get_u32(g, NFTNL_GEN_ID);
+	nftnl_gen_free(g);
+	return MNL_CB_OK;
+}
+
+static int get_genid(struct mnl_socket *nl, uint32_t *seq, uint32_t *genid)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	uint32_t s = ++*seq;
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, NFPROTO_UNSPEC, 0, s);
+	ssize_t len;
+
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0 ||
+	    (len = mnl_socket_recvfrom(nl, buf, sizeof(buf))) < 0 ||
+	    mnl_cb_run(buf, len, s, mnl_socket_get_portid(nl), gen_cb, genid) < 0)
+		return -errno;
+	return 0;
+}
+
+static int table_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct plan *p = data;
+	struct nftnl_table *t = nftnl_table_alloc();
+
+	if (t && nftnl_table_nlmsg_parse(nlh, t) == 0) {
+		uint16_t f = nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY);
+		const char *name = nftnl_table_get_str(t, NFTNL_TABLE_NAME);
+
+		if ((f == NFPROTO_IPV4 || f == NFPROTO_IPV6) && name && !strcmp(name, "kube-proxy") &&
+		    push(&p->tables, f, name, NULL, 0) < 0)
+			p->err = -ENOMEM;
+	}
+	nftnl_table_free(t);
+	return MNL_CB_OK;
+}
+
+static int chain_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct plan *p = data;
+	struct nftnl_chain *c = nftnl_chain_alloc();
+
+	if (c && nftnl_chain_nlmsg_parse(nlh, c) == 0) {
+		uint16_t f = nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY);
+		const char *t = nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE);
+		const char *name = nftnl_chain_get_str(c, NFTNL_CHAIN_NAME);
+		bool known = false;
+
+		if (t && name && iptables_table(f, t) && is_kube(name)) {
+			if (push(&p->chains, f, t, name, 0) < 0)
+				p->err = -ENOMEM;
+			for (size_t i = 0; i < p->holders.n; i++)
+				known |= p->holders.v[i].family == f && !strcmp(p->holders.v[i].table, t);
+			if (!known && push(&p->holders, f, t, NULL, 0) < 0)
+				p->err = -ENOMEM;
+		}
+	}
+	nftnl_chain_free(c);
+	return MNL_CB_OK;
+}
+
+struct rule_walk {
+	struct plan *p;
+	bool jumps;
+};
+
+static int expr_cb(struct nftnl_expr *e, void *data)
+{
+	struct rule_walk *w = data;
+	const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+
+	/* nft: jump KUBE-... / goto KUBE-... is an immediate verdict */
+	if (name && !strcmp(name, "immediate") && nftnl_expr_is_set(e, NFTNL_EXPR_IMM_VERDICT)) {
+		int32_t v = (int32_t)nftnl_expr_get_u32(e, NFTNL_EXPR_IMM_VERDICT);
+
+		if ((v == NFT_JUMP || v == NFT_GOTO) && nftnl_expr_is_set(e, NFTNL_EXPR_IMM_CHAIN) &&
+		    is_kube(nftnl_expr_get_str(e, NFTNL_EXPR_IMM_CHAIN)))
+			w->jumps = true;
+	}
+	return MNL_CB_OK;
+}
+
+static int rule_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct plan *p = data;
+	struct nftnl_rule *r = nftnl_rule_alloc();
+
+	if (r && nftnl_rule_nlmsg_parse(nlh, r) == 0) {
+		uint16_t f = nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY);
+		const char *t = nftnl_rule_get_str(r, NFTNL_RULE_TABLE);
+		const char *chain = nftnl_rule_get_str(r, NFTNL_RULE_CHAIN);
+		struct rule_walk w = { p, false };
+
+		/* rules inside KUBE-* chains go with their chain's flush */
+		if (t && chain && !is_kube(chain) && iptables_table(f, t)) {
+			nftnl_expr_foreach(r, expr_cb, &w);
+			if (w.jumps && push(&p->rules, f, t, chain, nftnl_rule_get_u64(r, NFTNL_RULE_HANDLE)) < 0)
+				p->err = -ENOMEM;
+		}
+	}
+	nftnl_rule_free(r);
+	return MNL_CB_OK;
+}
+
+static void rule_filter(struct nlmsghdr *nlh, void *arg)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+
+	if (!r)
+		return;
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, arg);
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	nftnl_rule_free(r);
+}
+
+static void plan_free(struct plan *p)
+{
+	free(p->tables.v);
+	free(p->holders.v);
+	free(p->chains.v);
+	free(p->rules.v);
+	memset(p, 0, sizeof(*p));
+}
+
+static int read_plan(struct mnl_socket *nl, uint32_t *seq, struct plan *p)
+{
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	if ((rc = get_genid(nl, seq, &p->genid)) < 0 ||
+	    (rc = dump(nl, seq, NFT_MSG_GETTABLE, NFPROTO_UNSPEC, NULL, NULL, table_cb, p)) < 0 ||
+	    (rc = dump(nl, seq, NFT_MSG_GETCHAIN, NFPROTO_UNSPEC, NULL, NULL, chain_cb, p)) < 0)
+		return rc;
+	for (size_t i = 0; i < p->holders.n && !p->err; i++)
+		if ((rc = dump(nl, seq, NFT_MSG_GETRULE, p->holders.v[i].family, rule_filter,
+			       p->holders.v[i].table, rule_cb, p)) < 0)
+			return rc;
+	return p->err;
+}
+
+/* ---- the batch ---- */
+
+struct batch {
+	struct nftnl_batch *b;
+	uint32_t seq0, seq;
+	char **what;		/* per sequence number: the object, for errors */
+	size_t n_what;
+};
+
+static struct nlmsghdr *msg(struct batch *bt, uint16_t type, uint16_t family, uint16_t flags,
+			    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static struct nlmsghdr *msg(struct batch *bt, uint16_t type, uint16_t family, uint16_t flags,
+			    const char *fmt, ...)
+{
+	char **w = realloc(bt->what, (bt->n_what + 1) * sizeof(*w));
+	va_list ap;
+	int n;
+
+	if (!w)
+		return NULL;
+	bt->what = w;
+	va_start(ap, fmt);
+	n = vasprintf(&w[bt->n_what], fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return NULL;
+	bt->n_what++;
+	return nftnl_nlmsg_build_hdr(nftnl_batch_buffer(bt->b), type, family, flags, bt->seq++);
+}
+
+static int build(struct batch *bt, const struct plan *p)
+{
+	struct nlmsghdr *nlh;
+
+	/* nft delete rule FAM TABLE CHAIN handle H   (each jump/goto to KUBE-*) */
+	for (size_t i = 0; i < p->rules.n; i++) {
+		const struct obj *o = &p->rules.v[i];
+		struct nftnl_rule *r = nftnl_rule_alloc();
+
+		if (!r || !(nlh = msg(bt, NFT_MSG_DELRULE, o->family, 0, "rule %s %s %s handle %llu",
+				       fam_name(o->family), o->table, o->chain, (unsigned long long)o->handle))) {
+			nftnl_rule_free(r);
+			return -ENOMEM;
+		}
+		nftnl_rule_set_str(r, NFTNL_RULE_TABLE, o->table);
+		nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, o->chain);
+		nftnl_rule_set_u64(r, NFTNL_RULE_HANDLE, o->handle);
+		nftnl_rule_nlmsg_build_payload(nlh, r);
+		nftnl_rule_free(r);
+		nftnl_batch_update(bt->b);
+	}
+	/* nft flush chain FAM TABLE KUBE-...   (all of them before any delete:
+	 * they jump to each other) */
+	for (size_t i = 0; i < p->chains.n; i++) {
+		const struct obj *o = &p->chains.v[i];
+		struct nftnl_rule *r = nftnl_rule_alloc();
+
+		if (!r || !(nlh = msg(bt, NFT_MSG_DELRULE, o->family, 0, "flush chain %s %s %s",
+				       fam_name(o->family), o->table, o->chain))) {
+			nftnl_rule_free(r);
+			return -ENOMEM;
+		}
+		nftnl_rule_set_str(r, NFTNL_RULE_TABLE, o->table);
+		nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, o->chain);
+		nftnl_rule_nlmsg_build_payload(nlh, r);
+		nftnl_rule_free(r);
+		nftnl_batch_update(bt->b);
+	}
+	/* nft delete chain FAM TABLE KUBE-... */
+	for (size_t i = 0; i < p->chains.n; i++) {
+		const struct obj *o = &p->chains.v[i];
+		struct nftnl_chain *c = nftnl_chain_alloc();
+
+		if (!c || !(nlh = msg(bt, NFT_MSG_DELCHAIN, o->family, 0, "chain %s %s %s",
+				       fam_name(o->family), o->table, o->chain))) {
+			nftnl_chain_free(c);
+			return -ENOMEM;
+		}
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, o->table);
+		nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, o->chain);
+		nftnl_chain_nlmsg_build_payload(nlh, c);
+		nftnl_chain_free(c);
+		nftnl_batch_update(bt->b);
+	}
+	/* nft delete table ip kube-proxy; nft delete table ip6 kube-proxy */
+	for (size_t i = 0; i < p->tables.n; i++) {
+		const struct obj *o = &p->tables.v[i];
+		struct nftnl_table *t = nftnl_table_alloc();
+
+		if (!t || !(nlh = msg(bt, NFT_MSG_DELTABLE, o->family, 0, "table %s %s", fam_name(o->family),
+				       o->table))) {
+			nftnl_table_free(t);
+			return -ENOMEM;
+		}
+		nftnl_table_set_str(t, NFTNL_TABLE_NAME, o->table);
+		nftnl_table_nlmsg_build_payload(nlh, t);
+		nftnl_table_free(t);
+		nftnl_batch_update(bt->b);
+	}
+	return 0;
+}
+
+/* Sends the batch; the kernel processes it inside sendmsg, so every answer
+ * is queued when it returns: read until the socket is empty. */
+static int send_batch(struct mnl_socket *nl, struct batch *bt)
+{
+	int iovlen = nftnl_batch_iovec_len(bt->b);
+	struct iovec *iov = calloc(iovlen, sizeof(*iov));
+	struct sockaddr_nl snl = { .nl_family = AF_NETLINK };
+	struct msghdr m = { .msg_name = &snl, .msg_namelen = sizeof(snl) };
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	int rc = 0;
+
+	if (!iov)
+		return -ENOMEM;
+	nftnl_batch_iovec(bt->b, iov, iovlen);
+	m.msg_iov = iov;
+	m.msg_iovlen = iovlen;
+	if (sendmsg(mnl_socket_get_fd(nl), &m, 0) < 0) {
+		rc = -errno;
+		free(iov);
+		return rc;
+	}
+	free(iov);
+	for (;;) {
+		ssize_t got = recv(mnl_socket_get_fd(nl), buf, sizeof(buf), MSG_DONTWAIT);
+		int len = (int)got;
+
+		if (got < 0)
+			break;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; mnl_nlmsg_ok(h, len); h = mnl_nlmsg_next(h, &len)) {
+			const struct nlmsgerr *e;
+			uint32_t i;
+
+			if (h->nlmsg_type != NLMSG_ERROR)
+				continue;
+			e = mnl_nlmsg_get_payload(h);
+			if (!e->error)
+				continue;
+			i = h->nlmsg_seq - bt->seq0 - 1;	/* seq0 is the batch begin */
+			log_err("kpcleanup", "kernel refused", "object=%s err=%s",
+				log_q(i < bt->n_what ? bt->what[i] : "batch"), log_q(strerror(-e->error)));
+			if (!rc)
+				rc = e->error;
+		}
+	}
+	return rc;
+}
+
+static void batch_free(struct batch *bt)
+{
+	if (bt->b)
+		nftnl_batch_free(bt->b);
+	for (size_t i = 0; i < bt->n_what; i++)
+		free(bt->what[i]);
+	free(bt->what);
+}
+
+static int attempt(struct mnl_socket *nl, uint32_t *seq)
+{
+	struct plan p;
+	struct batch bt = { 0 };
+	struct nlmsghdr *nlh;
+	int rc, n;
+
+	rc = read_plan(nl, seq, &p);
+	if (rc < 0) {
+		log_err("kpcleanup", "cannot read the ruleset", "err=%s", log_q(strerror(-rc)));
+		plan_free(&p);
+		return rc;
+	}
+	n = (int)(p.tables.n + p.chains.n + p.rules.n);
+	if (!n) {
+		plan_free(&p);
+		return 0;
+	}
+	bt.b = nftnl_batch_alloc(1 << 20, MNL_SOCKET_BUFFER_SIZE);
+	if (!bt.b) {
+		plan_free(&p);
+		return -ENOMEM;
+	}
+	bt.seq0 = bt.seq = ++*seq;
+	nlh = nftnl_batch_begin(nftnl_batch_buffer(bt.b), bt.seq++);
+	/* refused with ERESTART if the ruleset moved since we read it */
+	mnl_attr_put_u32(nlh, NFNL_BATCH_GENID, htonl(p.genid));
+	nftnl_batch_update(bt.b);
+	rc = build(&bt, &p);
+	if (!rc) {
+		nftnl_batch_end(nftnl_batch_buffer(bt.b), bt.seq++);
+		nftnl_batch_update(bt.b);
+		rc = send_batch(nl, &bt);
+	}
+	*seq = bt.seq;
+	if (!rc)
+		log_info("kpcleanup", "removed kube-proxy leftovers", "tables=%zu chains=%zu rules=%zu",
+			 p.tables.n, p.chains.n, p.rules.n);
+	batch_free(&bt);
+	plan_free(&p);
+	return rc < 0 ? rc : n;
+}
+
+int kp_cleanup(void)
+{
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
+	uint32_t seq = (uint32_t)time(NULL);
+	int rc = -EAGAIN;
+
+	if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		rc = -errno;
+		log_err("kpcleanup", "cannot open nfnetlink", "err=%s", log_q(strerror(-rc)));
+		if (nl)
+			mnl_socket_close(nl);
+		return rc;
+	}
+	/* ERESTART: the ruleset changed under us; ENOENT/EBUSY: an object we
+	 * planned for vanished or gained a user. Read again. */
+	for (int i = 0; i < 3; i++) {
+		rc = attempt(nl, &seq);
+		if (rc != -ERESTART && rc != -ENOENT && rc != -EBUSY)
+			break;
+		log_info("kpcleanup", "ruleset changed meanwhile, retrying", "attempt=%d", i + 1);
+	}
+	mnl_socket_close(nl);
+	return rc;
+}

@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Run under `unshare -n` (ctest does): kube-proxy-like leftovers of both
+ * modes plus an operator's tables, made with `nft -f`; kp_cleanup() must
+ * remove exactly kube-proxy's, checked with `nft list ruleset`.
+ */
+#include "core/test.h"
+#include "nft/kpcleanup.h"
+
+#include <stdlib.h>
+
+static const char *ruleset =
+	"nft -f - <<'EOF'\n"
+	/* nftables mode */
+	"table ip kube-proxy {\n"
+	"  map service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }\n"
+	"  chain services {\n"
+	"    ip daddr . meta l4proto . th dport vmap @service-ips\n"
+	"  }\n"
+	"  chain nat-prerouting {\n"
+	"    type nat hook prerouting priority dstnat; jump services\n"
+	"  }\n"
+	"  chain service-X-ns-web-tcp-http {\n"
+	"    ip daddr 198.18.0.10 counter\n"
+	"  }\n"
+	"}\n"
+	"table ip6 kube-proxy {\n"
+	"  chain services { }\n"
+	"  chain filter-input {\n"
+	"    type filter hook input priority -110; jump services\n"
+	"  }\n"
+	"}\n"
+	/* iptables-nft mode */
+	"table ip nat {\n"
+	"  chain KUBE-SERVICES {\n"
+	"    ip daddr 198.18.0.10 tcp dport 80 jump KUBE-SVC-ABC\n"
+	"  }\n"
+	"  chain KUBE-SVC-ABC {\n"
+	"    jump KUBE-SEP-XYZ\n"
+	"  }\n"
+	"  chain KUBE-SEP-XYZ {\n"
+	"    meta l4proto tcp dnat to 198.18.1.5:8080\n"
+	"  }\n"
+	"  chain KUBE-POSTROUTING {\n"
+	"    meta mark & 0x4000 == 0 return; masquerade\n"
+	"  }\n"
+	"  chain KUBE-MARK-MASQ {\n"
+	"    meta mark set meta mark | 0x4000\n"
+	"  }\n"
+	"  chain PREROUTING { type nat hook prerouting priority dstnat; policy accept;\n"
+	"    counter jump KUBE-SERVICES\n"
+	"    ip daddr 192.0.2.1 counter accept comment \"operator-prerouting\"\n"
+	"  }\n"
+	"  chain OUTPUT {\n"
+	"    type nat hook output priority -100; jump KUBE-SERVICES\n"
+	"  }\n"
+	"  chain POSTROUTING {\n"
+	"    type nat hook postrouting priority srcnat; jump KUBE-POSTROUTING\n"
+	"  }\n"
+	"  chain OPERATOR-CHAIN {\n"
+	"    ip saddr 203.0.113.0/24 goto KUBE-MARK-MASQ; counter comment \"operator-counter\"\n"
+	"  }\n"
+	"}\n"
+	"table ip filter {\n"
+	"  chain KUBE-FIREWALL {\n"
+	"    drop\n"
+	"  }\n"
+	"  chain KUBE-FORWARD {\n"
+	"    accept\n"
+	"  }\n"
+	"  chain INPUT {\n"
+	"    type filter hook input priority filter; jump KUBE-FIREWALL; tcp dport 22 accept comment \"operator-ssh\"\n"
+	"  }\n"
+	"  chain FORWARD {\n"
+	"    type filter hook forward priority filter; jump KUBE-FORWARD\n"
+	"  }\n"
+	"}\n"
+	"table ip6 nat {\n"
+	"  chain KUBE-SERVICES { }\n"
+	"  chain PREROUTING {\n"
+	"    type nat hook prerouting priority dstnat; jump KUBE-SERVICES\n"
+	"  }\n"
+	"}\n"
+	"table ip6 mangle {\n"
+	"  chain KUBE-KUBELET-CANARY { }\n"
+	"  chain PREROUTING {\n"
+	"    type filter hook prerouting priority mangle; counter comment \"operator-mangle\"\n"
+	"  }\n"
+	"}\n"
+	/* the operator's: same-looking names elsewhere stay */
+	"table inet operator {\n"
+	"  chain KUBE-LOOKALIKE {\n"
+	"    counter\n"
+	"  }\n"
+	"  chain input {\n"
+	"    type filter hook input priority 0; jump KUBE-LOOKALIKE\n"
+	"  }\n"
+	"}\n"
+	"table ip operator2 {\n"
+	"  chain KUBE-X { }\n"
+	"  chain c {\n"
+	"    jump KUBE-X\n"
+	"  }\n"
+	"}\n"
+	"table ip kube-proxy-not {\n  chain c { }\n}\n"
+	"table inet kube-proxy {\n  chain c { }\n}\n"
+	"EOF\n";
+
+static char *listing(void)
+{
+	FILE *p = popen("nft list ruleset", "r");
+	static char buf[65536];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, p);
+
+	pclose(p);
+	buf[n] = 0;
+	return buf;
+}
+
+/* `nft list chain` succeeds */
+static int chain_exists(const char *fam, const char *table, const char *chain)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "nft list chain %s %s %s >/dev/null 2>&1", fam, table, chain);
+	return system(cmd) == 0;
+}
+
+int main(void)
+{
+	const char *l;
+
+	if (system(ruleset) != 0) {
+		fprintf(stderr, "setup failed (needs root in a network namespace)\n");
+		return 1;
+	}
+	/* 2 tables + 9 KUBE-* chains + 7 referring rules */
+	CHECK_EQ_INT(kp_cleanup(), 18);
+	l = listing();
+	CHECK(!strstr(l, "table ip kube-proxy {"));
+	CHECK(!strstr(l, "table ip6 kube-proxy {"));
+	CHECK(!chain_exists("ip", "nat", "KUBE-SERVICES"));
+	CHECK(!chain_exists("ip", "nat", "KUBE-SEP-XYZ"));
+	CHECK(!chain_exists("ip", "filter", "KUBE-FIREWALL"));
+	CHECK(!chain_exists("ip6", "nat", "KUBE-SERVICES"));
+	CHECK(!chain_exists("ip6", "mangle", "KUBE-KUBELET-CANARY"));
+	/* every KUBE- left is the operator's */
+	for (const char *p = l; (p = strstr(p, "KUBE-")); p++)
+		CHECK(!strncmp(p, "KUBE-LOOKALIKE", 14) || !strncmp(p, "KUBE-X", 6));
+	/* base chains and the operator's rules stay */
+	CHECK(chain_exists("ip", "nat", "PREROUTING"));
+	CHECK(chain_exists("ip", "nat", "POSTROUTING"));
+	CHECK(chain_exists("ip", "nat", "OPERATOR-CHAIN"));
+	CHECK(chain_exists("ip", "filter", "INPUT"));
+	CHECK(chain_exists("ip6", "mangle", "PREROUTING"));
+	CHECK(strstr(l, "ip daddr 192.0.2.1 counter packets 0 bytes 0 accept comment \"operator-prerouting\"") != NULL);
+	CHECK(strstr(l, "operator-counter") != NULL);
+	CHECK(strstr(l, "operator-ssh") != NULL);
+	CHECK(strstr(l, "operator-mangle") != NULL);
+	CHECK(strstr(l, "203.0.113.0/24") == NULL);	/* its goto KUBE-MARK-MASQ went */
+	CHECK(chain_exists("inet", "operator", "KUBE-LOOKALIKE"));
+	CHECK(strstr(l, "jump KUBE-LOOKALIKE") != NULL);
+	CHECK(chain_exists("ip", "operator2", "KUBE-X"));
+	CHECK(strstr(l, "jump KUBE-X") != NULL);
+	CHECK(strstr(l, "table ip kube-proxy-not {") != NULL);
+	CHECK(strstr(l, "table inet kube-proxy {") != NULL);
+
+	/* nothing left to do */
+	CHECK_EQ_INT(kp_cleanup(), 0);
+	if (system("nft flush ruleset") != 0)
+		CHECK(0);
+	CHECK_EQ_INT(kp_cleanup(), 0);
+	return test_done("nft_kpcleanup");
+}
