@@ -68,9 +68,8 @@ class Cluster:
         raise AssertionError("timed out after %ss waiting for %s (%s)" % (timeout, what, last))
 
 
-@pytest.fixture(scope="module")
-def cluster(request):
-    args = getattr(request.module, "CLUSTER_ARGS", [])
+def cluster_up(args):
+    """Bring a cluster up for a module; yield it; always tear it down."""
     c = Cluster(args)
     p = subprocess.run([CLUSTER, "up", *args], capture_output=True, text=True, timeout=900)
     if p.returncode:
@@ -81,3 +80,8 @@ def cluster(request):
         yield c
     finally:
         subprocess.run([CLUSTER, "down"], capture_output=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def cluster(request):
+    yield from cluster_up(getattr(request.module, "CLUSTER_ARGS", []))
