@@ -8,6 +8,7 @@
 #include "core/httpd.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/metrics.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,17 +18,15 @@
 
 /* ---- proxier health ---- */
 
-static uint64_t start_ms;	/* Go's m= is the monotonic time since process start */
-
 static int fam_idx(int family) { return family == AF_INET6 ? 1 : 0; }
 
 void hc_health_init(struct hc_health *h, uint64_t timeout_ms)
 {
 	memset(h, 0, sizeof(*h));
 	h->timeout_ms = timeout_ms;
-	h->node_eligible = true;	/* kube-proxy: eligible until a Node says otherwise */
-	if (!start_ms)
-		start_ms = loop_now_ms();
+	/* kube-proxy waits for its Node before serving, so it never answers
+	 * with the Node unknown; ferry answers eligible until told otherwise */
+	h->node_eligible = true;
 }
 
 void hc_health_queued(struct hc_health *h, int family)
@@ -56,88 +55,101 @@ void hc_health_node_eligible(struct hc_health *h, bool eligible)
 	h->node_eligible = eligible;
 }
 
-static bool ts_after(struct timespec a, struct timespec b)
+/* kube-proxy's Health(): only families that have synced once count; one
+ * with an update pending for the timeout or longer is unhealthy. */
+static bool family_healthy(const struct hc_health *h, int i, uint64_t now_ms)
 {
-	return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
+	return !h->queued[i] || now_ms - h->queued_ms[i] < h->timeout_ms;
 }
 
-/* kube-proxy's isHealthy: only families that have synced once count; one
- * with an update pending longer than the timeout makes the proxy unhealthy. */
-static bool healthy_at(const struct hc_health *h, uint64_t now_ms, struct timespec *last)
+static bool hc_health_healthy_at(const struct hc_health *h, uint64_t now_ms)
 {
-	struct timespec lu = { 0, 0 };
-
-	for (int i = 0; i < 2; i++) {
-		if (!h->updated[i])
-			continue;
-		if (ts_after(h->last_updated[i], lu))
-			lu = h->last_updated[i];
-		if (!h->queued[i] || now_ms - h->queued_ms[i] < h->timeout_ms)
-			continue;
-		if (last)
-			*last = h->last_updated[i];
-		return false;
-	}
-	if (last)
-		*last = lu;
+	for (int i = 0; i < 2; i++)
+		if (h->updated[i] && !family_healthy(h, i, now_ms))
+			return false;
 	return true;
 }
 
 bool hc_health_healthy(const struct hc_health *h)
 {
-	return healthy_at(h, loop_now_ms(), NULL);
+	return hc_health_healthy_at(h, loop_now_ms());
 }
 
-void hc_go_time(char *buf, size_t len, struct timespec wall, double mono_s)
+void hc_rfc3339nano(char *buf, size_t len, struct timespec t)
 {
 	struct tm tm;
 	char frac[16] = "";
 	size_t n;
 
-	gmtime_r(&wall.tv_sec, &tm);
-	/* Go prints the nanoseconds with trailing zeros dropped, none when 0 */
-	if (wall.tv_nsec) {
-		snprintf(frac, sizeof(frac), ".%09ld", wall.tv_nsec);
+	if (!t.tv_sec && !t.tv_nsec) {
+		snprintf(buf, len, "0001-01-01T00:00:00Z");	/* Go's zero time.Time */
+		return;
+	}
+	gmtime_r(&t.tv_sec, &tm);
+	/* Go drops trailing zeros of the nanoseconds, and the dot with them */
+	if (t.tv_nsec) {
+		snprintf(frac, sizeof(frac), ".%09ld", t.tv_nsec);
 		for (size_t e = strlen(frac); frac[e - 1] == '0'; e--)
 			frac[e - 1] = 0;
 	}
-	n = strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
-	snprintf(buf + n, len - n, "%s +0000 UTC m=%+.9f", frac, mono_s);
+	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, "%sZ", frac);
 }
 
-/* Go's zero time.Time prints like this (never synced yet). */
-#define GO_ZERO_TIME "0001-01-01 00:00:00 +0000 UTC"
+static bool ts_after(struct timespec a, struct timespec b)
+{
+	return a.tv_sec > b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
+}
+
+void hc_health_body(const struct hc_health *h, bool healthz, struct timespec now, uint64_t now_ms,
+		    struct httpd_resp *r)
+{
+	static const char *const fam[] = { "IPv4", "IPv6" };
+	struct timespec last = { 0, 0 };
+	bool healthy = true, any = false;
+	char t[48];
+
+	for (int i = 0; i < 2; i++) {
+		if (!h->updated[i])
+			continue;
+		if (ts_after(h->last_updated[i], last))
+			last = h->last_updated[i];
+		healthy = healthy && family_healthy(h, i, now_ms);
+	}
+	/* /healthz also fails a node being deleted; /livez does not */
+	if (healthz)
+		healthy = healthy && h->node_eligible;
+	r->content_type = "application/json";
+	snprintf(r->headers, sizeof(r->headers), "X-Content-Type-Options: nosniff\r\n");
+	r->status = healthy ? 200 : 503;
+	if (h->counters[healthz ? 0 : 1][healthy ? 0 : 1])
+		metric_inc(h->counters[healthz ? 0 : 1][healthy ? 0 : 1]);
+	/* kube-proxy reports "now" as lastUpdated while healthy, for old clients */
+	hc_rfc3339nano(t, sizeof(t), healthy ? now : last);
+	httpd_printf(r, "{\"lastUpdated\":\"%s\",", t);
+	hc_rfc3339nano(t, sizeof(t), now);
+	httpd_printf(r, "\"currentTime\":\"%s\",", t);
+	if (healthz)
+		httpd_printf(r, "\"nodeEligible\":%s,", h->node_eligible ? "true" : "false");
+	/* Health().Healthy: the proxiers only, whatever the node */
+	httpd_printf(r, "\"healthy\":%s", hc_health_healthy_at(h, now_ms) ? "true" : "false");
+	for (int i = 0; i < 2; i++) {
+		if (!h->updated[i])
+			continue;
+		hc_rfc3339nano(t, sizeof(t), h->last_updated[i]);
+		httpd_printf(r, "%s\"%s\":{\"lastUpdated\":\"%s\",\"healthy\":%s}", any ? "," : ",\"status\":{",
+			     fam[i], t, family_healthy(h, i, now_ms) ? "true" : "false");
+		any = true;
+	}
+	httpd_printf(r, "%s}", any ? "}" : "");
+}
 
 static void health_http(struct hc_health *h, bool healthz, struct httpd_resp *r)
 {
-	struct timespec now, last;
-	uint64_t now_ms = loop_now_ms();
-	double mono = (now_ms - start_ms) / 1000.0;
-	bool ok = healthy_at(h, now_ms, &last);
-	char cur[80], lu[80];
+	struct timespec now;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	if (healthz)
-		ok = ok && h->node_eligible;
-	r->content_type = "application/json";
-	snprintf(r->headers, sizeof(r->headers), "X-Content-Type-Options: nosniff\r\n");
-	r->status = ok ? 200 : 503;
-	hc_go_time(cur, sizeof(cur), now, mono);
-	if (ok) {
-		/* kube-proxy reports "now" as lastUpdated while healthy */
-		snprintf(lu, sizeof(lu), "%s", cur);
-	} else if (last.tv_sec) {
-		/* no monotonic reading on a stored wall time of ours; Go has one,
-		 * its value is meaningless to readers */
-		hc_go_time(lu, sizeof(lu), last, mono);
-	} else {
-		snprintf(lu, sizeof(lu), GO_ZERO_TIME);
-	}
-	if (healthz)
-		httpd_printf(r, "{\"lastUpdated\": \"%s\",\"currentTime\": \"%s\", \"nodeEligible\": %s}",
-			     lu, cur, h->node_eligible ? "true" : "false");
-	else
-		httpd_printf(r, "{\"lastUpdated\": \"%s\",\"currentTime\": \"%s\"}", lu, cur);
+	hc_health_body(h, healthz, now, loop_now_ms(), r);
 }
 
 void hc_healthz_http(void *arg, const struct httpd_req *req, struct httpd_resp *r)

@@ -9,9 +9,12 @@
  *    headers (pkg/proxy/healthcheck/service_health.go).
  *  - The proxier health behind /healthz and /livez: healthy unless an update
  *    was queued and not programmed within the timeout (kube-proxy uses twice
- *    the sync period); /healthz is also 503 when the node is being deleted.
- *    Bodies are kube-proxy's: {"lastUpdated": "…","currentTime": "…"…} with
- *    Go's time.Time formatting, which scripts in the field parse.
+ *    the sync period); /healthz is also 503 while the node is not eligible
+ *    (being deleted, or tainted ToBeDeletedByClusterAutoscaler).
+ *    Bodies are kube-proxy v1.37's JSON (pkg/proxy/healthcheck/proxy_health.go):
+ *    {"lastUpdated":"…","currentTime":"…","nodeEligible":true,"healthy":true,
+ *     "status":{"IPv4":{"lastUpdated":"…","healthy":true}}}
+ *    (no nodeEligible on /livez, no status before the first sync).
  */
 #ifndef FERRY_PROXY_HEALTHCHECK_H
 #define FERRY_PROXY_HEALTHCHECK_H
@@ -24,6 +27,7 @@
 struct loop;
 struct httpd_req;
 struct httpd_resp;
+struct metric;
 
 /* ---- proxier health (/healthz, /livez) ---- */
 struct hc_health {
@@ -33,6 +37,9 @@ struct hc_health {
 	struct timespec last_updated[2];	/* CLOCK_REALTIME */
 	uint64_t queued_ms[2];			/* loop_now_ms() of the oldest pending */
 	bool node_eligible;			/* true until told otherwise */
+	/* optional: kubeproxy_proxy_{healthz,livez}_total{code="200"|"503"},
+	 * [0 healthz / 1 livez][0 for 200 / 1 for 503]; kp_metrics_bind_health */
+	struct metric *counters[2][2];
 };
 
 /* timeout_ms: kube-proxy uses 2 x syncPeriod (default 60 s). */
@@ -41,8 +48,9 @@ void hc_health_init(struct hc_health *h, uint64_t timeout_ms);
 void hc_health_queued(struct hc_health *h, int family);
 /* The data plane for `family` now matches the API (a successful sync). */
 void hc_health_updated(struct hc_health *h, int family);
-/* false when the Node has a deletionTimestamp or the taint
- * ToBeDeletedByClusterAutoscaler (kube-proxy's SyncNode). */
+/* false when this node's Node has a deletionTimestamp or the taint
+ * ToBeDeletedByClusterAutoscaler, or is gone; true otherwise (kube-proxy's
+ * NodeEligible). Call it on every Node event. */
 void hc_health_node_eligible(struct hc_health *h, bool eligible);
 /* The proxier's health, not counting the node (serviceProxyHealthy). */
 bool hc_health_healthy(const struct hc_health *h);
@@ -52,9 +60,14 @@ bool hc_health_healthy(const struct hc_health *h);
 void hc_healthz_http(void *arg, const struct httpd_req *req, struct httpd_resp *r);
 void hc_livez_http(void *arg, const struct httpd_req *req, struct httpd_resp *r);
 
-/* Go's time.Time.String() of a UTC wall time with its monotonic reading:
- * "2026-11-26 13:50:01.123456789 +0000 UTC m=+12.000000001". */
-void hc_go_time(char *buf, size_t len, struct timespec wall, double mono_s);
+/* The body, status and headers of /healthz (healthz true) or /livez at wall
+ * time `now` and loop_now_ms() `now_ms` (the handlers pass the clocks). */
+void hc_health_body(const struct hc_health *h, bool healthz, struct timespec now, uint64_t now_ms,
+		    struct httpd_resp *r);
+
+/* Go's time.Time JSON (RFC 3339 with nanoseconds, trailing zeros dropped) of
+ * a UTC wall time: "2026-11-26T13:50:01.1234Z"; {0,0} is Go's zero time. */
+void hc_rfc3339nano(char *buf, size_t len, struct timespec t);
 
 /* ---- Service health-check node ports ---- */
 struct hc_want {

@@ -2,27 +2,39 @@
 #include "proxy/kpmetrics.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "proxy/healthcheck.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* component-base prefixes the help of ALPHA metrics with "[ALPHA] " */
 #define A "[ALPHA] "
 
+static const char *const fam_label[2] = { "ip_family=\"IPv4\"", "ip_family=\"IPv6\"" };
+
 int kp_metrics_init(struct kp_metrics *m)
+{
+	return kp_metrics_init_families(m, true, true);
+}
+
+int kp_metrics_init_families(struct kp_metrics *m, bool ipv4, bool ipv6)
 {
 	double sync_b[15], np_b[1 + 2 + 59 + 12 + 7], batch_b[10];
 	struct metrics *r;
+	bool ok = true;
 
 	memset(m, 0, sizeof(*m));
 	m->reg = r = metrics_new();
 	if (!r)
 		return -ENOMEM;
-	/* prometheus.ExponentialBuckets(0.001, 2, 15) */
+	m->family[0] = ipv4;
+	m->family[1] = ipv6;
+	/* metrics.ExponentialBuckets(0.001, 2, 15) */
 	metrics_exp_buckets(sync_b, 0.001, 2, 15);
-	/* kube-proxy's merge() starts from a 0 bucket, then 0.25s, 0.5s,
+	/* metrics.MergeBuckets starts from a 0 bucket, then 0.25s, 0.5s,
 	 * 1..59s, 60..115s by 5, 120..300s by 30 */
 	np_b[0] = 0;
 	metrics_lin_buckets(np_b + 1, 0.25, 0.25, 2);
@@ -31,47 +43,67 @@ int kp_metrics_init(struct kp_metrics *m)
 	metrics_lin_buckets(np_b + 74, 120, 30, 7);
 	metrics_exp_buckets(batch_b, 1, 4, 10);
 
-	m->sync_duration = metrics_histogram(r, "kubeproxy_sync_proxy_rules_duration_seconds", NULL,
-					     A "SyncProxyRules latency in seconds", sync_b, 15);
-	m->sync_full_duration = metrics_histogram(r, "kubeproxy_sync_full_proxy_rules_duration_seconds", NULL,
-						  A "SyncProxyRules latency in seconds for full resyncs", sync_b, 15);
-	m->sync_partial_duration = metrics_histogram(r, "kubeproxy_sync_partial_proxy_rules_duration_seconds",
-						     NULL, A "SyncProxyRules latency in seconds for partial resyncs",
-						     sync_b, 15);
-	m->last_timestamp = metrics_gauge(r, "kubeproxy_sync_proxy_rules_last_timestamp_seconds", NULL,
-					  A "The last time proxy rules were successfully synced");
-	m->last_queued_timestamp = metrics_gauge(r, "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds",
-						 NULL, A "The last time a sync of proxy rules was queued");
-	m->netprog_duration = metrics_histogram(r, "kubeproxy_network_programming_duration_seconds", NULL,
-						A "In Cluster Network Programming Latency in seconds", np_b,
-						sizeof(np_b) / sizeof(np_b[0]));
-	m->endpoint_changes_pending = metrics_gauge(r, "kubeproxy_sync_proxy_rules_endpoint_changes_pending",
-						    NULL, A "Pending proxy rules Endpoint changes");
-	m->endpoint_changes_total = metrics_counter(r, "kubeproxy_sync_proxy_rules_endpoint_changes_total", NULL,
-						    A "Cumulative proxy rules Endpoint changes");
-	m->service_changes_pending = metrics_gauge(r, "kubeproxy_sync_proxy_rules_service_changes_pending", NULL,
-						   A "Pending proxy rules Service changes");
-	m->service_changes_total = metrics_counter(r, "kubeproxy_sync_proxy_rules_service_changes_total", NULL,
-						   A "Cumulative proxy rules Service changes");
-	m->healthz_200 = metrics_counter(r, "kubeproxy_proxy_healthz_total", "code=\"200\"",
-					 A "Cumulative proxy healthz HTTP status");
-	m->healthz_503 = metrics_counter(r, "kubeproxy_proxy_healthz_total", "code=\"503\"",
-					 A "Cumulative proxy healthz HTTP status");
-	m->livez_200 = metrics_counter(r, "kubeproxy_proxy_livez_total", "code=\"200\"",
-				       A "Cumulative proxy livez HTTP status");
-	m->livez_503 = metrics_counter(r, "kubeproxy_proxy_livez_total", "code=\"503\"",
-				       A "Cumulative proxy livez HTTP status");
-	m->nft_objects = metrics_gauge(r, "ferry_nft_objects", NULL,
-				       "Rules and set/map elements in ferry's nftables tables after the last sync");
-	m->nft_batch_messages = metrics_histogram(r, "ferry_nft_batch_messages", NULL,
-						  "Netlink messages per nftables sync batch", batch_b, 10);
-	m->nft_sync_errors = metrics_counter(r, "ferry_nft_sync_errors_total", NULL,
-					     "nftables syncs the kernel refused or that failed");
-	if (!m->sync_duration || !m->sync_full_duration || !m->sync_partial_duration || !m->last_timestamp ||
-	    !m->last_queued_timestamp || !m->netprog_duration || !m->endpoint_changes_pending ||
-	    !m->endpoint_changes_total || !m->service_changes_pending || !m->service_changes_total ||
-	    !m->healthz_200 || !m->healthz_503 || !m->livez_200 || !m->livez_503 || !m->nft_objects ||
-	    !m->nft_batch_messages || !m->nft_sync_errors) {
+	/* label sets of one name must be registered one after another */
+#define PER_FAMILY(field, call)                                   \
+	for (int f = 0; f < 2; f++)                               \
+		if (m->family[f]) {                               \
+			const char *l = fam_label[f];             \
+			ok = ok && (m->field[f] = (call)) != NULL; \
+		}
+	PER_FAMILY(sync_duration, metrics_histogram(r, "kubeproxy_sync_proxy_rules_duration_seconds", l,
+						    A "SyncProxyRules latency in seconds", sync_b, 15));
+	PER_FAMILY(sync_full_duration,
+		   metrics_histogram(r, "kubeproxy_sync_full_proxy_rules_duration_seconds", l,
+				     A "SyncProxyRules latency in seconds for full resyncs", sync_b, 15));
+	PER_FAMILY(sync_partial_duration,
+		   metrics_histogram(r, "kubeproxy_sync_partial_proxy_rules_duration_seconds", l,
+				     A "SyncProxyRules latency in seconds for partial resyncs", sync_b, 15));
+	PER_FAMILY(last_timestamp, metrics_gauge(r, "kubeproxy_sync_proxy_rules_last_timestamp_seconds", l,
+						 A "The last time proxy rules were successfully synced"));
+	PER_FAMILY(last_queued_timestamp,
+		   metrics_gauge(r, "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds", l,
+				 A "The last time a sync of proxy rules was queued"));
+	PER_FAMILY(netprog_duration, metrics_histogram(r, "kubeproxy_network_programming_duration_seconds", l,
+						       A "In Cluster Network Programming Latency in seconds", np_b,
+						       sizeof(np_b) / sizeof(np_b[0])));
+	PER_FAMILY(nft_sync_failures, metrics_counter(r, "kubeproxy_sync_proxy_rules_nftables_sync_failures_total", l,
+						      A "Cumulative proxy nftables sync failures"));
+	for (int f = 0; f < 2; f++) {
+		char li[64], le[64];
+
+		if (!m->family[f])
+			continue;
+		snprintf(li, sizeof(li), "traffic_policy=\"internal\",%s", fam_label[f]);
+		snprintf(le, sizeof(le), "traffic_policy=\"external\",%s", fam_label[f]);
+		ok = ok && (m->no_local_internal[f] = metrics_gauge(r, "kubeproxy_sync_proxy_rules_no_local_endpoints_total",
+								       li, A "Number of services with a Local traffic policy and no endpoints"));
+		ok = ok && (m->no_local_external[f] = metrics_gauge(r, "kubeproxy_sync_proxy_rules_no_local_endpoints_total",
+								       le, A "Number of services with a Local traffic policy and no endpoints"));
+	}
+#undef PER_FAMILY
+	ok = ok && (m->endpoint_changes_pending = metrics_gauge(r, "kubeproxy_sync_proxy_rules_endpoint_changes_pending",
+							      NULL, A "Pending proxy rules Endpoint changes"));
+	ok = ok && (m->endpoint_changes_total = metrics_counter(r, "kubeproxy_sync_proxy_rules_endpoint_changes_total", NULL,
+							      A "Cumulative proxy rules Endpoint changes"));
+	ok = ok && (m->service_changes_pending = metrics_gauge(r, "kubeproxy_sync_proxy_rules_service_changes_pending", NULL,
+							     A "Pending proxy rules Service changes"));
+	ok = ok && (m->service_changes_total = metrics_counter(r, "kubeproxy_sync_proxy_rules_service_changes_total", NULL,
+							     A "Cumulative proxy rules Service changes"));
+	ok = ok && (m->healthz[0] = metrics_counter(r, "kubeproxy_proxy_healthz_total", "code=\"200\"",
+						  A "Cumulative proxy healthz HTTP status"));
+	ok = ok && (m->healthz[1] = metrics_counter(r, "kubeproxy_proxy_healthz_total", "code=\"503\"",
+						  A "Cumulative proxy healthz HTTP status"));
+	ok = ok && (m->livez[0] = metrics_counter(r, "kubeproxy_proxy_livez_total", "code=\"200\"",
+						A "Cumulative proxy livez HTTP status"));
+	ok = ok && (m->livez[1] = metrics_counter(r, "kubeproxy_proxy_livez_total", "code=\"503\"",
+						A "Cumulative proxy livez HTTP status"));
+	ok = ok && (m->nft_objects = metrics_gauge(r, "ferry_nft_objects", NULL,
+						 "Rules and set/map elements in ferry's nftables tables after the last sync"));
+	ok = ok && (m->nft_batch_messages = metrics_histogram(r, "ferry_nft_batch_messages", NULL,
+							    "Netlink messages per nftables sync batch", batch_b, 10));
+	ok = ok && (m->nft_sync_errors = metrics_counter(r, "ferry_nft_sync_errors_total", NULL,
+						       "nftables syncs the kernel refused or that failed"));
+	if (!ok) {
 		kp_metrics_free(m);
 		return -ENOMEM;
 	}
@@ -84,6 +116,14 @@ void kp_metrics_free(struct kp_metrics *m)
 	memset(m, 0, sizeof(*m));
 }
 
+void kp_metrics_bind_health(struct kp_metrics *m, struct hc_health *h)
+{
+	h->counters[0][0] = m->healthz[0];
+	h->counters[0][1] = m->healthz[1];
+	h->counters[1][0] = m->livez[0];
+	h->counters[1][1] = m->livez[1];
+}
+
 static double wall_now(void)
 {
 	struct timespec t;
@@ -94,23 +134,37 @@ static double wall_now(void)
 
 void kp_metrics_queued(struct kp_metrics *m, uint32_t svc, uint32_t eps)
 {
+	double now = wall_now();
+
 	metric_add(m->service_changes_total, svc);
 	metric_add(m->endpoint_changes_total, eps);
 	metric_set(m->service_changes_pending, metric_value(m->service_changes_pending) + svc);
 	metric_set(m->endpoint_changes_pending, metric_value(m->endpoint_changes_pending) + eps);
-	metric_set(m->last_queued_timestamp, wall_now());
+	for (int f = 0; f < 2; f++)
+		metric_set(m->last_queued_timestamp[f], now);
 }
 
 void kp_metrics_synced(struct kp_metrics *m, const struct kp_sync_result *r)
 {
-	/* kube-proxy observes the duration of every attempt (a deferred call) */
-	metric_observe(m->sync_duration, r->seconds);
-	metric_observe(r->full ? m->sync_full_duration : m->sync_partial_duration, r->seconds);
+	double now = wall_now();
+
+	for (int f = 0; f < 2; f++) {
+		if (!m->family[f])
+			continue;
+		metric_observe(m->sync_duration[f], r->seconds);
+		metric_observe(r->full ? m->sync_full_duration[f] : m->sync_partial_duration[f], r->seconds);
+		if (!r->ok) {
+			metric_inc(m->nft_sync_failures[f]);
+			continue;
+		}
+		metric_set(m->last_timestamp[f], now);
+		metric_set(m->no_local_internal[f], r->no_local_internal[f]);
+		metric_set(m->no_local_external[f], r->no_local_external[f]);
+	}
 	if (!r->ok) {
 		metric_inc(m->nft_sync_errors);
 		return;
 	}
-	metric_set(m->last_timestamp, wall_now());
 	metric_set(m->service_changes_pending, 0);
 	metric_set(m->endpoint_changes_pending, 0);
 	metric_observe(m->nft_batch_messages, r->messages);
@@ -179,7 +233,7 @@ int kp_parse_rfc3339(const char *s, struct timespec *out)
 	return 0;
 }
 
-int kp_metrics_netprog(struct kp_metrics *m, const char *trigger, struct timespec now)
+int kp_metrics_netprog(struct kp_metrics *m, int family, const char *trigger, struct timespec now)
 {
 	struct timespec t;
 	double d;
@@ -191,6 +245,6 @@ int kp_metrics_netprog(struct kp_metrics *m, const char *trigger, struct timespe
 	}
 	d = (now.tv_sec - t.tv_sec) + (now.tv_nsec - t.tv_nsec) / 1e9;
 	/* clock skew between the control plane and this node can make it negative */
-	metric_observe(m->netprog_duration, d < 0 ? 0 : d);
+	metric_observe(m->netprog_duration[family == AF_INET6 ? 1 : 0], d < 0 ? 0 : d);
 	return 0;
 }

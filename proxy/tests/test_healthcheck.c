@@ -67,19 +67,93 @@ static void test_body(void)
 	free(b);
 }
 
-static void test_go_time(void)
+static void test_rfc3339(void)
 {
-	char buf[96];
+	char buf[64];
 	struct timespec t = { 1764165001, 123456789 };
 
-	hc_go_time(buf, sizeof(buf), t, 12.5);
-	CHECK_EQ_STR(buf, "2025-11-26 13:50:01.123456789 +0000 UTC m=+12.500000000");
+	hc_rfc3339nano(buf, sizeof(buf), t);
+	CHECK_EQ_STR(buf, "2025-11-26T13:50:01.123456789Z");
 	t.tv_nsec = 500000000;
-	hc_go_time(buf, sizeof(buf), t, 0.000000001);
-	CHECK_EQ_STR(buf, "2025-11-26 13:50:01.5 +0000 UTC m=+0.000000001");
+	hc_rfc3339nano(buf, sizeof(buf), t);
+	CHECK_EQ_STR(buf, "2025-11-26T13:50:01.5Z");
 	t.tv_nsec = 0;
-	hc_go_time(buf, sizeof(buf), t, 1);
-	CHECK_EQ_STR(buf, "2025-11-26 13:50:01 +0000 UTC m=+1.000000000");
+	hc_rfc3339nano(buf, sizeof(buf), t);
+	CHECK_EQ_STR(buf, "2025-11-26T13:50:01Z");
+	hc_rfc3339nano(buf, sizeof(buf), (struct timespec){ 0, 0 });
+	CHECK_EQ_STR(buf, "0001-01-01T00:00:00Z");
+}
+
+/* kube-proxy v1.37's bodies, byte for byte, at fixed clocks */
+static void test_health_bodies(void)
+{
+	struct hc_health h;
+	struct timespec now = { 1764165001, 250000000 };
+	struct httpd_resp r = { .status = 200 };
+
+	hc_health_init(&h, 60000);
+	/* starting up, nothing synced: healthy */
+	hc_health_body(&h, true, now, 1000, &r);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_EQ_STR(r.content_type, "application/json");
+	CHECK_EQ_STR(r.headers, "X-Content-Type-Options: nosniff\r\n");
+	CHECK_EQ_STR(r.body, "{\"lastUpdated\":\"2025-11-26T13:50:01.25Z\",\"currentTime\":\"2025-11-26T13:50:01.25Z\","
+		     "\"nodeEligible\":true,\"healthy\":true}");
+	free(r.body);
+	/* a node being deleted, nothing synced: Go's zero time */
+	hc_health_node_eligible(&h, false);
+	r = (struct httpd_resp){ .status = 200 };
+	hc_health_body(&h, true, now, 1000, &r);
+	CHECK_EQ_INT(r.status, 503);
+	CHECK_EQ_STR(r.body, "{\"lastUpdated\":\"0001-01-01T00:00:00Z\",\"currentTime\":\"2025-11-26T13:50:01.25Z\","
+		     "\"nodeEligible\":false,\"healthy\":true}");
+	free(r.body);
+	r = (struct httpd_resp){ .status = 200 };
+	hc_health_body(&h, false, now, 1000, &r);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_EQ_STR(r.body, "{\"lastUpdated\":\"2025-11-26T13:50:01.25Z\",\"currentTime\":\"2025-11-26T13:50:01.25Z\","
+		     "\"healthy\":true}");
+	free(r.body);
+
+	/* synced IPv4 and IPv6, node eligible */
+	hc_health_node_eligible(&h, true);
+	h.updated[0] = h.updated[1] = true;
+	h.last_updated[0] = (struct timespec){ 1764165000, 0 };
+	h.last_updated[1] = (struct timespec){ 1764164999, 100 };
+	r = (struct httpd_resp){ .status = 200 };
+	hc_health_body(&h, true, now, 1000, &r);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK_EQ_STR(r.body, "{\"lastUpdated\":\"2025-11-26T13:50:01.25Z\",\"currentTime\":\"2025-11-26T13:50:01.25Z\","
+		     "\"nodeEligible\":true,\"healthy\":true,\"status\":{"
+		     "\"IPv4\":{\"lastUpdated\":\"2025-11-26T13:50:00Z\",\"healthy\":true},"
+		     "\"IPv6\":{\"lastUpdated\":\"2025-11-26T13:49:59.0000001Z\",\"healthy\":true}}}");
+	free(r.body);
+
+	/* IPv6 has had an update pending for the whole timeout */
+	h.queued[1] = true;
+	h.queued_ms[1] = 1000;
+	r = (struct httpd_resp){ .status = 200 };
+	hc_health_body(&h, false, now, 1000 + 59999, &r);
+	CHECK_EQ_INT(r.status, 200);
+	free(r.body);
+	r = (struct httpd_resp){ .status = 200 };
+	hc_health_body(&h, false, now, 1000 + 60000, &r);
+	CHECK_EQ_INT(r.status, 503);
+	CHECK_EQ_STR(r.body, "{\"lastUpdated\":\"2025-11-26T13:50:00Z\",\"currentTime\":\"2025-11-26T13:50:01.25Z\","
+		     "\"healthy\":false,\"status\":{"
+		     "\"IPv4\":{\"lastUpdated\":\"2025-11-26T13:50:00Z\",\"healthy\":true},"
+		     "\"IPv6\":{\"lastUpdated\":\"2025-11-26T13:49:59.0000001Z\",\"healthy\":false}}}");
+	free(r.body);
+
+	/* a node being deleted: /healthz fails, "healthy" stays the proxy's */
+	h.queued[1] = false;
+	hc_health_node_eligible(&h, false);
+	r = (struct httpd_resp){ .status = 200 };
+	hc_health_body(&h, true, now, 1000, &r);
+	CHECK_EQ_INT(r.status, 503);
+	CHECK(strstr(r.body, "\"lastUpdated\":\"2025-11-26T13:50:00Z\",") == r.body + 1);
+	CHECK(strstr(r.body, "\"nodeEligible\":false,\"healthy\":true,") != NULL);
+	free(r.body);
 }
 
 static void test_ports(void)
@@ -173,21 +247,16 @@ static void test_healthz(void)
 	hc_health_init(&h, 60000);
 	httpd_route(d, "/healthz", hc_healthz_http, &h);
 	httpd_route(d, "/livez", hc_livez_http, &h);
-	/* healthy while starting up, as kube-proxy */
-	CHECK_EQ_INT(get(httpd_port(d), "/healthz", resp, sizeof(resp)), 200);
-	CHECK(strstr(resp, "Content-Type: application/json\r\n") != NULL);
-	CHECK(strstr(resp, "X-Content-Type-Options: nosniff\r\n") != NULL);
-	CHECK(!strncmp(body(resp), "{\"lastUpdated\": \"", 17));
-	CHECK(strstr(body(resp), " +0000 UTC m=+") != NULL);
-	CHECK(strstr(body(resp), "\",\"currentTime\": \"") != NULL);
-	CHECK(strstr(body(resp), "\", \"nodeEligible\": true}") != NULL);
+	/* the node is being deleted */
 	hc_health_node_eligible(&h, false);
 	CHECK_EQ_INT(get(httpd_port(d), "/healthz", resp, sizeof(resp)), 503);
-	CHECK(strstr(body(resp), "\"nodeEligible\": false}") != NULL);
-	/* /livez ignores the node */
+	CHECK(strstr(resp, "Content-Type: application/json\r\n") != NULL);
+	CHECK(strstr(resp, "X-Content-Type-Options: nosniff\r\n") != NULL);
+	CHECK(strstr(body(resp), "\"nodeEligible\":false,\"healthy\":true}") != NULL);
 	CHECK_EQ_INT(get(httpd_port(d), "/livez", resp, sizeof(resp)), 200);
-	CHECK(strstr(body(resp), "nodeEligible") == NULL);
 	hc_health_node_eligible(&h, true);
+	CHECK_EQ_INT(get(httpd_port(d), "/healthz", resp, sizeof(resp)), 200);
+	CHECK(!strncmp(body(resp), "{\"lastUpdated\":\"20", 18));
 	/* an update pending past the timeout */
 	hc_health_updated(&h, AF_INET6);
 	hc_health_queued(&h, AF_INET6);
@@ -195,11 +264,13 @@ static void test_healthz(void)
 	h.timeout_ms = 0;
 	CHECK(!hc_health_healthy(&h));
 	CHECK_EQ_INT(get(httpd_port(d), "/livez", resp, sizeof(resp)), 503);
-	CHECK(strstr(body(resp), "{\"lastUpdated\": \"20") != NULL);
+	CHECK(strstr(body(resp), "\"IPv6\":{\"lastUpdated\":\"20") != NULL);
+	CHECK_EQ_INT(get(httpd_port(d), "/healthz", resp, sizeof(resp)), 503);
 	/* a family never synced does not count */
 	hc_health_queued(&h, AF_INET);
 	hc_health_updated(&h, AF_INET6);
 	CHECK(hc_health_healthy(&h));
+	CHECK_EQ_INT(get(httpd_port(d), "/healthz", resp, sizeof(resp)), 200);
 	httpd_free(d);
 }
 
@@ -207,7 +278,8 @@ int main(void)
 {
 	L = loop_new();
 	test_body();
-	test_go_time();
+	test_rfc3339();
+	test_health_bodies();
 	test_ports();
 	test_healthz();
 	loop_free(L);
