@@ -168,7 +168,6 @@ static const struct field iptables_fields[] = {
 	FLD("syncPeriod", F_DUR, sync_period_ns, KPC_SYNC_PERIOD),
 	FLD("minSyncPeriod", F_DUR, min_sync_period_ns, KPC_MIN_SYNC_PERIOD),
 	NOTE("localhostNodePorts", "ferry never serves NodePorts on localhost"),
-	NOTE("snatNodeInternalIP", "ferry masquerades to the egress address"),
 	END,
 };
 
@@ -575,6 +574,21 @@ static void validate(struct ctx *x)
 
 	if (x->failed)
 		return;
+	/* v1alpha1 defaulting (SetDefaults_KubeProxyConfiguration): zero means
+	 * the default, so "minSyncPeriod: 0s" is 1s in kube-proxy too */
+	if (!c->sync_period_ns)
+		c->sync_period_ns = 30 * SEC;
+	if (!c->min_sync_period_ns) {
+		if (c->set & KPC_MIN_SYNC_PERIOD)
+			warn(x, "field \"minSyncPeriod\": 0 means the default, 1s, as in kube-proxy");
+		c->min_sync_period_ns = 1 * SEC;
+	}
+	if (!c->config_sync_period_ns)
+		c->config_sync_period_ns = 15 * 60 * SEC;
+	if (c->qps == 0)
+		c->qps = 5;
+	if (!c->burst)
+		c->burst = 10;
 	if (c->sync_period_ns <= 0)
 		FAIL_RET("field \"nftables.syncPeriod\": must be greater than 0");
 	if (c->min_sync_period_ns < 0)
@@ -615,7 +629,8 @@ static void validate(struct ctx *x)
 		free(dup);
 		if (x->failed)
 			return;
-		if (n > 2)
+		if (n > 2 || (n == 2 && (strchr(c->cluster_cidr, ':') == NULL ||
+					 strchr(c->cluster_cidr, '.') == NULL)))
 			FAIL_RET("field \"clusterCIDR\": at most one IPv4 and one IPv6 CIDR");
 	}
 	for (size_t i = 0; i < c->n_node_port_addresses; i++) {
@@ -624,16 +639,22 @@ static void validate(struct ctx *x)
 		if (strcmp(a, "primary") && strcmp(a, "all") && strcmp(a, "localhost") && !valid_cidr(a))
 			FAIL_RET("field \"nodePortAddresses[%zu]\": want a CIDR, \"primary\" or \"all\", got %s",
 				    i, log_q(a));
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(a, c->node_port_addresses[j]) && !strchr(a, '/'))
+				FAIL_RET("field \"nodePortAddresses[%zu]\": duplicate value %s", i, log_q(a));
 		if (!strcmp(a, "localhost"))
 			warn(x, "field \"nodePortAddresses[%zu]\": ferry never serves NodePorts on localhost", i);
 	}
 	/* kube-proxy's defaulting: empty means the default */
 	if (!*c->detect_local_mode)
 		set_str(x, &c->detect_local_mode, "ClusterCIDR");
+	/* an IPv6 bindAddress moves the default listeners to IPv6 */
+	bool v6 = *c->bind_address && strchr(c->bind_address, ':');
+
 	if (!*c->healthz_bind_address)
-		set_str(x, &c->healthz_bind_address, "0.0.0.0:10256");
+		set_str(x, &c->healthz_bind_address, v6 ? "[::]:10256" : "0.0.0.0:10256");
 	if (!*c->metrics_bind_address)
-		set_str(x, &c->metrics_bind_address, "127.0.0.1:10249");
+		set_str(x, &c->metrics_bind_address, v6 ? "[::1]:10249" : "127.0.0.1:10249");
 	if (x->failed)
 		return;
 	if (strcmp(c->detect_local_mode, "ClusterCIDR") && strcmp(c->detect_local_mode, "NodeCIDR") &&
@@ -647,7 +668,7 @@ static void validate(struct ctx *x)
 			    "InterfaceNamePrefix");
 	if (!*c->mode || !strcmp(c->mode, "nftables")) {
 		set_str(x, &c->mode, "nftables");
-	} else if (!strcmp(c->mode, "iptables") || !strcmp(c->mode, "ipvs") || !strcmp(c->mode, "kernelspace")) {
+	} else if (!strcmp(c->mode, "iptables") || !strcmp(c->mode, "ipvs")) {
 		warn(x, "field \"mode\": %s: %s", c->mode, mode_note);
 		log_warn("kpconfig", "proxy mode ignored", "mode=%s why=%s", log_q(c->mode), log_q(mode_note));
 		set_str(x, &c->mode, "nftables");
@@ -747,6 +768,8 @@ int kp_config_parse(const char *text, size_t len, bool strict, struct kp_config 
 		x.err[0] = 0;
 	if (kp_config_defaults(&c) < 0)
 		return -ENOMEM;
+	/* filled in after the walk: their defaults depend on bindAddress */
+	c.healthz_bind_address[0] = c.metrics_bind_address[0] = 0;
 	if (!yaml_parser_initialize(&parser)) {
 		kp_config_free(&c);
 		return -ENOMEM;

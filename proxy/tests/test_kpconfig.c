@@ -171,6 +171,25 @@ static void test_defaults_and_json(void)
 	kp_config_free(&c);
 }
 
+/* v1alpha1 defaulting: zero values mean the defaults */
+static void test_zero_defaults(void)
+{
+	struct kp_config c;
+	char err[256];
+
+	CHECK_EQ_INT(parse(HDR "bindAddress: \"2001:db8::1\"\nconfigSyncPeriod: 0s\nnftables:\n  syncPeriod: 0s\n"
+			   "  minSyncPeriod: 0s\nclientConnection:\n  qps: 0\n  burst: 0\n", false, &c, err), 0);
+	CHECK_EQ_INT(c.sync_period_ns, S(30));
+	CHECK_EQ_INT(c.min_sync_period_ns, S(1));
+	CHECK_EQ_INT(c.config_sync_period_ns, S(900));
+	CHECK(c.qps == 5);
+	CHECK_EQ_INT(c.burst, 10);
+	CHECK_EQ_STR(c.healthz_bind_address, "[::]:10256");
+	CHECK_EQ_STR(c.metrics_bind_address, "[::1]:10249");
+	CHECK(has_warning(&c, "minSyncPeriod"));
+	kp_config_free(&c);
+}
+
 static void test_unknown(void)
 {
 	struct kp_config c;
@@ -204,7 +223,13 @@ static void test_bad(void)
 		  "field \"nftables.syncPeriod\": want a duration like \"30s\", \"1m0s\" or \"500ms\", got 30" },
 		{ HDR "nftables:\n  minSyncPeriod: soon\n",
 		  "field \"nftables.minSyncPeriod\": want a duration like \"30s\", \"1m0s\" or \"500ms\", got soon" },
-		{ HDR "nftables:\n  syncPeriod: 0s\n", "field \"nftables.syncPeriod\": must be greater than 0" },
+		{ HDR "nftables:\n  syncPeriod: -1s\n", "field \"nftables.syncPeriod\": must be greater than 0" },
+		{ HDR "nftables:\n  minSyncPeriod: -1s\n",
+		  "field \"nftables.minSyncPeriod\": must be greater than or equal to 0" },
+		{ HDR "clusterCIDR: 198.18.0.0/16,198.19.0.0/16\n", "field \"clusterCIDR\": at most one IPv4 and one IPv6 CIDR" },
+		{ HDR "nodePortAddresses: [primary, 192.0.2.0/24, primary]\n",
+		  "field \"nodePortAddresses[2]\": duplicate value primary" },
+		{ HDR "mode: kernelspace\n", "field \"mode\": unknown proxy mode kernelspace" },
 		{ HDR "nftables:\n  syncPeriod: 1s\n  minSyncPeriod: 2s\n",
 		  "field \"nftables.minSyncPeriod\": must be less than or equal to syncPeriod" },
 		{ HDR "nftables:\n  masqueradeAll: maybe\n", "field \"nftables.masqueradeAll\": want true or false, got maybe" },
@@ -298,6 +323,7 @@ int main(int argc, char **argv)
 	test_durations();
 	test_full();
 	test_defaults_and_json();
+	test_zero_defaults();
 	test_unknown();
 	test_bad();
 	test_load();
