@@ -94,6 +94,7 @@ struct nft_sync {
 	struct mnl_socket *nl;
 	uint32_t portid, seq;
 	bool synced, need_full;
+	bool precise;		/* next rebuild: one message per Service (find a culprit) */
 	uint32_t genid;
 	struct fstate applied;
 	struct chain_ent *chains; size_t n_chains, cap_chains;
@@ -248,8 +249,10 @@ static int batch_note(struct batch *bt, const char *what)
 static int batch_init(struct batch *bt, uint32_t seq, uint32_t genid, bool use_genid)
 {
 	memset(bt, 0, sizeof(*bt));
-	/* Big pages: a cold sync of 30,000 Services is tens of MiB. */
-	bt->b = nftnl_batch_alloc(1 << 20, MNL_SOCKET_BUFFER_SIZE);
+	/* Big pages: a cold sync of 30,000 Services is tens of MiB. A message
+	 * is written whole past a page's end, so the overrun must hold the
+	 * biggest one (element messages stay under 64 KiB, see ELEMS_BYTES). */
+	bt->b = nftnl_batch_alloc(1 << 20, 1 << 17);
 	if (!bt->b)
 		return -ENOMEM;
 	bt->seq0 = bt->seq = seq;
@@ -1026,8 +1029,14 @@ static void elem_fill(struct nft_sync *s, struct nftnl_set_elem *e, const struct
 	} else if (r->dlen) {
 		nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, r->data, r->dlen);
 	}
-	if (comment) {
-		/* `comment "ns/name:port/proto"`: which Service the element serves. */
+	/* `comment "ns/name:port/proto"` on the elements a reader starts from
+	 * (where a Service's addresses enter); the pick and DNAT elements that
+	 * follow are keyed by the same address and port. Fewer comments: a
+	 * shorter listing and less kernel memory. */
+	bool commented = r->set == RS_SERVICE_IPS || r->set == RS_SERVICE_NODEPORTS ||
+			 r->set == RS_NOEP_IPS || r->set == RS_NOEP_NODEPORTS ||
+			 r->set == RS_FIREWALL_IPS || r->set == RS_FIREWALL_ALLOW;
+	if (comment && commented) {
 		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(NFTNL_UDATA_COMMENT_MAXLEN + 4);
 		char c[NFTNL_UDATA_COMMENT_MAXLEN];
 		snprintf(c, sizeof(c), "%s", comment);
@@ -1038,17 +1047,26 @@ static void elem_fill(struct nft_sync *s, struct nftnl_set_elem *e, const struct
 	}
 }
 
+/* The element list is one netlink attribute, whose length is 16 bits: keep
+ * every element message well under 64 KiB (a generous estimate per element). */
+#define ELEMS_BYTES 32768
+static uint32_t elem_bytes(const struct relem *r)
+{
+	return 2u * r->klen + r->dlen + NFTNL_UDATA_COMMENT_MAXLEN + 64;
+}
+
 /* One message per run of elements of the same set (one Service's). */
 static int elems_emit(struct nft_sync *s, struct batch *bt, const struct relem *v, size_t n,
 		      const char *svc, bool del)
 {
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
+		uint32_t bytes = 0;
 		struct nftnl_set *st = elem_set(v[i].fam, v[i].set);
-		for (; j < n && v[j].fam == v[i].fam && v[j].set == v[i].set; j++) {
+		for (; j < n && v[j].fam == v[i].fam && v[j].set == v[i].set &&
+		       (bytes += elem_bytes(&v[j])) < ELEMS_BYTES; j++) {
 			struct nftnl_set_elem *e = nftnl_set_elem_alloc();
-			/* Hairpin elements are shared between Services: no comment. */
-			elem_fill(s, e, &v[j], v[j].set == RS_HAIRPIN ? NULL : svc, del);
+			elem_fill(s, e, &v[j], svc, del);
 			nftnl_set_elem_add(st, e);
 		}
 		struct nlmsghdr *nlh = batch_msg(bt, del ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM,
@@ -1061,6 +1079,60 @@ static int elems_emit(struct nft_sync *s, struct batch *bt, const struct relem *
 		nftnl_set_free(st);
 		nftnl_batch_update(bt->b);
 		i = j;
+	}
+	return 0;
+}
+
+/*
+ * Cold syncs put the elements of many Services into one message per set, as
+ * nft does: per message the kernel pays more than per element. The price is
+ * that an error names a set, not a Service; then the next rebuild runs with
+ * one message per Service to find it (see `precise`).
+ */
+
+struct coalesce {
+	struct nftnl_set *st[RFAM_N][RS_COUNT];
+	uint32_t bytes[RFAM_N][RS_COUNT];	/* a generous estimate */
+};
+
+static int coalesce_flush(struct batch *bt, struct coalesce *c, int fam, int set)
+{
+	if (!c->st[fam][set])
+		return 0;
+	struct nlmsghdr *nlh = batch_msg(bt, NFT_MSG_NEWSETELEM, fam, NLM_F_CREATE | NLM_F_EXCL,
+					 rset_name(set));
+	if (nlh) {
+		nftnl_set_elems_nlmsg_build_payload(nlh, c->st[fam][set]);
+		nftnl_batch_update(bt->b);
+	}
+	nftnl_set_free(c->st[fam][set]);
+	c->st[fam][set] = NULL;
+	c->bytes[fam][set] = 0;
+	return nlh ? 0 : -ENOMEM;
+}
+
+static int coalesce_flush_all(struct batch *bt, struct coalesce *c)
+{
+	int r = 0;
+	for (int f = 0; f < RFAM_N; f++)
+		for (int i = 0; i < RS_COUNT; i++)
+			r |= coalesce_flush(bt, c, f, i);
+	return r;
+}
+
+static int elems_coalesce(struct nft_sync *s, struct batch *bt, struct coalesce *c,
+			  const struct relem *v, size_t n, const char *svc)
+{
+	for (size_t i = 0; i < n; i++) {
+		int f = v[i].fam, set = v[i].set;
+		if (!c->st[f][set])
+			c->st[f][set] = elem_set(f, set);
+		struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+		elem_fill(s, e, &v[i], svc, false);
+		nftnl_set_elem_add(c->st[f][set], e);
+		c->bytes[f][set] += elem_bytes(&v[i]);
+		if (c->bytes[f][set] >= ELEMS_BYTES - 512 && coalesce_flush(bt, c, f, set))
+			return -ENOMEM;
 	}
 	return 0;
 }
@@ -1404,6 +1476,7 @@ static int render_both(const struct fsvc *v, struct relem_vec *vec)
 static int build_full(struct nft_sync *s, struct batch *bt, const struct fstate *st)
 {
 	struct relem_vec vec = { 0 };
+	struct coalesce co = { 0 };
 	int r = 0;
 
 	s->n_chains = 0;
@@ -1449,9 +1522,12 @@ static int build_full(struct nft_sync *s, struct batch *bt, const struct fstate 
 		if (!r)
 			r = account(s, bt, &vec, false);
 		if (!r)
-			r = elems_emit(s, bt, vec.v, vec.n, v->key, false);
+			r = s->precise ? elems_emit(s, bt, vec.v, vec.n, v->key, false)
+				       : elems_coalesce(s, bt, &co, vec.v, vec.n, v->key);
 		s->stats.elements_added += (uint32_t)vec.n;
 	}
+	if (coalesce_flush_all(bt, &co))
+		r = -ENOMEM;
 	relem_vec_free(&vec);
 	return r;
 }
@@ -1695,6 +1771,10 @@ int nft_sync_apply(struct nft_sync *s, const struct fstate *st)
 		/* The kernel kept the previous ruleset. Our bookkeeping went
 		 * ahead of it: the next sync rebuilds from scratch. */
 		s->need_full = true;
+		/* A refused coalesced message names a set, not a Service: the
+		 * next rebuild sends per-Service messages to find it. */
+		if (full && !bad && !s->precise)
+			s->precise = true;
 		for (size_t i = 0; bad && i < st->n_svcs; i++)
 			if (st->svcs[i].key == bad)
 				quarantine_add(s, &st->svcs[i]);
@@ -1704,6 +1784,8 @@ int nft_sync_apply(struct nft_sync *s, const struct fstate *st)
 	}
 	s->genid = gen + 1;
 	s->need_full = false;
+	if (full)
+		s->precise = false;
 	s->synced = true;
 	if (remember(s, st)) {
 		s->need_full = true;

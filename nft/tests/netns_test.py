@@ -160,6 +160,27 @@ def test_expectations():
     check(len(elems('ip', 'pick-ips-internal')) == 2, 'in-cluster traffic still reaches all endpoints')
 
 
+def test_big_service():
+    """2,000 endpoints per family: element messages are split (one netlink
+    attribute holds at most 64 KiB), both cold and incremental."""
+    cleanup()
+    eps = [{'ip': f'198.18.{k // 250}.{k % 250 + 1}', 'port': 8080, 'local': k % 2 == 0} for k in range(2000)]
+    eps += [{'ip': f'2001:db8:1::{k + 1:x}', 'port': 8080} for k in range(2000)]
+    big = {'key': 'default/big:http/tcp', 'port': 80, 'nodePort': 30099, 'externalTrafficPolicy': 'Local',
+           'clusterIPs': ['198.19.0.99', '2001:db8:2::99'], 'endpoints': eps}
+    small = dict(big, endpoints=eps[:10] + eps[2000:2010])
+    rc, stats, err = apply({'node': NODE, 'services': [big]}, {'node': NODE, 'services': [small]},
+                           {'node': NODE, 'services': [big]})
+    check(rc == 0 and all(s['ok'] for s in stats), f'big service syncs: {stats} {err[-300:]}')
+    inc = canonical()
+    cleanup()
+    apply({'node': NODE, 'services': [big]})
+    check(inc == canonical(), 'big service: incremental == cold')
+    out = nft('-j', 'list', 'map', 'ip6', 'ferry', 'dnat-ips')
+    n = sum(len(o['map'].get('elem', [])) for o in json.loads(out.stdout)['nftables'] if 'map' in o)
+    check(n == 2000, f'2000 IPv6 DNAT elements, got {n}')
+
+
 def test_reload():
     cleanup()
     apply({'node': dict(NODE, nodePortAddresses=['203.0.113.0/24']), 'services': [web(3, 'Local')]})
@@ -302,7 +323,7 @@ def main():
     if [n for _, n in socket.if_nameindex()] != ['lo']:
         print('run me under unshare -n (refusing the root network namespace)', file=sys.stderr)
         sys.exit(2)
-    for t in (test_expectations, test_reload, test_operator_table, test_flush_repaired,
+    for t in (test_expectations, test_big_service, test_reload, test_operator_table, test_flush_repaired,
               test_bad_input_keeps_state, test_property):
         n = failures
         t()
