@@ -112,8 +112,8 @@ struct entry {
 
 struct dump {
 	int family;
-	const struct ct_match *m;
-	size_t n;
+	bool (*want)(void *ctx, int family, const struct entry *e);
+	void *ctx;
 	struct entry *hits;
 	size_t n_hits, cap;
 	int err;
@@ -206,23 +206,20 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 		e.has_zone = true;
 		e.zone = mnl_attr_get_u16(tb[CTA_ZONE]);
 	}
-	for (size_t i = 0; i < d->n; i++) {
-		if (!matches(&d->m[i], d->family, &e))
-			continue;
-		if (d->n_hits == d->cap) {
-			size_t cap = d->cap ? d->cap * 2 : 64;
-			struct entry *h = realloc(d->hits, cap * sizeof(*h));
+	if (!d->want(d->ctx, d->family, &e))
+		return MNL_CB_OK;
+	if (d->n_hits == d->cap) {
+		size_t cap = d->cap ? d->cap * 2 : 64;
+		struct entry *h = realloc(d->hits, cap * sizeof(*h));
 
-			if (!h) {
-				d->err = -ENOMEM;
-				return MNL_CB_ERROR;
-			}
-			d->hits = h;
-			d->cap = cap;
+		if (!h) {
+			d->err = -ENOMEM;
+			return MNL_CB_ERROR;
 		}
-		d->hits[d->n_hits++] = e;
-		break;
+		d->hits = h;
+		d->cap = cap;
 	}
+	d->hits[d->n_hits++] = e;
 	return MNL_CB_OK;
 }
 
@@ -261,13 +258,13 @@ static void put_tuple(struct nlmsghdr *nlh, int family, const struct tuple *t)
 }
 
 /* Dumps `family`'s table and deletes the matches; returns deletions or -errno. */
-static int clean_family(struct mnl_socket *nl, int family, const struct ct_match *m, size_t n,
-			uint32_t *seq)
+static int clean_family(struct mnl_socket *nl, int family,
+			bool (*want)(void *ctx, int family, const struct entry *e), void *ctx, uint32_t *seq)
 {
 	/* dumps come in skbs of up to 32 KiB; a smaller read truncates them */
 	enum { BUF = 65536 };
 	char *buf = malloc(BUF);
-	struct dump d = { .family = family, .m = m, .n = n };
+	struct dump d = { .family = family, .want = want, .ctx = ctx };
 	unsigned int portid = mnl_socket_get_portid(nl);
 	uint32_t s = ++*seq;
 	struct nlmsghdr *nlh;
@@ -337,14 +334,30 @@ fail:
 	return rc;
 }
 
-int ct_delete(const struct ct_match *m, size_t n)
+struct match_list {
+	const struct ct_match *m;
+	size_t n;
+};
+
+static bool want_match(void *ctx, int family, const struct entry *e)
 {
-	static const int fams[] = { AF_INET, AF_INET6 };
+	const struct match_list *l = ctx;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (matches(&l->m[i], family, e))
+			return true;
+	return false;
+}
+
+/* Runs `want` over the tables of the families in fams[2]; returns deletions. */
+static int clean(const bool fams[2], bool (*want)(void *, int, const struct entry *), void *ctx)
+{
+	static const int fam[] = { AF_INET, AF_INET6 };
 	struct mnl_socket *nl;
 	uint32_t seq = (uint32_t)time(NULL);
 	int total = 0;
 
-	if (!n)
+	if (!fams[0] && !fams[1])
 		return 0;
 	nl = mnl_socket_open(NETLINK_NETFILTER);
 	if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
@@ -356,14 +369,11 @@ int ct_delete(const struct ct_match *m, size_t n)
 		return err;
 	}
 	for (size_t f = 0; f < 2; f++) {
-		bool want = false;
 		int rc;
 
-		for (size_t i = 0; i < n; i++)
-			want |= m[i].family == fams[f];
-		if (!want)
+		if (!fams[f])
 			continue;
-		rc = clean_family(nl, fams[f], m, n, &seq);
+		rc = clean_family(nl, fam[f], want, ctx, &seq);
 		if (rc < 0) {
 			mnl_socket_close(nl);
 			return rc;
@@ -373,5 +383,175 @@ int ct_delete(const struct ct_match *m, size_t n)
 	mnl_socket_close(nl);
 	if (total)
 		log_v(2, "conntrack", "deleted stale entries", "entries=%d", total);
+	return total;
+}
+
+int ct_delete(const struct ct_match *m, size_t n)
+{
+	struct match_list l = { m, n };
+	bool fams[2] = { false, false };
+
+	for (size_t i = 0; i < n; i++)
+		fams[m[i].family == AF_INET6] = true;
+	return clean(fams, want_match, &l);
+}
+
+/* ---- the reconciler ---- */
+
+int ct_frontend_ip(struct ct_frontend *f, const char *ip, uint16_t port)
+{
+	int fam;
+
+	memset(f, 0, sizeof(*f));
+	if (parse_ip(&fam, f->addr, ip) < 0)
+		return -EINVAL;
+	f->family = fam;
+	f->port = port;
+	return 0;
+}
+
+int ct_frontend_nodeport(struct ct_frontend *f, int family, uint16_t node_port)
+{
+	memset(f, 0, sizeof(*f));
+	if ((family != AF_INET && family != AF_INET6) || !node_port)
+		return -EINVAL;
+	f->family = family;
+	f->node_port = true;
+	f->port = node_port;
+	return 0;
+}
+
+int ct_backend_set(struct ct_backend *b, int family, const char *ip, uint16_t port)
+{
+	int fam;
+
+	memset(b, 0, sizeof(*b));
+	if (parse_ip(&fam, b->addr, ip) < 0)
+		return -EINVAL;
+	if (fam != family) {
+		log_err("conntrack", "endpoint of the wrong family", "ip=%s", log_q(ip));
+		return -EINVAL;
+	}
+	b->port = port;
+	return 0;
+}
+
+struct recon {
+	const struct ct_frontend *f;
+	size_t n;
+	int32_t *slots;		/* open addressing over Service IP frontends: index or -1 */
+	size_t mask;
+	int32_t *np;		/* [65536]: NodePort frontend index or -1; NULL when none */
+};
+
+static uint32_t fe_hash(const uint8_t *a, size_t alen, uint16_t port)
+{
+	uint32_t h = 2166136261u ^ port;
+
+	for (size_t i = 0; i < alen; i++)
+		h = (h ^ a[i]) * 16777619u;
+	return h;
+}
+
+static int recon_index(struct recon *r, int family)
+{
+	size_t alen = family == AF_INET6 ? 16 : 4, size = 16;
+
+	while (size < 2 * r->n)
+		size *= 2;
+	r->mask = size - 1;
+	r->slots = malloc(size * sizeof(*r->slots));
+	if (!r->slots)
+		return -ENOMEM;
+	memset(r->slots, 0xff, size * sizeof(*r->slots));
+	for (size_t i = 0; i < r->n; i++) {
+		const struct ct_frontend *f = &r->f[i];
+
+		if (f->family != family)
+			continue;
+		if (f->node_port) {
+			/* kube-proxy skips these: "*:port" with nothing serving
+			 * would hit unrelated flows to that port */
+			if (!f->n_serving)
+				continue;
+			if (!r->np) {
+				r->np = malloc(65536 * sizeof(*r->np));
+				if (!r->np)
+					return -ENOMEM;
+				memset(r->np, 0xff, 65536 * sizeof(*r->np));
+			}
+			if (r->np[f->port] < 0)
+				r->np[f->port] = (int32_t)i;
+			continue;
+		}
+		for (size_t h = fe_hash(f->addr, alen, f->port) & r->mask;; h = (h + 1) & r->mask) {
+			const struct ct_frontend *o;
+
+			if (r->slots[h] < 0) {
+				r->slots[h] = (int32_t)i;
+				break;
+			}
+			o = &r->f[r->slots[h]];
+			if (o->port == f->port && !memcmp(o->addr, f->addr, alen))
+				break;	/* listed twice: the first wins */
+		}
+	}
+	return 0;
+}
+
+static bool serving(const struct ct_frontend *f, const struct tuple *reply, size_t alen)
+{
+	for (size_t i = 0; i < f->n_serving; i++)
+		if (f->serving[i].port == reply->sport && !memcmp(f->serving[i].addr, reply->src, alen))
+			return true;
+	return false;
+}
+
+static bool want_recon(void *ctx, int family, const struct entry *e)
+{
+	const struct recon *r = ctx;
+	size_t alen = family == AF_INET6 ? 16 : 4;
+
+	if (e->orig.proto != IPPROTO_UDP || !e->orig.ports || !e->reply.ports)
+		return false;
+	for (size_t h = fe_hash(e->orig.dst, alen, e->orig.dport) & r->mask; r->slots[h] >= 0;
+	     h = (h + 1) & r->mask) {
+		const struct ct_frontend *f = &r->f[r->slots[h]];
+
+		/* A Service IP frontend decides alone. kube-proxy goes on to the
+		 * NodePort test when the endpoint is serving, which can delete a
+		 * healthy flow whose Service port equals another Service's
+		 * NodePort; ferry does not. */
+		if (f->port == e->orig.dport && !memcmp(f->addr, e->orig.dst, alen))
+			return !serving(f, &e->reply, alen);
+	}
+	if (r->np && r->np[e->orig.dport] >= 0)
+		return !serving(&r->f[r->np[e->orig.dport]], &e->reply, alen);
+	return false;
+}
+
+int ct_reconcile(const struct ct_frontend *f, size_t n)
+{
+	static const int fam[] = { AF_INET, AF_INET6 };
+	int total = 0;
+
+	for (size_t k = 0; k < 2; k++) {
+		struct recon r = { .f = f, .n = n };
+		bool fams[2] = { k == 0, k == 1 }, any = false;
+		int rc;
+
+		for (size_t i = 0; i < n && !any; i++)
+			any = f[i].family == fam[k];
+		if (!any)
+			continue;
+		rc = recon_index(&r, fam[k]);
+		if (rc == 0)
+			rc = clean(fams, want_recon, &r);
+		free(r.slots);
+		free(r.np);
+		if (rc < 0)
+			return rc;
+		total += rc;
+	}
 	return total;
 }

@@ -53,4 +53,40 @@ int ct_match_endpoint(struct ct_match *m, const char *svc_ip, uint16_t svc_port,
  */
 int ct_delete(const struct ct_match *m, size_t n);
 
+/*
+ * kube-proxy v1.37's reconciler (pkg/proxy/conntrack/cleanup.go), the way
+ * to call this after a sync in which any UDP Service's endpoints changed:
+ * every UDP entry sent to a frontend (Service IP:port, or *:NodePort) whose
+ * reply source (the DNAT'ed endpoint IP:port) is not one of that frontend's
+ * serving endpoints is deleted. Stateless: it needs no memory of what was
+ * removed, so it also repairs what an agent restart missed.
+ *
+ * Give every UDP frontend of every UDP Service port, with the serving
+ * endpoints (serving, whatever the traffic policy or topology, as
+ * kube-proxy) and an empty list when there are none. A NodePort frontend
+ * with no serving endpoints is skipped, as kube-proxy does: it would match
+ * any traffic to that port number on any address.
+ */
+struct ct_backend {
+	uint8_t addr[16];
+	uint16_t port;		/* host order */
+};
+
+struct ct_frontend {
+	uint8_t family;		/* AF_INET or AF_INET6 */
+	bool node_port;		/* match the destination port on any address */
+	uint8_t addr[16];	/* Service IP unless node_port */
+	uint16_t port;		/* Service port or NodePort, host order */
+	const struct ct_backend *serving;
+	size_t n_serving;
+};
+
+/* Fill a frontend/backend from text ("198.51.100.7" or "2001:db8::7"). */
+int ct_frontend_ip(struct ct_frontend *f, const char *ip, uint16_t port);
+int ct_frontend_nodeport(struct ct_frontend *f, int family, uint16_t node_port);
+int ct_backend_set(struct ct_backend *b, int family, const char *ip, uint16_t port);
+
+/* Returns the entries deleted, or a negative errno (logged). */
+int ct_reconcile(const struct ct_frontend *f, size_t n);
+
 #endif

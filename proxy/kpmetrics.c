@@ -68,6 +68,10 @@ int kp_metrics_init_families(struct kp_metrics *m, bool ipv4, bool ipv6)
 						       sizeof(np_b) / sizeof(np_b[0])));
 	PER_FAMILY(nft_sync_failures, metrics_counter(r, "kubeproxy_sync_proxy_rules_nftables_sync_failures_total", l,
 						      A "Cumulative proxy nftables sync failures"));
+	PER_FAMILY(ct_duration, metrics_histogram(r, "kubeproxy_conntrack_reconciler_sync_duration_seconds", l,
+						  A "ReconcileConntrackFlowsLatency latency in seconds", sync_b, 15));
+	PER_FAMILY(ct_deleted, metrics_counter(r, "kubeproxy_conntrack_reconciler_deleted_entries_total", l,
+					       A "Cumulative conntrack flows deleted by conntrack reconciler"));
 	for (int f = 0; f < 2; f++) {
 		char li[64], le[64];
 
@@ -169,6 +173,14 @@ void kp_metrics_synced(struct kp_metrics *m, const struct kp_sync_result *r)
 	metric_set(m->endpoint_changes_pending, 0);
 	metric_observe(m->nft_batch_messages, r->messages);
 	metric_set(m->nft_objects, (double)r->objects);
+}
+
+void kp_metrics_conntrack(struct kp_metrics *m, int family, double seconds, uint32_t deleted)
+{
+	int f = family == AF_INET6 ? 1 : 0;
+
+	metric_observe(m->ct_duration[f], seconds);
+	metric_add(m->ct_deleted[f], deleted);
 }
 
 static int digits(const char **p, int n)

@@ -29,6 +29,7 @@ struct kp_metrics {
 	struct metric *netprog_duration[2];
 	struct metric *nft_sync_failures[2];
 	struct metric *no_local_internal[2], *no_local_external[2];
+	struct metric *ct_duration[2], *ct_deleted[2];
 	struct metric *endpoint_changes_total, *endpoint_changes_pending;
 	struct metric *service_changes_total, *service_changes_pending;
 	struct metric *healthz[2], *livez[2];	/* code 200, 503 */
@@ -71,6 +72,10 @@ void kp_metrics_synced(struct kp_metrics *m, const struct kp_sync_result *r);
  * Returns 0, or -EINVAL for a missing or unparsable annotation.
  */
 int kp_metrics_netprog(struct kp_metrics *m, int family, const char *trigger, struct timespec now);
+
+/* One conntrack reconciliation (nft/conntrack.h ct_reconcile) of `family`:
+ * kubeproxy_conntrack_reconciler_{sync_duration_seconds,deleted_entries_total}. */
+void kp_metrics_conntrack(struct kp_metrics *m, int family, double seconds, uint32_t deleted);
 
 /* RFC 3339 ("2026-11-26T13:50:01Z", ".123456789", "+02:00") to a timespec. */
 int kp_parse_rfc3339(const char *s, struct timespec *out);

@@ -146,6 +146,57 @@ int main(void)
 	CHECK_EQ_INT(ct_delete(m, 2), 2);
 	CHECK_EQ_INT(ct_count("udp", "dst=2001:db8:0:1::1", NULL), 0);
 
+	/* the reconciler (kube-proxy v1.37's way): fresh entries */
+	udp_send(AF_INET, "203.0.113.10", 53);
+	udp_send(AF_INET, "203.0.113.10", 53);
+	udp_send(AF_INET, "203.0.113.11", 53);
+	udp_send(AF_INET, "198.51.100.1", 30053);
+	udp_send(AF_INET6, "2001:db8:0:1::10", 53);
+	udp_send(AF_INET6, "2001:db8:0:1::11", 53);
+	CHECK_EQ_INT(ct_count("udp", "sport=5353", NULL), 6);
+	{
+		struct ct_backend a, gone, v6a, v6b;
+		struct ct_frontend f[7];
+
+		CHECK_EQ_INT(ct_backend_set(&a, AF_INET, "198.51.100.1", 5353), 0);
+		CHECK_EQ_INT(ct_backend_set(&gone, AF_INET, "198.51.100.9", 5353), 0);
+		CHECK_EQ_INT(ct_backend_set(&v6a, AF_INET6, "2001:db8::7", 5353), 0);
+		CHECK_EQ_INT(ct_backend_set(&v6b, AF_INET6, "2001:db8::2", 5353), 0);
+		CHECK_EQ_INT(ct_backend_set(&v6b, AF_INET, "2001:db8::2", 5353), -EINVAL);
+		CHECK_EQ_INT(ct_backend_set(&v6b, AF_INET6, "2001:db8::2", 5353), 0);
+		/* still served by its endpoint: both entries stay */
+		CHECK_EQ_INT(ct_frontend_ip(&f[0], "203.0.113.10", 53), 0);
+		f[0].serving = &a;
+		f[0].n_serving = 1;
+		/* no serving endpoint left: its entry goes */
+		CHECK_EQ_INT(ct_frontend_ip(&f[1], "203.0.113.11", 53), 0);
+		/* NodePort whose endpoint moved: goes */
+		CHECK_EQ_INT(ct_frontend_nodeport(&f[2], AF_INET, 30053), 0);
+		f[2].serving = &gone;
+		f[2].n_serving = 1;
+		/* NodePort with nothing serving: skipped, the direct 9999 flow stays */
+		CHECK_EQ_INT(ct_frontend_nodeport(&f[3], AF_INET, 9999), 0);
+		/* UDP only: the TCP flow to this IP:port stays */
+		CHECK_EQ_INT(ct_frontend_ip(&f[4], "203.0.113.10", 80), 0);
+		CHECK_EQ_INT(ct_frontend_ip(&f[5], "2001:db8:0:1::10", 53), 0);
+		f[5].serving = &v6a;
+		f[5].n_serving = 1;
+		CHECK_EQ_INT(ct_frontend_ip(&f[6], "2001:db8:0:1::11", 53), 0);
+		f[6].serving = &v6b;
+		f[6].n_serving = 1;
+		CHECK_EQ_INT(ct_frontend_nodeport(&f[3], AF_INET, 0), -EINVAL);
+		CHECK_EQ_INT(ct_frontend_nodeport(&f[3], AF_INET, 9999), 0);
+
+		CHECK_EQ_INT(ct_reconcile(f, 7), 3);
+		CHECK_EQ_INT(ct_count("udp", "dst=203.0.113.10 ", "sport=5353"), 2);
+		CHECK_EQ_INT(ct_count("udp", "dst=203.0.113.11 ", NULL), 0);
+		CHECK_EQ_INT(ct_count("udp", "dport=30053", NULL), 0);
+		CHECK_EQ_INT(ct_count("udp", "dst=2001:db8:0:1::10 ", NULL), 0);
+		CHECK_EQ_INT(ct_count("udp", "dst=2001:db8:0:1::11 ", NULL), 1);
+		CHECK_EQ_INT(ct_reconcile(f, 7), 0);
+		CHECK_EQ_INT(ct_reconcile(f, 0), 0);
+	}
+
 	/* the rest is untouched */
 	CHECK_EQ_INT(ct_count("udp", "dport=9999", NULL), 1);
 	CHECK_EQ_INT(ct_count("tcp", "ESTABLISHED", "dst=203.0.113.10 "), 1);

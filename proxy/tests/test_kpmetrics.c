@@ -123,6 +123,13 @@ int main(void)
 	HAS(t, "\nkubeproxy_network_programming_duration_seconds_count{ip_family=\"IPv4\"} 0\n");
 	free(t);
 
+	kp_metrics_conntrack(&m, AF_INET6, 0.002, 3);
+	t = metrics_text(m.reg);
+	HAS(t, "\nkubeproxy_conntrack_reconciler_deleted_entries_total{ip_family=\"IPv6\"} 3\n");
+	HAS(t, "\nkubeproxy_conntrack_reconciler_deleted_entries_total{ip_family=\"IPv4\"} 0\n");
+	HAS(t, "\nkubeproxy_conntrack_reconciler_sync_duration_seconds_bucket{ip_family=\"IPv6\",le=\"0.002\"} 1\n");
+	free(t);
+
 	/* /healthz answers are counted by code */
 	struct hc_health h;
 	struct httpd_resp r = { .status = 200 };
