@@ -119,6 +119,11 @@ void hc_health_body(const struct hc_health *h, bool healthz, struct timespec now
 	/* /healthz also fails a node being deleted; /livez does not */
 	if (healthz)
 		healthy = healthy && h->node_eligible;
+	/* the agent's conditions: fields go into a side buffer, then last */
+	struct httpd_resp extra = { .status = 200 };
+	bool extra_ok = !healthz || !h->extra || h->extra(h->extra_arg, &extra);
+
+	healthy = healthy && extra_ok;
 	r->content_type = "application/json";
 	snprintf(r->headers, sizeof(r->headers), "X-Content-Type-Options: nosniff\r\n");
 	r->status = healthy ? 200 : 503;
@@ -132,7 +137,7 @@ void hc_health_body(const struct hc_health *h, bool healthz, struct timespec now
 	if (healthz)
 		httpd_printf(r, "\"nodeEligible\":%s,", h->node_eligible ? "true" : "false");
 	/* Health().Healthy: the proxiers only, whatever the node */
-	httpd_printf(r, "\"healthy\":%s", hc_health_healthy_at(h, now_ms) ? "true" : "false");
+	httpd_printf(r, "\"healthy\":%s", hc_health_healthy_at(h, now_ms) && extra_ok ? "true" : "false");
 	for (int i = 0; i < 2; i++) {
 		if (!h->updated[i])
 			continue;
@@ -141,7 +146,8 @@ void hc_health_body(const struct hc_health *h, bool healthz, struct timespec now
 			     fam[i], t, family_healthy(h, i, now_ms) ? "true" : "false");
 		any = true;
 	}
-	httpd_printf(r, "%s}", any ? "}" : "");
+	httpd_printf(r, "%s%.*s}", any ? "}" : "", (int)extra.len, extra.body ? extra.body : "");
+	free(extra.body);
 }
 
 static void health_http(struct hc_health *h, bool healthz, struct httpd_resp *r)

@@ -40,6 +40,11 @@ struct hc_health {
 	/* optional: kubeproxy_proxy_{healthz,livez}_total{code="200"|"503"},
 	 * [0 healthz / 1 livez][0 for 200 / 1 for 503]; kp_metrics_bind_health */
 	struct metric *counters[2][2];
+	/* optional, /healthz only: the agent's own conditions (API reachable,
+	 * informers synced). Appends ,"key":value fields to the body with
+	 * httpd_printf; returning false reports "healthy":false and 503. */
+	bool (*extra)(void *arg, struct httpd_resp *r);
+	void *extra_arg;
 };
 
 /* timeout_ms: kube-proxy uses 2 x syncPeriod (default 60 s). */

@@ -84,6 +84,16 @@ static void test_rfc3339(void)
 	CHECK_EQ_STR(buf, "0001-01-01T00:00:00Z");
 }
 
+static bool api_ok;
+
+static bool api_extra(void *arg, struct httpd_resp *r)
+{
+	bool ok = *(bool *)arg;
+
+	httpd_printf(r, ",\"apiReachable\":%s", ok ? "true" : "false");
+	return ok;
+}
+
 /* kube-proxy v1.37's bodies, byte for byte, at fixed clocks */
 static void test_health_bodies(void)
 {
@@ -144,6 +154,32 @@ static void test_health_bodies(void)
 		     "\"IPv4\":{\"lastUpdated\":\"2025-11-26T13:50:00Z\",\"healthy\":true},"
 		     "\"IPv6\":{\"lastUpdated\":\"2025-11-26T13:49:59.0000001Z\",\"healthy\":false}}}");
 	free(r.body);
+
+	/* the agent's own conditions: extra fields, and they can fail it */
+	hc_health_node_eligible(&h, true);
+	h.extra = api_extra;
+	h.extra_arg = &api_ok;
+	api_ok = true;
+	r = (struct httpd_resp){ .status = 200 };
+	hc_health_body(&h, true, now, 1000, &r);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK(strstr(r.body, "\"healthy\":true,\"status\":{") != NULL);
+	CHECK(strstr(r.body, "}},\"apiReachable\":true}") != NULL);
+	free(r.body);
+	api_ok = false;
+	r = (struct httpd_resp){ .status = 200 };
+	hc_health_body(&h, true, now, 1000, &r);
+	CHECK_EQ_INT(r.status, 503);
+	CHECK(strstr(r.body, "\"healthy\":false,\"status\":{") != NULL);
+	CHECK(strstr(r.body, "}},\"apiReachable\":false}") != NULL);
+	free(r.body);
+	/* not on /livez */
+	r = (struct httpd_resp){ .status = 200 };
+	hc_health_body(&h, false, now, 1000, &r);
+	CHECK_EQ_INT(r.status, 200);
+	CHECK(strstr(r.body, "apiReachable") == NULL);
+	free(r.body);
+	h.extra = NULL;
 
 	/* a node being deleted: /healthz fails, "healthy" stays the proxy's */
 	h.queued[1] = false;
