@@ -368,7 +368,7 @@ static void list_page(struct kube_informer *inf)
 static int on_event(void *arg, enum kube_watch_type type, struct json_object *obj)
 {
 	struct kube_informer *inf = arg;
-	struct json_object *md, *v;
+	struct json_object *md = NULL, *v;
 	const char *err, *rv = NULL;
 
 	inf->stream_events = true;

@@ -209,11 +209,12 @@ int main(int argc, char **argv)
 
 	/* 5. a malformed object and a bookmark in the stream: skipped, cache intact */
 	ctl("{\"op\":\"raw\",\"data\":\"{\\\"type\\\":\\\"ADDED\\\",\\\"object\\\":{\\\"metadata\\\":{}}}\\n\"}");
+	ctl("{\"op\":\"raw\",\"data\":\"{\\\"type\\\":\\\"DELETED\\\",\\\"object\\\":{}}\\n\"}");
 	ctl("{\"op\":\"bookmark\"}");
 	put("put", 9, 99, "a9");
 	expect(1202, 4, 2, 5000);
 	kube_informer_stats(INF, &st);
-	CHECK_EQ_INT(st.bad_objects, 1);
+	CHECK_EQ_INT(st.bad_objects, 2);
 	CHECK_EQ_INT(kube_informer_count(INF), 1200);
 
 	/* 6. malformed JSON breaks the stream: resume, still consistent */
