@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Run bench_kube_cache against a real etcd + kube-apiserver of its own.
+
+A private network namespace (ferry-kbench) holds a throw-away etcd and
+kube-apiserver (the e2e cluster's binaries) on loopback, so the shared e2e
+cluster is never touched. It loads N Services and N EndpointSlices (E
+endpoints each) through the API, then runs the benchmark in the namespace.
+
+    sudo bench/kube_real_apiserver.py BIN_DIR BENCH_BINARY [N [E]]
+"""
+import http.client
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+from lib import pki  # noqa: E402
+
+NS = "ferry-kbench"
+D = "/tmp/ferry-kbench"
+BIN, BENCH = sys.argv[1], sys.argv[2]
+N = int(sys.argv[3]) if len(sys.argv) > 3 else 10000
+E = int(sys.argv[4]) if len(sys.argv) > 4 else 10
+
+
+def nsrun(*cmd, **kw):
+    return subprocess.run(["ip", "netns", "exec", NS, *cmd], **kw)
+
+
+def spawn(name, cmd):
+    log = open(os.path.join(D, name + ".log"), "w")
+    return subprocess.Popen(["ip", "netns", "exec", NS, *cmd], stdout=log, stderr=subprocess.STDOUT)
+
+
+def api(ctx):
+    return http.client.HTTPSConnection("127.0.0.1", 6443, context=ctx, timeout=60)
+
+
+def load(ctx, first, last, errors):
+    c = api(ctx)
+    for i in range(first, last):
+        ns = "bench-%d" % (i % 20)
+        name = "svc-%05d" % i
+        svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns,
+               "labels": {"app": name}}, "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080},
+                                                            {"name": "https", "port": 443, "targetPort": 8443}]}}
+        eps = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+               "metadata": {"name": name + "-1", "namespace": ns,
+                            "labels": {"kubernetes.io/service-name": name,
+                                       "endpointslice.kubernetes.io/managed-by": "bench"}},
+               "endpoints": [{"addresses": ["198.18.%d.%d" % ((i * E + k) // 250 % 256, (i * E + k) % 250 + 1)],
+                              "conditions": {"ready": True, "serving": True, "terminating": False},
+                              "nodeName": "node%d" % (k % 50), "zone": "zone-%d" % (k % 3),
+                              "targetRef": {"kind": "Pod", "namespace": ns, "name": "%s-%d" % (name, k)}}
+                             for k in range(E)],
+               "ports": [{"name": "http", "port": 8080, "protocol": "TCP"},
+                         {"name": "https", "port": 8443, "protocol": "TCP"}]}
+        for path, obj in (("/api/v1/namespaces/%s/services" % ns, svc),
+                          ("/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices" % ns, eps)):
+            for _ in range(5):   # an overloaded etcd times out: try again
+                c.request("POST", path, json.dumps(obj), {"Content-Type": "application/json"})
+                r = c.getresponse()
+                body = r.read()
+                if r.status in (200, 201, 409):
+                    break
+                time.sleep(1)
+            else:
+                errors.append((r.status, body[:200]))
+
+
+def main():
+    subprocess.run(["ip", "netns", "del", NS], capture_output=True)
+    shutil.rmtree(D, ignore_errors=True)
+    os.makedirs(D)
+    subprocess.run(["ip", "netns", "add", NS], check=True)
+    nsrun("ip", "link", "set", "lo", "up", check=True)
+    # the apiserver refuses a loopback advertise address: another one on lo
+    nsrun("ip", "addr", "add", "203.0.113.3/32", "dev", "lo", check=True)
+    procs = []
+    try:
+        pki.make_ca(D)
+        pki.make_sa_keys(D)
+        pki.make_cert(D, "apiserver", "kube-apiserver", sans=["127.0.0.1", "localhost"], server=True)
+        pki.make_cert(D, "admin", "bench-admin", orgs=["system:masters"])
+        pki.kubeconfig(os.path.join(D, "admin.kubeconfig"), "https://127.0.0.1:6443", os.path.join(D, "ca.crt"),
+                       os.path.join(D, "admin.crt"), os.path.join(D, "admin.key"), user="admin")
+        procs.append(spawn("etcd", [os.path.join(BIN, "etcd"), "--data-dir", os.path.join(D, "etcd"),
+                                    "--listen-client-urls", "http://127.0.0.1:2379",
+                                    "--advertise-client-urls", "http://127.0.0.1:2379",
+                                    "--listen-peer-urls", "http://127.0.0.1:2380",
+                                    "--log-level", "warn", "--quota-backend-bytes", str(4 << 30)]))
+        time.sleep(2)
+        procs.append(spawn("kube-apiserver", [
+            os.path.join(BIN, "kube-apiserver"), "--etcd-servers", "http://127.0.0.1:2379",
+            "--bind-address", "0.0.0.0", "--secure-port", "6443", "--advertise-address", "203.0.113.3",
+            "--tls-cert-file", os.path.join(D, "apiserver.crt"),
+            "--tls-private-key-file", os.path.join(D, "apiserver.key"),
+            "--client-ca-file", os.path.join(D, "ca.crt"),
+            "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
+            "--service-account-key-file", os.path.join(D, "sa.pub"),
+            "--service-account-signing-key-file", os.path.join(D, "sa.key"),
+            "--service-cluster-ip-range", "198.19.0.0/16", "--authorization-mode", "RBAC",
+            "--profiling=false", "--v=0", "--max-requests-inflight", "1000",
+            "--max-mutating-requests-inflight", "1000"]))
+        for _ in range(120):
+            if nsrun(os.path.join(BIN, "kubectl"), "--kubeconfig", os.path.join(D, "admin.kubeconfig"),
+                     "get", "--raw", "/readyz", capture_output=True).returncode == 0:
+                break
+            time.sleep(1)
+        else:
+            sys.exit("apiserver did not become ready; see %s/kube-apiserver.log" % D)
+        for k in range(20):
+            nsrun(os.path.join(BIN, "kubectl"), "--kubeconfig", os.path.join(D, "admin.kubeconfig"),
+                  "create", "namespace", "bench-%d" % k, capture_output=True, check=True)
+        # load from inside the namespace: a python child in it
+        t0 = time.time()
+        r = nsrun(sys.executable, __file__, "--load", str(N), str(E))
+        if r.returncode:
+            sys.exit("loading failed")
+        print("loaded %d Services + %d EndpointSlices (%d endpoints each) in %.0f s"
+              % (N, N, E, time.time() - t0), flush=True)
+        out = nsrun("/usr/bin/time", "-f", "wall_s=%e maxrss_kib=%M", BENCH, "--kubeconfig",
+                    os.path.join(D, "admin.kubeconfig"), capture_output=True, text=True)
+        print(out.stdout + "\n".join(line for line in out.stderr.splitlines() if "level=" not in line))
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        subprocess.run(["ip", "netns", "del", NS], capture_output=True)
+
+
+def load_main(n, e):
+    global E
+    E = e
+    ctx = ssl.create_default_context(cafile=os.path.join(D, "ca.crt"))
+    ctx.load_cert_chain(os.path.join(D, "admin.crt"), os.path.join(D, "admin.key"))
+    errors = []
+    threads = [threading.Thread(target=load, args=(ctx, k * n // 8, (k + 1) * n // 8, errors)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:   # the benchmark prints the counts it actually cached
+        print("not created: %d, first: %s" % (len(errors), errors[0]), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--load":
+        load_main(int(sys.argv[2]), int(sys.argv[3]))
+    else:
+        main()
