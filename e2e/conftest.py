@@ -29,8 +29,21 @@ class Cluster:
                 " ".join(args), p.returncode, p.stdout, p.stderr))
         return p
 
+    # An overloaded machine makes the apiserver time out now and then; a
+    # client retries those, as kubectl's users do.
+    TRANSIENT = ("Error from server (Timeout)", "TLS handshake timeout", "connection refused",
+                 "the server was unable to return a response", "i/o timeout")
+
     def kubectl(self, *args, check=True, input=None, timeout=120):
-        return self.run("kubectl", *args, check=check, input=input, timeout=timeout).stdout
+        for attempt in range(3):
+            p = self.run("kubectl", *args, check=False, input=input, timeout=timeout)
+            if p.returncode == 0 or not any(t in p.stderr for t in self.TRANSIENT):
+                break
+            time.sleep(1 + attempt)
+        if check and p.returncode:
+            raise AssertionError("kubectl %s failed (%d):\n%s%s" % (
+                " ".join(args), p.returncode, p.stdout, p.stderr))
+        return p.stdout
 
     def kjson(self, *args):
         return json.loads(self.kubectl(*args, "-o", "json"))

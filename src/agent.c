@@ -6,6 +6,7 @@
 #include "core/httpd.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/metrics.h"
 #include "kube/informer.h"
 #include "src/cmd.h"
 #include "src/proxier.h"
@@ -22,7 +23,8 @@ struct agent {
 	struct loop *loop;
 	const char *node_name;
 	/* kube wiring */
-	const char *kubeconfig, *master, *healthz_bind;
+	const char *kubeconfig, *master, *healthz_bind, *metrics_bind;
+	struct httpd *metrics_httpd;
 	double kube_qps;
 	int kube_burst;
 	struct kube_client *kube;
@@ -98,6 +100,8 @@ static void on_change(struct agent *a, const struct kube_object *o)
 	/* Only this node's Node object matters to forwarding. */
 	if (o->kind == KUBE_NODE && strcmp(o->name, a->node_name))
 		return;
+	if (o->kind == KUBE_NODE && a->proxier)
+		hc_health_node_eligible(proxier_health(a->proxier), true);
 	if (a->proxier)
 		proxier_changed(a->proxier, o->kind);
 }
@@ -105,31 +109,6 @@ static void on_change(struct agent *a, const struct kube_object *o)
 static void on_add(void *arg, const struct kube_object *o) { on_change(arg, o); }
 static void on_update(void *arg, const struct kube_object *old, const struct kube_object *o) { on_change(arg, o); }
 static void on_del(void *arg, const struct kube_object *o) { on_change(arg, o); }
-
-/* 200 when every informer has synced and the API answered last time, 503
- * otherwise; the body says which. */
-static void healthz(void *arg, const struct httpd_req *req, struct httpd_resp *r)
-{
-	static const char *const names[] = { "services", "endpointslices", "nodes" };
-	struct agent *a = arg;
-	bool ok = a->kube && kube_client_reachable(a->kube);
-
-	httpd_printf(r, "{\"apiReachable\":%s,\"synced\":{", ok ? "true" : "false");
-	for (int k = 0; k < KUBE_KIND_COUNT; k++) {
-		bool s = a->inf[k] && kube_informer_synced(a->inf[k]);
-
-		ok = ok && s;
-		httpd_printf(r, "%s\"%s\":%s", k ? "," : "", names[k], s ? "true" : "false");
-	}
-	httpd_printf(r, "},\"healthy\":%s}\n", ok ? "true" : "false");
-	r->content_type = "application/json";
-	r->status = ok ? 200 : 503;
-}
-
-static void livez(void *arg, const struct httpd_req *req, struct httpd_resp *r)
-{
-	httpd_printf(r, "ok\n");
-}
 
 static int kube_start(struct agent *a)
 {
@@ -172,17 +151,31 @@ static int kube_start(struct agent *a)
 				log_q(strerror(-rc)));
 			return -1;
 		}
-		httpd_route(a->httpd, "/healthz", healthz, a);
-		httpd_route(a->httpd, "/livez", livez, a);
+		/* kube-proxy's bodies and codes: load balancers and probes
+		 * written for kube-proxy read them unchanged */
+		httpd_route(a->httpd, "/healthz", hc_healthz_http, proxier_health(a->proxier));
+		httpd_route(a->httpd, "/livez", hc_livez_http, proxier_health(a->proxier));
 		log_info("agent", "serving health", "bind=%s port=%d", log_q(a->healthz_bind), httpd_port(a->httpd));
+	}
+	if (a->metrics_bind && *a->metrics_bind) {
+		a->metrics_httpd = httpd_new(a->loop, a->metrics_bind, &rc);
+		if (!a->metrics_httpd) {
+			log_err("agent", "cannot serve /metrics", "bind=%s err=%s", log_q(a->metrics_bind),
+				log_q(strerror(-rc)));
+			return -1;
+		}
+		httpd_route(a->metrics_httpd, "/metrics", metrics_http, proxier_metrics(a->proxier));
+		httpd_route(a->metrics_httpd, "/healthz", hc_healthz_http, proxier_health(a->proxier));
+		log_info("agent", "serving metrics", "bind=%s", log_q(a->metrics_bind));
 	}
 	return 0;
 }
 
 static void kube_stop(struct agent *a)
 {
-	proxier_free(a->proxier);
+	httpd_free(a->metrics_httpd);
 	httpd_free(a->httpd);
+	proxier_free(a->proxier);
 	for (int k = 0; k < KUBE_KIND_COUNT; k++)
 		kube_informer_free(a->inf[k]);
 	kube_client_free(a->kube);
@@ -199,6 +192,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: ferry agent [-v N] [--node-name NAME] [--hostname-override NAME]\n"
 		   "                   [--kubeconfig FILE] [--master URL] [--kube-api-qps N] [--kube-api-burst N]\n"
 		   "                   [--healthz-bind-address ADDR:PORT (default 0.0.0.0:10256, \"\" disables)]\n"
+		   "                   [--metrics-bind-address ADDR:PORT (default 127.0.0.1:10249)]\n"
 		   "                   [--sync-period DURATION (30s)] [--min-sync-period DURATION (0s)]\n"
 		   "                   [--nodeport-addresses primary|CIDR,...] [--cluster-cidr CIDR,...]\n"
 		   "                   [--masquerade-all]\n");
@@ -215,6 +209,7 @@ int cmd_agent(int argc, char **argv)
 		{ "kube-api-qps", required_argument, NULL, 'q' },
 		{ "kube-api-burst", required_argument, NULL, 'b' },
 		{ "healthz-bind-address", required_argument, NULL, 'z' },
+		{ "metrics-bind-address", required_argument, NULL, 'P' },
 		{ "sync-period", required_argument, NULL, 'S' },
 		{ "min-sync-period", required_argument, NULL, 'M' },
 		{ "nodeport-addresses", required_argument, NULL, 'N' },
@@ -223,7 +218,8 @@ int cmd_agent(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	struct agent a = { .healthz_bind = "0.0.0.0:10256", .kube_qps = 50, .kube_burst = 100,
+	struct agent a = { .healthz_bind = "0.0.0.0:10256", .metrics_bind = "127.0.0.1:10249",
+			   .kube_qps = 50, .kube_burst = 100,
 			   .popts = { .sync_period_ms = 30000, .min_sync_period_ms = 0 } };
 	int n;
 	char *end;
@@ -264,6 +260,9 @@ int cmd_agent(int argc, char **argv)
 			break;
 		case 'z':
 			a.healthz_bind = optarg;
+			break;
+		case 'P':
+			a.metrics_bind = optarg;
 			break;
 		case 'S':
 		case 'M':

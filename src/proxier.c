@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "src/proxier.h"
 #include "core/log.h"
+#include "nft/conntrack.h"
 #include "nft/nft.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #define RETRY_MS 1000
@@ -18,8 +22,13 @@ struct proxier {
 	struct loop_timer periodic;
 	bool started, dirty;
 	uint64_t last_sync_ms;		/* monotonic */
-	struct fstate want;		/* built, then applied */
+	struct fstate want;		/* built by the last sync */
+	struct fstate applied;		/* what the kernel holds */
 	struct proxier_stats st;
+	struct hc_health health;	/* /healthz, /livez */
+	struct hc_servers *hc;		/* health-check node ports */
+	struct kp_metrics metrics;
+	uint32_t pending_svc, pending_eps;
 };
 
 static void each_cached(const void *cache, int (*fn)(void *, const struct kube_object *), void *arg)
@@ -49,6 +58,223 @@ static void schedule(struct proxier *p, uint64_t not_before_ms)
 	loop_timer_arm(p->loop, &p->timer, delay);
 }
 
+/* ---- stale UDP conntrack entries (kube-proxy's conntrack cleanup) ---- */
+
+static bool ep_used(const struct fendpoint *e) { return e->ready || (e->serving && e->terminating); }
+
+static bool has_used_ep(const struct fsvc *v, const struct fendpoint *x)
+{
+	for (size_t i = 0; i < v->n_eps; i++)
+		if (ep_used(&v->eps[i]) && v->eps[i].port == x->port &&
+		    v->eps[i].addr.family == x->addr.family &&
+		    !memcmp(v->eps[i].addr.a, x->addr.a, 16))
+			return true;
+	return false;
+}
+
+static size_t n_used(const struct fsvc *v)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < v->n_eps; i++)
+		n += ep_used(&v->eps[i]);
+	return n;
+}
+
+struct ct_list {
+	struct ct_match *v;
+	size_t n, cap;
+};
+
+static struct ct_match *ct_next(struct ct_list *l)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		struct ct_match *nv = realloc(l->v, cap * sizeof(*nv));
+		if (!nv)
+			return NULL;
+		l->v = nv;
+		l->cap = cap;
+	}
+	memset(&l->v[l->n], 0, sizeof(l->v[0]));
+	return &l->v[l->n++];
+}
+
+static void each_vip(const struct fsvc *v, void (*fn)(struct ct_list *, const struct fsvc *,
+						     const struct faddr *, const struct fendpoint *),
+		     struct ct_list *l, const struct fendpoint *ep)
+{
+	for (size_t i = 0; i < v->n_cluster_ips; i++)
+		fn(l, v, &v->cluster_ips[i], ep);
+	for (size_t i = 0; i < v->n_external_ips; i++)
+		fn(l, v, &v->external_ips[i], ep);
+	for (size_t i = 0; i < v->n_lb_ips; i++)
+		fn(l, v, &v->lb_ips[i], ep);
+}
+
+static void match_vip(struct ct_list *l, const struct fsvc *v, const struct faddr *vip,
+		      const struct fendpoint *ep)
+{
+	char a[64], e[64];
+	struct ct_match *m;
+
+	if (ep && ep->addr.family != vip->family)
+		return;
+	if (!(m = ct_next(l)))
+		return;
+	inet_ntop(vip->family, vip->a, a, sizeof(a));
+	if (ep) {
+		inet_ntop(ep->addr.family, ep->addr.a, e, sizeof(e));
+		if (ct_match_endpoint(m, a, v->port, e, ep->port) < 0)
+			l->n--;
+	} else if (ct_match_service(m, a, v->port) < 0) {
+		l->n--;
+	}
+}
+
+static void match_nodeport(struct ct_list *l, const struct fsvc *v, const struct fendpoint *ep)
+{
+	char e[64];
+	struct ct_match *m;
+
+	if (!v->node_port)
+		return;
+	for (int fam = 0; fam < 2; fam++) {
+		int af = fam ? AF_INET6 : AF_INET;
+		if (ep && ep->addr.family != af)
+			continue;
+		if (!(m = ct_next(l)))
+			return;
+		if (ep)
+			inet_ntop(ep->addr.family, ep->addr.a, e, sizeof(e));
+		if (ct_match_nodeport(m, af, v->node_port, ep ? e : NULL, ep ? ep->port : 0) < 0)
+			l->n--;
+	}
+}
+
+static const struct fsvc *find_svc(const struct fstate *s, const char *key)
+{
+	size_t lo = 0, hi = s->n_svcs;
+
+	while (lo < hi) {	/* both states are sorted by key */
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(s->svcs[mid].key, key);
+		if (!c)
+			return &s->svcs[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/*
+ * UDP has no teardown: a client keeps hitting the DNAT of its first packet.
+ * After a sync, delete the entries that now point the wrong way: to a
+ * removed endpoint, to a Service that was deleted, or to a Service that had
+ * no endpoint (the packets were rejected, the entry remembers no DNAT).
+ */
+static void conntrack_cleanup(struct proxier *p)
+{
+	struct ct_list l = { 0 };
+	const struct fstate *old = &p->applied, *cur = &p->want;
+
+	for (size_t i = 0; i < cur->n_svcs; i++) {
+		const struct fsvc *v = &cur->svcs[i], *o;
+		if (v->proto != IPPROTO_UDP)
+			continue;
+		o = find_svc(old, v->key);
+		if (!n_used(v))
+			continue;
+		if (!o || !n_used(o)) {
+			each_vip(v, match_vip, &l, NULL);
+			match_nodeport(&l, v, NULL);
+			continue;
+		}
+		for (size_t j = 0; j < o->n_eps; j++) {
+			const struct fendpoint *e = &o->eps[j];
+			if (!ep_used(e) || has_used_ep(v, e))
+				continue;
+			each_vip(o, match_vip, &l, e);
+			match_nodeport(&l, o, e);
+		}
+	}
+	for (size_t i = 0; i < old->n_svcs; i++) {
+		const struct fsvc *o = &old->svcs[i];
+		if (o->proto == IPPROTO_UDP && !find_svc(cur, o->key)) {
+			each_vip(o, match_vip, &l, NULL);
+			match_nodeport(&l, o, NULL);
+		}
+	}
+	if (l.n) {
+		int n = ct_delete(l.v, l.n);
+		log_v(2, "proxy", "stale UDP conntrack entries", "matches=%zu deleted=%d", l.n, n);
+	}
+	free(l.v);
+}
+
+/* ---- health-check node ports ---- */
+
+struct hc_collect {
+	const struct proxier *p;
+	struct hc_want *v;
+	size_t n, cap;
+};
+
+static int collect_hc(void *arg, const struct kube_object *o)
+{
+	struct hc_collect *c = arg;
+	const struct kube_service *s = kube_service(o);
+	char prefix[FSVC_KEY_MAX + 2];
+	const struct fstate *st = &c->p->want;
+	uint32_t local = 0;
+
+	if (!s || s->type != KUBE_SVC_LOAD_BALANCER || !s->health_check_node_port ||
+	    s->external_traffic_policy != KUBE_POLICY_LOCAL)
+		return 0;
+	/* Local endpoints of any port of this Service, each address once. */
+	int plen = snprintf(prefix, sizeof(prefix), "%s/%s:", o->namespace, o->name);
+	struct faddr seen[64];
+	size_t n_seen = 0;
+	for (size_t i = 0; i < st->n_svcs; i++) {
+		const struct fsvc *v = &st->svcs[i];
+		if (strncmp(v->key, prefix, plen))
+			continue;
+		for (size_t j = 0; j < v->n_eps; j++) {
+			const struct fendpoint *e = &v->eps[j];
+			bool dup = false;
+			if (!e->local || !e->ready)
+				continue;
+			for (size_t k = 0; k < n_seen && !dup; k++)
+				dup = !memcmp(seen[k].a, e->addr.a, 16);
+			if (!dup && n_seen < 64)
+				seen[n_seen++] = e->addr;
+			local += !dup;
+		}
+	}
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 8;
+		struct hc_want *nv = realloc(c->v, cap * sizeof(*nv));
+		if (!nv)
+			return 1;
+		c->v = nv;
+		c->cap = cap;
+	}
+	c->v[c->n++] = (struct hc_want){ o->namespace, o->name, s->health_check_node_port, local };
+	return 0;
+}
+
+static void sync_health_ports(struct proxier *p)
+{
+	struct hc_collect c = { .p = p };
+
+	if (!p->hc)
+		return;
+	kube_informer_foreach(p->svcs, collect_hc, &c);
+	hc_sync(p->hc, c.v, c.n);
+	free(c.v);
+}
+
 static void sync_now(struct proxier *p)
 {
 	struct proxy_input in = {
@@ -70,6 +296,8 @@ static void sync_now(struct proxier *p)
 	if (!err)
 		err = nft_sync_apply(p->nft, &p->want);
 	if (err) {
+		struct kp_sync_result r = { .ok = false, .seconds = (loop_now_us() - t0) / 1e6 };
+		kp_metrics_synced(&p->metrics, &r);
 		p->st.sync_errors++;
 		p->dirty = true;
 		log_err("proxy", "sync failed; the previous ruleset stays, retrying",
@@ -78,6 +306,18 @@ static void sync_now(struct proxier *p)
 		return;
 	}
 	const struct nft_sync_stats *ns = nft_sync_last(p->nft);
+	conntrack_cleanup(p);
+	sync_health_ports(p);
+	/* the kernel now holds `want`: it becomes the base of the next diff */
+	struct fstate tmp = p->applied;
+	p->applied = p->want;
+	p->want = tmp;
+	hc_health_updated(&p->health, AF_INET);
+	hc_health_updated(&p->health, AF_INET6);
+	struct kp_sync_result r = { .ok = true, .full = ns->full, .messages = ns->messages,
+				    .seconds = (loop_now_us() - t0) / 1e6 };
+	kp_metrics_synced(&p->metrics, &r);
+	p->pending_svc = p->pending_eps = 0;
 	p->st.syncs++;
 	p->st.last_sync_ms = (loop_now_us() - t0) / 1000.0;
 	p->st.last_sync_unix_ms = wall_ms();
@@ -123,9 +363,20 @@ struct proxier *proxier_new(struct loop *l, const struct proxier_opts *o,
 	p->slices = slices;
 	p->nodes = nodes;
 	fstate_init(&p->want);
+	fstate_init(&p->applied);
+	hc_health_init(&p->health, 2 * (o->sync_period_ms ? o->sync_period_ms : 30000));
+	if (kp_metrics_init(&p->metrics) < 0 ||
+	    !(p->hc = hc_new(l, NULL, 0, &p->health))) {
+		kp_metrics_free(&p->metrics);
+		free(p);
+		return NULL;
+	}
+	kp_metrics_bind_health(&p->metrics, &p->health);
 	loop_timer_init(&p->timer, on_timer, p);
 	loop_timer_init(&p->periodic, on_periodic, p);
 	if (!(p->nft = nft_sync_new())) {
+		hc_free(p->hc);
+		kp_metrics_free(&p->metrics);
 		free(p);
 		return NULL;
 	}
@@ -139,7 +390,10 @@ void proxier_free(struct proxier *p)
 	loop_timer_cancel(p->loop, &p->timer);
 	loop_timer_cancel(p->loop, &p->periodic);
 	nft_sync_free(p->nft);
+	hc_free(p->hc);
+	kp_metrics_free(&p->metrics);
 	fstate_free(&p->want);
+	fstate_free(&p->applied);
 	free(p);
 }
 
@@ -160,10 +414,15 @@ void proxier_changed(struct proxier *p, enum kube_kind kind)
 		p->st.service_changes++;
 	else if (kind == KUBE_ENDPOINTSLICE)
 		p->st.endpoint_changes++;
+	kp_metrics_queued(&p->metrics, kind == KUBE_SERVICE, kind == KUBE_ENDPOINTSLICE);
+	hc_health_queued(&p->health, AF_INET);
+	hc_health_queued(&p->health, AF_INET6);
 	p->dirty = true;
 	if (p->started)
 		schedule(p, 0);
 }
 
 const struct proxier_stats *proxier_stats(const struct proxier *p) { return &p->st; }
-const struct fstate *proxier_applied(const struct proxier *p) { return &p->want; }
+const struct fstate *proxier_applied(const struct proxier *p) { return &p->applied; }
+struct hc_health *proxier_health(struct proxier *p) { return &p->health; }
+struct metrics *proxier_metrics(struct proxier *p) { return p->metrics.reg; }

@@ -12,6 +12,8 @@
 #include "core/loop.h"
 #include "kube/informer.h"
 #include "nft/model.h"
+#include "proxy/healthcheck.h"
+#include "proxy/kpmetrics.h"
 #include "proxy/proxy.h"
 
 #include <stdint.h>
@@ -42,5 +44,8 @@ void proxier_changed(struct proxier *p, enum kube_kind kind);
 const struct proxier_stats *proxier_stats(const struct proxier *p);
 /* The state the last sync built (what the kernel holds after a good sync). */
 const struct fstate *proxier_applied(const struct proxier *p);
+/* For /healthz and /livez (hc_healthz_http) and /metrics (metrics_http). */
+struct hc_health *proxier_health(struct proxier *p);
+struct metrics *proxier_metrics(struct proxier *p);
 
 #endif
