@@ -20,6 +20,11 @@
 #include <string.h>
 #include <time.h>
 
+/* from the kernel's nf_conntrack_netlink.c (not in the uapi header) */
+#ifndef CTA_FILTER_FLAG_CTA_PROTO_NUM
+#define CTA_FILTER_FLAG_CTA_PROTO_NUM (1 << 3)
+#endif
+
 static int parse_ip(int *family, uint8_t *a, const char *s)
 {
 	if (inet_pton(AF_INET, s, a) == 1) {
@@ -258,7 +263,7 @@ static void put_tuple(struct nlmsghdr *nlh, int family, const struct tuple *t)
 }
 
 /* Dumps `family`'s table and deletes the matches; returns deletions or -errno. */
-static int clean_family(struct mnl_socket *nl, int family,
+static int clean_family(struct mnl_socket *nl, int family, uint8_t proto,
 			bool (*want)(void *ctx, int family, const struct entry *e), void *ctx, uint32_t *seq)
 {
 	/* dumps come in skbs of up to 32 KiB; a smaller read truncates them */
@@ -272,7 +277,24 @@ static int clean_family(struct mnl_socket *nl, int family,
 
 	if (!buf)
 		return -ENOMEM;
+again:
 	nlh = ct_msg(buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP, family, s);
+	if (proto) {
+		/* conntrack -L -p udp: the kernel (5.8+) skips the other
+		 * protocols, so a table full of TCP costs little; older
+		 * kernels ignore it and want() still checks */
+		struct nlattr *tup = mnl_attr_nest_start(nlh, CTA_TUPLE_ORIG);
+		struct nlattr *pr = mnl_attr_nest_start(nlh, CTA_TUPLE_PROTO);
+		struct nlattr *fl;
+
+		mnl_attr_put_u8(nlh, CTA_PROTO_NUM, proto);
+		mnl_attr_nest_end(nlh, pr);
+		mnl_attr_nest_end(nlh, tup);
+		fl = mnl_attr_nest_start(nlh, CTA_FILTER);
+		mnl_attr_put_u32(nlh, CTA_FILTER_ORIG_FLAGS, CTA_FILTER_FLAG_CTA_PROTO_NUM);
+		mnl_attr_put_u32(nlh, CTA_FILTER_REPLY_FLAGS, 0);
+		mnl_attr_nest_end(nlh, fl);
+	}
 
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
 		rc = -errno;
@@ -290,6 +312,13 @@ static int clean_family(struct mnl_socket *nl, int family,
 			break;
 		if (rc < 0) {
 			rc = d.err ? d.err : -errno;
+			/* a kernel that refuses the filter: dump everything */
+			if (proto && !d.n_hits && (rc == -EINVAL || rc == -EOPNOTSUPP)) {
+				log_v(2, "conntrack", "kernel dump filter refused, dumping all", "");
+				proto = 0;
+				s = ++*seq;
+				goto again;
+			}
 			/* ENOENT: conntrack not loaded in this namespace, nothing tracked */
 			if (rc == -ENOENT) {
 				free(d.hits);
@@ -350,7 +379,7 @@ static bool want_match(void *ctx, int family, const struct entry *e)
 }
 
 /* Runs `want` over the tables of the families in fams[2]; returns deletions. */
-static int clean(const bool fams[2], bool (*want)(void *, int, const struct entry *), void *ctx)
+static int clean(const bool fams[2], uint8_t proto, bool (*want)(void *, int, const struct entry *), void *ctx)
 {
 	static const int fam[] = { AF_INET, AF_INET6 };
 	struct mnl_socket *nl;
@@ -373,7 +402,7 @@ static int clean(const bool fams[2], bool (*want)(void *, int, const struct entr
 
 		if (!fams[f])
 			continue;
-		rc = clean_family(nl, fam[f], want, ctx, &seq);
+		rc = clean_family(nl, fam[f], proto, want, ctx, &seq);
 		if (rc < 0) {
 			mnl_socket_close(nl);
 			return rc;
@@ -391,9 +420,14 @@ int ct_delete(const struct ct_match *m, size_t n)
 	struct match_list l = { m, n };
 	bool fams[2] = { false, false };
 
-	for (size_t i = 0; i < n; i++)
+	uint8_t proto = n ? m[0].proto : 0;
+
+	for (size_t i = 0; i < n; i++) {
 		fams[m[i].family == AF_INET6] = true;
-	return clean(fams, want_match, &l);
+		if (m[i].proto != proto)
+			proto = 0;	/* mixed: no kernel filter */
+	}
+	return clean(fams, proto, want_match, &l);
 }
 
 /* ---- the reconciler ---- */
@@ -546,7 +580,7 @@ int ct_reconcile(const struct ct_frontend *f, size_t n)
 			continue;
 		rc = recon_index(&r, fam[k]);
 		if (rc == 0)
-			rc = clean(fams, want_recon, &r);
+			rc = clean(fams, IPPROTO_UDP, want_recon, &r);
 		free(r.slots);
 		free(r.np);
 		if (rc < 0)
