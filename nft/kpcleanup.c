@@ -64,7 +64,23 @@ static int push(struct list *l, uint16_t family, const char *table, const char *
 	return 0;
 }
 
-static bool is_kube(const char *chain) { return chain && !strncmp(chain, KUBE_PREFIX, strlen(KUBE_PREFIX)); }
+/* kubelet's chains, not kube-proxy's: the martian-source firewall, the
+ * canary it watches to re-create its rules, the hint other components read
+ * to tell iptables-nft from legacy (kubelet_network_linux.go; KUBE-MARK-DROP
+ * from kubelets before 1.28). kube-proxy's own cleanup leaves them too. */
+static const char *const kubelet_chains[] = {
+	"KUBE-FIREWALL", "KUBE-KUBELET-CANARY", "KUBE-IPTABLES-HINT", "KUBE-MARK-DROP",
+};
+
+static bool is_kube(const char *chain)
+{
+	if (!chain || strncmp(chain, KUBE_PREFIX, strlen(KUBE_PREFIX)))
+		return false;
+	for (size_t i = 0; i < sizeof(kubelet_chains) / sizeof(kubelet_chains[0]); i++)
+		if (!strcmp(chain, kubelet_chains[i]))
+			return false;
+	return true;
+}
 
 static bool iptables_table(uint16_t family, const char *t)
 {
@@ -217,7 +233,7 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 		const char *chain = nftnl_rule_get_str(r, NFTNL_RULE_CHAIN);
 		struct rule_walk w = { p, false };
 
-		/* rules inside KUBE-* chains go with their chain's flush */
+		/* rules inside kube-proxy's chains go with their chain's flush */
 		if (t && chain && !is_kube(chain) && iptables_table(f, t)) {
 			nftnl_expr_foreach(r, expr_cb, &w);
 			if (w.jumps && push(&p->rules, f, t, chain, nftnl_rule_get_u64(r, NFTNL_RULE_HANDLE)) < 0)

@@ -5,7 +5,9 @@
  *   - nftables mode: the tables `ip kube-proxy` and `ip6 kube-proxy`;
  *   - iptables mode through iptables-nft: the KUBE-* chains in the ip/ip6
  *     tables nat, filter and mangle, and the rules of other chains there
- *     that jump or go to them.
+ *     that jump or go to them; except kubelet's own KUBE-FIREWALL,
+ *     KUBE-KUBELET-CANARY, KUBE-IPTABLES-HINT and KUBE-MARK-DROP, which
+ *     kube-proxy's cleanup leaves too.
  *
  * One atomic batch (libnftnl): first the referring rules, then every KUBE-*
  * chain is flushed, then deleted, and the kube-proxy tables deleted. Other

@@ -62,14 +62,18 @@ static const char *ruleset =
 	"  }\n"
 	"}\n"
 	"table ip filter {\n"
-	"  chain KUBE-FIREWALL {\n"
+	"  chain KUBE-PROXY-FIREWALL {\n"
 	"    drop\n"
 	"  }\n"
 	"  chain KUBE-FORWARD {\n"
 	"    accept\n"
 	"  }\n"
+	/* kubelet's: stays, with the rules that use it */
+	"  chain KUBE-FIREWALL {\n"
+	"    ip daddr != 127.0.0.0/8 ip saddr 127.0.0.0/8 drop comment \"kubelet-martian\"\n"
+	"  }\n"
 	"  chain INPUT {\n"
-	"    type filter hook input priority filter; jump KUBE-FIREWALL; tcp dport 22 accept comment \"operator-ssh\"\n"
+	"    type filter hook input priority filter; jump KUBE-PROXY-FIREWALL; jump KUBE-FIREWALL; tcp dport 22 accept comment \"operator-ssh\"\n"
 	"  }\n"
 	"  chain FORWARD {\n"
 	"    type filter hook forward priority filter; jump KUBE-FORWARD\n"
@@ -82,7 +86,9 @@ static const char *ruleset =
 	"  }\n"
 	"}\n"
 	"table ip6 mangle {\n"
+	"  chain KUBE-PROXY-CANARY { }\n"
 	"  chain KUBE-KUBELET-CANARY { }\n"
+	"  chain KUBE-IPTABLES-HINT { }\n"
 	"  chain PREROUTING {\n"
 	"    type filter hook prerouting priority mangle; counter comment \"operator-mangle\"\n"
 	"  }\n"
@@ -141,12 +147,19 @@ int main(void)
 	CHECK(!strstr(l, "table ip6 kube-proxy {"));
 	CHECK(!chain_exists("ip", "nat", "KUBE-SERVICES"));
 	CHECK(!chain_exists("ip", "nat", "KUBE-SEP-XYZ"));
-	CHECK(!chain_exists("ip", "filter", "KUBE-FIREWALL"));
+	CHECK(!chain_exists("ip", "filter", "KUBE-PROXY-FIREWALL"));
 	CHECK(!chain_exists("ip6", "nat", "KUBE-SERVICES"));
-	CHECK(!chain_exists("ip6", "mangle", "KUBE-KUBELET-CANARY"));
-	/* every KUBE- left is the operator's */
+	CHECK(!chain_exists("ip6", "mangle", "KUBE-PROXY-CANARY"));
+	/* kubelet's chains stay, and the jump to its firewall */
+	CHECK(chain_exists("ip", "filter", "KUBE-FIREWALL"));
+	CHECK(strstr(l, "jump KUBE-FIREWALL") != NULL);
+	CHECK(strstr(l, "kubelet-martian") != NULL);
+	CHECK(chain_exists("ip6", "mangle", "KUBE-KUBELET-CANARY"));
+	CHECK(chain_exists("ip6", "mangle", "KUBE-IPTABLES-HINT"));
+	/* every other KUBE- left is the operator's */
 	for (const char *p = l; (p = strstr(p, "KUBE-")); p++)
-		CHECK(!strncmp(p, "KUBE-LOOKALIKE", 14) || !strncmp(p, "KUBE-X", 6));
+		CHECK(!strncmp(p, "KUBE-LOOKALIKE", 14) || !strncmp(p, "KUBE-X", 6) || !strncmp(p, "KUBE-FIREWALL", 13) ||
+		      !strncmp(p, "KUBE-KUBELET-CANARY", 19) || !strncmp(p, "KUBE-IPTABLES-HINT", 18));
 	/* base chains and the operator's rules stay */
 	CHECK(chain_exists("ip", "nat", "PREROUTING"));
 	CHECK(chain_exists("ip", "nat", "POSTROUTING"));
