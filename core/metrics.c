@@ -4,12 +4,16 @@
 #include "core/log.h"
 
 #include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 enum mtype { M_COUNTER, M_GAUGE, M_HISTOGRAM };
 
@@ -27,6 +31,13 @@ struct metric {
 
 struct metrics {
 	struct metric *head, **tail;
+	void (*scrape)(void *arg);
+	void *scrape_arg;
+	struct proc_metrics *proc;
+};
+
+struct proc_metrics {
+	struct metric *cpu, *open_fds, *max_fds, *vsize, *vmax, *rss, *start;
 };
 
 struct metrics *metrics_new(void)
@@ -52,6 +63,7 @@ void metrics_free(struct metrics *m)
 {
 	if (!m)
 		return;
+	free(m->proc);
 	while (m->head) {
 		struct metric *x = m->head;
 
@@ -268,12 +280,99 @@ static void put_help(struct out *o, const char *h)
 			put(o, "%c", *h);
 }
 
+void metrics_on_scrape(struct metrics *m, void (*fn)(void *arg), void *arg)
+{
+	m->scrape = fn;
+	m->scrape_arg = arg;
+}
+
+static void proc_read(void *arg)
+{
+	struct proc_metrics *p = arg;
+	long tck = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	char buf[1024], *s;
+	FILE *f;
+	DIR *d;
+
+	if ((f = fopen("/proc/self/stat", "re"))) {
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+
+		buf[n] = 0;
+		fclose(f);
+		/* after "pid (comm) ": state is field 3; comm may hold spaces */
+		if ((s = strrchr(buf, ')'))) {
+			unsigned long long ut, st, start, vsize;
+			long long rss;
+
+			if (sscanf(s + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
+				   "%*d %*d %llu %llu %lld", &ut, &st, &start, &vsize, &rss) == 5 && tck > 0) {
+				metric_set(p->cpu, (double)(ut + st) / tck);
+				metric_set(p->vsize, (double)vsize);
+				metric_set(p->rss, (double)rss * page);
+				/* start is in ticks since boot */
+				if ((f = fopen("/proc/stat", "re"))) {
+					unsigned long long btime;
+
+					while (fgets(buf, sizeof(buf), f))
+						if (sscanf(buf, "btime %llu", &btime) == 1)
+							metric_set(p->start, (double)btime + (double)start / tck);
+					fclose(f);
+				}
+			}
+		}
+	}
+	if ((d = opendir("/proc/self/fd"))) {
+		struct dirent *e;
+		int n = 0;
+
+		while ((e = readdir(d)))
+			n += e->d_name[0] != '.';
+		closedir(d);
+		metric_set(p->open_fds, n - 1);	/* not the directory's own fd */
+	}
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		metric_set(p->max_fds, rl.rlim_cur == RLIM_INFINITY ? -1 : (double)rl.rlim_cur);
+	if (getrlimit(RLIMIT_AS, &rl) == 0)
+		/* client_golang reports "unlimited" as 2^64-1 */
+		metric_set(p->vmax, rl.rlim_cur == RLIM_INFINITY ? 18446744073709551615.0 : (double)rl.rlim_cur);
+}
+
+int metrics_add_process(struct metrics *m)
+{
+	struct proc_metrics *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	/* help texts as Prometheus' client_golang process collector */
+	p->cpu = metrics_counter(m, "process_cpu_seconds_total", NULL, "Total user and system CPU time spent in seconds.");
+	p->open_fds = metrics_gauge(m, "process_open_fds", NULL, "Number of open file descriptors.");
+	p->max_fds = metrics_gauge(m, "process_max_fds", NULL, "Maximum number of open file descriptors.");
+	p->vsize = metrics_gauge(m, "process_virtual_memory_bytes", NULL, "Virtual memory size in bytes.");
+	p->vmax = metrics_gauge(m, "process_virtual_memory_max_bytes", NULL,
+				"Maximum amount of virtual memory available in bytes.");
+	p->rss = metrics_gauge(m, "process_resident_memory_bytes", NULL, "Resident memory size in bytes.");
+	p->start = metrics_gauge(m, "process_start_time_seconds", NULL,
+				 "Start time of the process since unix epoch in seconds.");
+	if (!p->cpu || !p->open_fds || !p->max_fds || !p->vsize || !p->vmax || !p->rss || !p->start) {
+		free(p);
+		return -ENOMEM;
+	}
+	free(m->proc);
+	m->proc = p;
+	metrics_on_scrape(m, proc_read, p);
+	return 0;
+}
+
 char *metrics_text(const struct metrics *m)
 {
 	static const char *const tname[] = { "counter", "gauge", "histogram" };
 	struct out o = { 0 };
 	char v[40];
 
+	if (m->scrape)
+		m->scrape(m->scrape_arg);
 	put(&o, "%s", "");
 	for (const struct metric *x = m->head; x; x = x->next) {
 		const char *l = x->labels, *sep = *l ? "," : "";

@@ -44,6 +44,15 @@ double metric_value(const struct metric *c);	/* counter/gauge value; histogram c
 void metrics_exp_buckets(double *out, double start, double factor, size_t n);
 void metrics_lin_buckets(double *out, double start, double width, size_t n);
 
+/* Called by metrics_text() before writing, to refresh gauges that are
+ * read rather than counted (one hook per registry; NULL removes it). */
+void metrics_on_scrape(struct metrics *m, void (*fn)(void *arg), void *arg);
+
+/* The standard process_* metrics of Prometheus' process collector (CPU,
+ * RSS, virtual memory, open and max fds, start time), read from /proc at
+ * each scrape. Uses the scrape hook. 0, or -ENOMEM. */
+int metrics_add_process(struct metrics *m);
+
 /* The text exposition; malloc'd, NULL on ENOMEM. */
 char *metrics_text(const struct metrics *m);
 /* httpd handler, arg = struct metrics *: serves metrics_text(). */

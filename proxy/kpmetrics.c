@@ -107,6 +107,8 @@ int kp_metrics_init_families(struct kp_metrics *m, bool ipv4, bool ipv6)
 							    "Netlink messages per nftables sync batch", batch_b, 10));
 	ok = ok && (m->nft_sync_errors = metrics_counter(r, "ferry_nft_sync_errors_total", NULL,
 						       "nftables syncs the kernel refused or that failed"));
+	/* kube-proxy's registry carries the process collector too */
+	ok = ok && metrics_add_process(r) == 0;
 	if (!ok) {
 		kp_metrics_free(m);
 		return -ENOMEM;

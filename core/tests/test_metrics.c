@@ -85,9 +85,34 @@ static void test_text(void)
 	metrics_free(m);
 }
 
+static void test_process(void)
+{
+	struct metrics *m = metrics_new();
+	char *t;
+	double rss = 0, cpu = -1, start = 0, fds = 0;
+
+	CHECK_EQ_INT(metrics_add_process(m), 0);
+	t = metrics_text(m);
+	CHECK(strstr(t, "# TYPE process_cpu_seconds_total counter\n") != NULL);
+	CHECK(strstr(t, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n") != NULL);
+	for (char *l = t; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		sscanf(l, "process_resident_memory_bytes %lf", &rss);
+		sscanf(l, "process_cpu_seconds_total %lf", &cpu);
+		sscanf(l, "process_start_time_seconds %lf", &start);
+		sscanf(l, "process_open_fds %lf", &fds);
+	}
+	CHECK(rss > 100000);
+	CHECK(cpu >= 0);
+	CHECK(start > 1.7e9);
+	CHECK(fds >= 3);
+	free(t);
+	metrics_free(m);
+}
+
 int main(void)
 {
 	test_fmt();
 	test_text();
+	test_process();
 	return test_done("core_metrics");
 }

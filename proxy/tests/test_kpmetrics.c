@@ -71,6 +71,7 @@ int main(void)
 	HAS(t, "\n# TYPE ferry_nft_batch_messages histogram\n");
 	HAS(t, "\nferry_nft_sync_errors_total 0\n");
 	HAS(t, "\nkubeproxy_proxy_healthz_total{code=\"503\"} 0\n");
+	HAS(t, "\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes ");
 	free(t);
 
 	struct kp_sync_result bad = { .ok = false, .full = true, .seconds = 0.003 };
