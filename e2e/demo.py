@@ -24,7 +24,7 @@ spec:
     metadata: {labels: {app: myapp}}
     spec:
       topologySpreadConstraints:
-      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule,
+      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: ScheduleAnyway,
          labelSelector: {matchLabels: {app: myapp}}}
       containers:
       - {name: myapp, image: e2e/podserver, ports: [{containerPort: 80}]}
@@ -44,31 +44,71 @@ def show(title, text):
     print(text.rstrip())
 
 
+def requests(c, url, n, path="/"):
+    return [c.curl("client", url + path, check=False) or "(no answer)" for _ in range(n)]
+
+
 def main():
     keep = "--keep" in sys.argv
     c = Cluster([])
-    print("### e2e/cluster up (control plane, 2 nodes, ferry agent on each)")
+    print("### e2e/cluster up (real control plane, 2 nodes, a ferry agent on each)")
     subprocess.run([os.path.join(HERE, "cluster"), "up"], check=True)
     try:
         c.apply(APP)
         c.wait(lambda: len([p for p in c.pods("app=myapp") if p["status"].get("podIP") and any(
             x["type"] == "Ready" and x["status"] == "True" for x in p["status"].get("conditions", []))]) == 4,
             120, "4 ready pods")
+        # LoadBalancer IP allocation and ARP/BGP announcement are not built
+        # yet (docs/STATUS.md): set the external IP as a cloud controller
+        # would, and send the client's traffic for it to node1 as an ARP
+        # announcement would.
+        c.kubectl("patch", "service", "myapp-svc", "--subresource=status", "--type=merge", "-p",
+                  '{"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.209"}]}}}')
+        c.exec("client", "ip", "route", "replace", "192.0.2.209/32", "via", "192.0.2.11")
         show("kubectl get nodes,pods,svc -A -o wide",
              c.kubectl("get", "nodes,pods,svc", "-A", "-o", "wide"))
-        pod = c.pods("app=myapp")[0]
-        ip = pod["status"]["podIP"]
-        show("curl http://%s/ from the client (pod IP of %s)" % (ip, pod["metadata"]["name"]),
-             c.curl("client", "http://%s/" % ip))
         svc = c.kjson("get", "svc", "myapp-svc")
-        ing = svc["status"].get("loadBalancer", {}).get("ingress") or []
-        if ing:
-            vip = ing[0]["ip"]
-            out = [c.curl("client", "http://%s/" % vip, check=False) or "(no answer)" for _ in range(8)]
-            show("8 requests from the client to EXTERNAL-IP %s" % vip, "\n".join(out))
-        else:
-            show("LoadBalancer", "EXTERNAL-IP is <pending>: LoadBalancer IP allocation is not built yet "
-                 "(docs/STATUS.md lists what is)")
+        vip, np_ = svc["spec"]["clusterIP"], svc["spec"]["ports"][0]["nodePort"]
+        pod = c.pods("app=myapp")[0]
+        show("curl a pod IP from the client (%s)" % pod["metadata"]["name"],
+             c.curl("client", "http://%s/" % pod["status"]["podIP"]))
+        c.wait(lambda: c.curl("client", "http://192.0.2.209/", check=False), 30, "the external IP")
+        show("seed scenario 2: ClusterIP %s (from node1), NodePort 192.0.2.12:%d, EXTERNAL-IP 192.0.2.209"
+             % (vip, np_), "\n".join([
+                 c.exec("node1", "curl", "-s", "-m", "3", "http://%s/" % vip).stdout.strip(),
+                 c.curl("client", "http://192.0.2.12:%d/" % np_),
+                 c.curl("client", "http://192.0.2.209/")]))
+        out = requests(c, "http://192.0.2.209", 8)
+        src = requests(c, "http://192.0.2.209", 4, "/clientip")
+        show("seed scenario 3: externalTrafficPolicy Cluster: 8 requests spread, the pods see a node "
+             "address, not the client 192.0.2.100", "\n".join(out) + "\nsource seen: " + ", ".join(src))
+        # Seed scenario 4 as the write-up does it: node2 is cordoned and its
+        # pods deleted, so all pods run on node1, then the policy is Local.
+        c.kubectl("cordon", "node2")
+        c.kubectl("delete", "pods", "-l", "app=myapp", "--field-selector", "spec.nodeName=node2")
+        c.kubectl("rollout", "status", "deployment/myapp", "--timeout=120s", timeout=150)
+        c.kubectl("patch", "service", "myapp-svc", "-p", '{"spec":{"externalTrafficPolicy":"Local"}}')
+        c.wait(lambda: c.curl("client", "http://192.0.2.209/clientip", check=False) == "192.0.2.100",
+               30, "Local policy programmed")
+        show("kubectl get pods -o wide (node2 cordoned, its pods moved to node1)",
+             c.kubectl("get", "pods", "-o", "wide"))
+        out = requests(c, "http://192.0.2.209", 6)
+        src = requests(c, "http://192.0.2.209", 3, "/clientip")
+        show("seed scenario 4: externalTrafficPolicy Local: node1's pods answer and see the client "
+             "itself", "\n".join(out) + "\nsource seen: " + ", ".join(src))
+        svc = c.kjson("get", "svc", "myapp-svc")
+        hc = svc["spec"]["healthCheckNodePort"]
+        show("node2 has no local pod: its NodePort %d gets no answer; health-check node port %d" % (np_, hc),
+             "curl 192.0.2.12:%d -> %s\nnode1 health: %s\nnode2 health: %s" % (
+                 np_, c.curl("client", "http://192.0.2.12:%d/" % np_, timeout=2, check=False)
+                 or "(no answer, timed out)",
+                 c.exec("client", "curl", "-s", "-m", "2", "-w", " HTTP %{http_code}",
+                        "http://192.0.2.11:%d/" % hc, check=False).stdout,
+                 c.exec("client", "curl", "-s", "-m", "2", "-w", " HTTP %{http_code}",
+                        "http://192.0.2.12:%d/" % hc, check=False).stdout))
+        c.kubectl("uncordon", "node2")
+        show("nft list table ip ferry (node1), first 40 lines",
+             "\n".join(c.exec("node1", "nft", "list", "table", "ip", "ferry").stdout.splitlines()[:40]))
         if keep:
             print("\ncluster left up: e2e/cluster kubectl ..., e2e/cluster down to remove it")
     finally:
