@@ -9,9 +9,11 @@
 #include "src/cmd.h"
 #include "core/log.h"
 #include "nft/model.h"
+#include "nft/kpcleanup.h"
 #include "nft/nft.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +60,7 @@ static int load(const char *path, struct fstate *st)
 	return r;
 }
 
-static bool step_mode;
+static bool step_mode, via_update;
 
 static int take_verbosity(int *argc, char **argv)
 {
@@ -66,6 +68,10 @@ static int take_verbosity(int *argc, char **argv)
 	for (int i = 1; i < *argc; i++) {
 		if (!strcmp(argv[i], "--step")) {
 			step_mode = true;
+			continue;
+		}
+		if (!strcmp(argv[i], "--via-update")) {
+			via_update = true;
 			continue;
 		}
 		if (!strcmp(argv[i], "-v") && i + 1 < *argc) {
@@ -92,6 +98,14 @@ int cmd_cleanup(int argc, char **argv)
 		fprintf(stderr, "ferry: cleanup failed: %s\n", strerror(r < 0 ? -r : r));
 		return 1;
 	}
+	/* Migration: what kube-proxy left behind goes too. */
+	r = kp_cleanup();
+	if (r < 0) {
+		fprintf(stderr, "ferry: removing kube-proxy's leftovers failed: %s\n", strerror(-r));
+		return 1;
+	}
+	if (r > 0)
+		log_info("cleanup", "removed kube-proxy's leftovers", "objects=%d", r);
 	return 0;
 }
 
@@ -112,17 +126,53 @@ int cmd_dump(int argc, char **argv)
 	return 0;
 }
 
+/* nft_sync_update with the difference of two sorted states (tests). */
+static int apply_changes(struct nft_sync *s, const struct fstate *a, const struct fstate *b)
+{
+	struct fsvc *up = calloc(b->n_svcs + 1, sizeof(*up));
+	const char **rm = calloc(a->n_svcs + 1, sizeof(*rm));
+	size_t nu = 0, nr = 0, i = 0, j = 0;
+	int r;
+
+	if (!up || !rm) {
+		free(up);
+		free(rm);
+		return -ENOMEM;
+	}
+	while (i < a->n_svcs || j < b->n_svcs) {
+		int c = i == a->n_svcs ? 1 : j == b->n_svcs ? -1 : strcmp(a->svcs[i].key, b->svcs[j].key);
+		if (c < 0)
+			rm[nr++] = a->svcs[i++].key;
+		else if (c > 0)
+			up[nu++] = b->svcs[j++];	/* shallow: read only */
+		else {
+			if (!fsvc_equal(&a->svcs[i], &b->svcs[j]))
+				up[nu++] = b->svcs[j];
+			i++;
+			j++;
+		}
+	}
+	r = nft_sync_update(s, &b->node, up, nu, rm, nr);
+	free(up);
+	free(rm);
+	return r;
+}
+
 int cmd_apply_state(int argc, char **argv)
 {
 	if (take_verbosity(&argc, argv) || argc < 2) {
-		fprintf(stderr, "usage: ferry apply-state [-v N] [--step] STATE.json [STATE2.json ...]\n"
+		fprintf(stderr, "usage: ferry apply-state [-v N] [--step] [--via-update] STATE.json [STATE2.json ...]\n"
 				"  applies each state in turn (the first cold, then incrementally);\n"
 				"  prints one JSON line of statistics per state; --step waits for a\n"
-				"  line on stdin before each state after the first (tests)\n");
+				"  line on stdin before each state after the first (tests);\n"
+				"  --via-update sends each next state as a change list (nft_sync_update)\n");
 		return 2;
 	}
 	struct nft_sync *s = nft_sync_new();
+	struct fstate prev;
+	bool have_prev = false;
 	int ret = 0;
+	fstate_init(&prev);
 	if (!s)
 		return 1;
 	for (int i = 1; i < argc; i++) {
@@ -136,7 +186,7 @@ int cmd_apply_state(int argc, char **argv)
 			ret = 1;
 			continue;	/* bad input: what is applied stays */
 		}
-		int r = nft_sync_apply(s, &st);
+		int r = via_update && have_prev ? apply_changes(s, &prev, &st) : nft_sync_apply(s, &st);
 		const struct nft_sync_stats *t = nft_sync_last(s);
 		struct rusage ru;
 		getrusage(RUSAGE_SELF, &ru);
@@ -147,8 +197,11 @@ int cmd_apply_state(int argc, char **argv)
 		fflush(stdout);
 		if (r)
 			ret = 1;
-		fstate_free(&st);
+		fstate_free(&prev);
+		prev = st;	/* what the next change list is computed against */
+		have_prev = true;
 	}
+	fstate_free(&prev);
 	nft_sync_free(s);
 	return ret;
 }
