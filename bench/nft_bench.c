@@ -4,7 +4,9 @@
  * built in memory (no JSON) so that only the sync is measured. Run it as root
  * in a throw-away network namespace (bench/nft_bench.sh does). Prints one
  * JSON line: cold sync ms, median one-change sync ms (add a Service, change
- * one endpoint), peak RSS before and after the cold sync.
+ * one endpoint) through nft_sync_update (O(changes), what proxy/ on an event
+ * would call) and through nft_sync_apply (the whole state, O(Services) in
+ * user space), peak RSS before and after the cold sync.
  */
 #include "nft/model.h"
 #include "nft/nft.h"
@@ -94,6 +96,26 @@ int main(int argc, char **argv)
 
 	double *add = calloc((size_t)reps, sizeof(double)), *chg = calloc((size_t)reps, sizeof(double));
 	double *addk = calloc((size_t)reps, sizeof(double)), *chgk = calloc((size_t)reps, sizeof(double));
+	double *uadd = calloc((size_t)reps, sizeof(double)), *uchg = calloc((size_t)reps, sizeof(double));
+	for (int r = 0; r < reps; r++) {
+		/* nft_sync_update: add one Service, remove it, change one endpoint */
+		struct fstate one;
+		fstate_init(&one);
+		add_svc(&one, n, e);
+		if (nft_sync_update(s, &st.node, one.svcs, 1, NULL, 0))
+			return 1;
+		uadd[r] = nft_sync_last(s)->ms;
+		const char *rm = one.svcs[0].key;
+		if (nft_sync_update(s, &st.node, NULL, 0, &rm, 1))
+			return 1;
+		fstate_free(&one);
+		struct fsvc *v = &st.svcs[(r * 7919) % st.n_svcs];
+		v->eps[0].port = (uint16_t)(10000 + r);
+		v->version++;
+		if (nft_sync_update(s, &st.node, v, 1, NULL, 0))
+			return 1;
+		uchg[r] = nft_sync_last(s)->ms;
+	}
 	for (int r = 0; r < reps; r++) {
 		/* add one Service, then take it away again */
 		add_svc(&st, n, e);
@@ -123,12 +145,13 @@ int main(int argc, char **argv)
 		chgk[r] = nft_sync_last(s)->kernel_ms;
 	}
 	printf("{\"services\":%d,\"endpoints\":%d,\"cold_ms\":%.1f,\"cold_kernel_ms\":%.1f,"
-	       "\"add_one_ms\":%.3f,\"add_one_kernel_ms\":%.3f,\"change_ep_ms\":%.3f,\"change_ep_kernel_ms\":%.3f,"
-	       "\"rss_before_kib\":%ld,\"rss_peak_kib\":%ld}\n",
-	       n, e, cold, cold_k, median(add, reps), median(addk, reps), median(chg, reps),
-	       median(chgk, reps), rss_before, rss_after);
+	       "\"add_one_ms\":%.3f,\"change_ep_ms\":%.3f,"
+	       "\"apply_add_one_ms\":%.3f,\"apply_add_one_kernel_ms\":%.3f,\"apply_change_ep_ms\":%.3f,"
+	       "\"apply_change_ep_kernel_ms\":%.3f,\"rss_before_kib\":%ld,\"rss_peak_kib\":%ld}\n",
+	       n, e, cold, cold_k, median(uadd, reps), median(uchg, reps), median(add, reps),
+	       median(addk, reps), median(chg, reps), median(chgk, reps), rss_before, rss_after);
 	nft_sync_free(s);
 	fstate_free(&st);
-	free(add); free(chg); free(addk); free(chgk);
+	free(add); free(chg); free(addk); free(chgk); free(uadd); free(uchg);
 	return 0;
 }

@@ -24,7 +24,7 @@ void fsvc_free(struct fsvc *v)
 	free(v->eps);
 }
 
-static void fnode_free(struct fnode *n)
+void fnode_free(struct fnode *n)
 {
 	free(n->node_ips);
 	free(n->nodeport_cidrs);

@@ -79,6 +79,7 @@ int fstate_copy(struct fstate *dst, const struct fstate *src);
 int fsvc_copy(struct fsvc *dst, const struct fsvc *src);	/* deep */
 void fsvc_free(struct fsvc *v);		/* its arrays, not v itself */
 int fnode_copy(struct fnode *dst, const struct fnode *src);
+void fnode_free(struct fnode *n);	/* its arrays */
 /* Sorts services by key: dump output and comparisons are stable. */
 void fstate_sort(struct fstate *s);
 /* 0, or -EINVAL with a log line naming the first bad service. */

@@ -88,6 +88,9 @@ struct chain_ent {
 
 struct quarantine { char key[FSVC_KEY_MAX + 2]; uint64_t content; };
 
+struct app_ent;
+static void app_clear(struct nft_sync *s);
+
 struct hp_ent { uint8_t used, fam; uint8_t a[16]; uint32_t count; };
 
 struct nft_sync {
@@ -96,7 +99,10 @@ struct nft_sync {
 	bool synced, need_full;
 	bool precise;		/* next rebuild: one message per Service (find a culprit) */
 	uint32_t genid;
-	struct fstate applied;
+	struct fnode node;		/* the node settings the tables were built for */
+	struct app_ent **app;		/* the Services the kernel has, by key */
+	size_t app_nb, app_n;
+	uint32_t walk;
 	struct chain_ent *chains; size_t n_chains, cap_chains;
 	struct hp_ent *hp; size_t hp_cap, hp_n;
 	struct quarantine *quar; size_t n_quar;
@@ -450,6 +456,7 @@ static int rule_emit(struct batch *bt, int fam, struct nftnl_rule *r, uint32_t *
 	return 0;
 }
 
+/* add chain ip ferry NAME [{ type TYPE hook HOOK priority PRIO; policy accept; }] */
 static int chain_emit(struct batch *bt, int fam, const char *name, const char *hook_type,
 		      int hook, int prio)
 {
@@ -693,6 +700,12 @@ static void dt_concat(const int *dts, int n, int fam, uint32_t *type, uint32_t *
 		*len = (uint32_t)dt_len(dts[0], fam);
 }
 
+/*
+ * add map ip ferry dnat-ips { type ipv4_addr . inet_proto . inet_service . mark :
+ *                             ipv4_addr . inet_service; }
+ * Key and data types are nftables datatype ids packed 6 bits each (what
+ * `nft list` prints from); key length counts each field padded to 32 bits.
+ */
 static int set_emit(struct batch *bt, int fam, const struct set_spec *sp)
 {
 	struct nftnl_set *st = nftnl_set_alloc();
@@ -1055,7 +1068,11 @@ static uint32_t elem_bytes(const struct relem *r)
 	return 2u * r->klen + r->dlen + NFTNL_UDATA_COMMENT_MAXLEN + 64;
 }
 
-/* One message per run of elements of the same set (one Service's). */
+/*
+ * One message per run of elements of the same set (one Service's):
+ *   add element ip ferry dnat-ips { 198.19.0.1 . tcp . 80 . 0x0 : 198.18.0.2 . 8080 }
+ *   delete element ip ferry dnat-ips { 198.19.0.1 . tcp . 80 . 0x0 }
+ */
 static int elems_emit(struct nft_sync *s, struct batch *bt, const struct relem *v, size_t n,
 		      const char *svc, bool del)
 {
@@ -1163,7 +1180,12 @@ static int account(struct nft_sync *s, struct batch *bt, struct relem_vec *vec, 
 	return 0;
 }
 
-/* Merges overlapping or adjacent prefixes into start/end ranges (rbtree). */
+/*
+ * add element ip ferry pod-cidrs { 198.18.0.0/16 }
+ * An interval set (rbtree) takes a start element and an end element flagged
+ * INTERVAL_END one past the range; overlapping or adjacent prefixes are
+ * merged first, as nft does, or the kernel refuses the overlap.
+ */
 static int node_set_emit(struct batch *bt, int fam, int set, const struct faddr *l, size_t n)
 {
 	int alen = rfam_alen(fam);
@@ -1232,8 +1254,7 @@ static int node_set_emit(struct batch *bt, int fam, int set, const struct faddr 
 /* ------------------------------------------------------------------ */
 /* netlink talk                                                        */
 
-static int send_batch(struct nft_sync *s, struct batch *bt, const struct fstate *st,
-		      const char **bad_svc)
+static int send_batch(struct nft_sync *s, struct batch *bt, const char **bad_svc)
 {
 	uint32_t last = bt->seq - 1;
 	int err = 0;
@@ -1310,13 +1331,10 @@ static int send_batch(struct nft_sync *s, struct batch *bt, const struct fstate 
 					log_q(what), log_q(strerror(-e->error)), h->nlmsg_seq);
 				if (!err)
 					err = e->error;
-				/* Is it a Service's? Then it is the one to leave out. */
-				if (!*bad_svc && st && what)
-					for (size_t i = 0; i < st->n_svcs; i++)
-						if (st->svcs[i].key == what) {
-							*bad_svc = what;
-							break;
-						}
+				/* The first refused message names the culprit
+				 * (a Service key, or a set or object name). */
+				if (!*bad_svc)
+					*bad_svc = what;
 				if (h->nlmsg_seq == bt->begin_seq)
 					done = true;
 			}
@@ -1430,7 +1448,6 @@ struct nft_sync *nft_sync_new(void)
 	setsockopt(mnl_socket_get_fd(s->nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv));
 	s->portid = mnl_socket_get_portid(s->nl);
 	s->seq = (uint32_t)loop_now_ms();
-	fstate_init(&s->applied);
 	s->need_full = true;
 	return s;
 }
@@ -1440,7 +1457,9 @@ void nft_sync_free(struct nft_sync *s)
 	if (!s)
 		return;
 	mnl_socket_close(s->nl);
-	fstate_free(&s->applied);
+	app_clear(s);
+	free(s->app);
+	fnode_free(&s->node);
 	free(s->chains);
 	free(s->hp);
 	free(s->quar);
@@ -1473,7 +1492,8 @@ static int render_both(const struct fsvc *v, struct relem_vec *vec)
 	return 0;
 }
 
-static int build_full(struct nft_sync *s, struct batch *bt, const struct fstate *st)
+static int build_full(struct nft_sync *s, struct batch *bt, const struct fnode *node,
+		      const struct fsvc *const *list, size_t n)
 {
 	struct relem_vec vec = { 0 };
 	struct coalesce co = { 0 };
@@ -1500,7 +1520,7 @@ static int build_full(struct nft_sync *s, struct batch *bt, const struct fstate 
 		for (int i = 0; i < RS_COUNT; i++)
 			if (set_emit(bt, fam, &set_specs[i]))
 				return -ENOMEM;
-		if (base_chains(s, bt, fam, &st->node))
+		if (base_chains(s, bt, fam, node))
 			return -ENOMEM;
 		/* kinds { ID : goto svc-... }, pick-chains { 0 : drop } */
 		static const char *const kinds[] = { "svc-cluster-ip", "svc-external-ip",
@@ -1510,12 +1530,12 @@ static int build_full(struct nft_sync *s, struct batch *bt, const struct fstate 
 				return -ENOMEM;
 		if (vmap_elem(bt, fam, RS_PICK_CHAINS, 0, NULL, false))
 			return -ENOMEM;
-		if (node_set_emit(bt, fam, RS_POD_CIDRS, st->node.pod_cidrs, st->node.n_pod_cidrs) ||
-		    node_set_emit(bt, fam, RS_NODEPORT_ADDRS, st->node.nodeport_cidrs, st->node.n_nodeport_cidrs))
+		if (node_set_emit(bt, fam, RS_POD_CIDRS, node->pod_cidrs, node->n_pod_cidrs) ||
+		    node_set_emit(bt, fam, RS_NODEPORT_ADDRS, node->nodeport_cidrs, node->n_nodeport_cidrs))
 			return -ENOMEM;
 	}
-	for (size_t i = 0; i < st->n_svcs && !r; i++) {
-		const struct fsvc *v = &st->svcs[i];
+	for (size_t i = 0; i < n && !r; i++) {
+		const struct fsvc *v = list[i];
 		if (quarantined(s, v))
 			continue;
 		r = render_both(v, &vec);
@@ -1583,40 +1603,39 @@ out:
 	return r;
 }
 
-static int build_incremental(struct nft_sync *s, struct batch *bt, const struct fstate *st,
+/* A Service that changed between what the kernel has and what is wanted:
+ * `old` is what we installed (NULL: new), `nw` what is wanted (NULL: gone). */
+struct pair { const struct fsvc *old, *nw; };
+
+struct pairs { struct pair *v; size_t n, cap; };
+
+static int pairs_add(struct pairs *p, const struct fsvc *old, const struct fsvc *nw)
+{
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 16;
+		struct pair *x = realloc(p->v, cap * sizeof(*x));
+		if (!x)
+			return -ENOMEM;
+		p->v = x;
+		p->cap = cap;
+	}
+	p->v[p->n++] = (struct pair){ old, nw };
+	return 0;
+}
+
+static int build_incremental(struct nft_sync *s, struct batch *bt, const struct pairs *ps,
 			     struct svc_diff **out, size_t *n_out)
 {
-	struct svc_diff *ds = NULL;
-	size_t n = 0, cap = 0;
+	struct svc_diff *ds = calloc(ps->n + 1, sizeof(*ds));
+	size_t n = ps->n;
 	int r = 0;
 
-	/* Pass 1: what changed. Both lists are sorted by key: one merge walk. */
-	size_t i = 0, j = 0;
-	const struct fstate *old = &s->applied;
-	while ((i < old->n_svcs || j < st->n_svcs) && !r) {
-		const struct fsvc *a = i < old->n_svcs ? &old->svcs[i] : NULL;
-		const struct fsvc *b = j < st->n_svcs ? &st->svcs[j] : NULL;
-		int c = !a ? 1 : !b ? -1 : strcmp(a->key, b->key);
-		const struct fsvc *o = NULL, *w = NULL;
-		if (c < 0) { o = a; i++; }
-		else if (c > 0) { w = b; j++; }
-		else { o = a; w = b; i++; j++; }
-		if (w && quarantined(s, w))
-			w = NULL;
-		if (o && w && fsvc_same(o, w))
-			continue;
-		if (!o && !w)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			struct svc_diff *x = realloc(ds, cap * sizeof(*x));
-			if (!x) { r = -ENOMEM; break; }
-			ds = x;
-		}
-		memset(&ds[n], 0, sizeof(ds[n]));
-		ds[n].key = w ? w->key : o->key;
-		r = diff_svc(o, w, &ds[n]);
-		n++;
+	if (!ds)
+		return -ENOMEM;
+	/* Pass 1: the element difference of each changed Service. */
+	for (size_t k = 0; k < n && !r; k++) {
+		ds[k].key = ps->v[k].nw ? ps->v[k].nw->key : ps->v[k].old->key;
+		r = diff_svc(ps->v[k].old, ps->v[k].nw, &ds[k]);
 	}
 	/* Pass 2: every delete before any add, so an address moving from one
 	 * Service to another is free before it is claimed. */
@@ -1673,79 +1692,160 @@ static void diffs_free(struct svc_diff *ds, size_t n)
 	free(ds);
 }
 
-/*
- * `applied` := `st` minus quarantined Services. Unchanged Services move over
- * from the old copy (no allocation), so a one-change sync stays cheap at
- * 30,000 Services.
- */
-static int remember(struct nft_sync *s, const struct fstate *st)
-{
-	struct fstate *old = &s->applied, nw;
-	size_t i = 0, o = 0;
-	int r = 0;
+/* ---- what the kernel has: Service key -> our copy (chained hash) ---- */
 
-	fstate_init(&nw);
-	if (fnode_copy(&nw.node, &st->node))
+struct app_ent {
+	struct app_ent *next;
+	uint64_t h;
+	uint32_t seen;
+	struct fsvc v;
+};
+
+static uint64_t key_hash(const char *k)
+{
+	return fnv(k, strlen(k), FNV0);
+}
+
+static struct app_ent **app_slot(struct nft_sync *s, const char *key, uint64_t h)
+{
+	struct app_ent **e = &s->app[h & (s->app_nb - 1)];
+	for (; *e; e = &(*e)->next)
+		if ((*e)->h == h && !strcmp((*e)->v.key, key))
+			return e;
+	return e;
+}
+
+static const struct fsvc *app_find(struct nft_sync *s, const char *key, uint32_t seen)
+{
+	if (!s->app_nb)
+		return NULL;
+	struct app_ent *e = *app_slot(s, key, key_hash(key));
+	if (!e)
+		return NULL;
+	if (seen)
+		e->seen = seen;
+	return &e->v;
+}
+
+static void app_del(struct nft_sync *s, const char *key)
+{
+	if (!s->app_nb)
+		return;
+	struct app_ent **pe = app_slot(s, key, key_hash(key)), *e = *pe;
+	if (!e)
+		return;
+	*pe = e->next;
+	fsvc_free(&e->v);
+	free(e);
+	s->app_n--;
+}
+
+static int app_put(struct nft_sync *s, const struct fsvc *v)
+{
+	if (s->app_n + 1 > s->app_nb) {	/* grow: load factor <= 1 */
+		size_t nb = s->app_nb ? s->app_nb * 2 : 1024;
+		struct app_ent **b = calloc(nb, sizeof(*b));
+		if (!b)
+			return -ENOMEM;
+		for (size_t i = 0; i < s->app_nb; i++)
+			for (struct app_ent *e = s->app[i], *nx; e; e = nx) {
+				nx = e->next;
+				e->next = b[e->h & (nb - 1)];
+				b[e->h & (nb - 1)] = e;
+			}
+		free(s->app);
+		s->app = b;
+		s->app_nb = nb;
+	}
+	uint64_t h = key_hash(v->key);
+	struct app_ent **pe = app_slot(s, v->key, h), *e = *pe;
+	struct fsvc cp;
+	if (fsvc_copy(&cp, v))
 		return -ENOMEM;
-	nw.svcs = calloc(st->n_svcs + 1, sizeof(*nw.svcs));
-	if (!nw.svcs) {
-		fstate_free(&nw);
+	if (e) {
+		fsvc_free(&e->v);
+		e->v = cp;
+		return 0;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		fsvc_free(&cp);
 		return -ENOMEM;
 	}
-	nw.cap_svcs = st->n_svcs + 1;
-	for (size_t j = 0; j < st->n_svcs && !r; j++) {
-		const struct fsvc *v = &st->svcs[j];
-		int c = 1;
-		while (i < old->n_svcs && (c = strcmp(old->svcs[i].key, v->key)) < 0)
-			i++;
-		if (quarantined(s, v))
-			continue;
-		if (i < old->n_svcs && c == 0 && fsvc_same(&old->svcs[i], v)) {
-			nw.svcs[o++] = old->svcs[i];
-			memset(&old->svcs[i], 0, sizeof(old->svcs[i]));	/* moved */
-			i++;
-			continue;
-		}
-		r = fsvc_copy(&nw.svcs[o], v);
-		if (!r)
-			o++;
-	}
-	nw.n_svcs = o;
-	if (r) {
-		fstate_free(&nw);
-		return r;
-	}
-	fstate_free(old);
-	*old = nw;
+	e->h = h;
+	e->v = cp;
+	*pe = e;
+	s->app_n++;
 	return 0;
 }
 
-int nft_sync_apply(struct nft_sync *s, const struct fstate *st)
+static void app_clear(struct nft_sync *s)
 {
-	uint64_t t0 = loop_now_us();
-	struct batch bt;
-	struct svc_diff *ds = NULL;
-	size_t n_ds = 0;
-	uint32_t gen = 0;
-	int r;
+	for (size_t i = 0; i < s->app_nb; i++)
+		for (struct app_ent *e = s->app[i], *nx; e; e = nx) {
+			nx = e->next;
+			fsvc_free(&e->v);
+			free(e);
+		}
+	if (s->app)
+		memset(s->app, 0, s->app_nb * sizeof(*s->app));
+	s->app_n = 0;
+}
 
+/* After a successful incremental sync: the kernel now has the `nw` side. */
+static int app_apply(struct nft_sync *s, const struct pairs *ps)
+{
+	int r = 0;
+	for (size_t i = 0; i < ps->n; i++) {
+		if (ps->v[i].nw)
+			r |= app_put(s, ps->v[i].nw);
+		else
+			app_del(s, ps->v[i].old->key);
+	}
+	return r;
+}
+
+/* ---- one sync ---- */
+
+static int sync_begin(struct nft_sync *s, const struct fnode *node, uint32_t *gen)
+{
 	memset(&s->stats, 0, sizeof(s->stats));
-	r = get_genid(s, &gen);
+	int r = get_genid(s, gen);
 	if (r < 0) {
 		log_err("nft", "cannot read the ruleset generation", "error=%s", log_q(strerror(-r)));
 		return r;
 	}
-	if (!s->need_full && gen != s->genid && !tables_intact(s)) {
-		log_warn("nft", "ferry tables changed by someone else, rebuilding", "gen=%u want=%u", gen, s->genid);
-		s->need_full = true;
+	if (!s->need_full && *gen != s->genid) {
+		if (tables_intact(s)) {
+			s->genid = *gen;	/* someone else's table moved it */
+		} else {
+			log_warn("nft", "ferry tables changed by someone else, rebuilding",
+				 "gen=%u want=%u", *gen, s->genid);
+			s->need_full = true;
+		}
 	}
-	if (!s->need_full && !fnode_equal(&s->applied.node, &st->node))
+	if (!s->need_full && !fnode_equal(&s->node, node))
 		s->need_full = true;	/* node settings shape the rules: rebuild */
+	return 0;
+}
 
-	bool full = s->need_full;
+/*
+ * Builds and sends one batch: the whole tables from `list` when a rebuild is
+ * due, else the difference `ps`. Returns 0 or a negative errno; on success
+ * the caller updates its record of what the kernel has.
+ */
+static int sync_run(struct nft_sync *s, uint32_t gen, const struct fnode *node,
+		    const struct fsvc *const *list, size_t n_list, const struct pairs *ps, bool full)
+{
+	struct batch bt;
+	struct svc_diff *ds = NULL;
+	size_t n_ds = 0;
+	const char *bad = NULL;
+	int r;
+
 	if (batch_init(&bt, ++s->seq, gen, true))
 		return -ENOMEM;
-	r = full ? build_full(s, &bt, st) : build_incremental(s, &bt, st, &ds, &n_ds);
+	r = full ? build_full(s, &bt, node, list, n_list) : build_incremental(s, &bt, ps, &ds, &n_ds);
 	s->stats.full = full;
 	s->stats.messages = bt.seq - bt.seq0 + 1;
 	if (!r && !full && s->stats.messages == 2) {
@@ -1753,50 +1853,168 @@ int nft_sync_apply(struct nft_sync *s, const struct fstate *st)
 		s->seq = bt.seq;
 		batch_free(&bt);
 		diffs_free(ds, n_ds);
-		if (remember(s, st)) {
-			s->need_full = true;
-			return -ENOMEM;
-		}
-		goto done;
+		return 0;
 	}
-	const char *bad = NULL;
 	uint64_t t1 = loop_now_us();
 	if (!r)
-		r = send_batch(s, &bt, st, &bad);
+		r = send_batch(s, &bt, &bad);
 	s->stats.kernel_ms = (double)(loop_now_us() - t1) / 1000.0;
 	s->seq = bt.seq;
 	batch_free(&bt);
 	diffs_free(ds, n_ds);
-	if (r) {
-		/* The kernel kept the previous ruleset. Our bookkeeping went
-		 * ahead of it: the next sync rebuilds from scratch. */
-		s->need_full = true;
-		/* A refused coalesced message names a set, not a Service: the
-		 * next rebuild sends per-Service messages to find it. */
-		if (full && !bad && !s->precise)
-			s->precise = true;
-		for (size_t i = 0; bad && i < st->n_svcs; i++)
-			if (st->svcs[i].key == bad)
-				quarantine_add(s, &st->svcs[i]);
-		log_err("nft", "sync failed, previous ruleset kept", "error=%s full=%d",
-			log_q(strerror(r < 0 ? -r : r)), full);
-		return r < 0 ? r : -r;
+	if (!r) {
+		s->genid = gen + 1;
+		s->need_full = false;
+		if (full)
+			s->precise = false;
+		s->synced = true;
+		return 0;
 	}
-	s->genid = gen + 1;
-	s->need_full = false;
-	if (full)
-		s->precise = false;
-	s->synced = true;
-	if (remember(s, st)) {
-		s->need_full = true;
-		return -ENOMEM;
-	}
-done:
+	/* The kernel kept the previous ruleset. Our bookkeeping went ahead
+	 * of it: the next sync rebuilds from scratch. */
+	s->need_full = true;
+	const struct fsvc *culprit = NULL;
+	for (size_t i = 0; bad && full && i < n_list && !culprit; i++)
+		if (list[i]->key == bad)
+			culprit = list[i];
+	for (size_t i = 0; bad && !full && i < ps->n && !culprit; i++)
+		if (ps->v[i].nw && ps->v[i].nw->key == bad)
+			culprit = ps->v[i].nw;
+	if (culprit)
+		quarantine_add(s, culprit);
+	else if (full)
+		s->precise = true;	/* a coalesced message names a set: next
+					 * rebuild, one message per Service */
+	log_err("nft", "sync failed, previous ruleset kept", "error=%s full=%d",
+		log_q(strerror(r < 0 ? -r : r)), full);
+	return r < 0 ? r : -r;
+}
+
+static void sync_end(struct nft_sync *s, uint64_t t0, size_t services)
+{
 	s->stats.ms = (double)(loop_now_us() - t0) / 1000.0;
 	s->stats.quarantined = (uint32_t)s->n_quar;
 	log_v(1, "nft", "sync done", "full=%d services=%zu messages=%u added=%u deleted=%u ms=%.2f",
-	      full, st->n_svcs, s->stats.messages, s->stats.elements_added,
+	      s->stats.full, services, s->stats.messages, s->stats.elements_added,
 	      s->stats.elements_deleted, s->stats.ms);
+}
+
+int nft_sync_apply(struct nft_sync *s, const struct fstate *st)
+{
+	uint64_t t0 = loop_now_us();
+	uint32_t gen = 0;
+	struct pairs ps = { 0 };
+	const struct fsvc **list = NULL;
+	int r = sync_begin(s, &st->node, &gen);
+
+	if (r)
+		return r;
+	bool full = s->need_full;
+	if (full) {
+		list = calloc(st->n_svcs + 1, sizeof(*list));
+		if (!list)
+			return -ENOMEM;
+		for (size_t i = 0; i < st->n_svcs; i++)
+			list[i] = &st->svcs[i];
+	} else {
+		/* What changed: look every wanted Service up, then whatever was
+		 * not looked up is gone. */
+		uint32_t mark = ++s->walk;
+		for (size_t i = 0; i < st->n_svcs && !r; i++) {
+			const struct fsvc *w = &st->svcs[i], *o = app_find(s, w->key, mark);
+			if (quarantined(s, w))
+				w = NULL;
+			if (o && w && fsvc_same(o, w))
+				continue;
+			if (o || w)
+				r = pairs_add(&ps, o, w);
+		}
+		for (size_t b = 0; b < s->app_nb && !r; b++)
+			for (struct app_ent *e = s->app[b]; e && !r; e = e->next)
+				if (e->seen != mark)
+					r = pairs_add(&ps, &e->v, NULL);
+	}
+	if (!r)
+		r = sync_run(s, gen, &st->node, list, st->n_svcs, &ps, full);
+	if (!r && full) {
+		app_clear(s);
+		for (size_t i = 0; i < st->n_svcs && !r; i++)
+			if (!quarantined(s, &st->svcs[i]))
+				r = app_put(s, &st->svcs[i]);
+	} else if (!r) {
+		r = app_apply(s, &ps);
+	}
+	if (!r) {
+		fnode_free(&s->node);
+		r = fnode_copy(&s->node, &st->node);
+	}
+	free(list);
+	free(ps.v);
+	if (r) {
+		s->need_full = true;
+		return r;
+	}
+	sync_end(s, t0, st->n_svcs);
+	return 0;
+}
+
+int nft_sync_update(struct nft_sync *s, const struct fnode *node,
+		    const struct fsvc *upsert, size_t n_upsert,
+		    const char *const *remove, size_t n_remove)
+{
+	uint64_t t0 = loop_now_us();
+	uint32_t gen = 0;
+	struct pairs ps = { 0 };
+	const struct fsvc **list = NULL;
+	int r = sync_begin(s, node, &gen);
+
+	if (r)
+		return r;
+	bool full = s->need_full;
+	if (full) {
+		/* A rebuild needs the whole wanted state: ours, changed. */
+		for (size_t i = 0; i < n_remove; i++)
+			app_del(s, remove[i]);
+		for (size_t i = 0; i < n_upsert && !r; i++)
+			r = quarantined(s, &upsert[i]) ? (app_del(s, upsert[i].key), 0) : app_put(s, &upsert[i]);
+		list = calloc(s->app_n + 1, sizeof(*list));
+		size_t n = 0;
+		for (size_t b = 0; list && b < s->app_nb; b++)
+			for (struct app_ent *e = s->app[b]; e; e = e->next)
+				list[n++] = &e->v;
+		if (!r && !list)
+			r = -ENOMEM;
+		if (!r)
+			r = sync_run(s, gen, node, list, n, NULL, true);
+	} else {
+		for (size_t i = 0; i < n_remove && !r; i++) {
+			const struct fsvc *o = app_find(s, remove[i], 0);
+			if (o)
+				r = pairs_add(&ps, o, NULL);
+		}
+		for (size_t i = 0; i < n_upsert && !r; i++) {
+			const struct fsvc *w = &upsert[i], *o = app_find(s, w->key, 0);
+			if (quarantined(s, w))
+				w = NULL;
+			if ((o || w) && !(o && w && fsvc_same(o, w)))
+				r = pairs_add(&ps, o, w);
+		}
+		if (!r)
+			r = sync_run(s, gen, node, NULL, 0, &ps, false);
+		if (!r)
+			r = app_apply(s, &ps);
+	}
+	if (!r) {
+		fnode_free(&s->node);
+		r = fnode_copy(&s->node, node);
+	}
+	free(list);
+	free(ps.v);
+	if (r) {
+		s->need_full = true;
+		return r;
+	}
+	sync_end(s, t0, s->app_n);
 	return 0;
 }
 
@@ -1826,7 +2044,7 @@ int nft_cleanup(void)
 		nftnl_batch_update(bt.b);
 		nftnl_table_free(t);
 	}
-	r = send_batch(s, &bt, NULL, &bad);
+	r = send_batch(s, &bt, &bad);
 	batch_free(&bt);
 	nft_sync_free(s);
 	return r;

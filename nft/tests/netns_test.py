@@ -37,10 +37,12 @@ def write_state(name, state):
     return path
 
 
-def apply(*states):
-    """Applies states in one ferry process (first cold, then incremental)."""
+def apply(*states, via_update=False):
+    """Applies states in one ferry process (first cold, then incremental,
+    as whole states or, via_update, as change lists)."""
     paths = [write_state(f's{i}.json', s) for i, s in enumerate(states)]
-    p = subprocess.run([FERRY, 'apply-state', *paths], capture_output=True, text=True)
+    p = subprocess.run([FERRY, 'apply-state', *(['--via-update'] if via_update else []), *paths],
+                       capture_output=True, text=True)
     return p.returncode, [json.loads(l) for l in p.stdout.splitlines() if l.startswith('{')], p.stderr
 
 
@@ -280,8 +282,8 @@ def rand_service(rng, i):
     return svc
 
 
-def test_property(rounds=6, steps=12):
-    rng = random.Random(SEED)
+def test_property(rounds=6, steps=12, via_update=False):
+    rng = random.Random(SEED + via_update)
     for rnd in range(rounds):
         svcs = {i: rand_service(rng, i) for i in rng.sample(range(60), 20)}
         states = []
@@ -300,19 +302,24 @@ def test_property(rounds=6, steps=12):
                     svcs[i] = s
             states.append({'node': NODE, 'services': [json.loads(json.dumps(s)) for s in svcs.values()]})
         cleanup()
-        rc, stats, err = apply(*states)
+        rc, stats, err = apply(*states, via_update=via_update)
         ok = check(rc == 0 and all(s['ok'] for s in stats) and not any(s['full'] for s in stats[1:]),
                    f'round {rnd}: all incremental syncs succeed: {[s for s in stats if not s["ok"]]} {err[-500:]}')
         inc = canonical()
         cleanup()
         rc, stats, err = apply(states[-1])
         cold = canonical()
-        if not check(ok and inc == cold, f'round {rnd} (seed {SEED}): incremental == cold'):
+        if not check(ok and inc == cold, f'round {rnd} (seed {SEED}, via_update={via_update}): incremental == cold'):
             a, b = set(inc), set(cold)
             for x in sorted(a - b)[:5]:
                 print('  only incremental:', x[:400], file=sys.stderr)
             for x in sorted(b - a)[:5]:
                 print('  only cold:', x[:400], file=sys.stderr)
+
+
+def test_property_via_update():
+    """The same through nft_sync_update (change lists instead of states)."""
+    test_property(via_update=True)
 
 
 def main():
@@ -324,7 +331,7 @@ def main():
         print('run me under unshare -n (refusing the root network namespace)', file=sys.stderr)
         sys.exit(2)
     for t in (test_expectations, test_big_service, test_reload, test_operator_table, test_flush_repaired,
-              test_bad_input_keeps_state, test_property):
+              test_bad_input_keeps_state, test_property, test_property_via_update):
         n = failures
         t()
         print(f'{t.__name__}: {"ok" if failures == n else "FAILED"}')
