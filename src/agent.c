@@ -9,7 +9,9 @@
 #include "core/metrics.h"
 #include "kube/informer.h"
 #include "src/cmd.h"
+#include "proxy/kpconfig.h"
 #include "src/proxier.h"
+#include "src/status.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -110,6 +112,16 @@ static void on_add(void *arg, const struct kube_object *o) { on_change(arg, o); 
 static void on_update(void *arg, const struct kube_object *old, const struct kube_object *o) { on_change(arg, o); }
 static void on_del(void *arg, const struct kube_object *o) { on_change(arg, o); }
 
+static void status_http(void *arg, const struct httpd_req *req, struct httpd_resp *r)
+{
+	struct agent *a = arg;
+	const struct proxier_stats *st = proxier_stats(a->proxier);
+
+	httpd_printf(r, "node %s: %llu syncs, %llu failed, last took %.2f ms\n", a->node_name,
+		     (unsigned long long)st->syncs, (unsigned long long)st->sync_errors, st->last_sync_ms);
+	status_text(proxier_applied(a->proxier), r);
+}
+
 static int kube_start(struct agent *a)
 {
 	struct kube_config cfg;
@@ -166,6 +178,7 @@ static int kube_start(struct agent *a)
 		}
 		httpd_route(a->metrics_httpd, "/metrics", metrics_http, proxier_metrics(a->proxier));
 		httpd_route(a->metrics_httpd, "/healthz", hc_healthz_http, proxier_health(a->proxier));
+		httpd_route(a->metrics_httpd, "/status", status_http, a);
 		log_info("agent", "serving metrics", "bind=%s", log_q(a->metrics_bind));
 	}
 	return 0;
@@ -179,6 +192,60 @@ static void kube_stop(struct agent *a)
 	for (int k = 0; k < KUBE_KIND_COUNT; k++)
 		kube_informer_free(a->inf[k]);
 	kube_client_free(a->kube);
+}
+
+/*
+ * kube-proxy's --config (KubeProxyConfiguration v1alpha1), so its users move
+ * their settings over. What the file gives applies unless the same setting
+ * was also given as a flag (flags win). Fields with no meaning for ferry and
+ * unknown fields are logged by the parser, by name.
+ */
+static int apply_config(struct agent *a, const char *path, uint32_t flags, struct kp_config *kc)
+{
+	char err[512];
+	uint32_t use;
+
+	if (kp_config_load(path, false, kc, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ferry agent: --config %s: %s\n", path, err);
+		return -1;
+	}
+	use = kc->set & ~flags;
+	if (use & KPC_HOSTNAME_OVERRIDE)
+		a->node_name = kc->hostname_override;
+	if (use & KPC_KUBECONFIG)
+		a->kubeconfig = kc->kubeconfig;
+	if (use & KPC_QPS)
+		a->kube_qps = kc->qps;
+	if (use & KPC_BURST)
+		a->kube_burst = kc->burst;
+	if (use & KPC_HEALTHZ_BIND_ADDRESS)
+		a->healthz_bind = kc->healthz_bind_address;
+	if (use & KPC_METRICS_BIND_ADDRESS)
+		a->metrics_bind = kc->metrics_bind_address;
+	if (use & KPC_SYNC_PERIOD)
+		a->popts.sync_period_ms = kc->sync_period_ns / 1000000;
+	if (use & KPC_MIN_SYNC_PERIOD)
+		a->popts.min_sync_period_ms = kc->min_sync_period_ns / 1000000;
+	if (use & KPC_MASQUERADE_ALL)
+		a->popts.cfg.masquerade_all = kc->masquerade_all;
+	if (use & KPC_NODE_PORT_ADDRESSES) {
+		a->popts.cfg.nodeport_addresses = (const char *const *)kc->node_port_addresses;
+		a->popts.cfg.n_nodeport_addresses = kc->n_node_port_addresses;
+	}
+	if ((use & KPC_CLUSTER_CIDR) && kc->cluster_cidr && *kc->cluster_cidr) {
+		int n = split_list(kc->cluster_cidr, a->cluster_cidrs, 4);
+		if (n < 0) {
+			fprintf(stderr, "ferry agent: --config %s: too many clusterCIDR entries\n", path);
+			return -1;
+		}
+		a->popts.cfg.cluster_cidrs = a->cluster_cidrs;
+		a->popts.cfg.n_cluster_cidrs = n;
+	}
+	if ((use & KPC_LOG_VERBOSITY) && kc->log_verbosity > log_verbosity())
+		log_set_verbosity(kc->log_verbosity);
+	log_info("agent", "configuration file read", "path=%s fields=0x%x overridden_by_flags=0x%x warnings=%zu",
+		 log_q(path), kc->set, kc->set & flags, kc->n_warnings);
+	return 0;
 }
 
 static void on_stop_signal(struct loop *l, int signo, void *arg)
@@ -195,7 +262,7 @@ static void usage(FILE *f)
 		   "                   [--metrics-bind-address ADDR:PORT (default 127.0.0.1:10249)]\n"
 		   "                   [--sync-period DURATION (30s)] [--min-sync-period DURATION (0s)]\n"
 		   "                   [--nodeport-addresses primary|CIDR,...] [--cluster-cidr CIDR,...]\n"
-		   "                   [--masquerade-all]\n");
+		   "                   [--masquerade-all] [--config KUBE-PROXY-CONFIG.yaml]\n");
 }
 
 int cmd_agent(int argc, char **argv)
@@ -215,6 +282,7 @@ int cmd_agent(int argc, char **argv)
 		{ "nodeport-addresses", required_argument, NULL, 'N' },
 		{ "cluster-cidr", required_argument, NULL, 'C' },
 		{ "masquerade-all", no_argument, NULL, 'A' },
+		{ "config", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -222,6 +290,9 @@ int cmd_agent(int argc, char **argv)
 			   .kube_qps = 50, .kube_burst = 100,
 			   .popts = { .sync_period_ms = 30000, .min_sync_period_ms = 0 } };
 	int n;
+	const char *config_path = NULL;
+	uint32_t flags_set = 0;		/* KPC_* bits given on the command line */
+	struct kp_config kc = { 0 };
 	char *end;
 	char host[256] = "";
 	int c, v;
@@ -237,9 +308,11 @@ int cmd_agent(int argc, char **argv)
 			break;
 		case 'n':
 			a.node_name = optarg;
+			flags_set |= KPC_HOSTNAME_OVERRIDE;
 			break;
 		case 'k':
 			a.kubeconfig = optarg;
+			flags_set |= KPC_KUBECONFIG;
 			break;
 		case 'm':
 			a.master = optarg;
@@ -260,9 +333,11 @@ int cmd_agent(int argc, char **argv)
 			break;
 		case 'z':
 			a.healthz_bind = optarg;
+			flags_set |= KPC_HEALTHZ_BIND_ADDRESS;
 			break;
 		case 'P':
 			a.metrics_bind = optarg;
+			flags_set |= KPC_METRICS_BIND_ADDRESS;
 			break;
 		case 'S':
 		case 'M':
@@ -271,6 +346,7 @@ int cmd_agent(int argc, char **argv)
 				fprintf(stderr, "ferry agent: bad duration \"%s\" (like 30s, 1m0s, 250ms)\n", optarg);
 				return 2;
 			}
+			flags_set |= c == 'S' ? KPC_SYNC_PERIOD : KPC_MIN_SYNC_PERIOD;
 			break;
 		case 'N':
 			if ((n = split_list(optarg, a.nodeport_addresses, 8)) < 0) {
@@ -279,6 +355,7 @@ int cmd_agent(int argc, char **argv)
 			}
 			a.popts.cfg.nodeport_addresses = a.nodeport_addresses;
 			a.popts.cfg.n_nodeport_addresses = n;
+			flags_set |= KPC_NODE_PORT_ADDRESSES;
 			break;
 		case 'C':
 			if ((n = split_list(optarg, a.cluster_cidrs, 4)) < 0) {
@@ -287,9 +364,14 @@ int cmd_agent(int argc, char **argv)
 			}
 			a.popts.cfg.cluster_cidrs = a.cluster_cidrs;
 			a.popts.cfg.n_cluster_cidrs = n;
+			flags_set |= KPC_CLUSTER_CIDR;
 			break;
 		case 'A':
 			a.popts.cfg.masquerade_all = true;
+			flags_set |= KPC_MASQUERADE_ALL;
+			break;
+		case 'F':
+			config_path = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -299,7 +381,9 @@ int cmd_agent(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!a.node_name) {
+	if (config_path && apply_config(&a, config_path, flags_set, &kc) < 0)
+		return 2;
+	if (!a.node_name || !*a.node_name) {
 		gethostname(host, sizeof(host) - 1);
 		a.node_name = host;
 	}
@@ -316,11 +400,13 @@ int cmd_agent(int argc, char **argv)
 	if (kube_start(&a) < 0) {
 		kube_stop(&a);
 		loop_free(a.loop);
+		kp_config_free(&kc);
 		return 1;
 	}
 	int rc = loop_run(a.loop);
 	kube_stop(&a);
 	loop_free(a.loop);
+	kp_config_free(&kc);
 	log_info("agent", "stopped", "rc=%d", rc);
 	return rc ? 1 : 0;
 }

@@ -26,6 +26,7 @@ static const struct command commands[] = {
 	{ "cleanup", cmd_cleanup, "remove ferry's nftables tables" },
 	{ "dump", cmd_dump, "print a desired forwarding state (normalised JSON)" },
 	{ "apply-state", cmd_apply_state, "apply forwarding state files without Kubernetes" },
+	{ "status", cmd_status, "what the running agent programs, per Service port" },
 	{ "version", cmd_version, "print the version" },
 	{ "help", cmd_help, "list the sub-commands" },
 };
