@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "proxy/kpmetrics.h"
+#include "core/httpd.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "proxy/healthcheck.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -120,6 +122,32 @@ void kp_metrics_free(struct kp_metrics *m)
 {
 	metrics_free(m->reg);
 	memset(m, 0, sizeof(*m));
+}
+
+static void proxy_mode(void *arg, const struct httpd_req *req, struct httpd_resp *r)
+{
+	r->content_type = "text/plain; charset=utf-8";
+	snprintf(r->headers, sizeof(r->headers), "X-Content-Type-Options: nosniff\r\n");
+	httpd_printf(r, "nftables");
+}
+
+/* the apiserver healthz handler with only its ping check */
+static void ping(void *arg, const struct httpd_req *req, struct httpd_resp *r)
+{
+	r->content_type = "text/plain; charset=utf-8";
+	snprintf(r->headers, sizeof(r->headers), "X-Content-Type-Options: nosniff\r\n");
+	httpd_printf(r, "ok");
+}
+
+int kp_metrics_serve(struct kp_metrics *m, struct httpd *h)
+{
+	int rc;
+
+	if ((rc = httpd_route(h, "/metrics", metrics_http, m->reg)) < 0 ||
+	    (rc = httpd_route(h, "/proxyMode", proxy_mode, NULL)) < 0 ||
+	    (rc = httpd_route(h, "/healthz", ping, NULL)) < 0)
+		return rc;
+	return 0;
 }
 
 void kp_metrics_bind_health(struct kp_metrics *m, struct hc_health *h)

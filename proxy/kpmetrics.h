@@ -19,6 +19,7 @@
 struct metrics;
 struct metric;
 struct hc_health;
+struct httpd;
 
 struct kp_metrics {
 	struct metrics *reg;	/* route "/metrics" to metrics_http with this */
@@ -42,6 +43,11 @@ int kp_metrics_init(struct kp_metrics *m);
  * kube-proxy runs a proxier per family. */
 int kp_metrics_init_families(struct kp_metrics *m, bool ipv4, bool ipv6);
 void kp_metrics_free(struct kp_metrics *m);
+
+/* kube-proxy's metrics server paths on `h` (metricsBindAddress, default
+ * 127.0.0.1:10249): /metrics, /proxyMode ("nftables"), /healthz ("ok").
+ * 0, or a negative errno from httpd_route. */
+int kp_metrics_serve(struct kp_metrics *m, struct httpd *h);
 
 /* Count /healthz and /livez answers in kubeproxy_proxy_{healthz,livez}_total. */
 void kp_metrics_bind_health(struct kp_metrics *m, struct hc_health *h);

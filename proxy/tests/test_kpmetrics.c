@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "core/httpd.h"
+#include "core/loop.h"
 #include "core/metrics.h"
 #include "core/test.h"
 #include "proxy/healthcheck.h"
@@ -7,7 +8,10 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 static int count_lines(const char *t, const char *prefix)
 {
@@ -20,6 +24,63 @@ static int count_lines(const char *t, const char *prefix)
 }
 
 #define HAS(t, s) CHECK(strstr((t), (s)) != NULL)
+
+static struct loop *L;
+
+static int get(int port, const char *path, char *out, size_t len)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	size_t got = 0;
+	char req[256];
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+	if (write(fd, req, strlen(req)) < 0)
+		return -1;
+	for (int i = 0; i < 200 && got < len - 1; i++) {
+		ssize_t n;
+
+		loop_run_once(L, 10);
+		n = recv(fd, out + got, len - 1 - got, MSG_DONTWAIT);
+		if (n == 0)
+			break;
+		if (n > 0)
+			got += n;
+	}
+	close(fd);
+	out[got] = 0;
+	return got > 12 ? atoi(out + 9) : -2;
+}
+
+static void test_serve(void)
+{
+	struct kp_metrics m;
+	int err = 0;
+	struct httpd *h;
+	static char resp[1 << 17];
+
+	L = loop_new();
+	h = httpd_new(L, "127.0.0.1:0", &err);
+	CHECK(h != NULL);
+	CHECK_EQ_INT(kp_metrics_init(&m), 0);
+	CHECK_EQ_INT(kp_metrics_serve(&m, h), 0);
+	CHECK_EQ_INT(get(httpd_port(h), "/proxyMode", resp, sizeof(resp)), 200);
+	CHECK(strstr(resp, "\r\n\r\nnftables") != NULL);
+	CHECK(strstr(resp, "X-Content-Type-Options: nosniff\r\n") != NULL);
+	CHECK_EQ_INT(get(httpd_port(h), "/healthz", resp, sizeof(resp)), 200);
+	CHECK(strstr(resp, "\r\n\r\nok") != NULL);
+	CHECK_EQ_INT(get(httpd_port(h), "/metrics", resp, sizeof(resp)), 200);
+	CHECK(strstr(resp, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n") != NULL);
+	CHECK(strstr(resp, "\n# TYPE kubeproxy_sync_proxy_rules_duration_seconds histogram\n") != NULL);
+	httpd_free(h);
+	kp_metrics_free(&m);
+	loop_free(L);
+}
 
 static void test_single_stack(void)
 {
@@ -150,5 +211,6 @@ int main(void)
 	kp_metrics_free(&m);
 
 	test_single_stack();
+	test_serve();
 	return test_done("proxy_kpmetrics");
 }
