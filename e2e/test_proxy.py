@@ -406,3 +406,33 @@ while time.time() < end:
     new = [t for t, who in ((float(a), b) for a, b in lines) if who not in ("-", old) and t > t_gone - 5]
     assert new, "the flow never reached the new pod:\n" + out[-2000:]
     assert new[0] - t_gone < 1.0, "recovered %.2f s after the old pod went" % (new[0] - t_gone)
+
+
+def test_healthz_and_metrics(cluster):
+    """kube-proxy's observability endpoints, as dashboards and probes read them."""
+    c = cluster
+    s = service(c, "observed", "web")
+    try:
+        until(c, "node1", "http://%s/" % s["spec"]["clusterIP"])
+        h = json.loads(c.exec("node1", "curl", "-sf", "-m", "3", "http://127.0.0.1:10256/healthz").stdout)
+        for field in ("lastUpdated", "currentTime", "nodeEligible", "healthy"):
+            assert field in h, h
+        assert h["healthy"] is True and h["nodeEligible"] is True
+        assert c.exec("node1", "curl", "-sf", "-m", "3", "http://192.0.2.11:10256/livez").returncode == 0
+        m = c.exec("node1", "curl", "-sf", "-m", "3", "http://127.0.0.1:10249/metrics").stdout
+        for name in ("kubeproxy_sync_proxy_rules_duration_seconds_bucket",
+                     "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
+                     "kubeproxy_sync_proxy_rules_endpoint_changes_total",
+                     "kubeproxy_sync_proxy_rules_service_changes_total",
+                     "kubeproxy_network_programming_duration_seconds_bucket"):
+            assert "\n" + name in m, name
+        if c.proxy == "ferry":
+            assert "\nferry_nft_objects" in m
+            ferry = os.environ.get("FERRY_BIN") or os.path.join(os.path.dirname(HERE), "build", "src", "ferry")
+            st = c.exec("node1", ferry, "status").stdout
+            assert "default/observed:http/tcp  port 80" in st, st
+            web = {p["status"]["podIP"]: p["spec"]["nodeName"] for p in ready_pods(c, "web")}
+            for ip, node in web.items():
+                assert ("%s:80 (local)" % ip in st) == (node == "node1"), st
+    finally:
+        delete(c, "observed")
