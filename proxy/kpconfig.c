@@ -341,6 +341,10 @@ static void do_field(struct ctx *x, const struct field *f, yaml_node_t *v, const
 			fail(x, "field \"%s\": want a string, got %s", path, type_name(v));
 			return;
 		}
+		/* Go cannot tell "" from absent: hostnameOverride: "" means the
+		 * hostname, so the field stays unset (and its default) */
+		if (!*s)
+			return;
 		set_str(x, p, s);
 		break;
 	case F_BOOL:
@@ -418,6 +422,8 @@ static void do_field(struct ctx *x, const struct field *f, yaml_node_t *v, const
 			}
 			*n = i + 1;
 		}
+		if (!cnt)
+			return;		/* [] is Go's nil: the default */
 		break;
 	}
 	case F_GATES: {
@@ -576,19 +582,30 @@ static void validate(struct ctx *x)
 		return;
 	/* v1alpha1 defaulting (SetDefaults_KubeProxyConfiguration): zero means
 	 * the default, so "minSyncPeriod: 0s" is 1s in kube-proxy too */
-	if (!c->sync_period_ns)
+	/* a defaulted field counts as not given (flags and ferry's own
+	 * defaults then apply) */
+	if (!c->sync_period_ns) {
 		c->sync_period_ns = 30 * SEC;
+		c->set &= ~KPC_SYNC_PERIOD;
+	}
 	if (!c->min_sync_period_ns) {
 		if (c->set & KPC_MIN_SYNC_PERIOD)
 			warn(x, "field \"minSyncPeriod\": 0 means the default, 1s, as in kube-proxy");
 		c->min_sync_period_ns = 1 * SEC;
+		c->set &= ~KPC_MIN_SYNC_PERIOD;
 	}
-	if (!c->config_sync_period_ns)
+	if (!c->config_sync_period_ns) {
 		c->config_sync_period_ns = 15 * 60 * SEC;
-	if (c->qps == 0)
+		c->set &= ~KPC_CONFIG_SYNC_PERIOD;
+	}
+	if (c->qps == 0) {
 		c->qps = 5;
-	if (!c->burst)
+		c->set &= ~KPC_QPS;
+	}
+	if (!c->burst) {
 		c->burst = 10;
+		c->set &= ~KPC_BURST;
+	}
 	if (c->sync_period_ns <= 0)
 		FAIL_RET("field \"nftables.syncPeriod\": must be greater than 0");
 	if (c->min_sync_period_ns < 0)

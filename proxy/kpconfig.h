@@ -25,7 +25,8 @@ struct kp_feature_gate {
 };
 
 /* Bits of kp_config.set: the fields the file gave (the rest are defaults),
- * so command-line flags can be merged in either order. */
+ * so command-line flags can be merged in either order. As in kube-proxy,
+ * an empty string or list and a zero period/qps/burst count as not given. */
 enum {
 	KPC_HOSTNAME_OVERRIDE = 1u << 0,
 	KPC_BIND_ADDRESS = 1u << 1,

@@ -159,7 +159,7 @@ static void test_defaults_and_json(void)
 	CHECK_EQ_INT(c.burst, 10);
 	CHECK_EQ_STR(c.detect_local_mode, "ClusterCIDR");
 	CHECK_EQ_INT(c.oom_score_adj, -999);
-	CHECK_EQ_INT(c.set, KPC_MODE | KPC_HEALTHZ_BIND_ADDRESS);
+	CHECK_EQ_INT(c.set, KPC_HEALTHZ_BIND_ADDRESS);	/* mode "" is the default */
 	kp_config_free(&c);
 
 	/* iptables' periods are used when nftables gives none */
@@ -187,6 +187,15 @@ static void test_zero_defaults(void)
 	CHECK_EQ_STR(c.healthz_bind_address, "[::]:10256");
 	CHECK_EQ_STR(c.metrics_bind_address, "[::1]:10249");
 	CHECK(has_warning(&c, "minSyncPeriod"));
+	CHECK(!(c.set & (KPC_SYNC_PERIOD | KPC_MIN_SYNC_PERIOD | KPC_CONFIG_SYNC_PERIOD | KPC_QPS | KPC_BURST)));
+	kp_config_free(&c);
+
+	/* "" and [] are Go's zero values: not given */
+	CHECK_EQ_INT(parse(HDR "hostnameOverride: \"\"\nclientConnection:\n  kubeconfig: ''\nnodePortAddresses: []\n"
+			   "clusterCIDR: \"\"\n", false, &c, err), 0);
+	CHECK_EQ_INT(c.set, 0);
+	CHECK_EQ_STR(c.hostname_override, "");
+	CHECK_EQ_INT(c.n_node_port_addresses, 0);
 	kp_config_free(&c);
 }
 
