@@ -273,6 +273,57 @@ static void test_ports(void)
 	hc_free(s);
 }
 
+/* two bind addresses, IPv4 and IPv6: both answer on the one port */
+static void test_two_binds(void)
+{
+	const char *binds[] = { "127.0.0.1", "::1" };
+	struct hc_servers *s = hc_new(L, binds, 2, NULL);
+	struct hc_want w = { "default", "web", 0, 1 };
+	char resp[2048];
+	int fd, port;
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6 };
+	size_t got = 0;
+
+	fd = socket(AF_INET6, SOCK_STREAM, 0);
+	/* port 0 would pick two different ports: take a free one first */
+	sa.sin6_addr = in6addr_loopback;
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(stderr, "no IPv6 loopback here; skipping the two-address case\n");
+		if (fd >= 0)
+			close(fd);
+		hc_free(s);
+		return;
+	}
+	socklen_t sl = sizeof(sa);
+	getsockname(fd, (struct sockaddr *)&sa, &sl);
+	w.port = ntohs(sa.sin6_port);
+	close(fd);
+	CHECK_EQ_INT(hc_sync(s, &w, 1), 0);
+	port = hc_port(s, "default", "web");
+	CHECK_EQ_INT(port, w.port);
+	CHECK_EQ_INT(get(port, "/", resp, sizeof(resp)), 200);
+	fd = socket(AF_INET6, SOCK_STREAM, 0);
+	CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	static const char req[] = "GET / HTTP/1.1\r\nConnection: close\r\n\r\n";
+
+	CHECK(write(fd, req, sizeof(req) - 1) == (ssize_t)sizeof(req) - 1);
+	for (int i = 0; i < 200; i++) {
+		ssize_t n;
+
+		loop_run_once(L, 10);
+		n = recv(fd, resp + got, sizeof(resp) - 1 - got, MSG_DONTWAIT);
+		if (n == 0)
+			break;
+		if (n > 0)
+			got += n;
+	}
+	resp[got] = 0;
+	close(fd);
+	CHECK(!strncmp(resp, "HTTP/1.1 200 OK\r\n", 17));
+	CHECK(strstr(resp, "\"localEndpoints\": 1,") != NULL);
+	hc_free(s);
+}
+
 static void test_healthz(void)
 {
 	struct hc_health h;
@@ -317,6 +368,7 @@ int main(void)
 	test_rfc3339();
 	test_health_bodies();
 	test_ports();
+	test_two_binds();
 	test_healthz();
 	loop_free(L);
 	return test_done("proxy_healthcheck");
