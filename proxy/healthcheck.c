@@ -355,14 +355,73 @@ static struct hc_svc *find(struct hc_servers *s, const char *ns, const char *nam
 	return NULL;
 }
 
+/* A per-call index of the served services by namespace/name: hc_sync runs
+ * on every proxy sync, with up to thousands of services. */
+struct idx {
+	struct hc_svc **slot;
+	size_t mask;
+};
+
+static size_t key_hash(const char *ns, const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = ns; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	h = (h ^ '/') * 16777619u;
+	for (const char *p = name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return h;
+}
+
+static int idx_build(struct idx *x, const struct hc_servers *s, size_t more)
+{
+	size_t size = 16;
+
+	while (size < 2 * (s->n_svcs + more))
+		size *= 2;
+	free(x->slot);
+	x->slot = calloc(size, sizeof(*x->slot));
+	if (!x->slot)
+		return -ENOMEM;
+	x->mask = size - 1;
+	for (struct hc_svc *v = s->svcs; v; v = v->next)
+		for (size_t h = key_hash(v->ns, v->name) & x->mask;; h = (h + 1) & x->mask)
+			if (!x->slot[h]) {
+				x->slot[h] = v;
+				break;
+			}
+	return 0;
+}
+
+static struct hc_svc *idx_find(const struct idx *x, const char *ns, const char *name)
+{
+	for (size_t h = key_hash(ns, name) & x->mask; x->slot[h]; h = (h + 1) & x->mask)
+		if (!strcmp(x->slot[h]->ns, ns) && !strcmp(x->slot[h]->name, name))
+			return x->slot[h];
+	return NULL;
+}
+
+static void idx_put(struct idx *x, struct hc_svc *v)
+{
+	size_t h = key_hash(v->ns, v->name) & x->mask;
+
+	while (x->slot[h])
+		h = (h + 1) & x->mask;
+	x->slot[h] = v;
+}
+
 int hc_sync(struct hc_servers *s, const struct hc_want *want, size_t n)
 {
+	struct idx x = { 0 };
 	int first_err = 0;
 
+	if (idx_build(&x, s, 0) < 0)
+		return -ENOMEM;
 	for (struct hc_svc *v = s->svcs; v; v = v->next)
 		v->keep = false;
 	for (size_t i = 0; i < n; i++) {
-		struct hc_svc *v = find(s, want[i].namespace, want[i].name);
+		struct hc_svc *v = idx_find(&x, want[i].namespace, want[i].name);
 
 		if (v && v->port == want[i].port) {
 			v->keep = true;
@@ -383,8 +442,11 @@ int hc_sync(struct hc_servers *s, const struct hc_want *want, size_t n)
 		s->n_svcs--;
 		svc_free(v);
 	}
+	/* room for every want: the table never fills while opening */
+	if (idx_build(&x, s, n) < 0)
+		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		struct hc_svc *v = find(s, want[i].namespace, want[i].name);
+		struct hc_svc *v = idx_find(&x, want[i].namespace, want[i].name);
 		int rc;
 
 		if (v)
@@ -393,6 +455,7 @@ int hc_sync(struct hc_servers *s, const struct hc_want *want, size_t n)
 		if (!v || !(v->ns = strdup(want[i].namespace)) || !(v->name = strdup(want[i].name))) {
 			if (v)
 				svc_free(v);
+			free(x.slot);
 			return -ENOMEM;
 		}
 		v->s = s;
@@ -407,7 +470,9 @@ int hc_sync(struct hc_servers *s, const struct hc_want *want, size_t n)
 		v->next = s->svcs;
 		s->svcs = v;
 		s->n_svcs++;
+		idx_put(&x, v);
 	}
+	free(x.slot);
 	return first_err;
 }
 

@@ -324,6 +324,45 @@ static void test_two_binds(void)
 	hc_free(s);
 }
 
+/* many services: counts update in place, removals close only theirs */
+static void test_many(void)
+{
+	enum { N = 300 };
+	const char *binds[] = { "127.0.0.1" };
+	struct hc_servers *s = hc_new(L, binds, 1, NULL);
+	static struct hc_want w[N];
+	static char names[N][16];
+	static int ports[N];
+	char resp[2048];
+	uint64_t t0;
+
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], sizeof(names[i]), "svc-%d", i);
+		w[i] = (struct hc_want){ "ns", names[i], 0, 0 };
+	}
+	CHECK_EQ_INT(hc_sync(s, w, N), 0);
+	CHECK_EQ_INT(hc_count(s), N);
+	for (int i = 0; i < N; i++)
+		ports[i] = hc_port(s, "ns", names[i]);
+	for (int i = 0; i < N; i++)
+		w[i].local_endpoints = i;
+	t0 = loop_now_us();
+	CHECK_EQ_INT(hc_sync(s, w, N), 0);
+	fprintf(stderr, "hc_sync of %d unchanged ports: %llu us\n", N, (unsigned long long)(loop_now_us() - t0));
+	for (int i = 0; i < N; i++)
+		CHECK_EQ_INT(hc_port(s, "ns", names[i]), ports[i]);
+	CHECK_EQ_INT(get(ports[N - 1], "/", resp, sizeof(resp)), 200);
+	CHECK(strstr(resp, "X-Load-Balancing-Endpoint-Weight: 299\r\n") != NULL);
+	/* keep the odd ones */
+	for (int i = 0; i < N / 2; i++)
+		w[i] = w[2 * i + 1];
+	CHECK_EQ_INT(hc_sync(s, w, N / 2), 0);
+	CHECK_EQ_INT(hc_count(s), N / 2);
+	CHECK_EQ_INT(hc_port(s, "ns", "svc-1"), ports[1]);
+	CHECK_EQ_INT(hc_port(s, "ns", "svc-2"), -1);
+	hc_free(s);
+}
+
 static void test_healthz(void)
 {
 	struct hc_health h;
@@ -369,6 +408,7 @@ int main(void)
 	test_health_bodies();
 	test_ports();
 	test_two_binds();
+	test_many();
 	test_healthz();
 	loop_free(L);
 	return test_done("proxy_healthcheck");
