@@ -132,7 +132,42 @@ static int chain_exists(const char *fam, const char *table, const char *chain)
 	return system(cmd) == 0;
 }
 
-int main(void)
+/* The real thing: kube-proxy's iptables mode as iptables-nft writes it
+ * (xt matches, comments, MASQUERADE --random-fully), kubelet's chains and
+ * an operator's rules; compared with iptables-nft-save afterwards. */
+static void test_iptables_nft(const char *dir)
+{
+	char cmd[1024], *want, got[16384];
+	FILE *f, *p;
+	size_t n;
+
+	if (system("command -v iptables-nft-restore >/dev/null && command -v ip6tables-nft-restore >/dev/null")) {
+		fprintf(stderr, "iptables-nft not installed: skipping the iptables-nft case\n");
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "iptables-nft-restore < %s/kube-proxy-iptables.rules && "
+		 "ip6tables-nft-restore < %s/kube-proxy-ip6tables.rules", dir, dir);
+	CHECK(system(cmd) == 0);
+	/* 19 KUBE-* chains of kube-proxy's, 15 rules elsewhere jumping to them */
+	CHECK_EQ_INT(kp_cleanup(), 34);
+	p = popen("(iptables-nft-save; ip6tables-nft-save) | grep -v '^#'", "r");
+	n = fread(got, 1, sizeof(got) - 1, p);
+	got[n] = 0;
+	pclose(p);
+	snprintf(cmd, sizeof(cmd), "%s/kube-proxy-iptables.expected", dir);
+	f = fopen(cmd, "r");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	want = calloc(1, 16384);
+	n = fread(want, 1, 16383, f);
+	fclose(f);
+	CHECK_EQ_STR(got, want);
+	free(want);
+	CHECK_EQ_INT(kp_cleanup(), 0);
+}
+
+int main(int argc, char **argv)
 {
 	const char *l;
 
@@ -183,5 +218,9 @@ int main(void)
 	if (system("nft flush ruleset") != 0)
 		CHECK(0);
 	CHECK_EQ_INT(kp_cleanup(), 0);
+	if (argc > 1)
+		test_iptables_nft(argv[1]);
+	if (system("nft flush ruleset") != 0)
+		CHECK(0);
 	return test_done("nft_kpcleanup");
 }
