@@ -34,14 +34,17 @@ struct ct_match {
 	uint16_t reply_src_port;	/* host order; 0 = any */
 };
 
-/* UDP entries to Service `ip`:`port` (ClusterIP, external or LB IP). */
+/* UDP entries to Service `ip`:`port` (ClusterIP, external or LB IP).
+ *   conntrack -D -p udp --orig-dst IP --orig-port-dst PORT */
 int ct_match_service(struct ct_match *m, const char *ip, uint16_t port);
 /* UDP entries to any address with destination port `node_port`, and when
- * `ep_ip` is not NULL only those DNAT'ed to ep_ip:ep_port (ep_port 0: any). */
+ * `ep_ip` is not NULL only those DNAT'ed to ep_ip:ep_port (ep_port 0: any).
+ *   conntrack -D -p udp --orig-port-dst NODEPORT [--reply-src EP --reply-port-src EPPORT] */
 int ct_match_nodeport(struct ct_match *m, int family, uint16_t node_port, const char *ep_ip,
 		      uint16_t ep_port);
 /* UDP entries DNAT'ed to endpoint `ep_ip`:`ep_port` (0: any port); when
- * `svc_ip` is not NULL, only those sent to svc_ip:svc_port. */
+ * `svc_ip` is not NULL, only those sent to svc_ip:svc_port.
+ *   conntrack -D -p udp [--orig-dst SVC --orig-port-dst PORT] --reply-src EP [--reply-port-src EPPORT] */
 int ct_match_endpoint(struct ct_match *m, const char *svc_ip, uint16_t svc_port, const char *ep_ip,
 		      uint16_t ep_port);
 
