@@ -103,6 +103,8 @@ static int group_merge(struct build *b)
 {
 	size_t w = 0;
 
+	if (!b->n_groups)
+		return 0;	/* qsort's base may not be NULL */
 	qsort(b->groups, b->n_groups, sizeof(*b->groups), group_cmp);
 	for (size_t r = 0; r < b->n_groups; r++) {
 		if (w && !strcmp(b->groups[w - 1].key, b->groups[r].key)) {
@@ -131,6 +133,8 @@ static const struct slice_list *slices_of(const struct build *b, const char *ns,
 	struct slice_group k = { .key = key }, *g;
 
 	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	if (!b->n_groups)
+		return NULL;
 	g = bsearch(&k, b->groups, b->n_groups, sizeof(*b->groups), group_cmp);
 	return g ? &g->l : NULL;
 }
