@@ -359,7 +359,10 @@ again:
 fail:
 	free(d.hits);
 	free(buf);
-	log_err("conntrack", "conntrack dump failed", "family=%d err=%s", family, log_q(strerror(-rc)));
+	if (rc == -EINTR)
+		log_v(2, "conntrack", "dump interrupted by a change, again", "family=%d", family);
+	else
+		log_err("conntrack", "conntrack dump failed", "family=%d err=%s", family, log_q(strerror(-rc)));
 	return rc;
 }
 
@@ -402,7 +405,13 @@ static int clean(const bool fams[2], uint8_t proto, bool (*want)(void *, int, co
 
 		if (!fams[f])
 			continue;
-		rc = clean_family(nl, fam[f], proto, want, ctx, &seq);
+		/* EINTR: the table changed during the dump (NLM_F_DUMP_INTR);
+		 * dump again rather than act on a torn view */
+		for (int tries = 0; tries < 3; tries++) {
+			rc = clean_family(nl, fam[f], proto, want, ctx, &seq);
+			if (rc != -EINTR)
+				break;
+		}
 		if (rc < 0) {
 			mnl_socket_close(nl);
 			return rc;

@@ -494,11 +494,12 @@ int kp_cleanup(void)
 			mnl_socket_close(nl);
 		return rc;
 	}
-	/* ERESTART: the ruleset changed under us; ENOENT/EBUSY: an object we
-	 * planned for vanished or gained a user. Read again. */
+	/* ERESTART: the ruleset changed under us; EINTR: it changed during a
+	 * dump; ENOENT/EBUSY: an object we planned for vanished or gained a
+	 * user. Read again. */
 	for (int i = 0; i < 3; i++) {
 		rc = attempt(nl, &seq);
-		if (rc != -ERESTART && rc != -ENOENT && rc != -EBUSY)
+		if (rc != -ERESTART && rc != -EINTR && rc != -ENOENT && rc != -EBUSY)
 			break;
 		log_info("kpcleanup", "ruleset changed meanwhile, retrying", "attempt=%d", i + 1);
 	}
