@@ -212,8 +212,10 @@ static const struct kube_kv *bkv(struct bld *b, struct json_object *m, keep_fn k
 	struct kube_kv *out;
 
 	*n = 0;
-	if (!m || !json_object_is_type(m, json_type_object))
+	if (!m || !json_object_is_type(m, json_type_object)) {
+		hash_int(b, 0);	/* as a map with nothing kept: no change when one appears */
 		return NULL;
+	}
 	json_object_object_foreach(m, key0, v0) {
 		if (json_object_is_type(v0, json_type_string) && keep(key0))
 			cnt++;

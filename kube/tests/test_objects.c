@@ -150,6 +150,11 @@ static void test_hash(void)
 		  "{\"metadata\":{\"name\":\"x\",\"annotations\":{\"metallb.universe.tf/address-pool\":\"b\"}}}", 0 },
 		{ "{\"metadata\":{\"name\":\"x\"},\"status\":{\"loadBalancer\":{}}}",
 		  "{\"metadata\":{\"name\":\"x\"},\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"203.0.113.1\"}]}}}", 0 },
+		/* a label map appearing with only unkept labels (kubectl label) */
+		{ "{\"metadata\":{\"name\":\"x\"}}",
+		  "{\"metadata\":{\"name\":\"x\",\"labels\":{\"unrelated\":\"yes\"},\"annotations\":{}}}", 1 },
+		{ "{\"metadata\":{\"name\":\"x\",\"labels\":{\"a\":\"b\"}}}",
+		  "{\"metadata\":{\"name\":\"x\",\"labels\":{\"service.kubernetes.io/headless\":\"\"}}}", 0 },
 		{ "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"externalName\":\"\"}}",
 		  "{\"metadata\":{\"name\":\"x\"},\"spec\":{}}", 0 },
 	};
