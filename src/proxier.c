@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "src/proxier.h"
 #include "core/log.h"
-#include "nft/conntrack.h"
+#include "proxy/ctsync.h"
 #include "nft/nft.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,161 +55,6 @@ static void schedule(struct proxier *p, uint64_t not_before_ms)
 	if (loop_timer_armed(&p->timer) && p->timer.due_ms <= now + delay)
 		return;
 	loop_timer_arm(p->loop, &p->timer, delay);
-}
-
-/* ---- stale UDP conntrack entries (kube-proxy's conntrack cleanup) ---- */
-
-static bool ep_used(const struct fendpoint *e) { return e->ready || (e->serving && e->terminating); }
-
-static bool has_used_ep(const struct fsvc *v, const struct fendpoint *x)
-{
-	for (size_t i = 0; i < v->n_eps; i++)
-		if (ep_used(&v->eps[i]) && v->eps[i].port == x->port &&
-		    v->eps[i].addr.family == x->addr.family &&
-		    !memcmp(v->eps[i].addr.a, x->addr.a, 16))
-			return true;
-	return false;
-}
-
-static size_t n_used(const struct fsvc *v)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < v->n_eps; i++)
-		n += ep_used(&v->eps[i]);
-	return n;
-}
-
-struct ct_list {
-	struct ct_match *v;
-	size_t n, cap;
-};
-
-static struct ct_match *ct_next(struct ct_list *l)
-{
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 16;
-		struct ct_match *nv = realloc(l->v, cap * sizeof(*nv));
-		if (!nv)
-			return NULL;
-		l->v = nv;
-		l->cap = cap;
-	}
-	memset(&l->v[l->n], 0, sizeof(l->v[0]));
-	return &l->v[l->n++];
-}
-
-static void each_vip(const struct fsvc *v, void (*fn)(struct ct_list *, const struct fsvc *,
-						     const struct faddr *, const struct fendpoint *),
-		     struct ct_list *l, const struct fendpoint *ep)
-{
-	for (size_t i = 0; i < v->n_cluster_ips; i++)
-		fn(l, v, &v->cluster_ips[i], ep);
-	for (size_t i = 0; i < v->n_external_ips; i++)
-		fn(l, v, &v->external_ips[i], ep);
-	for (size_t i = 0; i < v->n_lb_ips; i++)
-		fn(l, v, &v->lb_ips[i], ep);
-}
-
-static void match_vip(struct ct_list *l, const struct fsvc *v, const struct faddr *vip,
-		      const struct fendpoint *ep)
-{
-	char a[64], e[64];
-	struct ct_match *m;
-
-	if (ep && ep->addr.family != vip->family)
-		return;
-	if (!(m = ct_next(l)))
-		return;
-	inet_ntop(vip->family, vip->a, a, sizeof(a));
-	if (ep) {
-		inet_ntop(ep->addr.family, ep->addr.a, e, sizeof(e));
-		if (ct_match_endpoint(m, a, v->port, e, ep->port) < 0)
-			l->n--;
-	} else if (ct_match_service(m, a, v->port) < 0) {
-		l->n--;
-	}
-}
-
-static void match_nodeport(struct ct_list *l, const struct fsvc *v, const struct fendpoint *ep)
-{
-	char e[64];
-	struct ct_match *m;
-
-	if (!v->node_port)
-		return;
-	for (int fam = 0; fam < 2; fam++) {
-		int af = fam ? AF_INET6 : AF_INET;
-		if (ep && ep->addr.family != af)
-			continue;
-		if (!(m = ct_next(l)))
-			return;
-		if (ep)
-			inet_ntop(ep->addr.family, ep->addr.a, e, sizeof(e));
-		if (ct_match_nodeport(m, af, v->node_port, ep ? e : NULL, ep ? ep->port : 0) < 0)
-			l->n--;
-	}
-}
-
-static const struct fsvc *find_svc(const struct fstate *s, const char *key)
-{
-	size_t lo = 0, hi = s->n_svcs;
-
-	while (lo < hi) {	/* both states are sorted by key */
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(s->svcs[mid].key, key);
-		if (!c)
-			return &s->svcs[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-/*
- * UDP has no teardown: a client keeps hitting the DNAT of its first packet.
- * After a sync, delete the entries that now point the wrong way: to a
- * removed endpoint, to a Service that was deleted, or to a Service that had
- * no endpoint (the packets were rejected, the entry remembers no DNAT).
- */
-static void conntrack_cleanup(struct proxier *p)
-{
-	struct ct_list l = { 0 };
-	const struct fstate *old = &p->applied, *cur = &p->want;
-
-	for (size_t i = 0; i < cur->n_svcs; i++) {
-		const struct fsvc *v = &cur->svcs[i], *o;
-		if (v->proto != IPPROTO_UDP)
-			continue;
-		o = find_svc(old, v->key);
-		if (!n_used(v))
-			continue;
-		if (!o || !n_used(o)) {
-			each_vip(v, match_vip, &l, NULL);
-			match_nodeport(&l, v, NULL);
-			continue;
-		}
-		for (size_t j = 0; j < o->n_eps; j++) {
-			const struct fendpoint *e = &o->eps[j];
-			if (!ep_used(e) || has_used_ep(v, e))
-				continue;
-			each_vip(o, match_vip, &l, e);
-			match_nodeport(&l, o, e);
-		}
-	}
-	for (size_t i = 0; i < old->n_svcs; i++) {
-		const struct fsvc *o = &old->svcs[i];
-		if (o->proto == IPPROTO_UDP && !find_svc(cur, o->key)) {
-			each_vip(o, match_vip, &l, NULL);
-			match_nodeport(&l, o, NULL);
-		}
-	}
-	if (l.n) {
-		int n = ct_delete(l.v, l.n);
-		log_v(2, "proxy", "stale UDP conntrack entries", "matches=%zu deleted=%d", l.n, n);
-	}
-	free(l.v);
 }
 
 /* ---- health-check node ports ---- */
@@ -306,7 +150,9 @@ static void sync_now(struct proxier *p)
 		return;
 	}
 	const struct nft_sync_stats *ns = nft_sync_last(p->nft);
-	conntrack_cleanup(p);
+	/* UDP has no teardown: flows still DNAT'ed to an endpoint that is gone
+	 * (or to a Service that had none) would never recover. */
+	proxy_ct_sync(&p->applied, &p->want, &p->metrics);
 	sync_health_ports(p);
 	/* the kernel now holds `want`: it becomes the base of the next diff */
 	struct fstate tmp = p->applied;
