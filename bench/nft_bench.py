@@ -136,6 +136,7 @@ def main():
     ap.add_argument('--kp-sizes', default='1000,10000')
     ap.add_argument('--dp-sizes', default='1,10000')
     ap.add_argument('--reps', type=int, default=20)
+    ap.add_argument('--dp-rounds', type=int, default=5)
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     tmp = tempfile.mkdtemp(prefix='ferry-bench-')
@@ -150,7 +151,7 @@ def main():
             out['kube_proxy_shape'].append(r)
             print(json.dumps(r), flush=True)
         for n in [int(x) for x in a.dp_sizes.split(',') if x]:
-            r = dp_bench(build, n, tmp)
+            r = dp_bench(build, n, tmp, rounds=a.dp_rounds)
             out['dataplane'].append(r)
             print(json.dumps(r), flush=True)
     finally:

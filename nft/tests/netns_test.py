@@ -252,6 +252,21 @@ def test_bad_input_keeps_state():
     check(r['ok'], f'next sync leaves the culprit out and succeeds: {r}')
     err = sp.close()
     check('default/clash:http/tcp' in err, 'the log names the refused Service')
+    # the same clash in a cold sync: the coalesced batch names a set; the
+    # retry goes one message per Service, names the culprit, and the third
+    # attempt applies everything else
+    cleanup()
+    both = {'node': NODE, 'services': [web(), clash]}
+    sp = Stepper([both, both, both])
+    r1, r2, r3 = sp.next(), sp.next(), sp.next()
+    err = sp.close()
+    check(not r1['ok'] and not r2['ok'] and r3['ok'], f'cold clash: refused, named, applied: {r1} {r2} {r3}')
+    # in key order default/clash comes first and claims the address, so
+    # default/web is the one refused
+    check('service left out until it changes" service=default/web:http/tcp' in err,
+          f'cold clash: the refused Service is named and left out: {err[-600:]}')
+    check('default/clash:http/tcp' in nft('list', 'map', 'ip', 'ferry', 'service-ips').stdout,
+          'cold clash: the other Service is served')
 
 
 # ---- property test ------------------------------------------------------
