@@ -206,6 +206,20 @@ def test_client_ip_affinity(net):
     assert len(set(names)) == 1, names
 
 
+def test_client_ip_affinity_times_out(net):
+    apply(net, svc('web', [ep('pod1'), ep('pod2')], affinityTimeout=2))
+    first = call('client', '198.19.0.10', 80)[0]
+    assert first['ok']
+    listed = nsx('node', 'nft', 'list', 'map', 'ip', 'ferry', 'affinity').stdout
+    assert f'{CLIENT4} . 198.19.0.10 . tcp . 80' in listed and 'expires' in listed, listed
+    # within the timeout: the same endpoint every time
+    assert {r['name'] for r in call('client', '198.19.0.10', 80, n=6)} == {first['name']}
+    import time
+    time.sleep(3.5)
+    listed = nsx('node', 'nft', 'list', 'map', 'ip', 'ferry', 'affinity').stdout
+    assert f'{CLIENT4} . 198.19.0.10' not in listed, f'expired entry still there: {listed}'
+
+
 def test_internal_traffic_policy_local(net):
     apply(net, svc('web', [ep('pod1'), ep('pod2', local=False)], internalTrafficPolicy='Local'))
     assert {n for n, _ in answers(call('pod2', '198.19.0.10', 80, n=8))} == {'pod1'}

@@ -42,7 +42,8 @@ int nft_sync_apply(struct nft_sync *s, const struct fstate *state);
  * applied, with `upsert` Services added or replaced (matched by key) and the
  * `remove` keys gone. For a filler that knows what changed (proxy/ on an
  * informer event): a one-change sync then costs the same at 1,000 and at
- * 30,000 Services. Mixing with nft_sync_apply is fine.
+ * 30,000 Services. Each key at most once per call. Mixing with
+ * nft_sync_apply is fine.
  */
 int nft_sync_update(struct nft_sync *s, const struct fnode *node,
 		    const struct fsvc *upsert, size_t n_upsert,

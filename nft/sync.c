@@ -28,7 +28,8 @@
  *                       dnat to ip daddr . meta l4proto . th dport . meta mark map @dnat-ips }
  *   (pick-ip-local-K counts from 0x10000 in the same map; -affT variants
  *   first look the client up in @affinity and record their choice there.)
- *   chain nat-postrouting: hairpin and ct mark 0x4000 -> masquerade.
+ *   chain nat-postrouting: hairpin sets ct mark 0x4000 too; the bit ->
+ *   cleared, masquerade.
  *   chain filter-prerouting: loadBalancerSourceRanges (@firewall-*).
  *   chain filter-input/forward/output: Services with no endpoint -> reject.
  *
@@ -909,10 +910,11 @@ static int base_chains(struct nft_sync *s, struct batch *bt, int fam, const stru
 
 	/* chain nat-postrouting { type nat hook postrouting priority 100;
 	 *   ct status & dnat == 0 return
-	 *   ip saddr . ip daddr @hairpin masquerade fully-random
+	 *   ip saddr . ip daddr @hairpin ct mark set ct mark | 0x4000
 	 *   ct mark & 0x4000 == 0 return
 	 *   ct mark set ct mark & 0xffffbfff
-	 *   masquerade fully-random } */
+	 *   masquerade fully-random }
+	 * (hairpin: an endpoint reaching itself through its Service) */
 	if (!(c = static_chain(s, bt, fam, "nat-postrouting", "nat", NF_INET_POST_ROUTING, 100)))
 		return -ENOMEM;
 	r = rule_new(fam, c->name);
@@ -921,31 +923,29 @@ static int base_chains(struct nft_sync *s, struct batch *bt, int fam, const stru
 	x_cmp(r, NFT_CMP_EQ, &zero, 4);
 	x_verdict(r, NFT_RETURN, NULL);
 	ret |= rule_emit(bt, fam, r, &c->rules);
-	for (int i = 0; i < 2; i++) {
-		r = rule_new(fam, c->name);
-		if (i == 0) {
-			x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), (uint32_t)rfam_alen(fam), R(0));
-			x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, daddr_off(fam), (uint32_t)rfam_alen(fam),
-				  R((uint32_t)rfam_alen(fam) / 4));
-			x_lookup(r, "hairpin", -1, 0);
-		} else {
-			x_ct(r, NFT_CT_MARK, R(0));
-			x_bitwise(r, MASQ_BIT, 0);
-			x_cmp(r, NFT_CMP_EQ, &zero, 4);
-			x_verdict(r, NFT_RETURN, NULL);
-			ret |= rule_emit(bt, fam, r, &c->rules);
-			r = rule_new(fam, c->name);
-			x_ct(r, NFT_CT_MARK, R(0));
-			x_bitwise(r, ~MASQ_BIT, 0);
-			x_ct_set(r, NFT_CT_MARK, R(0));
-			ret |= rule_emit(bt, fam, r, &c->rules);
-			r = rule_new(fam, c->name);
-		}
-		struct nftnl_expr *e = nftnl_expr_alloc("masq");
-		nftnl_expr_set_u32(e, NFTNL_EXPR_MASQ_FLAGS, NF_NAT_RANGE_PROTO_RANDOM_FULLY);
-		add(r, e);
-		ret |= rule_emit(bt, fam, r, &c->rules);
-	}
+	r = rule_new(fam, c->name);
+	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), (uint32_t)rfam_alen(fam), R(0));
+	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, daddr_off(fam), (uint32_t)rfam_alen(fam),
+		  R((uint32_t)rfam_alen(fam) / 4));
+	x_lookup(r, "hairpin", -1, 0);
+	x_mark_masq(r);
+	ret |= rule_emit(bt, fam, r, &c->rules);
+	r = rule_new(fam, c->name);
+	x_ct(r, NFT_CT_MARK, R(0));
+	x_bitwise(r, MASQ_BIT, 0);
+	x_cmp(r, NFT_CMP_EQ, &zero, 4);
+	x_verdict(r, NFT_RETURN, NULL);
+	ret |= rule_emit(bt, fam, r, &c->rules);
+	r = rule_new(fam, c->name);
+	x_ct(r, NFT_CT_MARK, R(0));
+	x_bitwise(r, ~MASQ_BIT, 0);
+	x_ct_set(r, NFT_CT_MARK, R(0));
+	ret |= rule_emit(bt, fam, r, &c->rules);
+	r = rule_new(fam, c->name);
+	struct nftnl_expr *mq = nftnl_expr_alloc("masq");
+	nftnl_expr_set_u32(mq, NFTNL_EXPR_MASQ_FLAGS, NF_NAT_RANGE_PROTO_RANDOM_FULLY);
+	add(r, mq);
+	ret |= rule_emit(bt, fam, r, &c->rules);
 
 	/* chain filter-prerouting { type filter hook prerouting priority -110;
 	 *   ct state new ip daddr . meta l4proto . th dport @firewall-ips
