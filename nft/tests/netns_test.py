@@ -232,6 +232,25 @@ def test_flush_repaired():
     sp.close()
 
 
+def test_node_change_rebuilds():
+    """Node settings shape the rules: a change rebuilds, and the result is
+    what a cold sync of the new settings gives."""
+    cleanup()
+    w2 = web(3, 'Local') | {'key': 'default/w2:http/tcp', 'clusterIPs': ['198.19.0.12'],
+                            'nodePort': 30082, 'loadBalancerIPs': ['203.0.113.102']}
+    a = {'node': NODE, 'services': [web(), w2]}
+    b = dict(a, node=dict(NODE, nodePortAddresses=['203.0.113.0/24'], masqueradeAll=True))
+    sp = Stepper([a, b])
+    sp.next()
+    r = sp.next()
+    sp.close()
+    check(r['ok'] and r['full'], f'node change: full rebuild: {r}')
+    got = canonical()
+    cleanup()
+    apply(b)
+    check(got == canonical(), 'node change: same as a cold sync')
+
+
 def test_bad_input_keeps_state():
     cleanup()
     good = {'node': NODE, 'services': [web()]}
@@ -346,7 +365,7 @@ def main():
         print('run me under unshare -n (refusing the root network namespace)', file=sys.stderr)
         sys.exit(2)
     for t in (test_expectations, test_big_service, test_reload, test_operator_table, test_flush_repaired,
-              test_bad_input_keeps_state, test_property, test_property_via_update):
+              test_node_change_rebuilds, test_bad_input_keeps_state, test_property, test_property_via_update):
         n = failures
         t()
         print(f'{t.__name__}: {"ok" if failures == n else "FAILED"}')
