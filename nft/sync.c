@@ -97,7 +97,7 @@ struct hp_ent { uint8_t used, fam; uint8_t a[16]; uint32_t count; };
 struct nft_sync {
 	struct mnl_socket *nl;
 	uint32_t portid, seq;
-	bool synced, need_full;
+	bool need_full;
 	bool precise;		/* next rebuild: one message per Service (find a culprit) */
 	uint32_t genid;
 	struct fnode node;		/* the node settings the tables were built for */
@@ -152,6 +152,12 @@ static bool quarantined(const struct nft_sync *s, const struct fsvc *v)
 
 static void quarantine_add(struct nft_sync *s, const struct fsvc *v)
 {
+	for (size_t i = 0; i < s->n_quar; i++)
+		if (!strcmp(s->quar[i].key, v->key)) {	/* refused again, new content */
+			s->quar[i].content = svc_content(v);
+			log_err("nft", "service left out until it changes", "service=%s", log_q(v->key));
+			return;
+		}
 	struct quarantine *q = realloc(s->quar, (s->n_quar + 1) * sizeof(*q));
 	if (!q)
 		return;
@@ -234,6 +240,8 @@ struct batch {
 	struct nftnl_batch *b;
 	uint32_t seq0, seq;
 	const char **what;	/* per message: the Service key or object */
+	char **owned;		/* copies of object names noted in `what` */
+	size_t n_owned;
 	size_t cap;
 	uint32_t begin_seq;
 };
@@ -284,10 +292,26 @@ static struct nlmsghdr *batch_msg(struct batch *bt, uint16_t type, int fam, uint
 				     flags, bt->seq++);
 }
 
+/* The same, for a name that may not outlive the batch (chains): a copy. */
+static struct nlmsghdr *batch_msg_dup(struct batch *bt, uint16_t type, int fam, uint16_t flags,
+				      const char *what)
+{
+	char **o = realloc(bt->owned, (bt->n_owned + 1) * sizeof(*o));
+	if (!o)
+		return NULL;
+	bt->owned = o;
+	if (!(o[bt->n_owned] = strdup(what)))
+		return NULL;
+	return batch_msg(bt, type, fam, flags, o[bt->n_owned++]);
+}
+
 static void batch_free(struct batch *bt)
 {
 	if (bt->b)
 		nftnl_batch_free(bt->b);
+	for (size_t i = 0; i < bt->n_owned; i++)
+		free(bt->owned[i]);
+	free(bt->owned);
 	free(bt->what);
 	memset(bt, 0, sizeof(*bt));
 }
@@ -444,8 +468,8 @@ static struct nftnl_rule *rule_new(int fam, const char *chain)
 
 static int rule_emit(struct batch *bt, int fam, struct nftnl_rule *r, uint32_t *count)
 {
-	struct nlmsghdr *nlh = batch_msg(bt, NFT_MSG_NEWRULE, fam, NLM_F_APPEND | NLM_F_CREATE,
-					 nftnl_rule_get_str(r, NFTNL_RULE_CHAIN));
+	struct nlmsghdr *nlh = batch_msg_dup(bt, NFT_MSG_NEWRULE, fam, NLM_F_APPEND | NLM_F_CREATE,
+					     nftnl_rule_get_str(r, NFTNL_RULE_CHAIN));
 	if (!nlh) {
 		nftnl_rule_free(r);
 		return -ENOMEM;
@@ -471,7 +495,7 @@ static int chain_emit(struct batch *bt, int fam, const char *name, const char *h
 		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
 		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
 	}
-	struct nlmsghdr *nlh = batch_msg(bt, NFT_MSG_NEWCHAIN, fam, NLM_F_CREATE | NLM_F_EXCL, name);
+	struct nlmsghdr *nlh = batch_msg_dup(bt, NFT_MSG_NEWCHAIN, fam, NLM_F_CREATE | NLM_F_EXCL, name);
 	if (!nlh) {
 		nftnl_chain_free(c);
 		return -ENOMEM;
@@ -598,8 +622,8 @@ static int vmap_elem(struct batch *bt, int fam, int set, uint32_t id, const char
 			nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, chain);
 	}
 	nftnl_set_elem_add(st, e);
-	struct nlmsghdr *nlh = batch_msg(bt, del ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM, fam,
-					 del ? 0 : NLM_F_CREATE | NLM_F_EXCL, chain ? chain : "drop");
+	struct nlmsghdr *nlh = batch_msg_dup(bt, del ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM, fam,
+					     del ? 0 : NLM_F_CREATE | NLM_F_EXCL, chain ? chain : "drop");
 	if (!nlh) {
 		nftnl_set_free(st);
 		return -ENOMEM;
@@ -1513,6 +1537,10 @@ static int build_full(struct nft_sync *s, struct batch *bt, const struct fnode *
 		for (int i = 0; i < 3; i++) {
 			struct nlmsghdr *nlh = batch_msg(bt, ops[i], fam,
 							 ops[i] == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0, "table");
+			if (!nlh) {
+				nftnl_table_free(t);
+				return -ENOMEM;
+			}
 			nftnl_table_nlmsg_build_payload(nlh, t);
 			nftnl_batch_update(bt->b);
 		}
@@ -1668,14 +1696,22 @@ static int build_incremental(struct nft_sync *s, struct batch *bt, const struct 
 			break;
 		}
 		struct nftnl_rule *rl = rule_new(c->fam, c->name);
-		struct nlmsghdr *nlh = batch_msg(bt, NFT_MSG_DELRULE, c->fam, 0, c->name);
-		nftnl_rule_nlmsg_build_payload(nlh, rl);
+		struct nlmsghdr *nlh = batch_msg_dup(bt, NFT_MSG_DELRULE, c->fam, 0, c->name);
+		if (nlh) {
+			nftnl_rule_nlmsg_build_payload(nlh, rl);
+			nftnl_batch_update(bt->b);
+			nlh = batch_msg_dup(bt, NFT_MSG_DELCHAIN, c->fam, 0, c->name);
+		}
+		if (nlh) {
+			nftnl_chain_nlmsg_build_payload(nlh, ch);
+			nftnl_batch_update(bt->b);
+		}
 		nftnl_rule_free(rl);
-		nftnl_batch_update(bt->b);
-		nlh = batch_msg(bt, NFT_MSG_DELCHAIN, c->fam, 0, c->name);
-		nftnl_chain_nlmsg_build_payload(nlh, ch);
 		nftnl_chain_free(ch);
-		nftnl_batch_update(bt->b);
+		if (!nlh) {
+			r = -ENOMEM;
+			break;
+		}
 		c->exists = false;
 	}
 	*out = ds;
@@ -1867,7 +1903,6 @@ static int sync_run(struct nft_sync *s, uint32_t gen, const struct fnode *node,
 		s->need_full = false;
 		if (full)
 			s->precise = false;
-		s->synced = true;
 		return 0;
 	}
 	/* The kernel kept the previous ruleset. Our bookkeeping went ahead
@@ -2037,9 +2072,17 @@ int nft_cleanup(void)
 		nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, (uint32_t)nfproto[fam]);
 		/* add table ip ferry; delete table ip ferry (no error when absent) */
 		struct nlmsghdr *nlh = batch_msg(&bt, NFT_MSG_NEWTABLE, fam, NLM_F_CREATE, "table");
-		nftnl_table_nlmsg_build_payload(nlh, t);
-		nftnl_batch_update(bt.b);
-		nlh = batch_msg(&bt, NFT_MSG_DELTABLE, fam, 0, "table");
+		if (nlh) {
+			nftnl_table_nlmsg_build_payload(nlh, t);
+			nftnl_batch_update(bt.b);
+			nlh = batch_msg(&bt, NFT_MSG_DELTABLE, fam, 0, "table");
+		}
+		if (!nlh) {
+			nftnl_table_free(t);
+			batch_free(&bt);
+			nft_sync_free(s);
+			return -ENOMEM;
+		}
 		nftnl_table_nlmsg_build_payload(nlh, t);
 		nftnl_batch_update(bt.b);
 		nftnl_table_free(t);
