@@ -277,16 +277,20 @@ int render_svc(const struct fsvc *v, int fam, struct relem_vec *out)
 		    (ext_local && add_pick(out, fam, RS_PICK_NP_EXTERNAL, v, &np, loc, n_loc, true)))
 			goto out;
 	}
-	/* Hairpin: a local endpoint reaching itself through the Service. */
-	for (size_t i = 0; i < n_all; i++) {
-		if (!all[i]->local)
-			continue;
-		struct relem *e = push(out, fam, RS_HAIRPIN);
-		if (!e)
-			goto out;
-		e->klen = put_addr(e->key, 0, &all[i]->addr, alen);
-		e->klen = put_addr(e->key, e->klen, &all[i]->addr, alen);
-	}
+	/* Hairpin: a local endpoint reaching itself through the Service (from
+	 * either list: the local one may hold terminating fallbacks the
+	 * cluster-wide one does not; duplicates go in render_both). */
+	for (int l = 0; l < 2; l++)
+		for (size_t i = 0; i < (l ? n_loc : n_all); i++) {
+			const struct fendpoint *ep = l ? loc[i] : all[i];
+			if (!ep->local)
+				continue;
+			struct relem *e = push(out, fam, RS_HAIRPIN);
+			if (!e)
+				goto out;
+			e->klen = put_addr(e->key, 0, &ep->addr, alen);
+			e->klen = put_addr(e->key, e->klen, &ep->addr, alen);
+		}
 	r = 0;
 out:
 	free(all);
@@ -325,6 +329,12 @@ void relem_vec_sort(struct relem_vec *vec)
 {
 	if (vec->n > 1)
 		qsort(vec->v, vec->n, sizeof(*vec->v), relem_qcmp);
+	/* A Service listing an address twice renders it twice: keep one. */
+	size_t o = 0;
+	for (size_t i = 0; i < vec->n; i++)
+		if (!o || relem_cmp(&vec->v[o - 1], &vec->v[i]))
+			vec->v[o++] = vec->v[i];
+	vec->n = o;
 }
 
 void relem_vec_free(struct relem_vec *vec)

@@ -67,10 +67,11 @@ struct rpick {
 void rpick_name(const struct rpick *p, char *buf, size_t len);
 bool rpick_parse(const char *name, struct rpick *p);
 
-/* Appends the elements of service port `v` for family `fam`; sorted by
- * identity (relem_cmp) when done. Returns 0 or -ENOMEM. */
+/* Appends the elements of service port `v` for family `fam` (unsorted, may
+ * repeat an element: relem_vec_sort sorts and drops duplicates). Returns 0
+ * or -ENOMEM. */
 int render_svc(const struct fsvc *v, int fam, struct relem_vec *out);
-void relem_vec_sort(struct relem_vec *vec);
+void relem_vec_sort(struct relem_vec *vec);	/* by identity, duplicates dropped */
 void relem_vec_free(struct relem_vec *vec);
 
 /* Identity: family, set, key (and key end). */

@@ -1507,12 +1507,6 @@ static int render_both(const struct fsvc *v, struct relem_vec *vec)
 		if (render_svc(v, fam, vec))
 			return -ENOMEM;
 	relem_vec_sort(vec);
-	/* A Service listing the same address twice renders it twice. */
-	size_t o = 0;
-	for (size_t i = 0; i < vec->n; i++)
-		if (!o || relem_cmp(&vec->v[o - 1], &vec->v[i]))
-			vec->v[o++] = vec->v[i];
-	vec->n = o;
 	return 0;
 }
 

@@ -121,10 +121,24 @@ static void test_render(void)
 	v->internal_policy = FPOLICY_LOCAL;
 	vec.n = 0;
 	CHECK_EQ_INT(render_svc(v, 0, &vec), 0);
+	relem_vec_sort(&vec);
 	CHECK_EQ_INT(count(&vec, RS_HAIRPIN, 99), 2);
 	for (size_t i = 0; i < vec.n; i++)
 		if (vec.v[i].set == RS_PICK_IPS_INTERNAL)
 			CHECK_EQ_STR(vec.v[i].chain, "pick-ip-local-2-aff600");
+
+	/* The local list falls back to a terminating local endpoint while the
+	 * cluster-wide list has a ready remote one: hairpin still covers it. */
+	v = svc(&s, "ns/e:http/tcp", "198.19.0.5", 2, 1);
+	v->external_policy = FPOLICY_LOCAL;
+	v->node_port = 30085;
+	v->eps[0].ready = false;
+	v->eps[0].terminating = true;
+	vec.n = 0;
+	CHECK_EQ_INT(render_svc(v, 0, &vec), 0);
+	relem_vec_sort(&vec);
+	CHECK_EQ_INT(count(&vec, RS_HAIRPIN, 99), 1);
+	CHECK_EQ_INT(count(&vec, RS_PICK_NP_EXTERNAL, RV_GOTO), 1);
 	relem_vec_free(&vec);
 	fstate_free(&s);
 }
