@@ -112,6 +112,25 @@ static void on_add(void *arg, const struct kube_object *o) { on_change(arg, o); 
 static void on_update(void *arg, const struct kube_object *old, const struct kube_object *o) { on_change(arg, o); }
 static void on_del(void *arg, const struct kube_object *o) { on_change(arg, o); }
 
+/* /healthz also says whether the API answers and every informer synced
+ * (extra fields after kube-proxy's own); either false makes it 503. */
+static bool healthz_extra(void *arg, struct httpd_resp *r)
+{
+	static const char *const names[] = { "services", "endpointslices", "nodes" };
+	struct agent *a = arg;
+	bool api = a->kube && kube_client_reachable(a->kube), ok = api;
+
+	httpd_printf(r, ",\"apiReachable\":%s,\"synced\":{", api ? "true" : "false");
+	for (int k = 0; k < KUBE_KIND_COUNT; k++) {
+		bool s = a->inf[k] && kube_informer_synced(a->inf[k]);
+
+		ok = ok && s;
+		httpd_printf(r, "%s\"%s\":%s", k ? "," : "", names[k], s ? "true" : "false");
+	}
+	httpd_printf(r, "}");
+	return ok;
+}
+
 static void status_http(void *arg, const struct httpd_req *req, struct httpd_resp *r)
 {
 	struct agent *a = arg;
@@ -153,6 +172,8 @@ static int kube_start(struct agent *a)
 		log_err("agent", "cannot open the nftables netlink socket", "");
 		return -1;
 	}
+	proxier_health(a->proxier)->extra = healthz_extra;
+	proxier_health(a->proxier)->extra_arg = a;
 	for (int k = 0; k < KUBE_KIND_COUNT; k++)
 		if (kube_informer_start(a->inf[k]) < 0)
 			return -1;
