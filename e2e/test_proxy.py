@@ -436,3 +436,33 @@ def test_healthz_and_metrics(cluster):
                 assert ("%s:80 (local)" % ip in st) == (node == "node1"), st
     finally:
         delete(c, "observed")
+
+
+def sync_count(c, node):
+    m = c.exec(node, "curl", "-sf", "-m", "3", "http://127.0.0.1:10249/metrics").stdout
+    return sum(float(line.split()[-1]) for line in m.splitlines()
+               if line.startswith("kubeproxy_sync_proxy_rules_duration_seconds_count"))
+
+
+def test_burst_of_changes_is_coalesced(cluster):
+    """1,000 Service changes in a burst give a few syncs, not 1,000, and
+    an isolated change right after is still programmed at once."""
+    c = cluster
+    before = sync_count(c, "node1")
+    items = [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "burst-%d" % i},
+              "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}} for i in range(500)]
+    try:
+        c.kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                         "items": items}), timeout=300)
+        c.kubectl("delete", "services", "-l", "!e2e-keep", "--field-selector",
+                  "metadata.name!=kubernetes", "--wait=true", timeout=300)
+        time.sleep(3)
+        syncs = sync_count(c, "node1") - before
+        assert 1 <= syncs <= 100, "1,000 changes took %d syncs" % syncs
+        s = service(c, "after-burst", "web")
+        t0 = time.time()
+        until(c, "node1", "http://%s/" % s["spec"]["clusterIP"], timeout=10)
+        assert time.time() - t0 < 5
+    finally:
+        c.kubectl("delete", "services", "-l", "!e2e-keep", "--field-selector",
+                  "metadata.name!=kubernetes", "--wait=false", check=False)

@@ -281,7 +281,7 @@ static void usage(FILE *f)
 		   "                   [--kubeconfig FILE] [--master URL] [--kube-api-qps N] [--kube-api-burst N]\n"
 		   "                   [--healthz-bind-address ADDR:PORT (default 0.0.0.0:10256, \"\" disables)]\n"
 		   "                   [--metrics-bind-address ADDR:PORT (default 127.0.0.1:10249)]\n"
-		   "                   [--sync-period DURATION (30s)] [--min-sync-period DURATION (0s)]\n"
+		   "                   [--sync-period DURATION (30s)] [--min-sync-period DURATION (1s)]\n"
 		   "                   [--nodeport-addresses primary|CIDR,...] [--cluster-cidr CIDR,...]\n"
 		   "                   [--masquerade-all] [--config KUBE-PROXY-CONFIG.yaml]\n");
 }
@@ -309,7 +309,7 @@ int cmd_agent(int argc, char **argv)
 	};
 	struct agent a = { .healthz_bind = "0.0.0.0:10256", .metrics_bind = "127.0.0.1:10249",
 			   .kube_qps = 50, .kube_burst = 100,
-			   .popts = { .sync_period_ms = 30000, .min_sync_period_ms = 0 } };
+			   .popts = { .sync_period_ms = 30000, .min_sync_period_ms = 1000 } };
 	int n;
 	const char *config_path = NULL;
 	uint32_t flags_set = 0;		/* KPC_* bits given on the command line */

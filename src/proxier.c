@@ -21,6 +21,7 @@ struct proxier {
 	struct loop_timer periodic;
 	bool started, dirty;
 	uint64_t last_sync_ms;		/* monotonic */
+	uint64_t coalesce_ms;		/* current wait after a sync (see schedule) */
 	struct fstate want;		/* built by the last sync */
 	struct fstate applied;		/* what the kernel holds */
 	struct proxier_stats st;
@@ -43,18 +44,32 @@ static uint64_t wall_ms(void)
 	return (uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+/*
+ * When to sync after a change. An isolated change syncs at once: network
+ * programming latency is the number users feel. Changes that keep coming
+ * soon after a sync are gathered: the wait doubles from 10 ms up to
+ * --min-sync-period (1 s by default, as kube-proxy's), so a burst of a
+ * thousand changes costs a handful of syncs, and a quiet spell resets it.
+ */
+#define FIRST_COALESCE_MS 10
+
 static void schedule(struct proxier *p, uint64_t not_before_ms)
 {
-	uint64_t now = loop_now_ms(), at = p->last_sync_ms + p->o.min_sync_period_ms;
-	uint64_t delay;
+	uint64_t now = loop_now_ms(), since = now - p->last_sync_ms, at;
 
+	/* An armed timer will pick this change up. */
+	if (loop_timer_armed(&p->timer) && p->timer.due_ms >= not_before_ms)
+		return;
+	if (since > 2 * p->coalesce_ms + 100)
+		p->coalesce_ms = 0;		/* quiet: sync now */
+	else
+		p->coalesce_ms = p->coalesce_ms ? 2 * p->coalesce_ms : FIRST_COALESCE_MS;
+	if (p->coalesce_ms > p->o.min_sync_period_ms)
+		p->coalesce_ms = p->o.min_sync_period_ms;
+	at = p->last_sync_ms + p->coalesce_ms;
 	if (at < not_before_ms)
 		at = not_before_ms;
-	delay = at > now ? at - now : 0;
-	/* An armed timer that fires sooner already covers this change. */
-	if (loop_timer_armed(&p->timer) && p->timer.due_ms <= now + delay)
-		return;
-	loop_timer_arm(p->loop, &p->timer, delay);
+	loop_timer_arm(p->loop, &p->timer, at > now ? at - now : 0);
 }
 
 /* ---- health-check node ports ---- */

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The proxier: keeps the data plane in step with the informer caches.
- * Changes only mark the state dirty; one timer turns a burst of changes into
- * one sync (proxy_build -> nft_sync_apply), never sooner than
- * --min-sync-period after the previous one, and at least every
- * --sync-period. A failed sync leaves the last good ruleset and retries.
+ * Changes only mark the state dirty; one timer turns them into syncs
+ * (proxy_build -> nft_sync_apply): at once for an isolated change, gathered
+ * with a growing wait (up to --min-sync-period) while changes keep coming,
+ * and at least every --sync-period. A failed sync leaves the last good
+ * ruleset and retries.
  */
 #ifndef FERRY_SRC_PROXIER_H
 #define FERRY_SRC_PROXIER_H
@@ -23,7 +24,7 @@ struct proxier;
 struct proxier_opts {
 	struct proxy_config cfg;
 	uint64_t sync_period_ms;	/* periodic full resync */
-	uint64_t min_sync_period_ms;	/* at most one sync per this */
+	uint64_t min_sync_period_ms;	/* under a stream of changes, one sync per this */
 };
 
 struct proxier_stats {
