@@ -426,6 +426,9 @@ def test_healthz_and_metrics(cluster):
                      "kubeproxy_sync_proxy_rules_service_changes_total",
                      "kubeproxy_network_programming_duration_seconds_bucket"):
             assert "\n" + name in m, name
+        netprog = [float(line.split()[-1]) for line in m.splitlines()
+                   if line.startswith("kubeproxy_network_programming_duration_seconds_count")]
+        assert sum(netprog) > 0, "EndpointSlice changes observed as network programming latency"
         if c.proxy == "ferry":
             assert "\nferry_nft_objects" in m
             ferry = os.environ.get("FERRY_BIN") or os.path.join(os.path.dirname(HERE), "build", "src", "ferry")

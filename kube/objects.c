@@ -249,7 +249,9 @@ static bool keep_k8s_label(const char *k)
 /* Never kubectl's last-applied-configuration (a copy of the object). */
 static bool keep_svc_annotation(const char *k)
 {
-	return !strncmp(k, "metallb.", 8) || !strncmp(k, "service.kubernetes.io/", 22);
+	/* the trigger time gives kubeproxy_network_programming_duration_seconds */
+	return !strncmp(k, "metallb.", 8) || !strncmp(k, "service.kubernetes.io/", 22) ||
+	       !strcmp(k, "endpoints.kubernetes.io/last-change-trigger-time");
 }
 
 static int protocol(const char *s)

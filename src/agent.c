@@ -108,8 +108,19 @@ static void on_change(struct agent *a, const struct kube_object *o)
 		proxier_changed(a->proxier, o->kind);
 }
 
-static void on_add(void *arg, const struct kube_object *o) { on_change(arg, o); }
-static void on_update(void *arg, const struct kube_object *old, const struct kube_object *o) { on_change(arg, o); }
+static void on_add(void *arg, const struct kube_object *o)
+{
+	struct agent *a = arg;
+
+	if (a->proxier)
+		proxier_slice_changed(a->proxier, o);
+	on_change(arg, o);
+}
+
+static void on_update(void *arg, const struct kube_object *old, const struct kube_object *o)
+{
+	on_add(arg, o);
+}
 static void on_del(void *arg, const struct kube_object *o) { on_change(arg, o); }
 
 /* /healthz also says whether the API answers and every informer synced

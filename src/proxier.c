@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 
 #define RETRY_MS 1000
 
@@ -29,7 +30,13 @@ struct proxier {
 	struct hc_servers *hc;		/* health-check node ports */
 	struct kp_metrics metrics;
 	uint32_t pending_svc, pending_eps;
+	/* EndpointSlice changes since the last good sync: their trigger times
+	 * (endpoints.kubernetes.io/last-change-trigger-time) and families */
+	struct pending_trigger { char *when; int family; } *triggers;
+	size_t n_triggers;
 };
+
+#define MAX_TRIGGERS 4096
 
 static void each_cached(const void *cache, int (*fn)(void *, const struct kube_object *), void *arg)
 {
@@ -179,6 +186,13 @@ static void sync_now(struct proxier *p)
 				    .seconds = (loop_now_us() - t0) / 1e6 };
 	kp_metrics_synced(&p->metrics, &r);
 	p->pending_svc = p->pending_eps = 0;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	for (size_t i = 0; i < p->n_triggers; i++) {
+		kp_metrics_netprog(&p->metrics, p->triggers[i].family, p->triggers[i].when, now);
+		free(p->triggers[i].when);
+	}
+	p->n_triggers = 0;
 	p->st.syncs++;
 	p->st.last_sync_ms = (loop_now_us() - t0) / 1000.0;
 	p->st.last_sync_unix_ms = wall_ms();
@@ -255,6 +269,9 @@ void proxier_free(struct proxier *p)
 	kp_metrics_free(&p->metrics);
 	fstate_free(&p->want);
 	fstate_free(&p->applied);
+	for (size_t i = 0; i < p->n_triggers; i++)
+		free(p->triggers[i].when);
+	free(p->triggers);
 	free(p);
 }
 
@@ -287,3 +304,21 @@ const struct proxier_stats *proxier_stats(const struct proxier *p) { return &p->
 const struct fstate *proxier_applied(const struct proxier *p) { return &p->applied; }
 struct hc_health *proxier_health(struct proxier *p) { return &p->health; }
 struct metrics *proxier_metrics(struct proxier *p) { return p->metrics.reg; }
+
+void proxier_slice_changed(struct proxier *p, const struct kube_object *o)
+{
+	const struct kube_endpointslice *s = kube_endpointslice(o);
+	const char *when = kube_object_annotation(o, "endpoints.kubernetes.io/last-change-trigger-time");
+
+	if (!s || !when || !p->started)
+		return;
+	if (!p->triggers && !(p->triggers = calloc(MAX_TRIGGERS, sizeof(*p->triggers))))
+		return;
+	if (p->n_triggers == MAX_TRIGGERS)
+		return;		/* a burst this large: the first ones tell enough */
+	char *copy = strdup(when);
+	if (!copy)
+		return;
+	p->triggers[p->n_triggers++] = (struct pending_trigger){
+		copy, s->address_type == KUBE_ADDR_IPV6 ? AF_INET6 : AF_INET };
+}

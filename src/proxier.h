@@ -40,6 +40,9 @@ struct proxier *proxier_new(struct loop *l, const struct proxier_opts *o,
 void proxier_free(struct proxier *p);
 /* The informers are synced: the first sync may run. */
 void proxier_start(struct proxier *p);
+/* An EndpointSlice was added or changed: its trigger time feeds the
+ * network programming latency metric when the next sync lands. */
+void proxier_slice_changed(struct proxier *p, const struct kube_object *o);
 /* Something of `kind` changed: sync soon. */
 void proxier_changed(struct proxier *p, enum kube_kind kind);
 const struct proxier_stats *proxier_stats(const struct proxier *p);
