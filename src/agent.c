@@ -152,6 +152,22 @@ static void status_http(void *arg, const struct httpd_req *req, struct httpd_res
 	status_text(proxier_applied(a->proxier), r);
 }
 
+/* An HTTP server on `bind` ("" or NULL: none, *out stays NULL). */
+static int open_http(struct agent *a, const char *bind, const char *what, struct httpd **out)
+{
+	int rc;
+
+	if (!bind || !*bind)
+		return 0;
+	if (!(*out = httpd_new(a->loop, bind, &rc))) {
+		log_err("agent", "cannot listen", "for=%s bind=%s err=%s", what, log_q(bind),
+			log_q(strerror(-rc)));
+		return -1;
+	}
+	log_info("agent", "listening", "for=%s bind=%s port=%d", what, log_q(bind), httpd_port(*out));
+	return 0;
+}
+
 static int kube_start(struct agent *a)
 {
 	struct kube_config cfg;
@@ -160,7 +176,6 @@ static int kube_start(struct agent *a)
 				   .synced = on_synced };
 	struct kube_informer_opts proxied = { .label_selector = PROXY_SELECTOR };
 	char err[512];
-	int rc;
 
 	if (kube_config_resolve(&cfg, a->kubeconfig, a->master, err, sizeof(err)) < 0) {
 		log_err("agent", "no usable Kubernetes configuration", "err=%s", log_q(err));
@@ -188,30 +203,20 @@ static int kube_start(struct agent *a)
 	for (int k = 0; k < KUBE_KIND_COUNT; k++)
 		if (kube_informer_start(a->inf[k]) < 0)
 			return -1;
-	if (a->healthz_bind && *a->healthz_bind) {
-		a->httpd = httpd_new(a->loop, a->healthz_bind, &rc);
-		if (!a->httpd) {
-			log_err("agent", "cannot serve /healthz", "bind=%s err=%s", log_q(a->healthz_bind),
-				log_q(strerror(-rc)));
-			return -1;
-		}
-		/* kube-proxy's bodies and codes: load balancers and probes
-		 * written for kube-proxy read them unchanged */
+	/* kube-proxy's bodies and codes: load balancers and probes written
+	 * for kube-proxy read them unchanged */
+	if (open_http(a, a->healthz_bind, "/healthz", &a->httpd) < 0)
+		return -1;
+	if (a->httpd) {
 		httpd_route(a->httpd, "/healthz", hc_healthz_http, proxier_health(a->proxier));
 		httpd_route(a->httpd, "/livez", hc_livez_http, proxier_health(a->proxier));
-		log_info("agent", "serving health", "bind=%s port=%d", log_q(a->healthz_bind), httpd_port(a->httpd));
 	}
-	if (a->metrics_bind && *a->metrics_bind) {
-		a->metrics_httpd = httpd_new(a->loop, a->metrics_bind, &rc);
-		if (!a->metrics_httpd) {
-			log_err("agent", "cannot serve /metrics", "bind=%s err=%s", log_q(a->metrics_bind),
-				log_q(strerror(-rc)));
-			return -1;
-		}
+	if (open_http(a, a->metrics_bind, "/metrics", &a->metrics_httpd) < 0)
+		return -1;
+	if (a->metrics_httpd) {
 		httpd_route(a->metrics_httpd, "/metrics", metrics_http, proxier_metrics(a->proxier));
 		httpd_route(a->metrics_httpd, "/healthz", hc_healthz_http, proxier_health(a->proxier));
 		httpd_route(a->metrics_httpd, "/status", status_http, a);
-		log_info("agent", "serving metrics", "bind=%s", log_q(a->metrics_bind));
 	}
 	return 0;
 }
