@@ -4,7 +4,10 @@
  * and report what it cost: time from the first list to synced, bytes held
  * per cached object, the process's RSS (current and peak) and CPU time.
  *
- *   bench_kube_cache --kubeconfig FILE [--master URL] [--watch-seconds N] [--page-size N]
+ *   bench_kube_cache --kubeconfig FILE [--master URL] [--watch-seconds N] [--page-size N] [--v N]
+ *
+ * With --watch-seconds it keeps watching after the sync (with --v 2 it logs
+ * every change), which kube/tests/real_apiserver_faults.py uses.
  */
 #include "kube/informer.h"
 #include "core/log.h"
@@ -66,10 +69,11 @@ int main(int argc, char **argv)
 		{ "master", required_argument, NULL, 'm' },
 		{ "watch-seconds", required_argument, NULL, 'w' },
 		{ "page-size", required_argument, NULL, 'p' },
+		{ "v", required_argument, NULL, 'v' },
 		{ 0 }
 	};
 	const char *kubeconfig = NULL, *master = NULL;
-	int c, watch_s = 0;
+	int c, watch_s = 0, verbosity = 0;
 	struct kube_informer_opts io = { 0 };
 	struct kube_config cfg;
 	struct kube_client *cl;
@@ -87,10 +91,12 @@ int main(int argc, char **argv)
 			watch_s = atoi(optarg);
 		else if (c == 'p')
 			io.page_size = (unsigned)atoi(optarg);
+		else if (c == 'v')
+			verbosity = atoi(optarg);
 		else
 			return 2;
 	}
-	log_set_verbosity(0);
+	log_set_verbosity(verbosity);
 	if (kube_config_resolve(&cfg, kubeconfig, master, err, sizeof(err)) < 0) {
 		fprintf(stderr, "bench_kube_cache: %s\n", err);
 		return 1;

@@ -7,7 +7,10 @@ kube-apiserver (the e2e cluster's binaries) on loopback, so the shared e2e
 cluster is never touched. It loads N Services and N EndpointSlices (E
 endpoints each) through the API, then runs the benchmark in the namespace.
 
-    sudo bench/kube_real_apiserver.py BIN_DIR BENCH_BINARY [N [E]]
+    [N=10000 E=10] bench/kube_real_apiserver.py BIN_DIR BENCH_BINARY [all|up|load|bench|restart|crash|compact|down]
+
+"all" (the default) is up, load, bench, down; the steps alone let a test
+drive faults (restart the apiserver, compact etcd) against a watcher.
 """
 import http.client
 import json
@@ -25,9 +28,9 @@ from lib import pki  # noqa: E402
 
 NS = "ferry-kbench"
 D = "/tmp/ferry-kbench"
-BIN, BENCH = sys.argv[1], sys.argv[2]
-N = int(sys.argv[3]) if len(sys.argv) > 3 else 10000
-E = int(sys.argv[4]) if len(sys.argv) > 4 else 10
+BIN, BENCH = (sys.argv[1], sys.argv[2]) if sys.argv[1] != "--load" else (None, None)
+N = int(os.environ.get("N", "10000"))
+E = int(os.environ.get("E", "10"))
 
 
 def nsrun(*cmd, **kw):
@@ -75,30 +78,8 @@ def load(ctx, first, last, errors):
                 errors.append((r.status, body[:200]))
 
 
-def main():
-    subprocess.run(["ip", "netns", "del", NS], capture_output=True)
-    shutil.rmtree(D, ignore_errors=True)
-    os.makedirs(D)
-    subprocess.run(["ip", "netns", "add", NS], check=True)
-    nsrun("ip", "link", "set", "lo", "up", check=True)
-    # the apiserver refuses a loopback advertise address: another one on lo
-    nsrun("ip", "addr", "add", "203.0.113.3/32", "dev", "lo", check=True)
-    procs = []
-    try:
-        pki.make_ca(D)
-        pki.make_sa_keys(D)
-        pki.make_cert(D, "apiserver", "kube-apiserver", sans=["127.0.0.1", "localhost"], server=True)
-        pki.make_cert(D, "admin", "bench-admin", orgs=["system:masters"])
-        pki.kubeconfig(os.path.join(D, "admin.kubeconfig"), "https://127.0.0.1:6443", os.path.join(D, "ca.crt"),
-                       os.path.join(D, "admin.crt"), os.path.join(D, "admin.key"), user="admin")
-        procs.append(spawn("etcd", [os.path.join(BIN, "etcd"), "--data-dir", os.path.join(D, "etcd"),
-                                    "--listen-client-urls", "http://127.0.0.1:2379",
-                                    "--advertise-client-urls", "http://127.0.0.1:2379",
-                                    "--listen-peer-urls", "http://127.0.0.1:2380",
-                                    "--log-level", "warn", "--quota-backend-bytes", str(4 << 30)]))
-        time.sleep(2)
-        procs.append(spawn("kube-apiserver", [
-            os.path.join(BIN, "kube-apiserver"), "--etcd-servers", "http://127.0.0.1:2379",
+def apiserver_cmd():
+    return [os.path.join(BIN, "kube-apiserver"), "--etcd-servers", "http://127.0.0.1:2379",
             "--bind-address", "0.0.0.0", "--secure-port", "6443", "--advertise-address", "203.0.113.3",
             "--tls-cert-file", os.path.join(D, "apiserver.crt"),
             "--tls-private-key-file", os.path.join(D, "apiserver.key"),
@@ -108,36 +89,113 @@ def main():
             "--service-account-signing-key-file", os.path.join(D, "sa.key"),
             "--service-cluster-ip-range", "198.19.0.0/16", "--authorization-mode", "RBAC",
             "--profiling=false", "--v=0", "--max-requests-inflight", "1000",
-            "--max-mutating-requests-inflight", "1000"]))
-        for _ in range(120):
-            if nsrun(os.path.join(BIN, "kubectl"), "--kubeconfig", os.path.join(D, "admin.kubeconfig"),
-                     "get", "--raw", "/readyz", capture_output=True).returncode == 0:
-                break
-            time.sleep(1)
-        else:
-            sys.exit("apiserver did not become ready; see %s/kube-apiserver.log" % D)
-        for k in range(20):
-            nsrun(os.path.join(BIN, "kubectl"), "--kubeconfig", os.path.join(D, "admin.kubeconfig"),
-                  "create", "namespace", "bench-%d" % k, capture_output=True, check=True)
-        # load from inside the namespace: a python child in it
+            "--max-mutating-requests-inflight", "1000"]
+
+
+def kubectl(*args, **kw):
+    return nsrun(os.path.join(BIN, "kubectl"), "--kubeconfig", os.path.join(D, "admin.kubeconfig"), *args, **kw)
+
+
+def wait_ready():
+    for _ in range(180):
+        if kubectl("get", "--raw", "/readyz", capture_output=True).returncode == 0:
+            return
+        time.sleep(1)
+    sys.exit("apiserver did not become ready; see %s/kube-apiserver.log" % D)
+
+
+def save_pid(name, p):
+    with open(os.path.join(D, name + ".pid"), "w") as f:
+        f.write(str(p.pid))
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[1][0] != "Z"   # a zombie is dead
+    except OSError:
+        return False
+
+
+def kill(name, sig=15):
+    """Stop a process and wait until it is gone (SIGKILL after 30 s)."""
+    try:
+        with open(os.path.join(D, name + ".pid")) as f:
+            pid = int(f.read())
+    except (OSError, ValueError):
+        return
+    try:
+        os.kill(pid, sig)
+    except OSError:
+        return
+    for i in range(600):
+        if not alive(pid):
+            return
+        if i == 300:
+            os.kill(pid, 9)
+        time.sleep(0.1)
+
+
+def up():
+    down()
+    os.makedirs(D)
+    subprocess.run(["ip", "netns", "add", NS], check=True)
+    nsrun("ip", "link", "set", "lo", "up", check=True)
+    # the apiserver refuses a loopback advertise address: another one on lo
+    nsrun("ip", "addr", "add", "203.0.113.3/32", "dev", "lo", check=True)
+    pki.make_ca(D)
+    pki.make_sa_keys(D)
+    pki.make_cert(D, "apiserver", "kube-apiserver", sans=["127.0.0.1", "localhost"], server=True)
+    pki.make_cert(D, "admin", "bench-admin", orgs=["system:masters"])
+    pki.kubeconfig(os.path.join(D, "admin.kubeconfig"), "https://127.0.0.1:6443", os.path.join(D, "ca.crt"),
+                   os.path.join(D, "admin.crt"), os.path.join(D, "admin.key"), user="admin")
+    save_pid("etcd", spawn("etcd", [os.path.join(BIN, "etcd"), "--data-dir", os.path.join(D, "etcd"),
+                                    "--listen-client-urls", "http://127.0.0.1:2379",
+                                    "--advertise-client-urls", "http://127.0.0.1:2379",
+                                    "--listen-peer-urls", "http://127.0.0.1:2380",
+                                    "--log-level", "warn", "--quota-backend-bytes", str(4 << 30)]))
+    time.sleep(2)
+    save_pid("kube-apiserver", spawn("kube-apiserver", apiserver_cmd()))
+    wait_ready()
+    for k in range(20):
+        kubectl("create", "namespace", "bench-%d" % k, capture_output=True, check=True)
+
+
+def down():
+    kill("kube-apiserver")
+    kill("etcd")
+    subprocess.run(["ip", "netns", "del", NS], capture_output=True)
+    shutil.rmtree(D, ignore_errors=True)
+
+
+def main():
+    cmd = sys.argv[3] if len(sys.argv) > 3 else "all"
+    if cmd in ("all", "up"):
+        up()
+    if cmd in ("all", "load"):
         t0 = time.time()
-        r = nsrun(sys.executable, __file__, "--load", str(N), str(E))
-        if r.returncode:
+        if nsrun(sys.executable, __file__, "--load", str(N), str(E)).returncode:
             sys.exit("loading failed")
         print("loaded %d Services + %d EndpointSlices (%d endpoints each) in %.0f s"
               % (N, N, E, time.time() - t0), flush=True)
+    if cmd in ("all", "bench"):
         out = nsrun("/usr/bin/time", "-f", "wall_s=%e maxrss_kib=%M", BENCH, "--kubeconfig",
                     os.path.join(D, "admin.kubeconfig"), capture_output=True, text=True)
         print(out.stdout + "\n".join(line for line in out.stderr.splitlines() if "level=" not in line))
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        subprocess.run(["ip", "netns", "del", NS], capture_output=True)
+    if cmd in ("restart", "crash"):
+        # crash: SIGKILL, so watchers get no farewell bookmark
+        kill("kube-apiserver", 9 if cmd == "crash" else 15)
+        save_pid("kube-apiserver", spawn("kube-apiserver", apiserver_cmd()))
+        wait_ready()
+    if cmd == "compact":
+        req = lambda path, body: json.loads(nsrun("curl", "-s", "-X", "POST", "-d", json.dumps(body),
+                                                  "http://127.0.0.1:2379" + path, capture_output=True,
+                                                  check=True).stdout)
+        rev = int(req("/v3/kv/range", {"key": "AA=="})["header"]["revision"])
+        req("/v3/kv/compaction", {"revision": str(rev), "physical": True})
+        print("compacted at revision %d" % rev)
+    if cmd in ("all", "down"):
+        down()
 
 
 def load_main(n, e):
@@ -156,7 +214,7 @@ def load_main(n, e):
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "--load":
+    if len(sys.argv) > 1 and sys.argv[1] == "--load":
         load_main(int(sys.argv[2]), int(sys.argv[3]))
     else:
         main()
