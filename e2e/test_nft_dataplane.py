@@ -245,8 +245,10 @@ def test_local_policy_without_local_endpoints(net):
     # outside clients: dropped (not rejected, not sent to another node)
     assert call('client', '198.51.100.10', 80, timeout=1) == [{'ok': False, 'error': 'timeout'}]
     assert call('client', NODE4, 30080, timeout=1) == [{'ok': False, 'error': 'timeout'}]
-    # in-cluster traffic to the same LB IP still reaches every endpoint
+    # in-cluster traffic to the same LB IP still reaches every endpoint:
+    # from a pod (source kept) and from the node itself (masqueraded)
     assert answers(call('pod1', '198.51.100.10', 80, n=3)) == {('pod2', POD4['pod1'])}
+    assert answers(call('node', '198.51.100.10', 80, n=3)) == {('pod2', NODE_TO4['pod2'])}
 
 
 def test_load_balancer_ip_cluster_policy(net):
