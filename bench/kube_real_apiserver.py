@@ -7,7 +7,7 @@ kube-apiserver (the e2e cluster's binaries) on loopback, so the shared e2e
 cluster is never touched. It loads N Services and N EndpointSlices (E
 endpoints each) through the API, then runs the benchmark in the namespace.
 
-    [N=10000 E=10] bench/kube_real_apiserver.py BIN_DIR BENCH_BINARY [all|up|load|bench|restart|crash|compact|down]
+    [N=10000 E=10] bench/kube_real_apiserver.py BIN_DIR BENCH_BINARY [all|up|load|bench|restart|crash|compact|cut|uncut|down]
 
 "all" (the default) is up, load, bench, down; the steps alone let a test
 drive faults (restart the apiserver, compact etcd) against a watcher.
@@ -145,7 +145,7 @@ def up():
     nsrun("ip", "addr", "add", "203.0.113.3/32", "dev", "lo", check=True)
     pki.make_ca(D)
     pki.make_sa_keys(D)
-    pki.make_cert(D, "apiserver", "kube-apiserver", sans=["127.0.0.1", "localhost"], server=True)
+    pki.make_cert(D, "apiserver", "kube-apiserver", sans=["127.0.0.1", "203.0.113.3", "localhost"], server=True)
     pki.make_cert(D, "admin", "bench-admin", orgs=["system:masters"])
     pki.kubeconfig(os.path.join(D, "admin.kubeconfig"), "https://127.0.0.1:6443", os.path.join(D, "ca.crt"),
                    os.path.join(D, "admin.crt"), os.path.join(D, "admin.key"), user="admin")
@@ -194,6 +194,15 @@ def main():
         rev = int(req("/v3/kv/range", {"key": "AA=="})["header"]["revision"])
         req("/v3/kv/compaction", {"revision": str(rev), "physical": True})
         print("compacted at revision %d" % rev)
+    if cmd in ("cut", "uncut"):
+        # drop the apiserver traffic of clients on 127.0.0.1 (the watcher);
+        # kubectl goes to 203.0.113.3 and is not affected
+        nsrun("nft", "delete", "table", "inet", "cut", capture_output=True)
+        if cmd == "cut":
+            # nft add rule inet cut in ip daddr 127.0.0.1 tcp dport 6443 drop (and sport)
+            nsrun("nft", "-f", "-", check=True, text=True, input=(
+                "table inet cut {\n chain in {\n  type filter hook input priority 0;\n"
+                "  ip daddr 127.0.0.1 tcp dport 6443 drop\n  ip daddr 127.0.0.1 tcp sport 6443 drop\n }\n}\n"))
     if cmd in ("all", "down"):
         down()
 
