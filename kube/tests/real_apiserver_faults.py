@@ -37,8 +37,8 @@ def kubectl(*args, input=None):
                           text=True, input=input).stdout
 
 
-def log():
-    with open(LOG) as f:
+def log(path=LOG):
+    with open(path) as f:
         return f.read()
 
 
@@ -59,10 +59,10 @@ def server_cache():
     return out
 
 
-def converge(what, timeout=120):
+def converge(what, timeout=120, path=LOG):
     t0 = time.time()
     while time.time() - t0 < timeout:
-        a, s = watcher_cache(), server_cache()
+        a, s = watcher_cache(log(path)), server_cache()
         if a == s:
             print("ok: %-48s converged in %4.1f s (%d services, %d slices)"
                   % (what, time.time() - t0, len(s["Service"]), len(s["EndpointSlice"])), flush=True)
@@ -140,6 +140,47 @@ def main():
         print("    cut: the dead connection was noticed after %s" %
               ("%.0f s" % noticed if noticed is not None else "more than 60 s"), flush=True)
         converge("a 60 s cut", timeout=120)
+
+        # a bound ServiceAccount token (TokenRequest) in a token file,
+        # rotated, the old one revoked (its Secret deleted): the watcher goes
+        # on with the new one from its next request
+        kubectl("-n", "bench-0", "create", "serviceaccount", "ferry")
+        # (no controller-manager here, so no aggregated "view": a role of our own)
+        kubectl("create", "clusterrole", "ferry", "--verb", "get,list,watch",
+                "--resource", "services,endpointslices.discovery.k8s.io")
+        kubectl("create", "clusterrolebinding", "ferry", "--clusterrole", "ferry",
+                "--serviceaccount", "bench-0:ferry")
+
+        def bound_token(secret):
+            kubectl("-n", "bench-0", "create", "secret", "generic", secret)
+            tok = kubectl("-n", "bench-0", "create", "token", "ferry", "--bound-object-kind", "Secret",
+                          "--bound-object-name", secret, "--duration", "1h").strip()
+            with open(os.path.join(D, "token.tmp"), "w") as f:
+                f.write(tok)
+            os.replace(os.path.join(D, "token.tmp"), os.path.join(D, "token"))
+
+        bound_token("tok-1")
+        with open(os.path.join(D, "sa.kubeconfig"), "w") as f:
+            f.write("apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: k\n  cluster:\n"
+                    "    server: https://127.0.0.1:6443\n    certificate-authority: %s/ca.crt\n"
+                    "users:\n- name: u\n  user:\n    tokenFile: %s/token\n"
+                    "contexts:\n- name: c\n  context: {cluster: k, user: u}\n" % (D, D))
+        log2 = LOG + ".sa"
+        w2 = subprocess.Popen(["ip", "netns", "exec", NS, BENCH, "--kubeconfig", os.path.join(D, "sa.kubeconfig"),
+                               "--watch-seconds", "3600", "--v", "2"], stdout=subprocess.DEVNULL,
+                              stderr=open(log2, "w"))
+        try:
+            converge("ServiceAccount token (TokenRequest + RBAC)", path=log2)
+            bound_token("tok-2")
+            kubectl("-n", "bench-0", "delete", "secret", "tok-1")
+            ctl("crash")        # every stream starts again: new requests
+            kubectl("apply", "-f", "-", input=svc_yaml(["after-rotation"]))
+            converge("token rotated, old token revoked", path=log2)
+            text = log(path=log2)
+            assert "token file changed" in text and "status=401" not in text, text[-2000:]
+        finally:
+            w2.terminate()
+            w2.wait()
 
         names = ["burst-%04d" % i for i in range(1000)]
         kubectl("apply", "-f", "-", input=svc_yaml(names))
