@@ -48,8 +48,8 @@ class Cluster:
     def kjson(self, *args):
         return json.loads(self.kubectl(*args, "-o", "json"))
 
-    def apply(self, yaml_text):
-        return self.kubectl("apply", "-f", "-", input=yaml_text)
+    def apply(self, yaml_text, timeout=120):
+        return self.kubectl("apply", "-f", "-", input=yaml_text, timeout=timeout)
 
     def exec(self, name, *cmd, check=True, timeout=60):
         return self.run("exec", name, "--", *cmd, check=check, timeout=timeout)

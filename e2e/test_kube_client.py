@@ -166,9 +166,10 @@ def test_500ms_latency_and_a_burst_of_1000(cluster):
     cluster.run("api", "latency", NODE, "500")
     try:
         names = ["burst-%04d" % i for i in range(1000)]
-        cluster.apply(services_yaml(names))
-        cluster.kubectl("-n", NS, "delete", "service", *names[:200])
-        cluster.apply(services_yaml(names[200:400], port=90))
+        # a thousand objects through kubectl take a while on a busy machine
+        cluster.apply(services_yaml(names), timeout=600)
+        cluster.kubectl("-n", NS, "delete", "service", *names[:200], timeout=300)
+        cluster.apply(services_yaml(names[200:400], port=90), timeout=300)
         cache = converged(cluster, timeout=300)
         assert sum(1 for k in cache["Service"] if k.startswith(NS + "/burst-")) == 800
     finally:
