@@ -22,6 +22,10 @@ struct sig_handler {
 struct loop {
 	int epfd;
 	bool stop;
+	/* the events being dispatched: loop_io_del() clears an io's pending
+	 * ones, so a callback may free another io of the same batch */
+	struct epoll_event *batch;
+	int batch_n;
 
 	/* Timers: a binary min-heap by due time, the earliest one armed in timerfd. */
 	struct loop_io timer_io;
@@ -81,6 +85,9 @@ void loop_io_del(struct loop *l, struct loop_io *io)
 	/* The fd may already be closed by its owner (libcurl does that); ignore. */
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, io->fd, NULL);
 	io->added = false;
+	for (int i = 0; i < l->batch_n; i++)
+		if (l->batch[i].data.ptr == io)
+			l->batch[i].data.ptr = NULL;
 }
 
 /* ---- timers ---- */
@@ -292,11 +299,16 @@ int loop_run_once(struct loop *l, int timeout_ms)
 
 	if (n < 0)
 		return errno == EINTR ? 0 : -1;
+	l->batch = evs;
+	l->batch_n = n;
 	for (int i = 0; i < n && !l->stop; i++) {
 		struct loop_io *io = evs[i].data.ptr;
 
-		io->fn(io, evs[i].events);
+		if (io)		/* NULL: deleted by an earlier callback */
+			io->fn(io, evs[i].events);
 	}
+	l->batch = NULL;
+	l->batch_n = 0;
 	return n;
 }
 

@@ -110,8 +110,56 @@ static void test_io_and_signal(void)
 	loop_free(l);
 }
 
+/* A callback that deletes and frees another io whose event is pending in
+ * the same batch: that io's callback must not run (ASan would catch the
+ * use after free). */
+static struct loop_io *victim;
+static int victim_calls, killer_calls;
+static void victim_fn(struct loop_io *io, uint32_t events) { victim_calls++; }
+static void killer_fn(struct loop_io *io, uint32_t events)
+{
+	struct loop *l = io->arg;
+
+	killer_calls++;
+	if (victim) {
+		loop_io_del(l, victim);
+		free(victim);
+		victim = NULL;
+	}
+}
+
+static void test_delete_pending_io(void)
+{
+	struct loop *l = loop_new();
+	struct loop_io killer;
+	int a[2], b[2];
+
+	CHECK(pipe(a) == 0 && pipe(b) == 0);
+	victim = calloc(1, sizeof(*victim));
+	/* both readable before the wait: one epoll_wait returns both */
+	CHECK(write(a[1], "x", 1) == 1 && write(b[1], "x", 1) == 1);
+	CHECK(loop_io_add(l, &killer, a[0], EPOLLIN, killer_fn, l) == 0);
+	CHECK(loop_io_add(l, victim, b[0], EPOLLIN, victim_fn, NULL) == 0);
+	/* whichever comes first: if the victim ran first it is deleted after;
+	 * if the killer ran first the victim must not run */
+	loop_run_once(l, 100);
+	CHECK_EQ_INT(killer_calls, 1);
+	CHECK(victim_calls <= 1);
+	if (victim) {
+		loop_io_del(l, victim);
+		free(victim);
+	}
+	loop_io_del(l, &killer);
+	for (int i = 0; i < 2; i++) {
+		close(a[i]);
+		close(b[i]);
+	}
+	loop_free(l);
+}
+
 int main(void)
 {
+	test_delete_pending_io();
 	test_timer_order();
 	test_timer_heap();
 	test_io_and_signal();
