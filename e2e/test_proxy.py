@@ -469,3 +469,60 @@ def test_burst_of_changes_is_coalesced(cluster):
     finally:
         c.kubectl("delete", "services", "-l", "!e2e-keep", "--field-selector",
                   "metadata.name!=kubernetes", "--wait=false", check=False)
+
+
+def test_prefer_close_keeps_traffic_in_the_zone(cluster):
+    """trafficDistribution: PreferClose: the EndpointSlice controller hints
+    each endpoint for its zone (node1 is zone-a, node2 zone-b) and the proxy
+    keeps a node's traffic to its zone's endpoints."""
+    c = cluster
+    s = service(c, "close", "web", trafficDistribution="PreferClose")
+    vip = s["spec"]["clusterIP"]
+    try:
+        def hinted():
+            sl = c.kjson("get", "endpointslices", "-l", "kubernetes.io/service-name=close")["items"]
+            eps = [e for x in sl for e in x.get("endpoints") or []]
+            return len(eps) == 4 and all(e.get("hints", {}).get("forZones") for e in eps)
+        c.wait(hinted, 30, "zone hints on every endpoint")
+        local = {p["metadata"]["name"] for p in ready_pods(c, "web") if p["spec"]["nodeName"] == "node1"}
+
+        def only_local():
+            names = {(get(c, "node1", "http://%s/hostname" % vip) or "") for _ in range(12)}
+            return names if names == local else None
+        c.wait(only_local, 20, "node1's requests served by zone-a's pods only")
+    finally:
+        delete(c, "close")
+
+
+def test_terminating_endpoints_serve_when_nothing_else_does(cluster):
+    """A pod that is shutting down but still serving keeps getting traffic
+    while the Service has no ready endpoint (graceful termination)."""
+    c = cluster
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "lingering", "labels": {"app": "lingering"},
+                        "annotations": {"e2e.ferry.dev/terminating-seconds": "25"}},
+           "spec": {"terminationGracePeriodSeconds": 60, "nodeSelector": {"kubernetes.io/hostname": "node2"},
+                    "containers": [{"name": "app", "image": "e2e/podserver",
+                                    "ports": [{"containerPort": 80}]}]}}
+    c.apply(json.dumps(pod))
+    c.wait(lambda: len(ready_pods(c, "lingering")) == 1, 60, "lingering ready")
+    s = service(c, "linger", "lingering")
+    vip = s["spec"]["clusterIP"]
+    try:
+        until(c, "node1", "http://%s/" % vip)
+        c.kubectl("delete", "pod", "lingering", "--wait=false")
+
+        def terminating():
+            sl = c.kjson("get", "endpointslices", "-l", "kubernetes.io/service-name=linger")["items"]
+            eps = [e for x in sl for e in x.get("endpoints") or []]
+            return eps and all(e["conditions"].get("terminating") and e["conditions"].get("serving")
+                               and not e["conditions"].get("ready") for e in eps)
+        c.wait(terminating, 20, "the endpoint terminating but serving")
+        for _ in range(3):
+            assert get(c, "node1", "http://%s/" % vip) == "Hello MyApp | Version: v2 | Pod Name: lingering"
+        # once it is gone: rejected, not a black hole
+        c.wait(lambda: get(c, "node1", "http://%s/" % vip) == ("refused",), 60, "rejected after it left")
+    finally:
+        delete(c, "linger")
+        c.kubectl("delete", "pod", "lingering", "--ignore-not-found", "--grace-period=0", "--force",
+                  check=False)
