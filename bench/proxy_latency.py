@@ -383,11 +383,13 @@ def still_ours():
 
 
 def start_wall(pid):
+    """A process's start as wall-clock time. Not /proc/stat's btime: it is
+    whole seconds (up to 1 s early); /proc/uptime has 10 ms."""
     with open("/proc/%d/stat" % pid) as f:
         ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-    with open("/proc/stat") as f:
-        btime = next(int(line.split()[1]) for line in f if line.startswith("btime"))
-    return btime + ticks / os.sysconf("SC_CLK_TCK")
+    with open("/proc/uptime") as f:
+        uptime = float(f.read().split()[0])
+    return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def cold_start(node, proxy, ex, timeout):
@@ -403,7 +405,8 @@ def cold_start(node, proxy, ex, timeout):
             time.sleep(0.05)
             continue
         ts = fam(m, "kubeproxy_sync_proxy_rules_last_timestamp_seconds")
-        if ts:
+        # kube-proxy sets the timestamp just before it observes the duration
+        if ts and (sync_hist(m)["count"] or time.time() > ts + 5):
             h = sync_hist(m)
             return {"pid": pid, "start_to_first_sync_s": round(ts - t_start, 2),
                     # the first sync's own duration, when it is the only one seen
