@@ -106,8 +106,9 @@ class Kubelet:
         self.post_status()
 
     def post_status(self):
-        self.api.patch("/api/v1/nodes/%s/status" % self.name, {"status": self.node_status()},
-                       kind="strategic")
+        # a JSON merge patch replaces the lists whole: a strategic one merges
+        # addresses by type and refuses two InternalIPs (dual-stack)
+        self.api.patch("/api/v1/nodes/%s/status" % self.name, {"status": self.node_status()})
 
     def renew_lease(self):
         path = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/" + self.name
@@ -405,23 +406,26 @@ class Kubelet:
         last_lease = last_status = last_routes = 0
         while not self.stopping:
             t = time.time()
-            try:
-                if t - last_lease >= 10:
-                    self.renew_lease()
-                    last_lease = t
-                if t - last_status >= 20:
-                    self.post_status()
-                    last_status = t
-                if t - last_routes >= 2:
-                    self.sync_routes()
-                    last_routes = t
-                with self.lock:
-                    live = [r for r in self.pods.values() if not r.get("terminating")]
-                for r in live:
-                    self.report(r)
-            except Exception as e:
-                log("loop: %s" % e)
+            # each duty on its own: one failing must not starve the others
+            for due, duty in ((t - last_lease >= 10, self.renew_lease),
+                              (t - last_status >= 20, self.post_status),
+                              (t - last_routes >= 2, self.sync_routes), (True, self.report_all)):
+                if not due:
+                    continue
+                try:
+                    duty()
+                except Exception as e:
+                    log("%s: %s" % (duty.__name__, e))
+            last_lease = t if t - last_lease >= 10 else last_lease
+            last_status = t if t - last_status >= 20 else last_status
+            last_routes = t if t - last_routes >= 2 else last_routes
             time.sleep(0.3)
+
+    def report_all(self):
+        with self.lock:
+            live = [r for r in self.pods.values() if not r.get("terminating")]
+        for r in live:
+            self.report(r)
 
     def try_register(self):
         try:
