@@ -448,10 +448,12 @@ def sync_count(c, node):
 
 
 def test_burst_of_changes_is_coalesced(cluster):
-    """1,000 Service changes in a burst give a few syncs, not 1,000, and
-    an isolated change right after is still programmed at once."""
+    """1,000 Service changes in a burst give about one sync per
+    min-sync-period, not 1,000, and an isolated change right after is still
+    programmed at once."""
     c = cluster
     before = sync_count(c, "node1")
+    t0 = time.time()
     items = [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "burst-%d" % i},
               "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}} for i in range(500)]
     try:
@@ -460,8 +462,12 @@ def test_burst_of_changes_is_coalesced(cluster):
         c.kubectl("delete", "services", "-l", "!e2e-keep", "--field-selector",
                   "metadata.name!=kubernetes", "--wait=true", timeout=300)
         time.sleep(3)
+        took = time.time() - t0
         syncs = sync_count(c, "node1") - before
-        assert 1 <= syncs <= 100, "1,000 changes took %d syncs" % syncs
+        # under a stream of changes both proxies sync about once per
+        # min-sync-period (1 s): bounded by the burst's length, not its size
+        assert 1 <= syncs <= min(250, 1.5 * took + 10), \
+            "1,000 changes over %.0f s took %d syncs" % (took, syncs)
         s = service(c, "after-burst", "web")
         t0 = time.time()
         until(c, "node1", "http://%s/" % s["spec"]["clusterIP"], timeout=10)

@@ -56,11 +56,11 @@ static uint64_t wall_ms(void)
  * programming latency is the number users feel. Changes that keep coming
  * soon after a sync are gathered: the wait doubles from 10 ms up to
  * --min-sync-period (1 s by default, as kube-proxy's), so a burst of a
- * thousand changes costs a handful of syncs; a change that comes QUIET_MS
- * or more after the last sync is isolated again and syncs at once.
+ * thousand changes costs a handful of syncs. The wait halves when changes
+ * come further apart than it, and a gap of twice the wait ends the burst.
  */
 #define FIRST_COALESCE_MS 10
-#define QUIET_MS 250	/* a change this long after the last sync starts afresh */
+#define QUIET_MS 100
 
 static void schedule(struct proxier *p, uint64_t not_before_ms)
 {
@@ -69,8 +69,10 @@ static void schedule(struct proxier *p, uint64_t not_before_ms)
 	/* An armed timer will pick this change up. */
 	if (loop_timer_armed(&p->timer) && p->timer.due_ms >= not_before_ms)
 		return;
-	if (since > QUIET_MS)
+	if (since > 2 * p->coalesce_ms + QUIET_MS)
 		p->coalesce_ms = 0;		/* quiet: sync now */
+	else if (since > p->coalesce_ms + QUIET_MS)
+		p->coalesce_ms /= 2;		/* the burst is thinning out */
 	else
 		p->coalesce_ms = p->coalesce_ms ? 2 * p->coalesce_ms : FIRST_COALESCE_MS;
 	if (p->coalesce_ms > p->o.min_sync_period_ms)
