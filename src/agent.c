@@ -38,27 +38,15 @@ struct agent {
 	const char *nodeport_addresses[8], *cluster_cidrs[4];
 };
 
-/* Go-style durations as kube-proxy's flags take them: "30s", "1m0s", "250ms". */
+/* Durations as kube-proxy's flags take them ("30s", "1m0s", "250ms"):
+ * the --config parser's Go-duration reader, negative ones refused. */
 static int parse_duration_ms(const char *s, uint64_t *out)
 {
-	double total = 0;
-	char *end;
+	int64_t ns;
 
-	if (!*s)
+	if (kp_parse_duration(s, &ns) < 0 || ns < 0)
 		return -1;
-	while (*s) {
-		double v = strtod(s, &end);
-		if (end == s || v < 0)
-			return -1;
-		s = end;
-		if (!strncmp(s, "ms", 2)) { total += v; s += 2; }
-		else if (*s == 's') { total += v * 1000; s++; }
-		else if (*s == 'm') { total += v * 60000; s++; }
-		else if (*s == 'h') { total += v * 3600000; s++; }
-		else if (!*s && v == 0) break;
-		else return -1;
-	}
-	*out = (uint64_t)total;
+	*out = (uint64_t)(ns / 1000000);
 	return 0;
 }
 
