@@ -73,6 +73,9 @@ struct kube_client {
 	struct sock *grave_new, *grave_old;
 	bool reachable;
 	uint64_t requests;
+	unsigned probe_ms;
+	struct loop_timer probe_timer;
+	struct kube_req *probe;		/* in flight */
 };
 
 static void list_add(struct list *l, struct kube_req *r)
@@ -458,8 +461,9 @@ static void after_action(struct kube_client *c)
 		} else {
 			const char *msg = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
 
-			/* a stream cut after a good answer still proves reachability */
-			c->reachable = status > 0;
+			/* a watch that had answered and then died (a timeout, a
+			 * reset) says the server is gone now */
+			c->reachable = false;
 			finish(c, r, 0, curl_errno(rc), msg);
 		}
 	}
@@ -533,6 +537,34 @@ void kube_request_cancel(struct kube_req *r)
 	 * removes it */
 }
 
+/* ---- the reachability probe ---- */
+
+#define PROBE_TIMEOUT_MS 5000
+
+static void probe_done(void *arg, const struct kube_result *r)
+{
+	struct kube_client *c = arg;
+	bool was = c->reachable;
+
+	c->probe = NULL;
+	c->reachable = r->status > 0;
+	if (was != c->reachable)
+		log_info("kube", c->reachable ? "API server answers again" : "API server does not answer",
+			 "server=%s probe=/livez err=%s", log_q(c->cfg.server),
+			 log_q(r->status > 0 ? "-" : r->msg ? r->msg : "?"));
+}
+
+static void probe_fire(struct loop_timer *t)
+{
+	struct kube_client *c = t->arg;
+	struct kube_req_opts o = { .no_rate_limit = true,
+		.timeout_ms = c->probe_ms / 2 < PROBE_TIMEOUT_MS ? c->probe_ms / 2 : PROBE_TIMEOUT_MS };
+
+	loop_timer_arm(c->loop, &c->probe_timer, c->probe_ms);
+	if (!c->probe)
+		c->probe = kube_request(c, "/livez", &o, probe_done, c);
+}
+
 struct kube_client *kube_client_new(struct loop *l, struct kube_config *cfg,
 				    const struct kube_client_opts *o)
 {
@@ -569,6 +601,9 @@ struct kube_client *kube_client_new(struct loop *l, struct kube_config *cfg,
 	loop_timer_init(&c->curl_timer, curl_timer_fire, c);
 	loop_timer_init(&c->pump_timer, pump, c);
 	loop_timer_init(&c->reap_timer, reap, c);
+	loop_timer_init(&c->probe_timer, probe_fire, c);
+	if ((c->probe_ms = o ? o->probe_ms : 0))
+		loop_timer_arm(l, &c->probe_timer, c->probe_ms);
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
 	curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
 	curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer);
@@ -585,6 +620,7 @@ void kube_client_free(struct kube_client *c)
 {
 	if (!c)
 		return;
+	loop_timer_cancel(c->loop, &c->probe_timer);
 	while (c->queue.head) {
 		struct kube_req *r = c->queue.head;
 

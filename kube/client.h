@@ -26,6 +26,10 @@ struct kube_client_opts {
 	double qps;		/* 0: 50, as kube-proxy's default */
 	int burst;		/* 0: 100 */
 	const char *user_agent;	/* NULL: ferry/VERSION */
+	/* Every probe_ms, GET /livez (any HTTP answer counts): a connection
+	 * that silently stopped answering shows as unreachable within
+	 * probe_ms + its timeout, not when TCP gives up on it. 0: no probe. */
+	unsigned probe_ms;
 };
 
 /* Takes ownership of *cfg (it is moved, cfg is zeroed). NULL on failure. */
@@ -36,8 +40,8 @@ void kube_client_free(struct kube_client *c);
 
 struct loop *kube_client_loop(struct kube_client *c);
 const char *kube_client_server(const struct kube_client *c);
-/* The last request got an HTTP answer (any status) rather than a transport
- * error; false before the first answer. */
+/* The last request that ended (or the last probe) got an HTTP answer, any
+ * status, rather than a transport error; false before the first answer. */
 bool kube_client_reachable(const struct kube_client *c);
 /* Requests sent and answered since start (for tests and metrics). */
 uint64_t kube_client_requests(const struct kube_client *c);

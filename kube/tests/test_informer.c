@@ -12,6 +12,8 @@
 #include "kube/tests/fake_server.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +139,8 @@ static void body_done(void *arg, const struct kube_result *r)
 }
 static void plain_done(void *arg, const struct kube_result *r) { req_done = 1; req_status = r->status; req_err = r->err; }
 static bool plain_finished(void) { return req_done; }
+static bool probe_reachable(void) { return kube_client_reachable(C); }
+static bool probe_unreachable(void) { return !kube_client_reachable(C); }
 
 int main(int argc, char **argv)
 {
@@ -286,6 +290,34 @@ int main(int argc, char **argv)
 	CHECK(req_err < 0);
 	CHECK(!kube_client_reachable(C));
 	kube_client_free(C);
+
+	/* 12. a server that answers once, then goes silent on the open
+	 * connection (packets dropped on the way): the probe says unreachable
+	 * long before TCP would give up */
+	int ls = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	CHECK(ls >= 0 && bind(ls, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(ls, 4) == 0 &&
+	      getsockname(ls, (struct sockaddr *)&sa, &sl) == 0);
+	pid_t silent = fork();
+	if (silent == 0) {
+		static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+		char buf[4096];
+		int cs = accept(ls, NULL, NULL);
+		if (cs < 0 || read(cs, buf, sizeof(buf)) <= 0 || write(cs, ok, sizeof(ok) - 1) < 0)
+			_exit(1);
+		pause();	/* holds the connection, never answers again */
+		_exit(0);
+	}
+	close(ls);
+	struct kube_config one = { 0 };
+	CHECK(asprintf(&one.server, "http://127.0.0.1:%d", ntohs(sa.sin_port)) > 0);
+	C = kube_client_new(L, &one, &(struct kube_client_opts){ .probe_ms = 300 });
+	CHECK(run_until(probe_reachable, 3000));
+	CHECK(run_until(probe_unreachable, 3000));
+	kube_client_free(C);
+	kill(silent, SIGKILL);
+	waitpid(silent, NULL, 0);
 	fake_stop();
 	loop_free(L);
 	return test_done("test_kube_informer");
