@@ -462,6 +462,15 @@ static int build_node(struct bld *b, struct json_object *j, const char **err)
 		return -1;
 	nd->unschedulable = jbool(spec, "unschedulable") == 1;
 	hash_int(b, nd->unschedulable);
+	nd->deleting = jstr(jget(j, "metadata"), "deletionTimestamp") != NULL;
+	hash_int(b, nd->deleting);
+	a = jget(spec, "taints");
+	for (size_t i = 0; i < jlen(a); i++) {
+		const char *key = jstr(json_object_array_get_idx(a, i), "key");
+		if (key && !strcmp(key, "ToBeDeletedByClusterAutoscaler"))
+			nd->to_be_deleted = true;
+	}
+	hash_int(b, nd->to_be_deleted);
 	if (jlen(jget(spec, "podCIDRs"))) {
 		nd->pod_cidrs = bstrarr(b, jget(spec, "podCIDRs"), &nd->n_pod_cidrs, 16);
 	} else if (jstr(spec, "podCIDR")) {
@@ -604,10 +613,11 @@ void kube_object_summary(const struct kube_object *o, char *buf, size_t len)
 		snprintf(buf, len, "service=%s endpoints=%u ready=%u ports=%u", e->service_name ? e->service_name : "-",
 			 e->n_endpoints, ready, e->n_ports);
 	} else if (n) {
-		snprintf(buf, len, "ready=%s address=%s pod_cidr=%s unschedulable=%s",
+		snprintf(buf, len, "ready=%s address=%s pod_cidr=%s unschedulable=%s deleting=%s",
 			 n->ready == 1 ? "true" : n->ready == 0 ? "false" : "unknown",
 			 n->n_addresses ? n->addresses[0].address : "-", n->n_pod_cidrs ? n->pod_cidrs[0] : "-",
-			 n->unschedulable ? "true" : "false");
+			 n->unschedulable ? "true" : "false",
+			 n->deleting ? "true" : n->to_be_deleted ? "tainted" : "false");
 	} else if (len) {
 		buf[0] = 0;
 	}

@@ -124,6 +124,9 @@ struct kube_node_address {
 struct kube_node {
 	struct kube_object obj;
 	bool unschedulable;
+	/* being deleted (metadata.deletionTimestamp), or tainted
+	 * ToBeDeletedByClusterAutoscaler: load balancers should drain it */
+	bool deleting, to_be_deleted;
 	int8_t ready;			/* Ready condition: 1 True, 0 False/Unknown, unset */
 	const char *const *pod_cidrs;
 	const struct kube_node_address *addresses;

@@ -130,6 +130,17 @@ static void test_node(void)
 	CHECK_EQ_STR(kube_object_label(o, "topology.kubernetes.io/zone"), "zone-a");
 	CHECK_EQ_INT(o->n_labels, 4);
 	CHECK_EQ_INT(o->n_annotations, 0);
+	CHECK(n->to_be_deleted);
+	CHECK(!n->deleting);
+	kube_object_free(o);
+
+	/* a Node being deleted, no taints */
+	const char *err = NULL;
+	struct json_object *j = json_tokener_parse("{\"metadata\":{\"name\":\"node-b\","
+		"\"deletionTimestamp\":\"2026-11-26T13:00:00Z\"},\"spec\":{}}");
+	o = kube_object_from_json(KUBE_NODE, j, &err);
+	json_object_put(j);
+	CHECK(o && kube_node(o)->deleting && !kube_node(o)->to_be_deleted);
 	kube_object_free(o);
 }
 
