@@ -232,13 +232,20 @@ def test_hairpin(cluster):
 
 
 def test_udp_and_tcp_on_one_port(cluster):
+    """One port number on TCP, UDP and SCTP. This kernel has no SCTP
+    sockets, so SCTP is checked in the ruleset only: it is programmed and
+    does not disturb its neighbours."""
     c = cluster
     s = service(c, "dns", "web", ports=[
         {"name": "dns", "port": 53, "targetPort": 80, "protocol": "UDP"},
-        {"name": "dns-tcp", "port": 53, "targetPort": 80, "protocol": "TCP"}])
+        {"name": "dns-tcp", "port": 53, "targetPort": 80, "protocol": "TCP"},
+        {"name": "dns-sctp", "port": 53, "targetPort": 80, "protocol": "SCTP"}])
     vip = s["spec"]["clusterIP"]
     try:
         until(c, "node1", "http://%s:53/" % vip)
+        ruleset = c.exec("node1", "nft", "list", "ruleset").stdout
+        assert any(vip in line and "sctp" in line for line in ruleset.splitlines()), \
+            "no SCTP element for %s" % vip
 
         def udp():
             out = c.exec("node1", "bash", "-c", "echo ping | timeout 3 socat -t 2 - UDP:%s:53" % vip,
@@ -439,6 +446,31 @@ def test_healthz_and_metrics(cluster):
                 assert ("%s:80 (local)" % ip in st) == (node == "node1"), st
     finally:
         delete(c, "observed")
+
+
+def test_healthz_drains_a_node_going_away(cluster):
+    """The cluster autoscaler's taint makes /healthz answer 503 (load
+    balancers drain the node before it goes) while /livez stays 200."""
+    c = cluster
+
+    def healthz(node):
+        p = c.exec(node, "curl", "-s", "-m", "3", "-w", "\\n%{http_code}",
+                   "http://127.0.0.1:10256/healthz", check=False)
+        body, _, code = p.stdout.rpartition("\n")
+        return int(code or 0), json.loads(body) if body.strip() else {}
+
+    c.kubectl("taint", "nodes", "node2", "ToBeDeletedByClusterAutoscaler=1795000000:NoSchedule")
+    try:
+        code, h = c.wait(lambda: (lambda r: r if r[0] == 503 else None)(healthz("node2")), 20,
+                         "node2 /healthz 503 while tainted")
+        assert h.get("nodeEligible") is False, h
+        assert healthz("node1")[0] == 200
+        assert c.exec("node2", "curl", "-sf", "-m", "3", "http://127.0.0.1:10256/livez").returncode == 0
+    finally:
+        c.kubectl("taint", "nodes", "node2", "ToBeDeletedByClusterAutoscaler-")
+    code, h = c.wait(lambda: (lambda r: r if r[0] == 200 else None)(healthz("node2")), 20,
+                     "node2 /healthz 200 again")
+    assert h.get("nodeEligible") is True, h
 
 
 def sync_count(c, node):

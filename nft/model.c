@@ -166,6 +166,131 @@ void fstate_sort(struct fstate *s)
 		qsort(s->svcs, s->n_svcs, sizeof(*s->svcs), svc_cmp);
 }
 
+/* The first index whose key is not below `key` (with its first n bytes). */
+static size_t lower_bound(const struct fstate *s, const char *key, size_t n)
+{
+	size_t lo = 0, hi = s->n_svcs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strncmp(s->svcs[mid].key, key, n) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+const struct fsvc *fstate_find(const struct fstate *s, const char *key)
+{
+	size_t i = lower_bound(s, key, FSVC_KEY_MAX + 2);
+
+	return i < s->n_svcs && !strcmp(s->svcs[i].key, key) ? &s->svcs[i] : NULL;
+}
+
+void fstate_service_range(const struct fstate *s, const char *svc, size_t *lo, size_t *hi)
+{
+	char prefix[FSVC_KEY_MAX + 2];
+	int n = snprintf(prefix, sizeof(prefix), "%s:", svc);
+
+	if (n < 0 || (size_t)n >= sizeof(prefix)) {
+		*lo = *hi = 0;
+		return;
+	}
+	*lo = lower_bound(s, prefix, (size_t)n);
+	/* keys with the prefix compare equal on its n bytes: skip them */
+	for (*hi = *lo; *hi < s->n_svcs && !strncmp(s->svcs[*hi].key, prefix, (size_t)n); ++*hi)
+		;
+}
+
+struct range { size_t lo, hi; };
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct range *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* The non-empty ranges of `svcs` in `s`, in index order; their total size. */
+static struct range *service_ranges(const struct fstate *s, const char *const *svcs, size_t n,
+				    size_t *n_r, size_t *total)
+{
+	struct range *r = calloc(n + 1, sizeof(*r));
+
+	*n_r = *total = 0;
+	if (!r)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		fstate_service_range(s, svcs[i], &r[*n_r].lo, &r[*n_r].hi);
+		if (r[*n_r].hi > r[*n_r].lo) {
+			*total += r[*n_r].hi - r[*n_r].lo;
+			++*n_r;
+		}
+	}
+	/* "a/b-c:" sorts before "a/b:" though "a/b" sorts before "a/b-c" */
+	qsort(r, *n_r, sizeof(*r), range_cmp);
+	return r;
+}
+
+int fstate_dropped_keys(const struct fstate *s, const char *const *svcs, size_t n,
+			const struct fstate *ports, const char ***keys, size_t *n_keys)
+{
+	size_t n_r, total;
+	struct range *r = service_ranges(s, svcs, n, &n_r, &total);
+
+	*keys = r ? calloc(total + 1, sizeof(**keys)) : NULL;
+	*n_keys = 0;
+	if (!*keys) {
+		free(r);
+		return -ENOMEM;
+	}
+	for (size_t k = 0; k < n_r; k++)
+		for (size_t i = r[k].lo; i < r[k].hi; i++)
+			if (!fstate_find(ports, s->svcs[i].key))
+				(*keys)[(*n_keys)++] = s->svcs[i].key;
+	free(r);
+	return 0;
+}
+
+int fstate_replace_services(struct fstate *s, const char *const *svcs, size_t n,
+			    struct fstate *ports, struct fstate *old)
+{
+	size_t n_r, total;
+	struct range *r = service_ranges(s, svcs, n, &n_r, &total);
+	struct fsvc *merged = r ? calloc(s->n_svcs - total + ports->n_svcs + 1, sizeof(*merged)) : NULL;
+	struct fsvc *gone = merged ? calloc(total + 1, sizeof(*gone)) : NULL;
+	size_t i = 0, j = 0, k = 0, m = 0, g = 0;
+
+	if (!gone) {
+		free(merged);
+		free(r);
+		return -ENOMEM;
+	}
+	/* a merge of `s` without the ranges and `ports`, both sorted */
+	while (i < s->n_svcs || j < ports->n_svcs) {
+		if (k < n_r && i == r[k].lo) {
+			while (i < r[k].hi)
+				gone[g++] = s->svcs[i++];
+			k++;
+		} else if (j == ports->n_svcs ||
+			   (i < s->n_svcs && strcmp(s->svcs[i].key, ports->svcs[j].key) < 0)) {
+			merged[m++] = s->svcs[i++];
+		} else {
+			merged[m++] = ports->svcs[j++];
+		}
+	}
+	free(s->svcs);
+	s->svcs = merged;
+	s->n_svcs = s->cap_svcs = m;
+	ports->n_svcs = 0;
+	fstate_free(old);
+	old->svcs = gone;
+	old->n_svcs = old->cap_svcs = g;
+	free(r);
+	return 0;
+}
+
 static bool addrs_equal(const struct faddr *a, size_t na, const struct faddr *b, size_t nb)
 {
 	return na == nb && (!na || !memcmp(a, b, na * sizeof(*a)));

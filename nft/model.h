@@ -82,6 +82,28 @@ int fnode_copy(struct fnode *dst, const struct fnode *src);
 void fnode_free(struct fnode *n);	/* its arrays */
 /* Sorts services by key: dump output and comparisons are stable. */
 void fstate_sort(struct fstate *s);
+/* In a sorted state: the service port with `key`, or NULL. */
+const struct fsvc *fstate_find(const struct fstate *s, const char *key);
+/* In a sorted state: [*lo, *hi) are the ports of the Service
+ * "namespace/name" (the keys that start with "namespace/name:"). */
+void fstate_service_range(const struct fstate *s, const char *svc, size_t *lo, size_t *hi);
+/*
+ * Updating a sorted state Service by Service. `svcs` names Services
+ * ("namespace/name", sorted by strcmp, each once) and `ports` holds all the
+ * ports they have now (sorted; none of other Services).
+ *
+ * fstate_dropped_keys: the keys of their ports in `s` that `ports` lacks,
+ * as a malloc'd array of pointers into `s` (*n_keys of them). 0 or -ENOMEM.
+ *
+ * fstate_replace_services: their ports in `s` are replaced by `ports`,
+ * moved (`ports` is left with no services); the replaced ones are moved
+ * into `old`, emptied first, sorted. s stays sorted. 0, or -ENOMEM with
+ * nothing changed.
+ */
+int fstate_dropped_keys(const struct fstate *s, const char *const *svcs, size_t n,
+			const struct fstate *ports, const char ***keys, size_t *n_keys);
+int fstate_replace_services(struct fstate *s, const char *const *svcs, size_t n,
+			    struct fstate *ports, struct fstate *old);
 /* 0, or -EINVAL with a log line naming the first bad service. */
 int fstate_check(const struct fstate *s);
 

@@ -55,15 +55,23 @@ static int group_cmp(const void *a, const void *b)
 	return strcmp(((const struct slice_group *)a)->key, ((const struct slice_group *)b)->key);
 }
 
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static int collect_slice(void *arg, const struct kube_object *o)
 {
 	struct build *b = arg;
 	const struct kube_endpointslice *s = kube_endpointslice(o);
 	char key[512];
+	const char *k = key;
 
 	if (!s || !s->service_name || s->address_type == KUBE_ADDR_FQDN)
 		return 0;
 	snprintf(key, sizeof(key), "%s/%s", o->namespace, s->service_name);
+	if (b->in->only && !bsearch(&k, b->in->only, b->in->n_only, sizeof(*b->in->only), str_cmp))
+		return 0;
 	/* Slices arrive grouped more often than not: try the last group first. */
 	struct slice_group *g = b->n_groups && !strcmp(b->groups[b->n_groups - 1].key, key) ?
 		&b->groups[b->n_groups - 1] : NULL;
@@ -411,6 +419,28 @@ static int fill_node(struct build *b)
 	return 0;
 }
 
+static bool same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+bool proxy_node_same(const struct kube_node *a, const struct kube_node *b)
+{
+	if (!a || !b)
+		return a == b;
+	if (a->n_addresses != b->n_addresses || a->n_pod_cidrs != b->n_pod_cidrs ||
+	    !same_str(kube_object_label(&a->obj, LABEL_ZONE), kube_object_label(&b->obj, LABEL_ZONE)))
+		return false;
+	for (uint16_t i = 0; i < a->n_addresses; i++)
+		if (!same_str(a->addresses[i].type, b->addresses[i].type) ||
+		    !same_str(a->addresses[i].address, b->addresses[i].address))
+			return false;
+	for (uint16_t i = 0; i < a->n_pod_cidrs; i++)
+		if (!same_str(a->pod_cidrs[i], b->pod_cidrs[i]))
+			return false;
+	return true;
+}
+
 int proxy_build(const struct proxy_config *cfg, const struct proxy_input *in,
 		struct fstate *out, struct proxy_stats *stats)
 {
@@ -426,7 +456,23 @@ int proxy_build(const struct proxy_config *cfg, const struct proxy_input *in,
 	in->foreach(in->slices, collect_slice, &b);
 	if ((err = b.err) < 0 || (err = group_merge(&b)) < 0)
 		goto done;
-	in->foreach(in->services, add_service, &b);
+	if (in->only) {
+		for (size_t i = 0; i < in->n_only && !b.err; i++) {
+			char ns[512];
+			const char *slash = strchr(in->only[i], '/');
+			size_t n = slash ? (size_t)(slash - in->only[i]) : 0;
+
+			if (!slash || n >= sizeof(ns))
+				continue;
+			memcpy(ns, in->only[i], n);
+			ns[n] = 0;
+			const struct kube_object *o = in->get(in->services, ns, slash + 1);
+			if (o)
+				add_service(&b, o);
+		}
+	} else {
+		in->foreach(in->services, add_service, &b);
+	}
 	if ((err = b.err) < 0)
 		goto done;
 	fstate_sort(out);

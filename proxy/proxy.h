@@ -60,6 +60,13 @@ struct proxy_input {
 	const struct kube_node *node;		/* this node; may be NULL until seen */
 	proxy_foreach_fn foreach;
 	const void *services, *slices;		/* caches handed to foreach */
+	/* Optional, for a sync of what changed: build only the Services named
+	 * here ("namespace/name", sorted by strcmp, each once; a name missing
+	 * from the cache builds nothing), looked up with `get`. `out` then
+	 * holds only their ports; the node part is built as usual. */
+	const char *const *only;
+	size_t n_only;
+	const struct kube_object *(*get)(const void *cache, const char *ns, const char *name);
 };
 
 /*
@@ -70,6 +77,10 @@ struct proxy_input {
  */
 int proxy_build(const struct proxy_config *cfg, const struct proxy_input *in,
 		struct fstate *out, struct proxy_stats *stats);
+
+/* Whether two versions of a Node give the same forwarding state (its
+ * InternalIPs, podCIDRs and zone label are all proxy_build reads). */
+bool proxy_node_same(const struct kube_node *a, const struct kube_node *b);
 
 /* The key of a Service port in the model: "namespace/name:portname/proto". */
 void proxy_svc_key(char *buf, size_t len, const char *ns, const char *name,

@@ -85,15 +85,39 @@ static void on_synced(void *arg)
 		proxier_start(a->proxier);
 }
 
-static void on_change(struct agent *a, const struct kube_object *o)
+/* What a change means to forwarding: this Node's touches every Service,
+ * a Service's or an EndpointSlice's only its own Service. */
+static void on_change(struct agent *a, const struct kube_object *old, const struct kube_object *o)
 {
-	/* Only this node's Node object matters to forwarding. */
-	if (o->kind == KUBE_NODE && strcmp(o->name, a->node_name))
+	const struct kube_endpointslice *s;
+
+	if (!a->proxier)
 		return;
-	if (o->kind == KUBE_NODE && a->proxier)
-		hc_health_node_eligible(proxier_health(a->proxier), true);
-	if (a->proxier)
-		proxier_changed(a->proxier, o->kind);
+	switch (o->kind) {
+	case KUBE_NODE:
+		/* Only this node's Node object matters to forwarding. */
+		if (strcmp(o->name, a->node_name))
+			return;
+		/* kube-proxy's rule: load balancers probing /healthz drain a node
+		 * that is going away */
+		hc_health_node_eligible(proxier_health(a->proxier),
+					!kube_node(o)->deleting && !kube_node(o)->to_be_deleted);
+		if (!old || !proxy_node_same(kube_node(old), kube_node(o)))
+			proxier_changed(a->proxier, o->kind);
+		break;
+	case KUBE_SERVICE:
+		proxier_service_changed(a->proxier, o->kind, o->namespace, o->name);
+		break;
+	case KUBE_ENDPOINTSLICE:
+		/* a slice may move to another Service: both change */
+		if (old && (s = kube_endpointslice(old)) && s->service_name)
+			proxier_service_changed(a->proxier, o->kind, old->namespace, s->service_name);
+		if ((s = kube_endpointslice(o)) && s->service_name)
+			proxier_service_changed(a->proxier, o->kind, o->namespace, s->service_name);
+		break;
+	default:
+		break;
+	}
 }
 
 static void on_add(void *arg, const struct kube_object *o)
@@ -102,14 +126,27 @@ static void on_add(void *arg, const struct kube_object *o)
 
 	if (a->proxier)
 		proxier_slice_changed(a->proxier, o);
-	on_change(arg, o);
+	on_change(a, NULL, o);
 }
 
 static void on_update(void *arg, const struct kube_object *old, const struct kube_object *o)
 {
-	on_add(arg, o);
+	struct agent *a = arg;
+
+	if (a->proxier)
+		proxier_slice_changed(a->proxier, o);
+	on_change(a, old, o);
 }
-static void on_del(void *arg, const struct kube_object *o) { on_change(arg, o); }
+
+static void on_del(void *arg, const struct kube_object *o)
+{
+	struct agent *a = arg;
+
+	if (o->kind == KUBE_NODE && a->proxier && !strcmp(o->name, a->node_name))
+		proxier_changed(a->proxier, o->kind);
+	else
+		on_change(a, NULL, o);
+}
 
 /* /healthz also says whether the API answers and every informer synced
  * (extra fields after kube-proxy's own); either false makes it 503. */
@@ -159,7 +196,8 @@ static int open_http(struct agent *a, const char *bind, const char *what, struct
 static int kube_start(struct agent *a)
 {
 	struct kube_config cfg;
-	struct kube_client_opts co = { .qps = a->kube_qps, .burst = a->kube_burst };
+	struct kube_client_opts co = { .qps = a->kube_qps, .burst = a->kube_burst,
+				       .probe_ms = 10000 };
 	struct kube_handlers h = { .add = on_add, .update = on_update, .del = on_del,
 				   .synced = on_synced };
 	struct kube_informer_opts proxied = { .label_selector = PROXY_SELECTOR };

@@ -4,7 +4,9 @@
 #include "proxy/ctsync.h"
 #include "nft/nft.h"
 
+#include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,11 +22,16 @@ struct proxier {
 	struct nft_sync *nft;
 	struct loop_timer timer;	/* the next sync, coalesced */
 	struct loop_timer periodic;
-	bool started, dirty;
+	bool started;
+	bool full;			/* the next sync rebuilds from the whole cache */
+	/* Services ("namespace/name") whose Service or EndpointSlices changed
+	 * since the last good sync: the next sync rebuilds only them. */
+	char **changed;
+	size_t n_changed, cap_changed;
 	uint64_t last_sync_ms;		/* monotonic */
 	uint64_t coalesce_ms;		/* current wait after a sync (see schedule) */
-	struct fstate want;		/* built by the last sync */
-	struct fstate applied;		/* what the kernel holds */
+	struct fstate want;		/* scratch: what a sync builds */
+	struct fstate applied;		/* what the kernel holds, sorted */
 	struct proxier_stats st;
 	struct hc_health health;	/* /healthz, /livez */
 	struct hc_servers *hc;		/* health-check node ports */
@@ -41,6 +48,11 @@ struct proxier {
 static void each_cached(const void *cache, int (*fn)(void *, const struct kube_object *), void *arg)
 {
 	kube_informer_foreach(cache, fn, arg);
+}
+
+static const struct kube_object *get_cached(const void *cache, const char *ns, const char *name)
+{
+	return kube_informer_get(cache, ns, name);
 }
 
 static uint64_t wall_ms(void)
@@ -95,21 +107,21 @@ static int collect_hc(void *arg, const struct kube_object *o)
 {
 	struct hc_collect *c = arg;
 	const struct kube_service *s = kube_service(o);
-	char prefix[FSVC_KEY_MAX + 2];
-	const struct fstate *st = &c->p->want;
+	const struct fstate *st = &c->p->applied;
+	char svc[FSVC_KEY_MAX + 2];
 	uint32_t local = 0;
+	size_t lo, hi;
 
 	if (!s || s->type != KUBE_SVC_LOAD_BALANCER || !s->health_check_node_port ||
 	    s->external_traffic_policy != KUBE_POLICY_LOCAL)
 		return 0;
 	/* Local endpoints of any port of this Service, each address once. */
-	int plen = snprintf(prefix, sizeof(prefix), "%s/%s:", o->namespace, o->name);
+	snprintf(svc, sizeof(svc), "%s/%s", o->namespace, o->name);
+	fstate_service_range(st, svc, &lo, &hi);
 	struct faddr seen[64];
 	size_t n_seen = 0;
-	for (size_t i = 0; i < st->n_svcs; i++) {
+	for (size_t i = lo; i < hi; i++) {
 		const struct fsvc *v = &st->svcs[i];
-		if (strncmp(v->key, prefix, plen))
-			continue;
 		for (size_t j = 0; j < v->n_eps; j++) {
 			const struct fendpoint *e = &v->eps[j];
 			bool dup = false;
@@ -145,45 +157,151 @@ static void sync_health_ports(struct proxier *p)
 	free(c.v);
 }
 
+/* ---- syncs ---- */
+
+static void changed_clear(struct proxier *p)
+{
+	for (size_t i = 0; i < p->n_changed; i++)
+		free(p->changed[i]);
+	p->n_changed = 0;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Everything from the whole cache, compared with what the kernel holds. */
+static int sync_full(struct proxier *p, struct proxy_input *in, struct proxy_stats *ps)
+{
+	int err = proxy_build(&p->o.cfg, in, &p->want, ps);
+
+	if (!err)
+		err = fstate_check(&p->want);
+	if (!err)
+		err = nft_sync_apply(p->nft, &p->want);
+	if (err)
+		return err;
+	/* UDP has no teardown: flows still DNAT'ed to an endpoint that is gone
+	 * (or to a Service that had none) would never recover. */
+	proxy_ct_sync(&p->applied, &p->want, &p->metrics);
+	/* the kernel now holds `want`: it becomes the base of the next sync */
+	fstate_free(&p->applied);
+	p->applied = p->want;
+	fstate_init(&p->want);
+	return 0;
+}
+
+/*
+ * Only the Services that changed: their ports are built anew, sent as one
+ * nft_sync_update (O(changes)), then spliced into `applied`.
+ */
+static int sync_some(struct proxier *p, struct proxy_input *in)
+{
+	const char *const *svcs;
+	const char **gone = NULL;
+	struct fstate old;
+	size_t n = 0, n_gone;
+	int err;
+
+	qsort(p->changed, p->n_changed, sizeof(*p->changed), str_cmp);
+	for (size_t i = 0; i < p->n_changed; i++) {
+		if (n && !strcmp(p->changed[n - 1], p->changed[i]))
+			free(p->changed[i]);
+		else
+			p->changed[n++] = p->changed[i];
+	}
+	p->n_changed = n;
+	svcs = (const char *const *)p->changed;
+	in->only = svcs;
+	in->n_only = n;
+	fstate_init(&old);
+	if ((err = proxy_build(&p->o.cfg, in, &p->want, NULL)) || (err = fstate_check(&p->want)) ||
+	    (err = fstate_dropped_keys(&p->applied, svcs, n, &p->want, &gone, &n_gone)))
+		goto out;
+	err = nft_sync_update(p->nft, &p->applied.node, p->want.svcs, p->want.n_svcs, gone, n_gone);
+	free(gone);		/* pointed into `applied`, about to change */
+	if (err)
+		goto out;
+	/* `want` moves into `applied`, keeping a view of it for conntrack */
+	struct fstate cur = { .node = p->applied.node };
+	struct fsvc *cur_v = calloc(p->want.n_svcs + 1, sizeof(*cur_v));
+	if (cur_v)
+		memcpy(cur_v, p->want.svcs, p->want.n_svcs * sizeof(*cur_v));
+	cur.svcs = cur_v;
+	cur.n_svcs = cur_v ? p->want.n_svcs : 0;
+	if ((err = fstate_replace_services(&p->applied, svcs, n, &p->want, &old))) {
+		free(cur_v);
+		p->full = true;		/* the kernel is ahead of `applied` */
+		goto out;
+	}
+	if (cur_v)
+		proxy_ct_sync(&(struct fstate){ .node = p->applied.node, .svcs = old.svcs,
+						 .n_svcs = old.n_svcs }, &cur, &p->metrics);
+	free(cur_v);
+out:
+	fstate_free(&old);
+	fstate_free(&p->want);
+	return err;
+}
+
+/* What the state holds, for the log and `ferry status`. */
+static void count_state(const struct fstate *st, struct proxy_stats *ps)
+{
+	const char *prev = NULL;
+	size_t prev_len = 0;
+
+	memset(ps, 0, sizeof(*ps));
+	ps->service_ports = st->n_svcs;
+	for (size_t i = 0; i < st->n_svcs; i++) {
+		const char *k = st->svcs[i].key, *colon = strchr(k, ':');
+		size_t len = colon ? (size_t)(colon - k) : strlen(k);
+
+		if (!prev || len != prev_len || strncmp(prev, k, len))
+			ps->services++;
+		prev = k;
+		prev_len = len;
+		ps->endpoints += st->svcs[i].n_eps;
+	}
+}
+
+/* A rebuild from the whole cache beats many small ones past this share. */
+#define SOME_MAX_SHARE 4
+
 static void sync_now(struct proxier *p)
 {
 	struct proxy_input in = {
 		.node = kube_node(kube_informer_get(p->nodes, "", p->o.cfg.node_name)),
 		.foreach = each_cached, .services = p->svcs, .slices = p->slices,
+		.get = get_cached,
 	};
 	struct proxy_stats ps;
 	uint64_t t0 = loop_now_us();
+	bool full = p->full || p->n_changed * SOME_MAX_SHARE > p->applied.n_svcs + 64;
 	int err;
 
-	p->dirty = false;
 	p->last_sync_ms = loop_now_ms();
 	if (!in.node)
 		log_warn("proxy", "this node is not in the API yet; NodePorts wait for it",
 			 "node=%s", log_q(p->o.cfg.node_name));
-	err = proxy_build(&p->o.cfg, &in, &p->want, &ps);
-	if (!err)
-		err = fstate_check(&p->want);
-	if (!err)
-		err = nft_sync_apply(p->nft, &p->want);
+	err = full ? sync_full(p, &in, &ps) : sync_some(p, &in);
 	if (err) {
 		struct kp_sync_result r = { .ok = false, .seconds = (loop_now_us() - t0) / 1e6 };
 		kp_metrics_synced(&p->metrics, &r);
 		p->st.sync_errors++;
-		p->dirty = true;
+		p->full = true;
+		changed_clear(p);
 		log_err("proxy", "sync failed; the previous ruleset stays, retrying",
 			"err=%s retry_ms=%d", log_q(strerror(-err)), RETRY_MS);
 		schedule(p, loop_now_ms() + RETRY_MS);
 		return;
 	}
+	p->full = false;
+	changed_clear(p);
 	const struct nft_sync_stats *ns = nft_sync_last(p->nft);
-	/* UDP has no teardown: flows still DNAT'ed to an endpoint that is gone
-	 * (or to a Service that had none) would never recover. */
-	proxy_ct_sync(&p->applied, &p->want, &p->metrics);
+	if (!full)
+		count_state(&p->applied, &ps);
 	sync_health_ports(p);
-	/* the kernel now holds `want`: it becomes the base of the next diff */
-	struct fstate tmp = p->applied;
-	p->applied = p->want;
-	p->want = tmp;
 	hc_health_updated(&p->health, AF_INET);
 	hc_health_updated(&p->health, AF_INET6);
 	struct kp_sync_result r = { .ok = true, .full = ns->full, .messages = ns->messages,
@@ -203,10 +321,11 @@ static void sync_now(struct proxier *p)
 	p->st.services = ps.services;
 	p->st.service_ports = ps.service_ports;
 	p->st.endpoints = ps.endpoints;
-	log_info("proxy", "synced", "services=%zu ports=%zu endpoints=%zu full=%s messages=%u "
-		 "elements_added=%u elements_deleted=%u nft_ms=%.2f total_ms=%.2f",
-		 ps.services, ps.service_ports, ps.endpoints, ns->full ? "yes" : "no",
-		 ns->messages, ns->elements_added, ns->elements_deleted, ns->ms, p->st.last_sync_ms);
+	log_info("proxy", "synced", "services=%zu ports=%zu endpoints=%zu rebuilt=%s full=%s "
+		 "messages=%u elements_added=%u elements_deleted=%u nft_ms=%.2f total_ms=%.2f",
+		 ps.services, ps.service_ports, ps.endpoints, full ? "all" : "changed",
+		 ns->full ? "yes" : "no", ns->messages, ns->elements_added, ns->elements_deleted,
+		 ns->ms, p->st.last_sync_ms);
 }
 
 static void on_timer(struct loop_timer *t)
@@ -224,6 +343,7 @@ static void on_periodic(struct loop_timer *t)
 	loop_timer_arm(p->loop, &p->periodic, p->o.sync_period_ms);
 	if (p->started) {
 		log_v(2, "proxy", "periodic resync", "");
+		p->full = true;
 		schedule(p, 0);
 	}
 }
@@ -273,6 +393,8 @@ void proxier_free(struct proxier *p)
 	kp_metrics_free(&p->metrics);
 	fstate_free(&p->want);
 	fstate_free(&p->applied);
+	changed_clear(p);
+	free(p->changed);
 	for (size_t i = 0; i < p->n_triggers; i++)
 		free(p->triggers[i].when);
 	free(p->triggers);
@@ -284,13 +406,14 @@ void proxier_start(struct proxier *p)
 	if (p->started)
 		return;
 	p->started = true;
+	p->full = true;
 	log_info("proxy", "informers synced; programming the data plane", "");
 	sync_now(p);
 	if (p->o.sync_period_ms)
 		loop_timer_arm(p->loop, &p->periodic, p->o.sync_period_ms);
 }
 
-void proxier_changed(struct proxier *p, enum kube_kind kind)
+static void queued(struct proxier *p, enum kube_kind kind)
 {
 	if (kind == KUBE_SERVICE)
 		p->st.service_changes++;
@@ -299,9 +422,38 @@ void proxier_changed(struct proxier *p, enum kube_kind kind)
 	kp_metrics_queued(&p->metrics, kind == KUBE_SERVICE, kind == KUBE_ENDPOINTSLICE);
 	hc_health_queued(&p->health, AF_INET);
 	hc_health_queued(&p->health, AF_INET6);
-	p->dirty = true;
 	if (p->started)
 		schedule(p, 0);
+}
+
+void proxier_changed(struct proxier *p, enum kube_kind kind)
+{
+	p->full = true;
+	queued(p, kind);
+}
+
+void proxier_service_changed(struct proxier *p, enum kube_kind kind, const char *ns,
+			     const char *name)
+{
+	char *key = NULL;
+
+	if (!p->started) {
+		queued(p, kind);	/* the first sync builds everything */
+		return;
+	}
+	if (!p->full && p->n_changed == p->cap_changed) {
+		size_t cap = p->cap_changed ? 2 * p->cap_changed : 64;
+		char **nv = realloc(p->changed, cap * sizeof(*nv));
+		if (nv) {
+			p->changed = nv;
+			p->cap_changed = cap;
+		}
+	}
+	if (!p->full && (p->n_changed == p->cap_changed || asprintf(&key, "%s/%s", ns, name) < 0))
+		p->full = true;		/* out of memory: rebuild everything */
+	if (key)
+		p->changed[p->n_changed++] = key;
+	queued(p, kind);
 }
 
 const struct proxier_stats *proxier_stats(const struct proxier *p) { return &p->st; }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The proxier: keeps the data plane in step with the informer caches.
- * Changes only mark the state dirty; one timer turns them into syncs
- * (proxy_build -> nft_sync_apply): at once for an isolated change, gathered
+ * Changes only mark Services changed; one timer turns them into syncs
+ * that rebuild just those (proxy_build with `only` -> nft_sync_update), or
+ * everything (-> nft_sync_apply) after a Node change, an error and every
+ * --sync-period. A sync runs at once for an isolated change, gathered
  * with a growing wait (up to --min-sync-period) while changes keep coming,
  * and at least every --sync-period. A failed sync leaves the last good
  * ruleset and retries.
@@ -43,8 +45,13 @@ void proxier_start(struct proxier *p);
 /* An EndpointSlice was added or changed: its trigger time feeds the
  * network programming latency metric when the next sync lands. */
 void proxier_slice_changed(struct proxier *p, const struct kube_object *o);
-/* Something of `kind` changed: sync soon. */
+/* Something of `kind` changed that touches every Service (this Node): the
+ * next sync rebuilds from the whole cache. Soon. */
 void proxier_changed(struct proxier *p, enum kube_kind kind);
+/* A Service, or an EndpointSlice of it (kind says which), changed: the
+ * next sync rebuilds that Service only. Soon. */
+void proxier_service_changed(struct proxier *p, enum kube_kind kind, const char *ns,
+			     const char *name);
 const struct proxier_stats *proxier_stats(const struct proxier *p);
 /* The state the last sync built (what the kernel holds after a good sync). */
 const struct fstate *proxier_applied(const struct proxier *p);
