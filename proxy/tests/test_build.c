@@ -286,6 +286,27 @@ static void test_node(void)
 	CHECK_EQ_STR(ip(&st.node.nodeport_cidrs[0]), "192.0.2.0/24");
 	CHECK_EQ_STR(ip(&st.node.pod_cidrs[0]), "198.18.0.0/16");
 	CHECK(st.node.masquerade_all);
+
+	/* a status heartbeat changes nothing proxy_build reads; an address,
+	 * a podCIDR or the zone does */
+#define NODE(zone, cidr, addr, ready) "{\"metadata\":{\"name\":\"node1\",\"resourceVersion\":\"2\"," \
+	"\"labels\":{\"topology.kubernetes.io/zone\":\"" zone "\"}},\"spec\":{\"podCIDRs\":[\"" cidr "\"]}," \
+	"\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"" ready "\"}]," \
+	"\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"" addr "\"}]}}"
+	struct kube_object *a = obj(KUBE_NODE, NODE("zone-a", "198.18.0.0/24", "192.0.2.11", "True"));
+	struct kube_object *b[] = {
+		obj(KUBE_NODE, NODE("zone-a", "198.18.0.0/24", "192.0.2.11", "False")),
+		obj(KUBE_NODE, NODE("zone-b", "198.18.0.0/24", "192.0.2.11", "True")),
+		obj(KUBE_NODE, NODE("zone-a", "198.18.1.0/24", "192.0.2.11", "True")),
+		obj(KUBE_NODE, NODE("zone-a", "198.18.0.0/24", "192.0.2.12", "True")),
+	};
+	CHECK(proxy_node_same(kube_node(a), kube_node(b[0])));
+	for (int i = 1; i < 4; i++)
+		CHECK(!proxy_node_same(kube_node(a), kube_node(b[i])));
+	CHECK(!proxy_node_same(kube_node(a), NULL));
+	kube_object_free(a);
+	for (int i = 0; i < 4; i++)
+		kube_object_free(b[i]);
 }
 
 int main(void)
