@@ -13,6 +13,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLUSTER = os.path.join(HERE, "cluster")
 sys.path.insert(0, HERE)
+from lib import net  # noqa: E402
 
 
 class Cluster:
@@ -67,18 +68,18 @@ class Cluster:
     def pods(self, selector):
         return self.kjson("get", "pods", "-l", selector)["items"]
 
+    def ready_pods(self, selector):
+        """Pods with an IP, Ready, and not on their way out."""
+        return [p for p in self.pods(selector) if p["status"].get("podIP")
+                and not p["metadata"].get("deletionTimestamp")
+                and any(x["type"] == "Ready" and x["status"] == "True"
+                        for x in p["status"].get("conditions", []))]
+
     def wait(self, fn, timeout=60, what="condition", interval=0.3):
-        deadline = time.time() + timeout
-        last = None
-        while time.time() < deadline:
-            try:
-                v = fn()
-                if v:
-                    return v
-            except (AssertionError, KeyError, ValueError, IndexError) as e:
-                last = e
-            time.sleep(interval)
-        raise AssertionError("timed out after %ss waiting for %s (%s)" % (timeout, what, last))
+        try:
+            return net.wait_for(fn, timeout, what, interval)
+        except TimeoutError as e:
+            raise AssertionError(str(e)) from None
 
 
 def cluster_up(args):

@@ -12,31 +12,9 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from conftest import Cluster  # noqa: E402
+from lib import seed  # noqa: E402
 
-APP = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: myapp}
-spec:
-  replicas: 4
-  selector: {matchLabels: {app: myapp}}
-  template:
-    metadata: {labels: {app: myapp}}
-    spec:
-      topologySpreadConstraints:
-      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: ScheduleAnyway,
-         labelSelector: {matchLabels: {app: myapp}}}
-      containers:
-      - {name: myapp, image: e2e/podserver, ports: [{containerPort: 80}]}
----
-apiVersion: v1
-kind: Service
-metadata: {name: myapp-svc}
-spec:
-  type: LoadBalancer
-  selector: {app: myapp}
-  ports: [{port: 80, targetPort: 80}]
-"""
+APP = seed.myapp("LoadBalancer", spread="ScheduleAnyway")
 
 
 def show(title, text):
@@ -55,9 +33,7 @@ def main():
     subprocess.run([os.path.join(HERE, "cluster"), "up"], check=True)
     try:
         c.apply(APP)
-        c.wait(lambda: len([p for p in c.pods("app=myapp") if p["status"].get("podIP") and any(
-            x["type"] == "Ready" and x["status"] == "True" for x in p["status"].get("conditions", []))]) == 4,
-            120, "4 ready pods")
+        c.wait(lambda: len(c.ready_pods("app=myapp")) == 4, 120, "4 ready pods")
         # LoadBalancer IP allocation and ARP/BGP announcement are not built
         # yet (docs/STATUS.md): set the external IP as a cloud controller
         # would, and send the client's traffic for it to node1 as an ARP

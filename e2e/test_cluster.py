@@ -9,42 +9,16 @@ import subprocess
 import time
 
 from conftest import CLUSTER
+from lib import seed
 
 # Agents are exercised by their own tests; here the cluster alone.
 CLUSTER_ARGS = ["--nodes", "2", "--no-agents"]
 
-APP = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: myapp, namespace: default}
-spec:
-  replicas: 4
-  selector: {matchLabels: {app: myapp}}
-  template:
-    metadata: {labels: {app: myapp}}
-    spec:
-      topologySpreadConstraints:
-      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule,
-         labelSelector: {matchLabels: {app: myapp}}}
-      containers:
-      - name: app
-        image: e2e/podserver
-        ports: [{containerPort: 80}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: myapp-svc, namespace: default}
-spec:
-  selector: {app: myapp}
-  ports: [{port: 80, targetPort: 80, protocol: TCP}]
-"""
+APP = seed.myapp()
 
 
 def running_pods(cluster, n):
-    pods = cluster.pods("app=myapp")
-    ok = [p for p in pods if p["status"].get("phase") == "Running" and p["status"].get("podIP")
-          and not p["metadata"].get("deletionTimestamp")
-          and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"]["conditions"])]
+    ok = cluster.ready_pods("app=myapp")
     return ok if len(ok) == n else None
 
 

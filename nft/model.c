@@ -267,6 +267,22 @@ int fstate_replace_services(struct fstate *s, const char *const *svcs, size_t n,
 		free(r);
 		return -ENOMEM;
 	}
+	/* The same keys as before (endpoints or addresses changed, the usual
+	 * case): swap in place, O(changes) rather than a merge of everything. */
+	bool same_keys = total == ports->n_svcs;
+	for (k = 0; k < n_r && same_keys; k++)
+		for (i = r[k].lo; i < r[k].hi && same_keys; i++)
+			same_keys = !strcmp(s->svcs[i].key, ports->svcs[j++].key);
+	if (same_keys) {
+		for (k = 0, j = 0; k < n_r; k++)
+			for (i = r[k].lo; i < r[k].hi; i++) {
+				gone[g++] = s->svcs[i];
+				s->svcs[i] = ports->svcs[j++];
+			}
+		free(merged);
+		goto done;
+	}
+	i = j = k = 0;
 	/* a merge of `s` without the ranges and `ports`, both sorted */
 	while (i < s->n_svcs || j < ports->n_svcs) {
 		if (k < n_r && i == r[k].lo) {
@@ -283,6 +299,7 @@ int fstate_replace_services(struct fstate *s, const char *const *svcs, size_t n,
 	free(s->svcs);
 	s->svcs = merged;
 	s->n_svcs = s->cap_svcs = m;
+done:
 	ports->n_svcs = 0;
 	fstate_free(old);
 	old->svcs = gone;

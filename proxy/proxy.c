@@ -270,6 +270,16 @@ static int fill_endpoints(struct build *b, struct fsvc *v, const struct kube_ser
 	return 0;
 }
 
+static int ep_cmp(const void *a, const void *b)
+{
+	const struct fendpoint *x = a, *y = b;
+	int c = (int)x->addr.family - (int)y->addr.family;
+
+	if (!c)
+		c = memcmp(x->addr.a, y->addr.a, sizeof(x->addr.a));
+	return c ? c : (int)x->port - (int)y->port;
+}
+
 /* Parses IP strings (or CIDRs) into a model address list; a bad one is
  * logged and skipped, the others kept. */
 static int add_ips(struct build *b, const struct kube_service *svc, const char *field,
@@ -357,6 +367,10 @@ static int add_service(void *arg, const struct kube_object *o)
 		}
 		if (fill_endpoints(b, v, svc, sp) < 0)
 			goto oom;
+		/* one order whatever order the slices came in: equal inputs
+		 * give equal ports, and no sync moves an endpoint's slot */
+		if (v->n_eps > 1)
+			qsort(v->eps, v->n_eps, sizeof(*v->eps), ep_cmp);
 		b->st->service_ports++;
 	}
 	return 0;
@@ -419,6 +433,19 @@ static int fill_node(struct build *b)
 	return 0;
 }
 
+/* "namespace/name": the namespace into ns; false when malformed. */
+static bool split_key(const char *key, char *ns, size_t len)
+{
+	const char *slash = strchr(key, '/');
+	size_t n = slash ? (size_t)(slash - key) : len;
+
+	if (n >= len)
+		return false;
+	memcpy(ns, key, n);
+	ns[n] = 0;
+	return true;
+}
+
 static bool same_str(const char *a, const char *b)
 {
 	return a == b || (a && b && !strcmp(a, b));
@@ -453,20 +480,24 @@ int proxy_build(const struct proxy_config *cfg, const struct proxy_input *in,
 	fstate_init(out);
 	if ((err = fill_node(&b)) < 0)
 		goto done;
-	in->foreach(in->slices, collect_slice, &b);
+	if (in->only && in->slices_of) {
+		for (size_t i = 0; i < in->n_only && !b.err; i++) {
+			char ns[512];
+
+			if (split_key(in->only[i], ns, sizeof(ns)))
+				in->slices_of(in->slices_of_arg, ns, in->only[i] + strlen(ns) + 1,
+					      collect_slice, &b);
+		}
+	} else {
+		in->foreach(in->slices, collect_slice, &b);
+	}
 	if ((err = b.err) < 0 || (err = group_merge(&b)) < 0)
 		goto done;
 	if (in->only) {
 		for (size_t i = 0; i < in->n_only && !b.err; i++) {
 			char ns[512];
-			const char *slash = strchr(in->only[i], '/');
-			size_t n = slash ? (size_t)(slash - in->only[i]) : 0;
-
-			if (!slash || n >= sizeof(ns))
-				continue;
-			memcpy(ns, in->only[i], n);
-			ns[n] = 0;
-			const struct kube_object *o = in->get(in->services, ns, slash + 1);
+			const struct kube_object *o = split_key(in->only[i], ns, sizeof(ns)) ?
+				in->get(in->services, ns, in->only[i] + strlen(ns) + 1) : NULL;
 			if (o)
 				add_service(&b, o);
 		}

@@ -67,6 +67,11 @@ struct proxy_input {
 	const char *const *only;
 	size_t n_only;
 	const struct kube_object *(*get)(const void *cache, const char *ns, const char *name);
+	/* Optional with `only`: visits the EndpointSlices of Service ns/name
+	 * (a slice index) instead of a walk over all of `slices`. */
+	void (*slices_of)(const void *arg, const char *ns, const char *name,
+			  int (*fn)(void *, const struct kube_object *), void *fn_arg);
+	const void *slices_of_arg;
 };
 
 /*

@@ -87,7 +87,8 @@ static void on_synced(void *arg)
 
 /* What a change means to forwarding: this Node's touches every Service,
  * a Service's or an EndpointSlice's only its own Service. */
-static void on_change(struct agent *a, const struct kube_object *old, const struct kube_object *o)
+static void on_change(struct agent *a, const struct kube_object *old, const struct kube_object *o,
+		      bool deleted)
 {
 	const struct kube_endpointslice *s;
 
@@ -109,6 +110,7 @@ static void on_change(struct agent *a, const struct kube_object *old, const stru
 		proxier_service_changed(a->proxier, o->kind, o->namespace, o->name);
 		break;
 	case KUBE_ENDPOINTSLICE:
+		proxier_slice_event(a->proxier, deleted ? o : old, deleted ? NULL : o);
 		/* a slice may move to another Service: both change */
 		if (old && (s = kube_endpointslice(old)) && s->service_name)
 			proxier_service_changed(a->proxier, o->kind, old->namespace, s->service_name);
@@ -126,7 +128,7 @@ static void on_add(void *arg, const struct kube_object *o)
 
 	if (a->proxier)
 		proxier_slice_changed(a->proxier, o);
-	on_change(a, NULL, o);
+	on_change(a, NULL, o, false);
 }
 
 static void on_update(void *arg, const struct kube_object *old, const struct kube_object *o)
@@ -135,7 +137,7 @@ static void on_update(void *arg, const struct kube_object *old, const struct kub
 
 	if (a->proxier)
 		proxier_slice_changed(a->proxier, o);
-	on_change(a, old, o);
+	on_change(a, old, o, false);
 }
 
 static void on_del(void *arg, const struct kube_object *o)
@@ -145,7 +147,7 @@ static void on_del(void *arg, const struct kube_object *o)
 	if (o->kind == KUBE_NODE && a->proxier && !strcmp(o->name, a->node_name))
 		proxier_changed(a->proxier, o->kind);
 	else
-		on_change(a, NULL, o);
+		on_change(a, NULL, o, true);
 }
 
 /* /healthz also says whether the API answers and every informer synced

@@ -2,6 +2,7 @@
 #include "src/proxier.h"
 #include "core/log.h"
 #include "proxy/ctsync.h"
+#include "proxy/sliceindex.h"
 #include "nft/nft.h"
 
 #include <errno.h>
@@ -24,12 +25,16 @@ struct proxier {
 	struct loop_timer periodic;
 	bool started;
 	bool full;			/* the next sync rebuilds from the whole cache */
+	bool check_only;		/* ...and nothing changed since: a self-check */
 	/* Services ("namespace/name") whose Service or EndpointSlices changed
 	 * since the last good sync: the next sync rebuilds only them. */
 	char **changed;
 	size_t n_changed, cap_changed;
 	uint64_t last_sync_ms;		/* monotonic */
 	uint64_t coalesce_ms;		/* current wait after a sync (see schedule) */
+	struct slice_index *by_service;	/* EndpointSlices per Service */
+	bool index_broken;		/* an update failed: walk the cache */
+	struct proxy_stats counts;	/* of `applied` */
 	struct fstate want;		/* scratch: what a sync builds */
 	struct fstate applied;		/* what the kernel holds, sorted */
 	struct proxier_stats st;
@@ -53,6 +58,31 @@ static void each_cached(const void *cache, int (*fn)(void *, const struct kube_o
 static const struct kube_object *get_cached(const void *cache, const char *ns, const char *name)
 {
 	return kube_informer_get(cache, ns, name);
+}
+
+struct visit {
+	const struct proxier *p;
+	const char *ns;
+	int (*fn)(void *, const struct kube_object *);
+	void *arg;
+};
+
+static void visit_slice(void *arg, const char *name)
+{
+	struct visit *v = arg;
+	const struct kube_object *o = kube_informer_get(v->p->slices, v->ns, name);
+
+	if (o)
+		v->fn(v->arg, o);
+}
+
+static void slices_of(const void *arg, const char *ns, const char *name,
+		      int (*fn)(void *, const struct kube_object *), void *fn_arg)
+{
+	const struct proxier *p = arg;
+	struct visit v = { p, ns, fn, fn_arg };
+
+	slice_index_foreach(p->by_service, ns, name, visit_slice, &v);
 }
 
 static uint64_t wall_ms(void)
@@ -146,6 +176,27 @@ static int collect_hc(void *arg, const struct kube_object *o)
 	return 0;
 }
 
+/* A changed Service has, or had, a health-check node port: the set of
+ * ports to serve is collected again (a walk over all Services). */
+static bool health_ports_touched(const struct proxier *p)
+{
+	for (size_t i = 0; i < p->n_changed; i++) {
+		char ns[256];
+		const char *slash = strchr(p->changed[i], '/');
+		size_t n = slash ? (size_t)(slash - p->changed[i]) : sizeof(ns);
+
+		if (n >= sizeof(ns))
+			continue;
+		memcpy(ns, p->changed[i], n);
+		ns[n] = 0;
+		const struct kube_service *s = kube_service(kube_informer_get(p->svcs, ns, slash + 1));
+		if ((p->hc && hc_port(p->hc, ns, slash + 1) >= 0) ||
+		    (s && s->type == KUBE_SVC_LOAD_BALANCER && s->health_check_node_port))
+			return true;
+	}
+	return false;
+}
+
 static void sync_health_ports(struct proxier *p)
 {
 	struct hc_collect c = { .p = p };
@@ -171,6 +222,39 @@ static int str_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* What a state holds, for the log and `ferry status`. */
+static void count_state(const struct fstate *st, struct proxy_stats *ps)
+{
+	const char *prev = NULL;
+	size_t prev_len = 0;
+
+	memset(ps, 0, sizeof(*ps));
+	ps->service_ports = st->n_svcs;
+	for (size_t i = 0; i < st->n_svcs; i++) {
+		const char *k = st->svcs[i].key, *colon = strchr(k, ':');
+		size_t len = colon ? (size_t)(colon - k) : strlen(k);
+
+		if (!prev || len != prev_len || strncmp(prev, k, len))
+			ps->services++;
+		prev = k;
+		prev_len = len;
+		ps->endpoints += st->svcs[i].n_eps;
+	}
+}
+
+/* counts += what `cur` holds - what `old` held */
+static void count_delta(struct proxy_stats *counts, const struct fstate *old,
+			const struct fstate *cur)
+{
+	struct proxy_stats a, b;
+
+	count_state(old, &a);
+	count_state(cur, &b);
+	counts->services += b.services - a.services;
+	counts->service_ports += b.service_ports - a.service_ports;
+	counts->endpoints += b.endpoints - a.endpoints;
+}
+
 /* Everything from the whole cache, compared with what the kernel holds. */
 static int sync_full(struct proxier *p, struct proxy_input *in, struct proxy_stats *ps)
 {
@@ -189,6 +273,7 @@ static int sync_full(struct proxier *p, struct proxy_input *in, struct proxy_sta
 	fstate_free(&p->applied);
 	p->applied = p->want;
 	fstate_init(&p->want);
+	count_state(&p->applied, &p->counts);
 	return 0;
 }
 
@@ -235,34 +320,19 @@ static int sync_some(struct proxier *p, struct proxy_input *in)
 		p->full = true;		/* the kernel is ahead of `applied` */
 		goto out;
 	}
-	if (cur_v)
-		proxy_ct_sync(&(struct fstate){ .node = p->applied.node, .svcs = old.svcs,
-						 .n_svcs = old.n_svcs }, &cur, &p->metrics);
+	if (cur_v) {
+		struct fstate was = { .node = p->applied.node, .svcs = old.svcs, .n_svcs = old.n_svcs };
+
+		proxy_ct_sync(&was, &cur, &p->metrics);
+		count_delta(&p->counts, &was, &cur);
+	} else {
+		count_state(&p->applied, &p->counts);
+	}
 	free(cur_v);
 out:
 	fstate_free(&old);
 	fstate_free(&p->want);
 	return err;
-}
-
-/* What the state holds, for the log and `ferry status`. */
-static void count_state(const struct fstate *st, struct proxy_stats *ps)
-{
-	const char *prev = NULL;
-	size_t prev_len = 0;
-
-	memset(ps, 0, sizeof(*ps));
-	ps->service_ports = st->n_svcs;
-	for (size_t i = 0; i < st->n_svcs; i++) {
-		const char *k = st->svcs[i].key, *colon = strchr(k, ':');
-		size_t len = colon ? (size_t)(colon - k) : strlen(k);
-
-		if (!prev || len != prev_len || strncmp(prev, k, len))
-			ps->services++;
-		prev = k;
-		prev_len = len;
-		ps->endpoints += st->svcs[i].n_eps;
-	}
 }
 
 /* A rebuild from the whole cache beats many small ones past this share. */
@@ -274,6 +344,7 @@ static void sync_now(struct proxier *p)
 		.node = kube_node(kube_informer_get(p->nodes, "", p->o.cfg.node_name)),
 		.foreach = each_cached, .services = p->svcs, .slices = p->slices,
 		.get = get_cached,
+		.slices_of = p->index_broken ? NULL : slices_of, .slices_of_arg = p,
 	};
 	struct proxy_stats ps;
 	uint64_t t0 = loop_now_us();
@@ -284,6 +355,7 @@ static void sync_now(struct proxier *p)
 	if (!in.node)
 		log_warn("proxy", "this node is not in the API yet; NodePorts wait for it",
 			 "node=%s", log_q(p->o.cfg.node_name));
+	bool hc = full || health_ports_touched(p);
 	err = full ? sync_full(p, &in, &ps) : sync_some(p, &in);
 	if (err) {
 		struct kp_sync_result r = { .ok = false, .seconds = (loop_now_us() - t0) / 1e6 };
@@ -299,9 +371,17 @@ static void sync_now(struct proxier *p)
 	p->full = false;
 	changed_clear(p);
 	const struct nft_sync_stats *ns = nft_sync_last(p->nft);
-	if (!full)
-		count_state(&p->applied, &ps);
-	sync_health_ports(p);
+	/* Syncs of what changed must add up to a rebuild of everything: a
+	 * difference here (not someone else's edit: that is a full rebuild)
+	 * is a bug in them, repaired by this sync. */
+	if (p->check_only && !ns->full && (ns->elements_added || ns->elements_deleted))
+		log_warn("proxy", "the periodic resync found differences the syncs of changes missed",
+			 "elements_added=%u elements_deleted=%u", ns->elements_added,
+			 ns->elements_deleted);
+	p->check_only = false;
+	ps = p->counts;
+	if (hc)
+		sync_health_ports(p);
 	hc_health_updated(&p->health, AF_INET);
 	hc_health_updated(&p->health, AF_INET6);
 	struct kp_sync_result r = { .ok = true, .full = ns->full, .messages = ns->messages,
@@ -343,6 +423,7 @@ static void on_periodic(struct loop_timer *t)
 	loop_timer_arm(p->loop, &p->periodic, p->o.sync_period_ms);
 	if (p->started) {
 		log_v(2, "proxy", "periodic resync", "");
+		p->check_only = !p->full && !p->n_changed;
 		p->full = true;
 		schedule(p, 0);
 	}
@@ -363,6 +444,10 @@ struct proxier *proxier_new(struct loop *l, const struct proxier_opts *o,
 	p->nodes = nodes;
 	fstate_init(&p->want);
 	fstate_init(&p->applied);
+	if (!(p->by_service = slice_index_new())) {
+		free(p);
+		return NULL;
+	}
 	hc_health_init(&p->health, 2 * (o->sync_period_ms ? o->sync_period_ms : 30000));
 	if (kp_metrics_init(&p->metrics) < 0 ||
 	    !(p->hc = hc_new(l, NULL, 0, &p->health))) {
@@ -393,6 +478,7 @@ void proxier_free(struct proxier *p)
 	kp_metrics_free(&p->metrics);
 	fstate_free(&p->want);
 	fstate_free(&p->applied);
+	slice_index_free(p->by_service);
 	changed_clear(p);
 	free(p->changed);
 	for (size_t i = 0; i < p->n_triggers; i++)
@@ -415,6 +501,7 @@ void proxier_start(struct proxier *p)
 
 static void queued(struct proxier *p, enum kube_kind kind)
 {
+	p->check_only = false;
 	if (kind == KUBE_SERVICE)
 		p->st.service_changes++;
 	else if (kind == KUBE_ENDPOINTSLICE)
@@ -460,6 +547,15 @@ const struct proxier_stats *proxier_stats(const struct proxier *p) { return &p->
 const struct fstate *proxier_applied(const struct proxier *p) { return &p->applied; }
 struct hc_health *proxier_health(struct proxier *p) { return &p->health; }
 struct metrics *proxier_metrics(struct proxier *p) { return p->metrics.reg; }
+
+void proxier_slice_event(struct proxier *p, const struct kube_object *old,
+			 const struct kube_object *obj)
+{
+	if (slice_index_update(p->by_service, old, obj) < 0 && !p->index_broken) {
+		log_err("proxy", "out of memory indexing EndpointSlices; syncs walk them all", "");
+		p->index_broken = true;
+	}
+}
 
 void proxier_slice_changed(struct proxier *p, const struct kube_object *o)
 {

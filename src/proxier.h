@@ -42,6 +42,10 @@ struct proxier *proxier_new(struct loop *l, const struct proxier_opts *o,
 void proxier_free(struct proxier *p);
 /* The informers are synced: the first sync may run. */
 void proxier_start(struct proxier *p);
+/* Every EndpointSlice event (old NULL on an add, obj NULL on a delete), from
+ * the first list on: keeps the index of slices per Service. */
+void proxier_slice_event(struct proxier *p, const struct kube_object *old,
+			 const struct kube_object *obj);
 /* An EndpointSlice was added or changed: its trigger time feeds the
  * network programming latency metric when the next sync lands. */
 void proxier_slice_changed(struct proxier *p, const struct kube_object *o);

@@ -5,10 +5,12 @@
  * another Service; names like "s" and "s-1" whose key ranges interleave);
  * after each step the changed Services are rebuilt with `only`, spliced in
  * with fstate_dropped_keys + fstate_replace_services, exactly as the
- * proxier does, and compared port by port with proxy_build of everything.
+ * proxier does (their slices found through the slice index), and compared
+ * port by port with proxy_build of everything.
  */
 #include "core/test.h"
 #include "proxy/proxy.h"
+#include "proxy/sliceindex.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -23,6 +25,7 @@ struct objs {
 };
 
 static struct objs svcs, slices;
+static struct slice_index *IDX;
 static unsigned seed = 12345;
 
 static unsigned rnd(unsigned n)
@@ -111,6 +114,30 @@ static struct kube_object *random_slice(const char *ns, const char *sname, const
 	return obj(KUBE_ENDPOINTSLICE, buf);
 }
 
+struct visit {
+	const char *ns;
+	int (*fn)(void *, const struct kube_object *);
+	void *arg;
+};
+
+static void visit_one(void *arg, const char *slice)
+{
+	struct visit *v = arg;
+	const struct kube_object *o = get(&slices, v->ns, slice);
+
+	CHECK(o != NULL);	/* the index names only cached slices */
+	if (o)
+		v->fn(v->arg, o);
+}
+
+static void slices_of(const void *arg, const char *ns, const char *name,
+		      int (*fn)(void *, const struct kube_object *), void *fn_arg)
+{
+	struct visit v = { ns, fn, fn_arg };
+
+	slice_index_foreach(arg, ns, name, visit_one, &v);
+}
+
 /* The changed Services, as the agent records them. */
 static char *changed[4 * MAX_OBJS];
 static size_t n_changed;
@@ -131,6 +158,8 @@ static void put(struct objs *c, const char *ns, const char *name, struct kube_ob
 		if (strcmp(c->v[i]->namespace, ns) || strcmp(c->v[i]->name, name))
 			continue;
 		mark(c->v[i]);
+		if (c == &slices)
+			CHECK(slice_index_update(IDX, c->v[i], fresh) == 0);
 		kube_object_free(c->v[i]);
 		if (fresh)
 			c->v[i] = fresh;
@@ -143,6 +172,8 @@ static void put(struct objs *c, const char *ns, const char *name, struct kube_ob
 	if (fresh && c->n < MAX_OBJS) {
 		c->v[c->n++] = fresh;
 		mark(fresh);
+		if (c == &slices)
+			CHECK(slice_index_update(IDX, NULL, fresh) == 0);
 	} else {
 		kube_object_free(fresh);
 	}
@@ -178,7 +209,8 @@ static void check_same(const struct fstate *inc, const struct fstate *full, int 
 	for (size_t i = 0; same && i < inc->n_svcs; i++)
 		same = !strcmp(inc->svcs[i].key, full->svcs[i].key) &&
 		       fsvc_equal(&inc->svcs[i], &full->svcs[i]);
-	if (!same) {
+	static int reported;
+	if (!same && !reported++) {
 		fprintf(stderr, "round %d: incremental (%zu ports) != full (%zu ports)\n", round,
 			inc->n_svcs, full->n_svcs);
 		for (size_t i = 0; i < inc->n_svcs; i++)
@@ -191,10 +223,13 @@ static void check_same(const struct fstate *inc, const struct fstate *full, int 
 
 int main(void)
 {
-	struct proxy_input in = { .foreach = each, .services = &svcs, .slices = &slices, .get = get };
+	struct proxy_input in = { .foreach = each, .services = &svcs, .slices = &slices, .get = get,
+				  .slices_of = slices_of };
 	struct fstate applied, want, full, old;
-	size_t rounds_with_drops = 0, ports_seen = 0;
+	size_t rounds_with_drops = 0, ports_seen = 0, in_place = 0;
 
+	IDX = slice_index_new();
+	in.slices_of_arg = IDX;
 	fstate_init(&applied);
 	fstate_init(&want);
 	fstate_init(&full);
@@ -222,7 +257,9 @@ int main(void)
 			CHECK(!fstate_find(&want, gone[i]));
 		rounds_with_drops += n_gone > 0;
 		free(gone);
+		const struct fsvc *before = applied.svcs;
 		CHECK(fstate_replace_services(&applied, in.only, n, &want, &old) == 0);
+		in_place += applied.svcs == before && before;
 		CHECK(want.n_svcs == 0);
 
 		in.only = NULL;
@@ -230,16 +267,19 @@ int main(void)
 		CHECK(proxy_build(&cfg, &in, &full, NULL) == 0);
 		check_same(&applied, &full, round);
 		ports_seen += full.n_svcs;
+		CHECK_EQ_INT(slice_index_count(IDX), slices.n);
 		for (size_t i = 0; i < n; i++)
 			free(changed[i]);
 		fstate_free(&want);
 	}
 	/* the walk went through states worth comparing */
 	CHECK(rounds_with_drops > 100);
+	CHECK(in_place > 100);		/* the swap without a merge */
 	CHECK(ports_seen > 2000);
 	fstate_free(&applied);
 	fstate_free(&full);
 	fstate_free(&old);
+	slice_index_free(IDX);
 	for (size_t i = 0; i < svcs.n; i++)
 		kube_object_free(svcs.v[i]);
 	for (size_t i = 0; i < slices.n; i++)

@@ -1,0 +1,32 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The seed walkthrough's application: the `myapp` Deployment (4 replicas of
+the pod server, spread over the nodes) and its `myapp-svc` Service on port 80."""
+
+
+def myapp(service_type="ClusterIP", spread="DoNotSchedule"):
+    """`spread`: ScheduleAnyway lets the pods of a cordoned node come back
+    on the others (the walkthrough's scenario 4 does that)."""
+    return """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: myapp, namespace: default}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: myapp}}
+  template:
+    metadata: {labels: {app: myapp}}
+    spec:
+      topologySpreadConstraints:
+      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: %s,
+         labelSelector: {matchLabels: {app: myapp}}}
+      containers:
+      - {name: app, image: e2e/podserver, ports: [{containerPort: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: myapp-svc, namespace: default}
+spec:
+  type: %s
+  selector: {app: myapp}
+  ports: [{port: 80, targetPort: 80, protocol: TCP}]
+""" % (spread, service_type)
