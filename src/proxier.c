@@ -31,6 +31,8 @@ struct proxier {
 	char **changed;
 	size_t n_changed, cap_changed;
 	uint64_t last_sync_ms;		/* monotonic */
+	uint64_t last_event_ms;		/* the last change seen */
+	bool retrying;			/* the timer waits out a failed sync */
 	uint64_t coalesce_ms;		/* current wait after a sync (see schedule) */
 	struct slice_index *by_service;	/* EndpointSlices per Service */
 	bool index_broken;		/* an update failed: walk the cache */
@@ -95,10 +97,11 @@ static uint64_t wall_ms(void)
 
 /*
  * When to sync after a change. An isolated change syncs at once: network
- * programming latency is the number users feel. Changes that keep coming
- * soon after a sync are gathered: the wait doubles from 10 ms up to
- * --min-sync-period (1 s by default, as kube-proxy's), so a burst of a
- * thousand changes costs a handful of syncs. The wait halves when changes
+ * programming latency is the number users feel. A change is isolated when
+ * none came in the QUIET_MS before it, even right after a burst. Changes
+ * that keep coming are gathered: the wait after a sync doubles from 10 ms
+ * up to --min-sync-period (1 s by default, as kube-proxy's), so a burst of
+ * a thousand changes costs a handful of syncs. The wait halves when syncs
  * come further apart than it, and a gap of twice the wait ends the burst.
  */
 #define FIRST_COALESCE_MS 10
@@ -365,9 +368,11 @@ static void sync_now(struct proxier *p)
 		changed_clear(p);
 		log_err("proxy", "sync failed; the previous ruleset stays, retrying",
 			"err=%s retry_ms=%d", log_q(strerror(-err)), RETRY_MS);
+		p->retrying = true;
 		schedule(p, loop_now_ms() + RETRY_MS);
 		return;
 	}
+	p->retrying = false;
 	p->full = false;
 	changed_clear(p);
 	const struct nft_sync_stats *ns = nft_sync_last(p->nft);
@@ -501,6 +506,14 @@ void proxier_start(struct proxier *p)
 
 static void queued(struct proxier *p, enum kube_kind kind)
 {
+	uint64_t now = loop_now_ms();
+
+	/* the first change after a quiet spell: not part of a burst */
+	if (now - p->last_event_ms > QUIET_MS && p->started && !p->retrying) {
+		p->coalesce_ms = 0;
+		loop_timer_cancel(p->loop, &p->timer);
+	}
+	p->last_event_ms = now;
 	p->check_only = false;
 	if (kind == KUBE_SERVICE)
 		p->st.service_changes++;
