@@ -17,6 +17,7 @@ void fstate_init(struct fstate *s)
 
 void fsvc_free(struct fsvc *v)
 {
+	free(v->key);
 	free(v->cluster_ips);
 	free(v->external_ips);
 	free(v->lb_ips);
@@ -52,9 +53,13 @@ struct fsvc *fstate_add_svc(struct fstate *s, const char *key)
 		s->svcs = n;
 		s->cap_svcs = cap;
 	}
-	struct fsvc *v = &s->svcs[s->n_svcs++];
+	struct fsvc *v = &s->svcs[s->n_svcs];
 	memset(v, 0, sizeof(*v));
-	strcpy(v->key, key);
+	/* the key on its own: most are far shorter than FSVC_KEY_MAX, and a
+	 * state is held up to three times at 10,000s of ports */
+	if (!(v->key = strdup(key)))
+		return NULL;
+	s->n_svcs++;
 	return v;
 }
 
@@ -95,6 +100,8 @@ int fsvc_copy(struct fsvc *d, const struct fsvc *v)
 {
 	int r = 0;
 	*d = *v;
+	d->key = strdup(v->key);
+	r |= !d->key;
 	r |= dup_arr((void **)&d->cluster_ips, v->cluster_ips, v->n_cluster_ips, sizeof(struct faddr));
 	r |= dup_arr((void **)&d->external_ips, v->external_ips, v->n_external_ips, sizeof(struct faddr));
 	r |= dup_arr((void **)&d->lb_ips, v->lb_ips, v->n_lb_ips, sizeof(struct faddr));
@@ -138,16 +145,10 @@ int fstate_copy(struct fstate *dst, const struct fstate *src)
 		fstate_free(dst);
 		return -ENOMEM;
 	}
-	dst->n_svcs = dst->cap_svcs = src->n_svcs;
-	for (size_t i = 0; i < src->n_svcs; i++) {
-		struct fsvc *d = &dst->svcs[i];
-		const struct fsvc *v = &src->svcs[i];
-		r |= dup_arr((void **)&d->cluster_ips, v->cluster_ips, v->n_cluster_ips, sizeof(struct faddr));
-		r |= dup_arr((void **)&d->external_ips, v->external_ips, v->n_external_ips, sizeof(struct faddr));
-		r |= dup_arr((void **)&d->lb_ips, v->lb_ips, v->n_lb_ips, sizeof(struct faddr));
-		r |= dup_arr((void **)&d->source_ranges, v->source_ranges, v->n_source_ranges, sizeof(struct faddr));
-		r |= dup_arr((void **)&d->eps, v->eps, v->n_eps, sizeof(struct fendpoint));
-	}
+	dst->cap_svcs = src->n_svcs;
+	/* fsvc_copy leaves a failed entry empty: every entry up to n is owned */
+	for (size_t i = 0; i < src->n_svcs; i++, dst->n_svcs++)
+		r |= fsvc_copy(&dst->svcs[i], &src->svcs[i]);
 	if (r) {
 		fstate_free(dst);
 		return -ENOMEM;

@@ -36,7 +36,7 @@ struct fendpoint {
 #define FSVC_KEY_MAX 254
 
 struct fsvc {
-	char key[FSVC_KEY_MAX + 2];	/* "namespace/name:portname/proto" */
+	char *key;			/* "namespace/name:portname/proto", owned */
 	uint8_t proto;			/* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP */
 	uint16_t port;			/* service port */
 	uint16_t node_port;		/* 0: none */

@@ -81,6 +81,7 @@ static void build_cur(struct fstate *cur, const struct fstate *old)
 			continue;
 		struct fsvc *v = fstate_add_svc(cur, old->svcs[i].key);
 
+		fsvc_free(v);	/* the fresh entry's key: the copy brings its own */
 		CHECK_EQ_INT(fsvc_copy(v, &old->svcs[i]), 0);
 	}
 	fstate_sort(cur);
