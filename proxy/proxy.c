@@ -433,8 +433,7 @@ static int fill_node(struct build *b)
 	return 0;
 }
 
-/* "namespace/name": the namespace into ns; false when malformed. */
-static bool split_key(const char *key, char *ns, size_t len)
+bool proxy_split_key(const char *key, char *ns, size_t len)
 {
 	const char *slash = strchr(key, '/');
 	size_t n = slash ? (size_t)(slash - key) : len;
@@ -484,7 +483,7 @@ int proxy_build(const struct proxy_config *cfg, const struct proxy_input *in,
 		for (size_t i = 0; i < in->n_only && !b.err; i++) {
 			char ns[512];
 
-			if (split_key(in->only[i], ns, sizeof(ns)))
+			if (proxy_split_key(in->only[i], ns, sizeof(ns)))
 				in->slices_of(in->slices_of_arg, ns, in->only[i] + strlen(ns) + 1,
 					      collect_slice, &b);
 		}
@@ -496,7 +495,7 @@ int proxy_build(const struct proxy_config *cfg, const struct proxy_input *in,
 	if (in->only) {
 		for (size_t i = 0; i < in->n_only && !b.err; i++) {
 			char ns[512];
-			const struct kube_object *o = split_key(in->only[i], ns, sizeof(ns)) ?
+			const struct kube_object *o = proxy_split_key(in->only[i], ns, sizeof(ns)) ?
 				in->get(in->services, ns, in->only[i] + strlen(ns) + 1) : NULL;
 			if (o)
 				add_service(&b, o);

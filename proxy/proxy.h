@@ -87,6 +87,10 @@ int proxy_build(const struct proxy_config *cfg, const struct proxy_input *in,
  * InternalIPs, podCIDRs and zone label are all proxy_build reads). */
 bool proxy_node_same(const struct kube_node *a, const struct kube_node *b);
 
+/* "namespace/name" (a Service of `only`): the namespace into ns, the name
+ * follows at key + strlen(ns) + 1; false when malformed or too long. */
+bool proxy_split_key(const char *key, char *ns, size_t len);
+
 /* The key of a Service port in the model: "namespace/name:portname/proto". */
 void proxy_svc_key(char *buf, size_t len, const char *ns, const char *name,
 		   const char *port_name, const char *proto);

@@ -15,8 +15,8 @@ struct slice_index;
 struct slice_index *slice_index_new(void);
 void slice_index_free(struct slice_index *x);
 /* An informer event for a slice: `old` NULL on an add, `obj` NULL on a
- * delete. 0, or -ENOMEM: then the index may miss this slice (the caller
- * falls back to walking the cache until it is rebuilt). */
+ * delete. 0, or -ENOMEM: then the index may miss this slice, and the
+ * caller stops using it (src/proxier.c walks the whole cache from then on). */
 int slice_index_update(struct slice_index *x, const struct kube_object *old,
 		       const struct kube_object *obj);
 /* Calls fn with the name of each slice of Service ns/svc (any order). */

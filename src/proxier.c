@@ -185,15 +185,12 @@ static bool health_ports_touched(const struct proxier *p)
 {
 	for (size_t i = 0; i < p->n_changed; i++) {
 		char ns[256];
-		const char *slash = strchr(p->changed[i], '/');
-		size_t n = slash ? (size_t)(slash - p->changed[i]) : sizeof(ns);
 
-		if (n >= sizeof(ns))
+		if (!proxy_split_key(p->changed[i], ns, sizeof(ns)))
 			continue;
-		memcpy(ns, p->changed[i], n);
-		ns[n] = 0;
-		const struct kube_service *s = kube_service(kube_informer_get(p->svcs, ns, slash + 1));
-		if ((p->hc && hc_port(p->hc, ns, slash + 1) >= 0) ||
+		const char *name = p->changed[i] + strlen(ns) + 1;
+		const struct kube_service *s = kube_service(kube_informer_get(p->svcs, ns, name));
+		if ((p->hc && hc_port(p->hc, ns, name) >= 0) ||
 		    (s && s->type == KUBE_SVC_LOAD_BALANCER && s->health_check_node_port))
 			return true;
 	}
@@ -318,9 +315,10 @@ static int sync_some(struct proxier *p, struct proxy_input *in)
 		memcpy(cur_v, p->want.svcs, p->want.n_svcs * sizeof(*cur_v));
 	cur.svcs = cur_v;
 	cur.n_svcs = cur_v ? p->want.n_svcs : 0;
+	/* on failure the kernel is ahead of `applied`: the error makes the
+	 * next sync a full one, which compares with nft/'s own copy */
 	if ((err = fstate_replace_services(&p->applied, svcs, n, &p->want, &old))) {
 		free(cur_v);
-		p->full = true;		/* the kernel is ahead of `applied` */
 		goto out;
 	}
 	if (cur_v) {
