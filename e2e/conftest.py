@@ -69,8 +69,9 @@ class Cluster:
         return self.kjson("get", "pods", "-l", selector)["items"]
 
     def ready_pods(self, selector):
-        """Pods with an IP, Ready, and not on their way out."""
-        return [p for p in self.pods(selector) if p["status"].get("podIP")
+        """Running pods with an IP, Ready, and not on their way out."""
+        return [p for p in self.pods(selector) if p["status"].get("phase") == "Running"
+                and p["status"].get("podIP")
                 and not p["metadata"].get("deletionTimestamp")
                 and any(x["type"] == "Ready" and x["status"] == "True"
                         for x in p["status"].get("conditions", []))]
