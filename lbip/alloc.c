@@ -898,13 +898,15 @@ int lb_alloc_restore(struct lb_alloc *a, const struct lb_svc *s, struct lb_resul
 
 		if (x->family != 4 && x->family != 6)
 			return fail(out, "status holds an address of no family");
-		if (n && ips[0].family == x->family) {
-			if (!lb_addr_cmp(&ips[0], x))
-				continue;
+		size_t k = 0;
+
+		while (k < n && ips[k].family != x->family)
+			k++;
+		if (k < n) {
+			if (!lb_addr_cmp(&ips[k], x))
+				continue;	/* listed twice */
 			return fail(out, "status holds two addresses of one family");
 		}
-		if (n == 2)
-			return fail(out, "status holds more than two addresses");
 		ips[n++] = *x;
 	}
 	backend = backend_key(s);
