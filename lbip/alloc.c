@@ -13,6 +13,12 @@
  * (or a .0/.255 the pool avoids). Picking advances it; freeing an address
  * below it moves it back. So picking the lowest usable address of a range
  * is min(first unused at the cursor, lowest shareable of a->shared[K]).
+ *
+ * Where this differs from MetalLB on purpose: an address that left every
+ * pool stays with its Service (MetalLB takes it away at once); equal
+ * priorities and the general pools go in configuration order (MetalLB:
+ * Go map order, i.e. random); namespaceSelectors that match no namespace
+ * still restrict the pool (MetalLB then lets every namespace in).
  */
 #include <errno.h>
 #include <limits.h>
