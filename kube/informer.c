@@ -10,6 +10,7 @@
  */
 #include "kube/informer.h"
 #include "kube/watch.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/loop.h"
 
@@ -36,8 +37,8 @@ struct kube_informer {
 	struct kube_handlers h;
 	void *arg;
 
-	struct kube_object **buckets;
-	size_t n_buckets, count, bytes;
+	struct htab cache;	/* of kube_object.hnode, keyed by namespace/name */
+	size_t bytes;
 
 	enum state state;
 	struct kube_req *req;
@@ -72,55 +73,26 @@ static void set_state(struct kube_informer *inf, enum state s, const char *why)
 
 static uint64_t key_hash(const char *ns, const char *name)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (const char *p = ns; *p; p++)
-		h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
-	h = (h ^ '/') * 0x100000001b3ull;
-	for (const char *p = name; *p; p++)
-		h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
-	return h;
+	return hash_str(name, hash_str("/", hash_str(ns, HASH_SEED)));
 }
 
-static struct kube_object **slot(const struct kube_informer *inf, const char *ns, const char *name)
+static struct kube_object *lookup(const struct kube_informer *inf, const char *ns, const char *name)
 {
-	struct kube_object **pp;
+	uint64_t h = key_hash(ns, name);
 
-	if (!inf->n_buckets)
-		return NULL;
-	pp = &inf->buckets[key_hash(ns, name) & (inf->n_buckets - 1)];
-	for (; *pp; pp = &(*pp)->hnext)
-		if (!strcmp((*pp)->name, name) && !strcmp((*pp)->namespace, ns))
-			return pp;
-	return pp;	/* the empty tail: where it would go */
-}
+	for (struct hnode *n = htab_first(&inf->cache, h); n; n = htab_next(n, h)) {
+		struct kube_object *o = container_of(n, struct kube_object, hnode);
 
-static void grow(struct kube_informer *inf)
-{
-	size_t n = inf->n_buckets ? inf->n_buckets * 2 : 256;
-	struct kube_object **b = calloc(n, sizeof(*b));
-
-	if (!b)
-		return;	/* longer chains, still correct */
-	for (size_t i = 0; i < inf->n_buckets; i++)
-		for (struct kube_object *o = inf->buckets[i], *next; o; o = next) {
-			size_t k = key_hash(o->namespace, o->name) & (n - 1);
-
-			next = o->hnext;
-			o->hnext = b[k];
-			b[k] = o;
-		}
-	free(inf->buckets);
-	inf->buckets = b;
-	inf->n_buckets = n;
+		if (!strcmp(o->name, name) && !strcmp(o->namespace, ns))
+			return o;
+	}
+	return NULL;
 }
 
 const struct kube_object *kube_informer_get(const struct kube_informer *inf, const char *ns,
 					    const char *name)
 {
-	struct kube_object **pp = slot(inf, ns ? ns : "", name);
-
-	return pp ? *pp : NULL;
+	return lookup(inf, ns ? ns : "", name);
 }
 
 static void log_change(struct kube_informer *inf, const char *what, const struct kube_object *o)
@@ -137,29 +109,25 @@ static void log_change(struct kube_informer *inf, const char *what, const struct
 /* Insert or replace, telling the owner only about a real change. */
 static void upsert(struct kube_informer *inf, struct kube_object *o)
 {
-	struct kube_object **pp, *old;
+	struct kube_object *old = lookup(inf, o->namespace, o->name);
 
-	if (inf->count >= inf->n_buckets)
-		grow(inf);
-	pp = slot(inf, o->namespace, o->name);
-	if (!pp) {	/* no table at all: out of memory */
-		kube_object_free(o);
-		return;
-	}
-	old = *pp;
 	o->seen = inf->epoch;
 	if (!old) {
-		o->hnext = NULL;
-		*pp = o;
-		inf->count++;
+		if (htab_add(&inf->cache, &o->hnode, key_hash(o->namespace, o->name)) < 0) {
+			log_err("kube", "out of memory, object not cached", "kind=%s ns=%s name=%s err=%d",
+				kname(inf), log_q(o->namespace), log_q(o->name), -ENOMEM);
+			kube_object_free(o);
+			return;
+		}
 		inf->bytes += o->size;
 		log_change(inf, "add", o);
 		if (inf->h.add)
 			inf->h.add(inf->arg, o);
 		return;
 	}
-	o->hnext = old->hnext;
-	*pp = o;
+	htab_del(&inf->cache, &old->hnode);
+	/* cannot fail: the table already has its buckets */
+	htab_add(&inf->cache, &o->hnode, old->hnode.hash);
 	inf->bytes += o->size - old->size;
 	if (old->hash != o->hash) {
 		log_change(inf, "update", o);
@@ -169,12 +137,9 @@ static void upsert(struct kube_informer *inf, struct kube_object *o)
 	kube_object_free(old);
 }
 
-static void remove_at(struct kube_informer *inf, struct kube_object **pp)
+static void remove_obj(struct kube_informer *inf, struct kube_object *old)
 {
-	struct kube_object *old = *pp;
-
-	*pp = old->hnext;
-	inf->count--;
+	htab_del(&inf->cache, &old->hnode);
 	inf->bytes -= old->size;
 	log_v(2, "kube", "delete", "kind=%s ns=%s name=%s", kname(inf), log_q(old->namespace),
 	      log_q(old->name));
@@ -186,13 +151,12 @@ static void remove_at(struct kube_informer *inf, struct kube_object **pp)
 /* After a full list: whatever it did not contain is gone. */
 static void drop_unseen(struct kube_informer *inf)
 {
-	for (size_t i = 0; i < inf->n_buckets; i++)
-		for (struct kube_object **pp = &inf->buckets[i]; *pp;) {
-			if ((*pp)->seen != inf->epoch)
-				remove_at(inf, pp);
-			else
-				pp = &(*pp)->hnext;
-		}
+	HTAB_WALK(&inf->cache, n) {
+		struct kube_object *o = container_of(n, struct kube_object, hnode);
+
+		if (o->seen != inf->epoch)
+			remove_obj(inf, o);
+	}
 }
 
 /* ---- list and watch ---- */
@@ -260,16 +224,16 @@ static void log_status(struct kube_informer *inf, const char *what, int status, 
 static void keep_cached(struct kube_informer *inf, struct json_object *item)
 {
 	struct json_object *md, *nm, *ns = NULL;
-	struct kube_object **pp;
+	struct kube_object *o;
 
 	if (!json_object_object_get_ex(item, "metadata", &md) ||
 	    !json_object_object_get_ex(md, "name", &nm) || !json_object_is_type(nm, json_type_string))
 		return;
 	json_object_object_get_ex(md, "namespace", &ns);
-	pp = slot(inf, ns && json_object_is_type(ns, json_type_string) ? json_object_get_string(ns) : "",
-		  json_object_get_string(nm));
-	if (pp && *pp)
-		(*pp)->seen = inf->epoch;
+	o = lookup(inf, ns && json_object_is_type(ns, json_type_string) ? json_object_get_string(ns) : "",
+		   json_object_get_string(nm));
+	if (o)
+		o->seen = inf->epoch;
 }
 
 static void list_done(void *arg, const struct kube_result *r)
@@ -339,10 +303,10 @@ static void list_done(void *arg, const struct kube_result *r)
 	inf->relist = false;
 	inf->resume_failures = 0;
 	inf->backoff_ms = 0;
-	log_v(1, "kube", "listed", "kind=%s objects=%zu rv=%s", kname(inf), inf->count, inf->rv ? inf->rv : "-");
+	log_v(1, "kube", "listed", "kind=%s objects=%zu rv=%s", kname(inf), inf->cache.count, inf->rv ? inf->rv : "-");
 	if (!inf->synced) {
 		inf->synced = true;
-		log_info("kube", "informer synced", "kind=%s objects=%zu", kname(inf), inf->count);
+		log_info("kube", "informer synced", "kind=%s objects=%zu", kname(inf), inf->cache.count);
 		if (inf->h.synced)
 			inf->h.synced(inf->arg);
 	}
@@ -391,7 +355,7 @@ static int on_event(void *arg, enum kube_watch_type type, struct json_object *ob
 	}
 	case KUBE_WATCH_DELETED: {
 		struct json_object *nm = NULL, *ns = NULL;
-		struct kube_object **pp;
+		struct kube_object *o;
 
 		json_object_object_get_ex(md, "name", &nm);
 		json_object_object_get_ex(md, "namespace", &ns);
@@ -400,10 +364,10 @@ static int on_event(void *arg, enum kube_watch_type type, struct json_object *ob
 			log_warn("kube", "skipped a malformed delete", "kind=%s", kname(inf));
 			break;
 		}
-		pp = slot(inf, ns && json_object_is_type(ns, json_type_string) ? json_object_get_string(ns) : "",
-			  json_object_get_string(nm));
-		if (pp && *pp)
-			remove_at(inf, pp);
+		o = lookup(inf, ns && json_object_is_type(ns, json_type_string) ? json_object_get_string(ns) : "",
+			   json_object_get_string(nm));
+		if (o)
+			remove_obj(inf, o);
 		break;
 	}
 	case KUBE_WATCH_BOOKMARK:
@@ -556,12 +520,9 @@ void kube_informer_free(struct kube_informer *inf)
 		return;
 	kube_request_cancel(inf->req);
 	loop_timer_cancel(kube_client_loop(inf->c), &inf->retry);
-	for (size_t i = 0; i < inf->n_buckets; i++)
-		for (struct kube_object *o = inf->buckets[i], *next; o; o = next) {
-			next = o->hnext;
-			kube_object_free(o);
-		}
-	free(inf->buckets);
+	HTAB_WALK(&inf->cache, n)
+		kube_object_free(container_of(n, struct kube_object, hnode));
+	htab_free(&inf->cache);
 	kube_watch_parser_free(inf->wp);
 	free(inf->base);
 	free(inf->selectors);
@@ -571,17 +532,16 @@ void kube_informer_free(struct kube_informer *inf)
 }
 
 bool kube_informer_synced(const struct kube_informer *inf) { return inf->synced; }
-size_t kube_informer_count(const struct kube_informer *inf) { return inf->count; }
+size_t kube_informer_count(const struct kube_informer *inf) { return inf->cache.count; }
 size_t kube_informer_bytes(const struct kube_informer *inf) { return inf->bytes; }
 const char *kube_informer_resource_version(const struct kube_informer *inf) { return inf->rv; }
 
 void kube_informer_foreach(const struct kube_informer *inf,
 			   int (*fn)(void *arg, const struct kube_object *o), void *arg)
 {
-	for (size_t i = 0; i < inf->n_buckets; i++)
-		for (struct kube_object *o = inf->buckets[i]; o; o = o->hnext)
-			if (fn(arg, o))
-				return;
+	HTAB_WALK(&inf->cache, n)
+		if (fn(arg, container_of(n, struct kube_object, hnode)))
+			return;
 }
 
 void kube_informer_stats(const struct kube_informer *inf, struct kube_informer_stats *s)

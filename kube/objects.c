@@ -11,6 +11,7 @@
  * compare.
  */
 #include "kube/objects.h"
+#include "core/hash.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -87,17 +88,8 @@ static char *bstrn(struct bld *b, const char *s, size_t n)
 	return p;
 }
 
-static void hash_bytes(struct bld *b, const void *p, size_t n)
-{
-	const unsigned char *s = p;
-
-	for (size_t i = 0; i < n; i++) {
-		b->hash ^= s[i];
-		b->hash *= 0x100000001b3ull;	/* FNV-1a */
-	}
-}
-
-static void hash_int(struct bld *b, long long v) { hash_bytes(b, &v, sizeof(v)); }
+static void bhash(struct bld *b, const void *p, size_t n) { b->hash = hash_bytes(p, n, b->hash); }
+static void hash_int(struct bld *b, long long v) { bhash(b, &v, sizeof(v)); }
 
 /* ---- JSON access, tolerant of wrong types ---- */
 
@@ -147,10 +139,10 @@ static size_t jlen(struct json_object *a)
 static const char *bstr(struct bld *b, const char *s)
 {
 	if (!s) {
-		hash_bytes(b, "\xff", 1);
+		bhash(b, "\xff", 1);
 		return NULL;
 	}
-	hash_bytes(b, s, strlen(s) + 1);
+	bhash(b, s, strlen(s) + 1);
 	return bstrn(b, s, strlen(s));
 }
 
@@ -531,7 +523,7 @@ static void scratch_free(struct bld *b)
 struct kube_object *kube_object_from_json(enum kube_kind kind, struct json_object *j,
 					  const char **err)
 {
-	struct bld b = { .sizing = true, .hash = 0xcbf29ce484222325ull };
+	struct bld b = { .sizing = true, .hash = HASH_SEED };
 	struct kube_object *o;
 	const char *e0 = NULL;
 
@@ -549,7 +541,7 @@ struct kube_object *kube_object_from_json(enum kube_kind kind, struct json_objec
 		return NULL;
 	}
 	scratch_free(&b);
-	b = (struct bld){ .sizing = false, .cap = b.used, .hash = 0xcbf29ce484222325ull };
+	b = (struct bld){ .sizing = false, .cap = b.used, .hash = HASH_SEED };
 	b.base = malloc(b.cap);
 	if (!b.base || build(&b, kind, j, err) < 0 || b.oom) {
 		free(b.base);

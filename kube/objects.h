@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/hash.h"
+
 struct json_object;
 
 #define KUBE_UNSET (-1)
@@ -41,7 +43,7 @@ struct kube_object {
 	uint16_t n_labels, n_annotations;
 	size_t size;			/* bytes of the one allocation */
 	/* cache bookkeeping, owned by the informer */
-	struct kube_object *hnext;
+	struct hnode hnode;
 	uint32_t seen;
 };
 
