@@ -33,7 +33,7 @@ struct kube_informer {
 	enum kube_kind kind;
 	char *base;		/* /api/v1/services */
 	char *selectors;	/* "&labelSelector=..&fieldSelector=.." or "" */
-	unsigned page_size, watch_timeout_s;
+	unsigned page_size, watch_timeout_s, missing_retry_ms;
 	struct kube_handlers h;
 	void *arg;
 
@@ -46,17 +46,12 @@ struct kube_informer {
 	char *cont;		/* list continue token */
 	uint32_t epoch;
 	bool synced, relist, stream_events;
+	bool missing;		/* the last list got 404: resource not installed */
 	struct kube_watch_parser *wp;
 	struct loop_timer retry;
 	unsigned backoff_ms;
 	int resume_failures;
 	struct kube_informer_stats st;
-};
-
-static const char *const resources[] = {
-	[KUBE_SERVICE] = "/api/v1/services",
-	[KUBE_ENDPOINTSLICE] = "/apis/discovery.k8s.io/v1/endpointslices",
-	[KUBE_NODE] = "/api/v1/nodes",
 };
 
 static const char *kname(const struct kube_informer *inf) { return kube_kind_name(inf->kind); }
@@ -191,7 +186,9 @@ static void start_list(struct kube_informer *inf, const char *why)
 	inf->epoch++;
 	free(inf->cont);
 	inf->cont = NULL;
-	if (inf->synced) {
+	if (inf->synced && inf->missing) {
+		log_v(1, "kube", "listing a resource not served before", "kind=%s", kname(inf));
+	} else if (inf->synced) {
 		inf->st.relists++;
 		log_info("kube", "relisting", "kind=%s why=%s", kname(inf), log_q(why));
 	}
@@ -204,7 +201,8 @@ static void retry_fire(struct loop_timer *t)
 	struct kube_informer *inf = t->arg;
 
 	if (inf->relist || !inf->rv || !inf->synced)
-		start_list(inf, inf->relist ? "resource version too old" : "retry");
+		start_list(inf, inf->missing ? "resource not served" :
+				inf->relist ? "resource version too old" : "retry");
 	else
 		watch(inf);
 }
@@ -236,6 +234,41 @@ static void keep_cached(struct kube_informer *inf, struct json_object *item)
 		o->seen = inf->epoch;
 }
 
+static void report_synced(struct kube_informer *inf)
+{
+	if (inf->synced)
+		return;
+	inf->synced = true;
+	log_info("kube", "informer synced", "kind=%s objects=%zu", kname(inf), inf->cache.count);
+	if (inf->h.synced)
+		inf->h.synced(inf->arg);
+}
+
+/*
+ * 404 on a list: the resource is not served (a CRD not installed, or
+ * removed). It counts as an empty, synced list (cached objects are deleted),
+ * so an agent waiting for every informer still starts; logged once per
+ * disappearance, then listed again every BACKOFF_MAX_MS until it appears.
+ */
+static void missing_resource(struct kube_informer *inf)
+{
+	if (!inf->missing)
+		log_warn("kube", "resource not served, treating it as empty", "kind=%s path=%s retry_ms=%u",
+			 kname(inf), inf->base, inf->missing_retry_ms);
+	inf->missing = true;
+	inf->st.missing++;
+	free(inf->cont);
+	inf->cont = NULL;
+	free(inf->rv);
+	inf->rv = NULL;
+	drop_unseen(inf);	/* nothing was seen in this epoch */
+	report_synced(inf);
+	inf->relist = true;
+	inf->backoff_ms = 0;	/* a plain retry period, no jitter needed: one list */
+	set_state(inf, ST_BACKOFF, "resource not served");
+	loop_timer_arm(kube_client_loop(inf->c), &inf->retry, inf->missing_retry_ms);
+}
+
 static void list_done(void *arg, const struct kube_result *r)
 {
 	struct kube_informer *inf = arg;
@@ -247,6 +280,10 @@ static void list_done(void *arg, const struct kube_result *r)
 		/* the continue token expired: a fresh list (same epoch would be
 		 * fine too; a new one is simpler to reason about) */
 		start_list(inf, "list continue token expired");
+		return;
+	}
+	if (r->status == 404) {
+		missing_resource(inf);
 		return;
 	}
 	if (r->status != 200) {
@@ -303,13 +340,11 @@ static void list_done(void *arg, const struct kube_result *r)
 	inf->relist = false;
 	inf->resume_failures = 0;
 	inf->backoff_ms = 0;
+	if (inf->missing)
+		log_info("kube", "resource served again", "kind=%s path=%s", kname(inf), inf->base);
+	inf->missing = false;
 	log_v(1, "kube", "listed", "kind=%s objects=%zu rv=%s", kname(inf), inf->cache.count, inf->rv ? inf->rv : "-");
-	if (!inf->synced) {
-		inf->synced = true;
-		log_info("kube", "informer synced", "kind=%s objects=%zu", kname(inf), inf->cache.count);
-		if (inf->h.synced)
-			inf->h.synced(inf->arg);
-	}
+	report_synced(inf);
 	watch(inf);
 }
 
@@ -482,7 +517,7 @@ struct kube_informer *kube_informer_new(struct kube_client *c, enum kube_kind ki
 		return NULL;
 	inf->c = c;
 	inf->kind = kind;
-	inf->base = strdup(resources[kind]);
+	inf->base = kube_kind_path(kind, o ? o->namespace : NULL);
 	if (o && o->label_selector && *o->label_selector)
 		ls = kube_escape(o->label_selector);
 	if (o && o->field_selector && *o->field_selector)
@@ -494,6 +529,7 @@ struct kube_informer *kube_informer_new(struct kube_client *c, enum kube_kind ki
 	free(fs);
 	inf->page_size = o && o->page_size ? o->page_size : 100;
 	inf->watch_timeout_s = o ? o->watch_timeout_s : 0;
+	inf->missing_retry_ms = o && o->missing_retry_ms ? o->missing_retry_ms : BACKOFF_MAX_MS;
 	if (h)
 		inf->h = *h;
 	inf->arg = arg;

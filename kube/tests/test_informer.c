@@ -70,7 +70,7 @@ static const char *svc(int i, int port, const char *app)
 	static char buf[512];
 
 	snprintf(buf, sizeof(buf),
-		 "{\"op\":\"%%s\",\"object\":{\"metadata\":{\"name\":\"svc-%d\",\"uid\":\"uid-%d\",\"namespace\":\"ns-%d\",\"labels\":{\"app\":\"%s\"}},"
+		 "{\"op\":\"%%s\",\"object\":{\"metadata\":{\"name\":\"svc-%d\",\"uid\":\"uid-%d\",\"namespace\":\"ns-%d\",\"annotations\":{\"note\":\"%s\"}},"
 		 "\"spec\":{\"type\":\"ClusterIP\",\"clusterIP\":\"198.18.%d.%d\",\"ports\":[{\"name\":\"http\",\"port\":%d,"
 		 "\"protocol\":\"TCP\",\"targetPort\":8080}]}}}",
 		 i, i, i % 7, app, i / 250, i % 250 + 1, port);
@@ -174,7 +174,7 @@ int main(int argc, char **argv)
 	put("put", 1, 81, "a1");
 	expect(1200, 1, 0, 5000);
 	CHECK(get(1) && get(1)->ports[0].port == 81);
-	put("put", 1, 81, "other-label");	/* only an unkept label: no callback */
+	put("put", 1, 81, "other-label");	/* only an unkept annotation: no callback */
 	ctl("{\"op\":\"delete\",\"name\":\"ns-2/svc-2\"}");
 	put("put", 5000, 80, "new");
 	expect(1201, 1, 1, 5000);
