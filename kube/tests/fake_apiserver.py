@@ -19,7 +19,8 @@ Serves paged lists and chunked watch streams of Services over HTTP/1.1 on
                                           (and P's per-namespace form); else 404
 Any other path is a plain object store for the write tests: POST to a
 collection, GET/PUT (resourceVersion checked: 409)/PATCH (merge, JSON
-patch)/DELETE on an object; GET /control/log lists the writes seen, GET /control/requests every GET
+patch; a metadata.resourceVersion in a merge patch is a precondition: 409)/DELETE
+on an object; GET /control/store?prefix=P the stored objects under P; GET /control/log lists the writes seen, GET /control/requests every GET
 (path with query, Authorization header).
 Prints the port on stdout, then serves until stdin closes.
 """
@@ -173,6 +174,10 @@ class Handler(BaseHTTPRequestHandler):
                                        "your changes to the latest version and try again")
                 obj = body
             else:
+                want = body.get("metadata", {}).get("resourceVersion") if isinstance(body, dict) else None
+                if want is not None and want != st[base]["metadata"]["resourceVersion"]:
+                    return self.status(409, "Conflict", "the object has been modified; please apply "
+                                       "your changes to the latest version and try again")
                 obj = json.loads(json.dumps(st[base]))
                 ctype = self.headers.get("Content-Type", "")
                 try:
@@ -235,6 +240,10 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         u = urlparse(self.path)
         q = {k: v[0] for k, v in parse_qs(u.query).items()}
+        if u.path == "/control/store":
+            with lock:
+                return self.send_json(200, {k: v for k, v in state["store"].items()
+                                            if k.startswith(q.get("prefix", ""))})
         if u.path == "/control/requests":
             with lock:
                 return self.send_json(200, state["requests"])
