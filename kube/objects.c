@@ -36,22 +36,29 @@ struct bld {
 	uint64_t hash;
 };
 
+/* Sizing: throw-away memory the parse can write into as when filling. */
+static void *scratch(struct bld *b, size_t n)
+{
+	struct scratch *s = calloc(1, sizeof(*s) + n + 1);
+
+	if (!s) {
+		b->oom = true;
+		return NULL;
+	}
+	s->next = b->scratch;
+	b->scratch = s;
+	return s->data;
+}
+
 static void *balloc(struct bld *b, size_t n)
 {
 	size_t a = (b->used + 7) & ~(size_t)7;
 	void *p;
 
 	if (b->sizing) {
-		struct scratch *s = calloc(1, sizeof(*s) + n + 1);
-
-		if (!s) {
-			b->oom = true;
-			return NULL;
-		}
-		s->next = b->scratch;
-		b->scratch = s;
+		p = scratch(b, n);
 		b->used = a + n;
-		return s->data;
+		return p;
 	}
 	if (a + n > b->cap) {	/* cannot happen: same parse as when sizing */
 		b->oom = true;
@@ -69,16 +76,9 @@ static char *bstrn(struct bld *b, const char *s, size_t n)
 	char *p;
 
 	if (b->sizing) {
-		struct scratch *sc = calloc(1, sizeof(*sc) + n + 1);
-
-		if (!sc) {
-			b->oom = true;
+		if (!(p = scratch(b, n)))
 			return NULL;
-		}
-		sc->next = b->scratch;
-		b->scratch = sc;
 		b->used += n + 1;
-		p = (char *)sc->data;
 	} else {
 		if (b->used + n + 1 > b->cap) {
 			b->oom = true;
@@ -580,7 +580,7 @@ static int build_custom(struct bld *b, enum kube_kind kind, struct json_object *
 		return -1;
 	c->api_version = bstr(b, jstr(j, "apiVersion"));
 	c->kind_name = bstr(b, jstr(j, "kind"));
-	bstr(b, b->spec_text);	/* hashed only */
+	bhash(b, b->spec_text, strlen(b->spec_text) + 1);	/* hashed, not kept apart */
 	/* not hashed: it holds resourceVersion and status */
 	c->json = bstrn(b, b->raw, b->raw_len);
 	c->json_len = b->raw_len;

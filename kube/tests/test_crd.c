@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct loop *L;
 static struct kube_client *C;
 static struct kube_informer *INF;
 static int adds, updates, deletes, synced;
@@ -27,23 +26,6 @@ static void on_update(void *arg, const struct kube_object *old, const struct kub
 static void on_del(void *arg, const struct kube_object *o) { deletes++; }
 static void on_synced(void *arg) { synced++; }
 static const struct kube_handlers H = { on_add, on_update, on_del, on_synced };
-
-static bool run_until(bool (*cond)(void), int ms)
-{
-	uint64_t end = loop_now_ms() + ms;
-
-	while (!cond() && loop_now_ms() < end)
-		loop_run_once(L, 20);
-	return cond();
-}
-
-static void run_for(int ms)
-{
-	uint64_t end = loop_now_ms() + ms;
-
-	while (loop_now_ms() < end)
-		loop_run_once(L, 20);
-}
 
 static int done_flag, done_status;
 static char body[1 << 16];

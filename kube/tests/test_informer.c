@@ -21,7 +21,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static struct loop *L;
 static struct kube_client *C;
 static int adds, updates, deletes, synced;
 static char last[128];
@@ -35,15 +34,6 @@ static void on_update(void *arg, const struct kube_object *old, const struct kub
 }
 static void on_del(void *arg, const struct kube_object *o) { deletes++; snprintf(last, sizeof(last), "delete %s", o->name); }
 static void on_synced(void *arg) { synced++; }
-
-static bool run_until(bool (*cond)(void), int ms)
-{
-	uint64_t end = loop_now_ms() + ms;
-
-	while (!cond() && loop_now_ms() < end)
-		loop_run_once(L, 50);
-	return cond();
-}
 
 static int ctl_done_flag, ctl_status;
 static char ctl_body[512];
@@ -120,14 +110,6 @@ static const struct kube_service *get(int i)
 	snprintf(ns, sizeof(ns), "ns-%d", i % 7);
 	snprintf(name, sizeof(name), "svc-%d", i);
 	return kube_service(kube_informer_get(INF, ns, name));
-}
-
-static void run_for_ms(int ms)
-{
-	uint64_t end = loop_now_ms() + ms;
-
-	while (loop_now_ms() < end)
-		loop_run_once(L, 20);
 }
 
 static char body[1 << 20];
@@ -268,7 +250,7 @@ int main(int argc, char **argv)
 	INF = kube_informer_new(C, KUBE_SERVICE, &sel, &h, NULL);
 	kube_informer_start(INF);
 	CHECK(run_until(is_synced, 10000));
-	run_for_ms(300);
+	run_for(300);
 	req_done = 0;
 	kube_request(C, "/control/requests", NULL, body_done, NULL);
 	CHECK(run_until(plain_finished, 5000));

@@ -12,25 +12,7 @@
 
 #include <json-c/json.h>
 
-static struct loop *L;
 static struct kube_client *C;
-
-static bool run_until(bool (*cond)(void), int ms)
-{
-	uint64_t end = loop_now_ms() + ms;
-
-	while (!cond() && loop_now_ms() < end)
-		loop_run_once(L, 20);
-	return cond();
-}
-
-static void run_for(int ms)
-{
-	uint64_t end = loop_now_ms() + ms;
-
-	while (loop_now_ms() < end)
-		loop_run_once(L, 20);
-}
 
 static int n_done, last_status;
 static char last_body[1 << 20];
