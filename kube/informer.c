@@ -327,8 +327,13 @@ static void list_done(void *arg, const struct kube_result *r)
 	free(inf->cont);
 	inf->cont = NULL;
 	if (md && json_object_object_get_ex(md, "continue", &v) && json_object_is_type(v, json_type_string) &&
-	    *json_object_get_string(v))
-		inf->cont = strdup(json_object_get_string(v));
+	    *json_object_get_string(v) && !(inf->cont = strdup(json_object_get_string(v)))) {
+		/* ending here would delete every object of the pages not read */
+		json_object_put(j);
+		inf->relist = true;
+		backoff(inf, "out of memory");
+		return;
+	}
 	if (md && json_object_object_get_ex(md, "resourceVersion", &v) && json_object_is_type(v, json_type_string))
 		set_rv(inf, json_object_get_string(v));
 	json_object_put(j);
