@@ -242,6 +242,24 @@ static void test_service_metallb(void)
 	CHECK_EQ_STR(o->creation_timestamp, "2026-11-20T09:12:44Z");
 	CHECK(o->created == 1795165964);
 	kube_object_free(o);
+
+	/* a timestamp that is not one: kept as text, 0 seconds; the oldest
+	 * is decided by seconds, fractions only cut */
+	static const struct { const char *ts; long long want; } rows[] = {
+		{ "2026-13-45T09:00:00Z", 0 }, { "yesterday", 0 }, { "2026-11-20T09:12:44", 0 },
+		{ "2026-11-20T09:12:44.999999Z", 1795165964 }, { "2026-11-20T10:12:44+01:00", 1795165964 },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char text[200];
+
+		snprintf(text, sizeof(text), "{\"metadata\":{\"name\":\"x\",\"creationTimestamp\":\"%s\"}}", rows[i].ts);
+		struct json_object *j = json_tokener_parse(text);
+		o = kube_object_from_json(KUBE_SERVICE, j, NULL);
+		CHECK(o && !strcmp(o->creation_timestamp, rows[i].ts));
+		CHECK(o && o->created == rows[i].want);
+		kube_object_free(o);
+		json_object_put(j);
+	}
 }
 
 static void test_namespace_configmap(void)
