@@ -8,6 +8,7 @@
 #include "core/httpd.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/vec.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -71,16 +72,8 @@ void httpd_printf(struct httpd_resp *r, const char *fmt, ...)
 			r->len += n;
 			return;
 		}
-		size_t cap = r->cap ? r->cap * 2 : 256;
-		char *nb;
-
-		while (cap < r->len + n + 1)
-			cap *= 2;
-		nb = realloc(r->body, cap);
-		if (!nb)
+		if (vec_grow((void **)&r->body, &r->cap, r->len + (size_t)n + 1, 1))
 			return;
-		r->body = nb;
-		r->cap = cap;
 	}
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "core/loop.h"
 #include "core/log.h"
+#include "core/vec.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -30,7 +31,8 @@ struct loop {
 	/* Timers: a binary min-heap by due time, the earliest one armed in timerfd. */
 	struct loop_io timer_io;
 	struct loop_timer **heap;
-	int heap_len, heap_cap;
+	int heap_len;
+	size_t heap_cap;
 	uint64_t timerfd_due;	/* what timerfd is set to; 0 = disarmed */
 
 	struct loop_io sig_io;
@@ -176,15 +178,8 @@ void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t after_ms)
 {
 	if (t->heap_idx >= 0)
 		heap_remove(l, t);
-	if (l->heap_len == l->heap_cap) {
-		int cap = l->heap_cap ? 2 * l->heap_cap : 16;
-		struct loop_timer **h = realloc(l->heap, cap * sizeof(*h));
-
-		if (!h)
-			abort();	/* out of memory for a timer: nothing sane to do */
-		l->heap = h;
-		l->heap_cap = cap;
-	}
+	if (vec_grow((void **)&l->heap, &l->heap_cap, (size_t)l->heap_len + 1, sizeof(*l->heap)))
+		abort();	/* out of memory for a timer: nothing sane to do */
 	t->due_ms = loop_now_ms() + after_ms;
 	t->heap_idx = l->heap_len;
 	l->heap[l->heap_len++] = t;

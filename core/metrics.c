@@ -2,6 +2,7 @@
 #include "core/metrics.h"
 #include "core/httpd.h"
 #include "core/log.h"
+#include "core/vec.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -253,18 +254,10 @@ static void put(struct out *o, const char *fmt, ...)
 			o->len += n;
 			return;
 		}
-		size_t cap = o->cap ? o->cap * 2 : 4096;
-
-		while (cap < o->len + n + 1)
-			cap *= 2;
-		char *s = realloc(o->s, cap);
-
-		if (!s) {
+		if (vec_grow((void **)&o->s, &o->cap, o->len + (size_t)n + 1, 1)) {
 			o->oom = true;
 			return;
 		}
-		o->s = s;
-		o->cap = cap;
 	}
 }
 

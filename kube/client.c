@@ -17,6 +17,7 @@
 #include "kube/client.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/vec.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -245,18 +246,8 @@ static bool buf_add(struct kube_req *r, const char *p, size_t n, size_t max)
 		r->too_big = true;
 		return false;
 	}
-	if (r->len + n + 1 > r->cap) {
-		size_t cap = r->cap ? r->cap : 16384;
-		char *nb;
-
-		while (cap < r->len + n + 1)
-			cap *= 2;
-		nb = realloc(r->buf, cap);
-		if (!nb)
-			return false;
-		r->buf = nb;
-		r->cap = cap;
-	}
+	if (vec_grow((void **)&r->buf, &r->cap, r->len + n + 1, 1))
+		return false;
 	memcpy(r->buf + r->len, p, n);
 	r->len += n;
 	r->buf[r->len] = 0;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "kube/config.h"
+#include "core/file.h"
 #include "core/log.h"
 
 #include <errno.h>
@@ -28,44 +29,16 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	return -EINVAL;
 }
 
-/* Whole small file into a NUL-terminated buffer. */
+/* Whole small file, NUL-terminated; NULL with errno set. */
 static char *read_file(const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t n = 0, cap = 0;
+	char *buf;
+	int rc = file_read(path, MAX_FILE, &buf, len);
 
-	if (!f)
+	if (rc < 0) {
+		errno = -rc;
 		return NULL;
-	for (;;) {
-		if (cap - n < 4096) {
-			char *nb;
-
-			if (cap >= MAX_FILE) {
-				free(buf);
-				fclose(f);
-				errno = EFBIG;
-				return NULL;
-			}
-			cap = cap ? 2 * cap : 8192;
-			nb = realloc(buf, cap + 1);
-			if (!nb) {
-				free(buf);
-				fclose(f);
-				return NULL;
-			}
-			buf = nb;
-		}
-		size_t r = fread(buf + n, 1, cap - n, f);
-
-		n += r;
-		if (r == 0)
-			break;
 	}
-	fclose(f);
-	buf[n] = 0;
-	if (len)
-		*len = n;
 	return buf;
 }
 

@@ -2,8 +2,10 @@
 #include "kube/events.h"
 #include "kube/lease.h"
 #include "kube/write.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/vec.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -22,6 +24,7 @@
 /* One small LRU-ish table per correlation step: entries keyed by a string,
  * oldest replaced when full. */
 struct entry {
+	struct hnode node;	/* in table.idx, by key */
 	char *key;
 	uint64_t used_ms;
 	/* spam: tokens; aggregate: distinct messages and window start;
@@ -29,14 +32,15 @@ struct entry {
 	double tokens;
 	uint64_t since_ms;
 	char **msgs;
-	int n_msgs;
+	size_t n_msgs, cap_msgs;
 	char *ev_name, *ev_ns, *first_ts;
 	int count;
 };
 
 struct table {
-	struct entry *e;
+	struct entry *e;	/* CACHE_SIZE slots, allocated on first use */
 	int n;
+	struct htab idx;
 };
 
 struct pending;
@@ -78,7 +82,7 @@ static void pending_free(struct pending *p)
 static void entry_clear(struct entry *e)
 {
 	free(e->key);
-	for (int i = 0; i < e->n_msgs; i++)
+	for (size_t i = 0; i < e->n_msgs; i++)
 		free(e->msgs[i]);
 	free(e->msgs);
 	free(e->ev_name);
@@ -90,27 +94,40 @@ static void entry_clear(struct entry *e)
 /* Find `key`, or make room for it (fresh entry, *fresh = true). */
 static struct entry *lookup(struct table *t, const char *key, bool *fresh)
 {
-	struct entry *oldest = NULL;
+	uint64_t h = hash_str(key, HASH_SEED);
+	struct entry *e = NULL;
 
 	*fresh = false;
 	if (!t->e && !(t->e = calloc(CACHE_SIZE, sizeof(*t->e))))
 		return NULL;
-	for (int i = 0; i < t->n; i++) {
-		if (!strcmp(t->e[i].key, key)) {
-			t->e[i].used_ms = loop_now_ms();
-			return &t->e[i];
+	for (struct hnode *n = htab_first(&t->idx, h); n; n = htab_next(n, h)) {
+		e = container_of(n, struct entry, node);
+		if (!strcmp(e->key, key)) {
+			e->used_ms = loop_now_ms();
+			return e;
 		}
-		if (!oldest || t->e[i].used_ms < oldest->used_ms)
-			oldest = &t->e[i];
 	}
-	if (t->n < CACHE_SIZE)
-		oldest = &t->e[t->n++];
-	else
-		entry_clear(oldest);
-	oldest->key = strdup(key);
-	oldest->used_ms = loop_now_ms();
+	if (t->n < CACHE_SIZE) {
+		e = &t->e[t->n++];
+	} else {
+		/* full: replace the least recently used (a scan, only when full) */
+		e = &t->e[0];
+		for (int i = 1; i < t->n; i++)
+			if (t->e[i].used_ms < e->used_ms)
+				e = &t->e[i];
+		if (e->key)	/* else a slot a failed insert left unindexed */
+			htab_del(&t->idx, &e->node);
+		entry_clear(e);
+	}
+	if (!(e->key = strdup(key)) || htab_add(&t->idx, &e->node, h) < 0) {
+		free(e->key);
+		e->key = NULL;	/* an unindexed slot, reused first (used_ms 0) */
+		e->used_ms = 0;
+		return NULL;
+	}
+	e->used_ms = loop_now_ms();
 	*fresh = true;
-	return oldest->key ? oldest : NULL;
+	return e;
 }
 
 static void table_free(struct table *t)
@@ -118,6 +135,7 @@ static void table_free(struct table *t)
 	for (int i = 0; i < t->n; i++)
 		entry_clear(&t->e[i]);
 	free(t->e);
+	htab_free(&t->idx);
 }
 
 struct kube_recorder *kube_recorder_new(struct kube_client *c, const char *component, const char *host)
@@ -289,22 +307,23 @@ int kube_event(struct kube_recorder *r, const struct kube_ref *o, const char *ty
 	}
 	free(key);
 	if (fresh || t - e->since_ms > AGG_WINDOW_MS) {
-		for (int i = 0; i < e->n_msgs; i++)
+		for (size_t i = 0; i < e->n_msgs; i++)
 			free(e->msgs[i]);
 		e->n_msgs = 0;
 		e->since_ms = t;
 	}
 	bool known = false;
-	for (int i = 0; i < e->n_msgs; i++)
+	for (size_t i = 0; i < e->n_msgs; i++)
 		known |= !strcmp(e->msgs[i], msg);
 	if (!known) {
 		if (e->n_msgs < AGG_MAX) {
-			char **m = realloc(e->msgs, (e->n_msgs + 1) * sizeof(*m));
+			char *m = strdup(msg);
 
-			if (m) {
-				e->msgs = m;
-				e->msgs[e->n_msgs++] = strdup(msg);
+			if (!m || vec_grow((void **)&e->msgs, &e->cap_msgs, e->n_msgs + 1, sizeof(*e->msgs))) {
+				free(m);
+				return -ENOMEM;
 			}
+			e->msgs[e->n_msgs++] = m;
 		} else {
 			/* the 11th distinct message and beyond: one combined event */
 			snprintf(combined, sizeof(combined), "(combined from similar events): %s", msg);
@@ -330,7 +349,8 @@ int kube_event(struct kube_recorder *r, const struct kube_ref *o, const char *ty
 	struct pending *p = calloc(1, sizeof(*p));
 	int rc = 0;
 
-	if (!p) {
+	if (!p || !ev) {
+		free(p);
 		json_object_put(ev);
 		return -ENOMEM;
 	}
@@ -342,16 +362,36 @@ int kube_event(struct kube_recorder *r, const struct kube_ref *o, const char *ty
 		/* client-go's naming: object name + a hex timestamp */
 		snprintf(name, sizeof(name), "%s.%llx", o->name ? o->name : "ferry",
 			 (unsigned long long)ts.tv_sec * 1000000000ull + ts.tv_nsec);
+		free(e->ev_name);
+		free(e->ev_ns);
+		free(e->first_ts);
 		e->ev_name = strdup(name);
 		e->ev_ns = strdup(ns);
 		e->first_ts = strdup(now);
 		e->count = 0;
+		if (!e->ev_name || !e->ev_ns || !e->first_ts) {
+			/* retried as fresh next time */
+			htab_del(&r->dedup.idx, &e->node);
+			entry_clear(e);
+			free(p);
+			json_object_put(ev);
+			return -ENOMEM;
+		}
 	}
 	e->count++;
 	md = json_object_new_object();
+	io = json_object_new_object();
+	src = json_object_new_object();
+	if (!md || !io || !src) {
+		json_object_put(md);
+		json_object_put(io);
+		json_object_put(src);
+		json_object_put(ev);
+		free(p);
+		return -ENOMEM;
+	}
 	json_object_object_add(md, "name", json_object_new_string(e->ev_name ? e->ev_name : "ferry"));
 	json_object_object_add(md, "namespace", json_object_new_string(ns));
-	io = json_object_new_object();
 	if (o->kind)
 		json_object_object_add(io, "kind", json_object_new_string(o->kind));
 	if (o->api_version)
@@ -362,7 +402,6 @@ int kube_event(struct kube_recorder *r, const struct kube_ref *o, const char *ty
 		json_object_object_add(io, "name", json_object_new_string(o->name));
 	if (o->uid)
 		json_object_object_add(io, "uid", json_object_new_string(o->uid));
-	src = json_object_new_object();
 	json_object_object_add(src, "component", json_object_new_string(r->component));
 	if (*r->host)
 		json_object_object_add(src, "host", json_object_new_string(r->host));
@@ -379,7 +418,9 @@ int kube_event(struct kube_recorder *r, const struct kube_ref *o, const char *ty
 	json_object_object_add(ev, "count", json_object_new_int(e->count));
 	json_object_object_add(ev, "reportingComponent", json_object_new_string(r->component));
 	json_object_object_add(ev, "reportingInstance", json_object_new_string(*r->host ? r->host : r->component));
-	p->event = strdup(json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN));
+	const char *text = json_object_to_json_string_ext(ev, JSON_C_TO_STRING_PLAIN);
+
+	p->event = text ? strdup(text) : NULL;
 	p->ns = strdup(ns);
 	json_object_put(ev);
 	if (e->count == 1) {
@@ -389,10 +430,14 @@ int kube_event(struct kube_recorder *r, const struct kube_ref *o, const char *ty
 	} else {
 		struct json_object *patch = json_object_new_object();
 
-		json_object_object_add(patch, "count", json_object_new_int(e->count));
-		json_object_object_add(patch, "lastTimestamp", json_object_new_string(now));
-		json_object_object_add(patch, "message", json_object_new_string(message));
-		p->payload = strdup(json_object_to_json_string_ext(patch, JSON_C_TO_STRING_PLAIN));
+		text = NULL;
+		if (patch) {
+			json_object_object_add(patch, "count", json_object_new_int(e->count));
+			json_object_object_add(patch, "lastTimestamp", json_object_new_string(now));
+			json_object_object_add(patch, "message", json_object_new_string(message));
+			text = json_object_to_json_string_ext(patch, JSON_C_TO_STRING_PLAIN);
+		}
+		p->payload = text ? strdup(text) : NULL;
 		json_object_put(patch);
 		p->patch = true;
 		if (asprintf(&p->path, "/api/v1/namespaces/%s/events/%s", ns, e->ev_name) < 0)

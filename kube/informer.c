@@ -10,6 +10,7 @@
  */
 #include "kube/informer.h"
 #include "kube/watch.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/loop.h"
 
@@ -32,12 +33,12 @@ struct kube_informer {
 	enum kube_kind kind;
 	char *base;		/* /api/v1/services */
 	char *selectors;	/* "&labelSelector=..&fieldSelector=.." or "" */
-	unsigned page_size, watch_timeout_s;
+	unsigned page_size, watch_timeout_s, missing_retry_ms;
 	struct kube_handlers h;
 	void *arg;
 
-	struct kube_object **buckets;
-	size_t n_buckets, count, bytes;
+	struct htab cache;	/* of kube_object.hnode, keyed by namespace/name */
+	size_t bytes;
 
 	enum state state;
 	struct kube_req *req;
@@ -45,17 +46,12 @@ struct kube_informer {
 	char *cont;		/* list continue token */
 	uint32_t epoch;
 	bool synced, relist, stream_events;
+	bool missing;		/* the last list got 404: resource not installed */
 	struct kube_watch_parser *wp;
 	struct loop_timer retry;
 	unsigned backoff_ms;
 	int resume_failures;
 	struct kube_informer_stats st;
-};
-
-static const char *const resources[] = {
-	[KUBE_SERVICE] = "/api/v1/services",
-	[KUBE_ENDPOINTSLICE] = "/apis/discovery.k8s.io/v1/endpointslices",
-	[KUBE_NODE] = "/api/v1/nodes",
 };
 
 static const char *kname(const struct kube_informer *inf) { return kube_kind_name(inf->kind); }
@@ -72,55 +68,26 @@ static void set_state(struct kube_informer *inf, enum state s, const char *why)
 
 static uint64_t key_hash(const char *ns, const char *name)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (const char *p = ns; *p; p++)
-		h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
-	h = (h ^ '/') * 0x100000001b3ull;
-	for (const char *p = name; *p; p++)
-		h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
-	return h;
+	return hash_str(name, hash_str("/", hash_str(ns, HASH_SEED)));
 }
 
-static struct kube_object **slot(const struct kube_informer *inf, const char *ns, const char *name)
+static struct kube_object *lookup(const struct kube_informer *inf, const char *ns, const char *name)
 {
-	struct kube_object **pp;
+	uint64_t h = key_hash(ns, name);
 
-	if (!inf->n_buckets)
-		return NULL;
-	pp = &inf->buckets[key_hash(ns, name) & (inf->n_buckets - 1)];
-	for (; *pp; pp = &(*pp)->hnext)
-		if (!strcmp((*pp)->name, name) && !strcmp((*pp)->namespace, ns))
-			return pp;
-	return pp;	/* the empty tail: where it would go */
-}
+	for (struct hnode *n = htab_first(&inf->cache, h); n; n = htab_next(n, h)) {
+		struct kube_object *o = container_of(n, struct kube_object, hnode);
 
-static void grow(struct kube_informer *inf)
-{
-	size_t n = inf->n_buckets ? inf->n_buckets * 2 : 256;
-	struct kube_object **b = calloc(n, sizeof(*b));
-
-	if (!b)
-		return;	/* longer chains, still correct */
-	for (size_t i = 0; i < inf->n_buckets; i++)
-		for (struct kube_object *o = inf->buckets[i], *next; o; o = next) {
-			size_t k = key_hash(o->namespace, o->name) & (n - 1);
-
-			next = o->hnext;
-			o->hnext = b[k];
-			b[k] = o;
-		}
-	free(inf->buckets);
-	inf->buckets = b;
-	inf->n_buckets = n;
+		if (!strcmp(o->name, name) && !strcmp(o->namespace, ns))
+			return o;
+	}
+	return NULL;
 }
 
 const struct kube_object *kube_informer_get(const struct kube_informer *inf, const char *ns,
 					    const char *name)
 {
-	struct kube_object **pp = slot(inf, ns ? ns : "", name);
-
-	return pp ? *pp : NULL;
+	return lookup(inf, ns ? ns : "", name);
 }
 
 static void log_change(struct kube_informer *inf, const char *what, const struct kube_object *o)
@@ -137,29 +104,25 @@ static void log_change(struct kube_informer *inf, const char *what, const struct
 /* Insert or replace, telling the owner only about a real change. */
 static void upsert(struct kube_informer *inf, struct kube_object *o)
 {
-	struct kube_object **pp, *old;
+	struct kube_object *old = lookup(inf, o->namespace, o->name);
 
-	if (inf->count >= inf->n_buckets)
-		grow(inf);
-	pp = slot(inf, o->namespace, o->name);
-	if (!pp) {	/* no table at all: out of memory */
-		kube_object_free(o);
-		return;
-	}
-	old = *pp;
 	o->seen = inf->epoch;
 	if (!old) {
-		o->hnext = NULL;
-		*pp = o;
-		inf->count++;
+		if (htab_add(&inf->cache, &o->hnode, key_hash(o->namespace, o->name)) < 0) {
+			log_err("kube", "out of memory, object not cached", "kind=%s ns=%s name=%s err=%d",
+				kname(inf), log_q(o->namespace), log_q(o->name), -ENOMEM);
+			kube_object_free(o);
+			return;
+		}
 		inf->bytes += o->size;
 		log_change(inf, "add", o);
 		if (inf->h.add)
 			inf->h.add(inf->arg, o);
 		return;
 	}
-	o->hnext = old->hnext;
-	*pp = o;
+	htab_del(&inf->cache, &old->hnode);
+	/* cannot fail: the table already has its buckets */
+	htab_add(&inf->cache, &o->hnode, old->hnode.hash);
 	inf->bytes += o->size - old->size;
 	if (old->hash != o->hash) {
 		log_change(inf, "update", o);
@@ -169,12 +132,9 @@ static void upsert(struct kube_informer *inf, struct kube_object *o)
 	kube_object_free(old);
 }
 
-static void remove_at(struct kube_informer *inf, struct kube_object **pp)
+static void remove_obj(struct kube_informer *inf, struct kube_object *old)
 {
-	struct kube_object *old = *pp;
-
-	*pp = old->hnext;
-	inf->count--;
+	htab_del(&inf->cache, &old->hnode);
 	inf->bytes -= old->size;
 	log_v(2, "kube", "delete", "kind=%s ns=%s name=%s", kname(inf), log_q(old->namespace),
 	      log_q(old->name));
@@ -186,13 +146,12 @@ static void remove_at(struct kube_informer *inf, struct kube_object **pp)
 /* After a full list: whatever it did not contain is gone. */
 static void drop_unseen(struct kube_informer *inf)
 {
-	for (size_t i = 0; i < inf->n_buckets; i++)
-		for (struct kube_object **pp = &inf->buckets[i]; *pp;) {
-			if ((*pp)->seen != inf->epoch)
-				remove_at(inf, pp);
-			else
-				pp = &(*pp)->hnext;
-		}
+	HTAB_WALK(&inf->cache, n) {
+		struct kube_object *o = container_of(n, struct kube_object, hnode);
+
+		if (o->seen != inf->epoch)
+			remove_obj(inf, o);
+	}
 }
 
 /* ---- list and watch ---- */
@@ -227,7 +186,9 @@ static void start_list(struct kube_informer *inf, const char *why)
 	inf->epoch++;
 	free(inf->cont);
 	inf->cont = NULL;
-	if (inf->synced) {
+	if (inf->synced && inf->missing) {
+		log_v(1, "kube", "listing a resource not served before", "kind=%s", kname(inf));
+	} else if (inf->synced) {
 		inf->st.relists++;
 		log_info("kube", "relisting", "kind=%s why=%s", kname(inf), log_q(why));
 	}
@@ -240,7 +201,8 @@ static void retry_fire(struct loop_timer *t)
 	struct kube_informer *inf = t->arg;
 
 	if (inf->relist || !inf->rv || !inf->synced)
-		start_list(inf, inf->relist ? "resource version too old" : "retry");
+		start_list(inf, inf->missing ? "resource not served" :
+				inf->relist ? "resource version too old" : "retry");
 	else
 		watch(inf);
 }
@@ -260,16 +222,51 @@ static void log_status(struct kube_informer *inf, const char *what, int status, 
 static void keep_cached(struct kube_informer *inf, struct json_object *item)
 {
 	struct json_object *md, *nm, *ns = NULL;
-	struct kube_object **pp;
+	struct kube_object *o;
 
 	if (!json_object_object_get_ex(item, "metadata", &md) ||
 	    !json_object_object_get_ex(md, "name", &nm) || !json_object_is_type(nm, json_type_string))
 		return;
 	json_object_object_get_ex(md, "namespace", &ns);
-	pp = slot(inf, ns && json_object_is_type(ns, json_type_string) ? json_object_get_string(ns) : "",
-		  json_object_get_string(nm));
-	if (pp && *pp)
-		(*pp)->seen = inf->epoch;
+	o = lookup(inf, ns && json_object_is_type(ns, json_type_string) ? json_object_get_string(ns) : "",
+		   json_object_get_string(nm));
+	if (o)
+		o->seen = inf->epoch;
+}
+
+static void report_synced(struct kube_informer *inf)
+{
+	if (inf->synced)
+		return;
+	inf->synced = true;
+	log_info("kube", "informer synced", "kind=%s objects=%zu", kname(inf), inf->cache.count);
+	if (inf->h.synced)
+		inf->h.synced(inf->arg);
+}
+
+/*
+ * 404 on a list: the resource is not served (a CRD not installed, or
+ * removed). It counts as an empty, synced list (cached objects are deleted),
+ * so an agent waiting for every informer still starts; logged once per
+ * disappearance, then listed again every BACKOFF_MAX_MS until it appears.
+ */
+static void missing_resource(struct kube_informer *inf)
+{
+	if (!inf->missing)
+		log_warn("kube", "resource not served, treating it as empty", "kind=%s path=%s retry_ms=%u",
+			 kname(inf), inf->base, inf->missing_retry_ms);
+	inf->missing = true;
+	inf->st.missing++;
+	free(inf->cont);
+	inf->cont = NULL;
+	free(inf->rv);
+	inf->rv = NULL;
+	drop_unseen(inf);	/* nothing was seen in this epoch */
+	report_synced(inf);
+	inf->relist = true;
+	inf->backoff_ms = 0;	/* a plain retry period, no jitter needed: one list */
+	set_state(inf, ST_BACKOFF, "resource not served");
+	loop_timer_arm(kube_client_loop(inf->c), &inf->retry, inf->missing_retry_ms);
 }
 
 static void list_done(void *arg, const struct kube_result *r)
@@ -283,6 +280,10 @@ static void list_done(void *arg, const struct kube_result *r)
 		/* the continue token expired: a fresh list (same epoch would be
 		 * fine too; a new one is simpler to reason about) */
 		start_list(inf, "list continue token expired");
+		return;
+	}
+	if (r->status == 404) {
+		missing_resource(inf);
 		return;
 	}
 	if (r->status != 200) {
@@ -326,8 +327,13 @@ static void list_done(void *arg, const struct kube_result *r)
 	free(inf->cont);
 	inf->cont = NULL;
 	if (md && json_object_object_get_ex(md, "continue", &v) && json_object_is_type(v, json_type_string) &&
-	    *json_object_get_string(v))
-		inf->cont = strdup(json_object_get_string(v));
+	    *json_object_get_string(v) && !(inf->cont = strdup(json_object_get_string(v)))) {
+		/* ending here would delete every object of the pages not read */
+		json_object_put(j);
+		inf->relist = true;
+		backoff(inf, "out of memory");
+		return;
+	}
 	if (md && json_object_object_get_ex(md, "resourceVersion", &v) && json_object_is_type(v, json_type_string))
 		set_rv(inf, json_object_get_string(v));
 	json_object_put(j);
@@ -339,13 +345,11 @@ static void list_done(void *arg, const struct kube_result *r)
 	inf->relist = false;
 	inf->resume_failures = 0;
 	inf->backoff_ms = 0;
-	log_v(1, "kube", "listed", "kind=%s objects=%zu rv=%s", kname(inf), inf->count, inf->rv ? inf->rv : "-");
-	if (!inf->synced) {
-		inf->synced = true;
-		log_info("kube", "informer synced", "kind=%s objects=%zu", kname(inf), inf->count);
-		if (inf->h.synced)
-			inf->h.synced(inf->arg);
-	}
+	if (inf->missing)
+		log_info("kube", "resource served again", "kind=%s path=%s", kname(inf), inf->base);
+	inf->missing = false;
+	log_v(1, "kube", "listed", "kind=%s objects=%zu rv=%s", kname(inf), inf->cache.count, inf->rv ? inf->rv : "-");
+	report_synced(inf);
 	watch(inf);
 }
 
@@ -391,7 +395,7 @@ static int on_event(void *arg, enum kube_watch_type type, struct json_object *ob
 	}
 	case KUBE_WATCH_DELETED: {
 		struct json_object *nm = NULL, *ns = NULL;
-		struct kube_object **pp;
+		struct kube_object *o;
 
 		json_object_object_get_ex(md, "name", &nm);
 		json_object_object_get_ex(md, "namespace", &ns);
@@ -400,10 +404,10 @@ static int on_event(void *arg, enum kube_watch_type type, struct json_object *ob
 			log_warn("kube", "skipped a malformed delete", "kind=%s", kname(inf));
 			break;
 		}
-		pp = slot(inf, ns && json_object_is_type(ns, json_type_string) ? json_object_get_string(ns) : "",
-			  json_object_get_string(nm));
-		if (pp && *pp)
-			remove_at(inf, pp);
+		o = lookup(inf, ns && json_object_is_type(ns, json_type_string) ? json_object_get_string(ns) : "",
+			   json_object_get_string(nm));
+		if (o)
+			remove_obj(inf, o);
 		break;
 	}
 	case KUBE_WATCH_BOOKMARK:
@@ -518,7 +522,7 @@ struct kube_informer *kube_informer_new(struct kube_client *c, enum kube_kind ki
 		return NULL;
 	inf->c = c;
 	inf->kind = kind;
-	inf->base = strdup(resources[kind]);
+	inf->base = kube_kind_path(kind, o ? o->namespace : NULL);
 	if (o && o->label_selector && *o->label_selector)
 		ls = kube_escape(o->label_selector);
 	if (o && o->field_selector && *o->field_selector)
@@ -530,6 +534,7 @@ struct kube_informer *kube_informer_new(struct kube_client *c, enum kube_kind ki
 	free(fs);
 	inf->page_size = o && o->page_size ? o->page_size : 100;
 	inf->watch_timeout_s = o ? o->watch_timeout_s : 0;
+	inf->missing_retry_ms = o && o->missing_retry_ms ? o->missing_retry_ms : BACKOFF_MAX_MS;
 	if (h)
 		inf->h = *h;
 	inf->arg = arg;
@@ -556,12 +561,9 @@ void kube_informer_free(struct kube_informer *inf)
 		return;
 	kube_request_cancel(inf->req);
 	loop_timer_cancel(kube_client_loop(inf->c), &inf->retry);
-	for (size_t i = 0; i < inf->n_buckets; i++)
-		for (struct kube_object *o = inf->buckets[i], *next; o; o = next) {
-			next = o->hnext;
-			kube_object_free(o);
-		}
-	free(inf->buckets);
+	HTAB_WALK(&inf->cache, n)
+		kube_object_free(container_of(n, struct kube_object, hnode));
+	htab_free(&inf->cache);
 	kube_watch_parser_free(inf->wp);
 	free(inf->base);
 	free(inf->selectors);
@@ -571,17 +573,16 @@ void kube_informer_free(struct kube_informer *inf)
 }
 
 bool kube_informer_synced(const struct kube_informer *inf) { return inf->synced; }
-size_t kube_informer_count(const struct kube_informer *inf) { return inf->count; }
+size_t kube_informer_count(const struct kube_informer *inf) { return inf->cache.count; }
 size_t kube_informer_bytes(const struct kube_informer *inf) { return inf->bytes; }
 const char *kube_informer_resource_version(const struct kube_informer *inf) { return inf->rv; }
 
 void kube_informer_foreach(const struct kube_informer *inf,
 			   int (*fn)(void *arg, const struct kube_object *o), void *arg)
 {
-	for (size_t i = 0; i < inf->n_buckets; i++)
-		for (struct kube_object *o = inf->buckets[i]; o; o = o->hnext)
-			if (fn(arg, o))
-				return;
+	HTAB_WALK(&inf->cache, n)
+		if (fn(arg, container_of(n, struct kube_object, hnode)))
+			return;
 }
 
 void kube_informer_stats(const struct kube_informer *inf, struct kube_informer_stats *s)

@@ -14,6 +14,11 @@
  *  - Errors back off exponentially (0.8 s .. 30 s) with jitter.
  *  - Malformed objects are logged and skipped; the cache keeps its last good
  *    state.
+ *  - A resource the server does not serve (404 on list: a metallb.io CRD not
+ *    installed) counts as synced with zero objects (so startup does not
+ *    wait for it), is logged once, and is listed again every
+ *    missing_retry_ms (30 s); when
+ *    it appears, its objects arrive as adds.
  *
  * Callbacks run from the loop. Object pointers are valid during the call
  * (the `old` of an update and the object of a delete are freed after it) and,
@@ -37,8 +42,12 @@ struct kube_handlers {
 struct kube_informer_opts {
 	const char *label_selector;	/* e.g. "!service.kubernetes.io/headless" */
 	const char *field_selector;	/* e.g. "metadata.name=node1" */
+	/* only this namespace (namespaced kinds; NULL/"": all). One ConfigMap:
+	 * .namespace = "metallb-system", .field_selector = "metadata.name=config" */
+	const char *namespace;
 	unsigned page_size;		/* 0: 100 */
 	unsigned watch_timeout_s;	/* 0: random in [300, 600) as client-go */
+	unsigned missing_retry_ms;	/* list again after a 404; 0: 30000 */
 };
 
 struct kube_informer *kube_informer_new(struct kube_client *c, enum kube_kind kind,
@@ -61,6 +70,7 @@ const char *kube_informer_resource_version(const struct kube_informer *inf);
 
 struct kube_informer_stats {
 	unsigned lists, relists, watches, watch_errors, bad_objects, gone;
+	unsigned missing;	/* lists answered 404 (resource not served) */
 };
 void kube_informer_stats(const struct kube_informer *inf, struct kube_informer_stats *s);
 

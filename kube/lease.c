@@ -19,7 +19,10 @@ struct kube_lease {
 	struct loop_timer tick;
 	struct kube_update *op;
 	bool held, releasing, stopped;
-	uint64_t last_renew_ms;	/* when a renewal last succeeded */
+	/* when the renewTime of the last successful write was taken (not when
+	 * the answer came: the others count from the renewTime) */
+	uint64_t last_renew_ms, writing_ms;
+	int64_t transitions;	/* leaseTransitions as last read or written */
 	/* the other holder's record as last seen, and when it last changed */
 	char *seen_holder, *seen_renew;
 	uint64_t seen_at_ms;
@@ -74,7 +77,7 @@ static void seen(struct kube_lease *l, const char *holder, const char *renew)
 static char *mutate(void *arg, struct json_object *cur)
 {
 	struct kube_lease *l = arg;
-	struct json_object *o, *spec, *md, *v;
+	struct json_object *o, *spec, *md = NULL, *v;
 	const char *holder = NULL;
 	int64_t transitions = 0;
 	int duration = l->duration_s;
@@ -82,27 +85,36 @@ static char *mutate(void *arg, struct json_object *cur)
 	char *out;
 
 	kube_micro_time(now);
+	l->writing_ms = loop_now_ms();
 	if (cur) {
 		o = json_object_get(cur);
 		if (!json_object_object_get_ex(o, "spec", &spec) || !json_object_is_type(spec, json_type_object)) {
-			spec = json_object_new_object();
+			if (!(spec = json_object_new_object())) {
+				json_object_put(o);
+				return NULL;
+			}
 			json_object_object_add(o, "spec", spec);
 		}
 		holder = spec_str(spec, "holderIdentity");
 		if (json_object_object_get_ex(spec, "leaseTransitions", &v))
 			transitions = json_object_get_int64(v);
+		l->transitions = transitions;
 		if (json_object_object_get_ex(spec, "leaseDurationSeconds", &v) && json_object_get_int(v) > 0)
 			duration = json_object_get_int(v);
 		seen(l, holder, spec_str(spec, "renewTime"));
 	} else {
-		o = json_object_new_object();
+		/* out of memory writes nothing: seen as not acquired, the safe side */
+		if (!(o = json_object_new_object()) || !(md = json_object_new_object()) ||
+		    !(spec = json_object_new_object())) {
+			json_object_put(o);
+			json_object_put(md);
+			return NULL;
+		}
 		json_object_object_add(o, "apiVersion", json_object_new_string("coordination.k8s.io/v1"));
 		json_object_object_add(o, "kind", json_object_new_string("Lease"));
-		md = json_object_new_object();
 		json_object_object_add(md, "name", json_object_new_string(l->name));
 		json_object_object_add(md, "namespace", json_object_new_string(l->ns));
 		json_object_object_add(o, "metadata", md);
-		spec = json_object_new_object();
 		json_object_object_add(o, "spec", spec);
 	}
 	if (l->releasing) {
@@ -127,9 +139,12 @@ static char *mutate(void *arg, struct json_object *cur)
 		json_object_object_add(spec, "acquireTime", json_object_new_string(now));
 		json_object_object_add(spec, "renewTime", json_object_new_string(now));
 		/* as client-go: a new holder is a transition, even after a release */
-		json_object_object_add(spec, "leaseTransitions", json_object_new_int64(cur ? transitions + 1 : 0));
+		l->transitions = cur ? transitions + 1 : 0;
+		json_object_object_add(spec, "leaseTransitions", json_object_new_int64(l->transitions));
 	}
-	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+
+	out = text ? strdup(text) : NULL;
 	json_object_put(o);
 	return out;
 }
@@ -150,7 +165,7 @@ static void written(void *arg, const struct kube_result *r)
 		return;
 	}
 	if (r->status == 200 || r->status == 201) {
-		l->last_renew_ms = loop_now_ms();
+		l->last_renew_ms = l->writing_ms;
 		set_held(l, true, "acquired");
 	} else if (r->status == 0 && r->err == 0) {
 		set_held(l, false, "held by another");
@@ -242,6 +257,18 @@ void kube_lease_release(struct kube_lease *l)
 }
 
 bool kube_lease_held(const struct kube_lease *l) { return l->held; }
+
+bool kube_lease_valid(const struct kube_lease *l)
+{
+	return l->held && loop_now_ms() - l->last_renew_ms < (uint64_t)l->renew_deadline_ms;
+}
+
+int64_t kube_lease_renew_age_ms(const struct kube_lease *l)
+{
+	return l->held ? (int64_t)(loop_now_ms() - l->last_renew_ms) : -1;
+}
+
+int64_t kube_lease_transitions(const struct kube_lease *l) { return l->transitions; }
 const char *kube_lease_holder(const struct kube_lease *l) { return l->held ? l->identity : l->seen_holder; }
 
 void kube_lease_free(struct kube_lease *l)

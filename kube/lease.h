@@ -32,7 +32,17 @@ struct kube_lease *kube_lease_new(struct kube_client *c, const struct kube_lease
 void kube_lease_start(struct kube_lease *l);
 /* Give the lease up (if held) and stop trying. */
 void kube_lease_release(struct kube_lease *l);
+/* Holding, as last decided (the `changed` callback tells each change). */
 bool kube_lease_held(const struct kube_lease *l);
+/* Fencing, for every leader-only action: held AND the last successful
+ * renewal (counted from when its renewTime was taken) is younger than
+ * renew_deadline_ms, which is shorter than the duration the others wait.
+ * Checks the clock now, between the renew timer's ticks too. */
+bool kube_lease_valid(const struct kube_lease *l);
+/* ms since that renewal; -1 when not held. */
+int64_t kube_lease_renew_age_ms(const struct kube_lease *l);
+/* spec.leaseTransitions as last read or written. */
+int64_t kube_lease_transitions(const struct kube_lease *l);
 const char *kube_lease_holder(const struct kube_lease *l);	/* last seen, may be NULL */
 void kube_lease_free(struct kube_lease *l);
 

@@ -11,11 +11,13 @@
  * compare.
  */
 #include "kube/objects.h"
+#include "core/hash.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct scratch {
 	struct scratch *next;
@@ -23,6 +25,9 @@ struct scratch {
 };
 
 struct bld {
+	/* custom resources: the object's text and its spec's, made once */
+	const char *raw, *spec_text;
+	size_t raw_len;
 	bool sizing;
 	bool oom;
 	char *base;
@@ -31,22 +36,29 @@ struct bld {
 	uint64_t hash;
 };
 
+/* Sizing: throw-away memory the parse can write into as when filling. */
+static void *scratch(struct bld *b, size_t n)
+{
+	struct scratch *s = calloc(1, sizeof(*s) + n + 1);
+
+	if (!s) {
+		b->oom = true;
+		return NULL;
+	}
+	s->next = b->scratch;
+	b->scratch = s;
+	return s->data;
+}
+
 static void *balloc(struct bld *b, size_t n)
 {
 	size_t a = (b->used + 7) & ~(size_t)7;
 	void *p;
 
 	if (b->sizing) {
-		struct scratch *s = calloc(1, sizeof(*s) + n + 1);
-
-		if (!s) {
-			b->oom = true;
-			return NULL;
-		}
-		s->next = b->scratch;
-		b->scratch = s;
+		p = scratch(b, n);
 		b->used = a + n;
-		return s->data;
+		return p;
 	}
 	if (a + n > b->cap) {	/* cannot happen: same parse as when sizing */
 		b->oom = true;
@@ -64,16 +76,9 @@ static char *bstrn(struct bld *b, const char *s, size_t n)
 	char *p;
 
 	if (b->sizing) {
-		struct scratch *sc = calloc(1, sizeof(*sc) + n + 1);
-
-		if (!sc) {
-			b->oom = true;
+		if (!(p = scratch(b, n)))
 			return NULL;
-		}
-		sc->next = b->scratch;
-		b->scratch = sc;
 		b->used += n + 1;
-		p = (char *)sc->data;
 	} else {
 		if (b->used + n + 1 > b->cap) {
 			b->oom = true;
@@ -87,17 +92,8 @@ static char *bstrn(struct bld *b, const char *s, size_t n)
 	return p;
 }
 
-static void hash_bytes(struct bld *b, const void *p, size_t n)
-{
-	const unsigned char *s = p;
-
-	for (size_t i = 0; i < n; i++) {
-		b->hash ^= s[i];
-		b->hash *= 0x100000001b3ull;	/* FNV-1a */
-	}
-}
-
-static void hash_int(struct bld *b, long long v) { hash_bytes(b, &v, sizeof(v)); }
+static void bhash(struct bld *b, const void *p, size_t n) { b->hash = hash_bytes(p, n, b->hash); }
+static void hash_int(struct bld *b, long long v) { bhash(b, &v, sizeof(v)); }
 
 /* ---- JSON access, tolerant of wrong types ---- */
 
@@ -147,10 +143,10 @@ static size_t jlen(struct json_object *a)
 static const char *bstr(struct bld *b, const char *s)
 {
 	if (!s) {
-		hash_bytes(b, "\xff", 1);
+		bhash(b, "\xff", 1);
 		return NULL;
 	}
-	hash_bytes(b, s, strlen(s) + 1);
+	bhash(b, s, strlen(s) + 1);
 	return bstrn(b, s, strlen(s));
 }
 
@@ -246,12 +242,52 @@ static bool keep_k8s_label(const char *k)
 	return strstr(k, "kubernetes.io/") || !strncmp(k, "metallb.", 8);
 }
 
+static bool keep_metallb(const char *k)
+{
+	return !strncmp(k, "metallb.universe.tf/", 20) || !strncmp(k, "metallb.io/", 11);
+}
+
 /* Never kubectl's last-applied-configuration (a copy of the object). */
 static bool keep_svc_annotation(const char *k)
 {
 	/* the trigger time gives kubeproxy_network_programming_duration_seconds */
-	return !strncmp(k, "metallb.", 8) || !strncmp(k, "service.kubernetes.io/", 22) ||
+	return keep_metallb(k) || !strncmp(k, "service.kubernetes.io/", 22) ||
 	       !strcmp(k, "endpoints.kubernetes.io/last-change-trigger-time");
+}
+
+/* "2026-11-26T13:20:01Z" (RFC 3339, any fraction or offset) -> unix seconds;
+ * 0 when it is not one. */
+static int64_t parse_time(const char *s)
+{
+	struct tm tm = { 0 };
+	int y, mo, d, h, mi, sec, n = 0, oh = 0, om = 0;
+	const char *p;
+	time_t t;
+
+	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n < 19)
+		return 0;
+	p = s + n;
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+	if ((*p == '+' || *p == '-') && sscanf(p + 1, "%2d:%2d", &oh, &om) == 2) {
+		if (*p == '-') {
+			oh = -oh;
+			om = -om;
+		}
+	} else if (*p != 'Z' && *p != 'z') {
+		return 0;
+	}
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || y < 1970)
+		return 0;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	return t == (time_t)-1 ? 0 : (int64_t)t - oh * 3600 - om * 60;
 }
 
 static int protocol(const char *s)
@@ -280,6 +316,8 @@ static int bmeta(struct bld *b, struct kube_object *o, enum kube_kind kind, stru
 	/* not hashed: it changes on every write, relevant or not */
 	rv = jstr(md, "resourceVersion");
 	o->resource_version = rv ? bstrn(b, rv, strlen(rv)) : NULL;
+	o->creation_timestamp = bstr(b, jstr(md, "creationTimestamp"));
+	o->created = parse_time(o->creation_timestamp);
 	o->labels = bkv(b, jget(md, "labels"), keep_label, &o->n_labels);
 	o->annotations = bkv(b, jget(md, "annotations"), keep_ann, &o->n_annotations);
 	return 0;
@@ -296,8 +334,11 @@ static int build_service(struct bld *b, struct json_object *j, const char **err)
 
 	if (!s)
 		return -1;
-	if (bmeta(b, &s->obj, KUBE_SERVICE, j, keep_k8s_label, keep_svc_annotation, err) < 0)
+	/* all labels: MetalLB's serviceSelectors may match any of them */
+	if (bmeta(b, &s->obj, KUBE_SERVICE, j, keep_all, keep_svc_annotation, err) < 0)
 		return -1;
+	/* the allocator compares selectors to share an IP between Local services */
+	s->selector = bkv(b, jget(spec, "selector"), keep_all, &s->n_selector);
 	t = jstr(spec, "type");
 	s->type = !t ? KUBE_SVC_CLUSTER_IP : !strcmp(t, "NodePort") ? KUBE_SVC_NODE_PORT :
 		  !strcmp(t, "LoadBalancer") ? KUBE_SVC_LOAD_BALANCER :
@@ -508,14 +549,92 @@ static int build_node(struct bld *b, struct json_object *j, const char **err)
 	return 0;
 }
 
+static int build_namespace(struct bld *b, struct json_object *j, const char **err)
+{
+	struct kube_namespace *n = balloc(b, sizeof(*n));
+
+	if (!n)
+		return -1;
+	return bmeta(b, &n->obj, KUBE_NAMESPACE, j, keep_all, keep_none, err);
+}
+
+static int build_configmap(struct bld *b, struct json_object *j, const char **err)
+{
+	struct kube_configmap *c = balloc(b, sizeof(*c));
+
+	if (!c)
+		return -1;
+	if (bmeta(b, &c->obj, KUBE_CONFIGMAP, j, keep_all, keep_none, err) < 0)
+		return -1;
+	c->data = bkv(b, jget(j, "data"), keep_all, &c->n_data);
+	return 0;
+}
+
+static int build_custom(struct bld *b, enum kube_kind kind, struct json_object *j, const char **err)
+{
+	struct kube_custom *c = balloc(b, sizeof(*c));
+
+	if (!c)
+		return -1;
+	if (bmeta(b, &c->obj, kind, j, keep_all, keep_metallb, err) < 0)
+		return -1;
+	c->api_version = bstr(b, jstr(j, "apiVersion"));
+	c->kind_name = bstr(b, jstr(j, "kind"));
+	bhash(b, b->spec_text, strlen(b->spec_text) + 1);	/* hashed, not kept apart */
+	/* not hashed: it holds resourceVersion and status */
+	c->json = bstrn(b, b->raw, b->raw_len);
+	c->json_len = b->raw_len;
+	return 0;
+}
+
 static int build(struct bld *b, enum kube_kind kind, struct json_object *j, const char **err)
 {
 	switch (kind) {
 	case KUBE_SERVICE: return build_service(b, j, err);
 	case KUBE_ENDPOINTSLICE: return build_endpointslice(b, j, err);
 	case KUBE_NODE: return build_node(b, j, err);
-	default: *err = "unknown kind"; return -1;
+	case KUBE_NAMESPACE: return build_namespace(b, j, err);
+	case KUBE_CONFIGMAP: return build_configmap(b, j, err);
+	default:
+		if (kube_kind_is_custom(kind))
+			return build_custom(b, kind, j, err);
+		*err = "unknown kind";
+		return -1;
 	}
+}
+
+/* A custom resource's text without metadata.managedFields (often bigger
+ * than the object, never read): a shallow copy, children are shared. */
+static struct json_object *strip_managed(struct json_object *j)
+{
+	struct json_object *out = json_object_new_object(), *md = jget(j, "metadata"), *nmd;
+
+	if (!out)
+		return NULL;
+	json_object_object_foreach(j, k, v) {
+		if (!strcmp(k, "metadata") && md && json_object_is_type(md, json_type_object)) {
+			if (!(nmd = json_object_new_object()))
+				goto oom;
+			json_object_object_foreach(md, mk, mv)
+				if (strcmp(mk, "managedFields") &&
+				    json_object_object_add(nmd, mk, json_object_get(mv)) < 0) {
+					json_object_put(mv);
+					json_object_put(nmd);
+					goto oom;
+				}
+			v = nmd;
+		} else {
+			json_object_get(v);
+		}
+		if (json_object_object_add(out, k, v) < 0) {
+			json_object_put(v);
+			goto oom;
+		}
+	}
+	return out;
+oom:
+	json_object_put(out);
+	return NULL;
 }
 
 static void scratch_free(struct bld *b)
@@ -531,7 +650,8 @@ static void scratch_free(struct bld *b)
 struct kube_object *kube_object_from_json(enum kube_kind kind, struct json_object *j,
 					  const char **err)
 {
-	struct bld b = { .sizing = true, .hash = 0xcbf29ce484222325ull };
+	struct bld b = { .sizing = true, .hash = HASH_SEED };
+	struct json_object *copy = NULL;
 	struct kube_object *o;
 	const char *e0 = NULL;
 
@@ -542,21 +662,42 @@ struct kube_object *kube_object_from_json(enum kube_kind kind, struct json_objec
 		*err = "not a JSON object";
 		return NULL;
 	}
+	if (kube_kind_is_custom(kind)) {
+		struct json_object *spec = jget(j, "spec");
+
+		if (!(copy = strip_managed(j)) ||
+		    !(b.raw = json_object_to_json_string_ext(copy, JSON_C_TO_STRING_PLAIN))) {
+			json_object_put(copy);
+			*err = "out of memory";
+			return NULL;
+		}
+		b.raw_len = strlen(b.raw);
+		b.spec_text = spec ? json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PLAIN) : "";
+		if (!b.spec_text) {
+			json_object_put(copy);
+			*err = "out of memory";
+			return NULL;
+		}
+	}
 	if (build(&b, kind, j, err) < 0 || b.oom) {
+		json_object_put(copy);
 		scratch_free(&b);
 		if (!*err)
 			*err = "out of memory";
 		return NULL;
 	}
 	scratch_free(&b);
-	b = (struct bld){ .sizing = false, .cap = b.used, .hash = 0xcbf29ce484222325ull };
+	b = (struct bld){ .sizing = false, .cap = b.used, .hash = HASH_SEED,
+			  .raw = b.raw, .raw_len = b.raw_len, .spec_text = b.spec_text };
 	b.base = malloc(b.cap);
 	if (!b.base || build(&b, kind, j, err) < 0 || b.oom) {
+		json_object_put(copy);
 		free(b.base);
 		if (!*err)
 			*err = "out of memory";
 		return NULL;
 	}
+	json_object_put(copy);
 	o = (struct kube_object *)b.base;
 	o->hash = b.hash;
 	o->size = b.cap;
@@ -568,9 +709,9 @@ void kube_object_free(struct kube_object *o)
 	free(o);
 }
 
-static const char *kv_find(const struct kube_kv *kv, uint16_t n, const char *key)
+const char *kube_kv_get(const struct kube_kv *kv, size_t n, const char *key)
 {
-	for (uint16_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++)
 		if (!strcmp(kv[i].key, key))
 			return kv[i].value;
 	return NULL;
@@ -578,19 +719,60 @@ static const char *kv_find(const struct kube_kv *kv, uint16_t n, const char *key
 
 const char *kube_object_label(const struct kube_object *o, const char *key)
 {
-	return kv_find(o->labels, o->n_labels, key);
+	return kube_kv_get(o->labels, o->n_labels, key);
 }
 
 const char *kube_object_annotation(const struct kube_object *o, const char *key)
 {
-	return kv_find(o->annotations, o->n_annotations, key);
+	return kube_kv_get(o->annotations, o->n_annotations, key);
+}
+
+static const struct kube_kind_info kinds[KUBE_KIND_COUNT] = {
+	[KUBE_SERVICE] = { "Service", "v1", "services", true },
+	[KUBE_ENDPOINTSLICE] = { "EndpointSlice", "discovery.k8s.io/v1", "endpointslices", true },
+	[KUBE_NODE] = { "Node", "v1", "nodes", false },
+	[KUBE_NAMESPACE] = { "Namespace", "v1", "namespaces", false },
+	[KUBE_CONFIGMAP] = { "ConfigMap", "v1", "configmaps", true },
+	[KUBE_IPADDRESSPOOL] = { "IPAddressPool", "metallb.io/v1beta1", "ipaddresspools", true },
+	[KUBE_L2ADVERTISEMENT] = { "L2Advertisement", "metallb.io/v1beta1", "l2advertisements", true },
+	[KUBE_BGPADVERTISEMENT] = { "BGPAdvertisement", "metallb.io/v1beta1", "bgpadvertisements", true },
+	[KUBE_COMMUNITY] = { "Community", "metallb.io/v1beta1", "communities", true },
+	[KUBE_BGPPEER] = { "BGPPeer", "metallb.io/v1beta2", "bgppeers", true },
+	[KUBE_BFDPROFILE] = { "BFDProfile", "metallb.io/v1beta1", "bfdprofiles", true },
+};
+
+const struct kube_kind_info *kube_kind_info(enum kube_kind k)
+{
+	return (unsigned)k < KUBE_KIND_COUNT ? &kinds[k] : NULL;
+}
+
+int kube_kind_lookup(const char *group_version, const char *plural)
+{
+	for (int k = 0; k < KUBE_KIND_COUNT; k++)
+		if (group_version && plural && !strcmp(kinds[k].group_version, group_version) &&
+		    !strcmp(kinds[k].plural, plural))
+			return k;
+	return -1;
+}
+
+char *kube_kind_path(enum kube_kind k, const char *ns)
+{
+	const struct kube_kind_info *i = kube_kind_info(k);
+	bool core = i && !strchr(i->group_version, '/');
+	char *p = NULL;
+
+	if (!i)
+		return NULL;
+	if (asprintf(&p, "/%s/%s%s%s/%s", core ? "api" : "apis", i->group_version,
+		     i->namespaced && ns && *ns ? "/namespaces/" : "", i->namespaced && ns ? ns : "",
+		     i->plural) < 0)
+		return NULL;
+	return p;
 }
 
 const char *kube_kind_name(enum kube_kind k)
 {
-	static const char *const names[] = { "Service", "EndpointSlice", "Node" };
-
-	return k < KUBE_KIND_COUNT ? names[k] : "?";
+	return (unsigned)k < KUBE_KIND_COUNT ? kinds[k].kind : "?";
 }
 
 void kube_object_summary(const struct kube_object *o, char *buf, size_t len)
@@ -618,7 +800,12 @@ void kube_object_summary(const struct kube_object *o, char *buf, size_t len)
 			 n->n_addresses ? n->addresses[0].address : "-", n->n_pod_cidrs ? n->pod_cidrs[0] : "-",
 			 n->unschedulable ? "true" : "false",
 			 n->deleting ? "true" : n->to_be_deleted ? "tainted" : "false");
+	} else if (kube_configmap(o)) {
+		snprintf(buf, len, "keys=%u", kube_configmap(o)->n_data);
+	} else if (kube_custom(o)) {
+		snprintf(buf, len, "api_version=%s bytes=%zu", kube_custom(o)->api_version ?
+			 kube_custom(o)->api_version : "-", kube_custom(o)->json_len);
 	} else if (len) {
-		buf[0] = 0;
+		snprintf(buf, len, "labels=%u", o->n_labels);
 	}
 }

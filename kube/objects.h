@@ -16,11 +16,37 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/hash.h"
+
 struct json_object;
 
 #define KUBE_UNSET (-1)
 
-enum kube_kind { KUBE_SERVICE, KUBE_ENDPOINTSLICE, KUBE_NODE, KUBE_KIND_COUNT };
+enum kube_kind {
+	KUBE_SERVICE, KUBE_ENDPOINTSLICE, KUBE_NODE, KUBE_NAMESPACE, KUBE_CONFIGMAP,
+	/* metallb.io custom resources, all built as struct kube_custom */
+	KUBE_IPADDRESSPOOL, KUBE_L2ADVERTISEMENT, KUBE_BGPADVERTISEMENT, KUBE_COMMUNITY,
+	KUBE_BGPPEER, KUBE_BFDPROFILE,
+	KUBE_KIND_COUNT
+};
+#define KUBE_CUSTOM_FIRST KUBE_IPADDRESSPOOL
+
+/* Where a kind lives in the API. */
+struct kube_kind_info {
+	const char *kind;		/* "IPAddressPool" */
+	const char *group_version;	/* "v1", "metallb.io/v1beta1" */
+	const char *plural;		/* "ipaddresspools" */
+	bool namespaced;
+};
+const struct kube_kind_info *kube_kind_info(enum kube_kind k);	/* NULL when out of range */
+/* "metallb.io/v1beta1" + "ipaddresspools" -> KUBE_IPADDRESSPOOL; -1 when unknown. */
+int kube_kind_lookup(const char *group_version, const char *plural);
+/* The collection path: "/apis/metallb.io/v1beta1/namespaces/NS/ipaddresspools",
+ * cluster-wide when ns is NULL or "" (or the kind is cluster-scoped).
+ * Caller frees; NULL on allocation failure or unknown kind. */
+char *kube_kind_path(enum kube_kind k, const char *ns);
+static inline bool kube_kind_is_custom(enum kube_kind k)
+{ return k >= KUBE_CUSTOM_FIRST && k < KUBE_KIND_COUNT; }
 enum kube_protocol { KUBE_PROTO_TCP, KUBE_PROTO_UDP, KUBE_PROTO_SCTP };
 
 struct kube_kv {
@@ -33,15 +59,22 @@ struct kube_object {
 	const char *name;
 	const char *uid;
 	const char *resource_version;
+	/* metadata.creationTimestamp as sent ("2026-11-26T13:20:01Z") or
+	 * NULL, and as unix seconds (0 when absent or unparsable) */
+	const char *creation_timestamp;
+	int64_t created;
 	uint64_t hash;			/* of the kept fields but resourceVersion:
 					 * equal hash = no change that matters */
-	/* labels and annotations ferry reads (Services/EndpointSlices keep only
-	 * the kubernetes.io / metallb.universe.tf ones, Nodes keep all) */
+	/* labels and annotations ferry reads. Labels: all, but EndpointSlices
+	 * keep only the kubernetes.io / metallb ones. Annotations: Services and
+	 * EndpointSlices keep the prefixes service.kubernetes.io/,
+	 * metallb.universe.tf/ and metallb.io/ and the trigger time; custom
+	 * resources the metallb ones; others none. */
 	const struct kube_kv *labels, *annotations;
 	uint16_t n_labels, n_annotations;
 	size_t size;			/* bytes of the one allocation */
 	/* cache bookkeeping, owned by the informer */
-	struct kube_object *hnext;
+	struct hnode hnode;
 	uint32_t seen;
 };
 
@@ -84,7 +117,9 @@ struct kube_service {
 	const char *const *lb_source_ranges;
 	const struct kube_service_port *ports;
 	const struct kube_lb_ingress *lb_ingress;	/* status.loadBalancer.ingress */
+	const struct kube_kv *selector;			/* spec.selector, API order */
 	uint16_t n_cluster_ips, n_external_ips, n_lb_source_ranges, n_ports, n_lb_ingress;
+	uint16_t n_selector;
 };
 
 /* ---- discovery.k8s.io/v1 EndpointSlice ---- */
@@ -133,6 +168,30 @@ struct kube_node {
 	uint16_t n_pod_cidrs, n_addresses;
 };
 
+/* ---- core/v1 Namespace: name and (all) labels in the base ---- */
+struct kube_namespace {
+	struct kube_object obj;
+};
+
+/* ---- core/v1 ConfigMap ---- */
+struct kube_configmap {
+	struct kube_object obj;
+	const struct kube_kv *data;	/* .data, string values only (binaryData skipped) */
+	uint16_t n_data;
+};
+
+/* ---- metallb.io custom resources ---- */
+struct kube_custom {
+	struct kube_object obj;
+	const char *api_version;	/* as sent, e.g. "metallb.io/v1beta1" */
+	const char *kind_name;		/* as sent, e.g. "IPAddressPool" */
+	/* the whole object as JSON text (metadata.managedFields left out), for
+	 * lbip/ to decode; hash covers apiVersion, kind, labels, annotations
+	 * and spec (not status: status writes are no change) */
+	const char *json;
+	size_t json_len;
+};
+
 /* Build from a decoded API object (the `object` of a watch event or an
  * item of a list). NULL with *err set (a static string) when the object
  * lacks what every object needs (metadata.name) or memory runs out. Fields
@@ -148,6 +207,15 @@ static inline const struct kube_endpointslice *kube_endpointslice(const struct k
 static inline const struct kube_node *kube_node(const struct kube_object *o)
 { return o && o->kind == KUBE_NODE ? (const struct kube_node *)o : NULL; }
 
+static inline const struct kube_namespace *kube_namespace(const struct kube_object *o)
+{ return o && o->kind == KUBE_NAMESPACE ? (const struct kube_namespace *)o : NULL; }
+static inline const struct kube_configmap *kube_configmap(const struct kube_object *o)
+{ return o && o->kind == KUBE_CONFIGMAP ? (const struct kube_configmap *)o : NULL; }
+static inline const struct kube_custom *kube_custom(const struct kube_object *o)
+{ return o && kube_kind_is_custom(o->kind) ? (const struct kube_custom *)o : NULL; }
+
+/* Lookup in any kube_kv array (labels, selector, ConfigMap data). */
+const char *kube_kv_get(const struct kube_kv *kv, size_t n, const char *key);
 const char *kube_object_label(const struct kube_object *o, const char *key);
 const char *kube_object_annotation(const struct kube_object *o, const char *key);
 const char *kube_kind_name(enum kube_kind k);

@@ -52,6 +52,64 @@ struct kube_req *kube_delete(struct kube_client *c, const char *path, kube_done_
 	return send(c, "DELETE", path, NULL, NULL, done, arg);
 }
 
+struct kube_req *kube_service_set_ingress(struct kube_client *c, const char *ns, const char *name,
+					  const char *resource_version, const char *const *ips, size_t n,
+					  kube_done_fn done, void *arg)
+{
+	/* {"metadata":{"resourceVersion":RV},"status":{"loadBalancer":{"ingress":[{"ip":IP}]}}} */
+	struct json_object *patch = json_object_new_object(), *st = json_object_new_object(),
+			   *lb = json_object_new_object(), *ing = json_object_new_array(), *md = NULL;
+	struct kube_req *r = NULL;
+	const char *text;
+	char *path = NULL;
+	bool ok = patch && st && lb && ing;
+
+	for (size_t i = 0; ok && i < n; i++) {
+		struct json_object *e = json_object_new_object(), *ip = json_object_new_string(ips[i]);
+
+		ok = e && ip && !json_object_object_add(e, "ip", ip);
+		if (!ok) {
+			json_object_put(ip);
+			json_object_put(e);
+		} else if (json_object_array_add(ing, e) < 0) {
+			json_object_put(e);
+			ok = false;
+		}
+	}
+	if (ok && resource_version) {
+		struct json_object *rv = json_object_new_string(resource_version);
+
+		md = json_object_new_object();
+		ok = md && rv && !json_object_object_add(md, "resourceVersion", rv);
+		if (!ok)
+			json_object_put(rv);
+		else if (json_object_object_add(patch, "metadata", md) < 0)
+			ok = false;
+		else
+			md = NULL;
+	}
+	/* each add moves the reference: clear the pointer so cleanup skips it */
+	if (ok && !json_object_object_add(lb, "ingress", ing)) {
+		ing = NULL;
+		if (!json_object_object_add(st, "loadBalancer", lb)) {
+			lb = NULL;
+			if (!json_object_object_add(patch, "status", st))
+				st = NULL;
+		}
+	}
+	ok = ok && !ing && !lb && !st;
+	text = ok ? json_object_to_json_string_ext(patch, JSON_C_TO_STRING_PLAIN) : NULL;
+	if (text && asprintf(&path, "/api/v1/namespaces/%s/services/%s/status", ns, name) >= 0)
+		r = kube_patch(c, path, KUBE_PATCH_MERGE, text, done, arg);
+	free(path);
+	json_object_put(md);
+	json_object_put(ing);
+	json_object_put(lb);
+	json_object_put(st);
+	json_object_put(patch);
+	return r;
+}
+
 const char *kube_status_message(const char *body)
 {
 	static char buf[512];

@@ -40,6 +40,17 @@ struct kube_update *kube_update(struct kube_client *c, const char *path, const c
 				int max_tries, kube_mutate_fn mutate, kube_done_fn done, void *arg);
 void kube_update_cancel(struct kube_update *u);
 
+/*
+ * A Service's status.loadBalancer.ingress := [{"ip": ips[0]}, ...] (n 0:
+ * an empty list, no address). A merge patch of the /status subresource with
+ * the full list; with a resource_version (the one the decision was based
+ * on) the API answers 409 Conflict when the Service changed since: re-read
+ * (the informer brings it) and decide again. NULL on allocation failure.
+ */
+struct kube_req *kube_service_set_ingress(struct kube_client *c, const char *ns, const char *name,
+					  const char *resource_version, const char *const *ips, size_t n,
+					  kube_done_fn done, void *arg);
+
 /* The "message" of a Status body, or NULL (a static buffer). */
 const char *kube_status_message(const char *body);
 

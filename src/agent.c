@@ -21,6 +21,12 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The kinds the proxier watches: the first three of enum kube_kind (kube/
+ * has more since, for lbip/). */
+#define PROXY_KINDS 3
+_Static_assert(KUBE_SERVICE < PROXY_KINDS && KUBE_ENDPOINTSLICE < PROXY_KINDS && KUBE_NODE < PROXY_KINDS,
+	       "the proxier's kinds come first in enum kube_kind");
+
 struct agent {
 	struct loop *loop;
 	const char *node_name;
@@ -30,7 +36,7 @@ struct agent {
 	double kube_qps;
 	int kube_burst;
 	struct kube_client *kube;
-	struct kube_informer *inf[KUBE_KIND_COUNT];
+	struct kube_informer *inf[PROXY_KINDS];
 	struct httpd *httpd;
 	/* Service forwarding */
 	struct proxier_opts popts;
@@ -73,7 +79,7 @@ static void on_synced(void *arg)
 {
 	struct agent *a = arg;
 
-	for (int k = 0; k < KUBE_KIND_COUNT; k++)
+	for (int k = 0; k < PROXY_KINDS; k++)
 		if (!a->inf[k] || !kube_informer_synced(a->inf[k]))
 			return;
 	log_info("agent", "all informers synced", "nodes=%zu services=%zu endpointslices=%zu",
@@ -159,7 +165,7 @@ static bool healthz_extra(void *arg, struct httpd_resp *r)
 	bool api = a->kube && kube_client_reachable(a->kube), ok = api;
 
 	httpd_printf(r, ",\"apiReachable\":%s,\"synced\":{", api ? "true" : "false");
-	for (int k = 0; k < KUBE_KIND_COUNT; k++) {
+	for (int k = 0; k < PROXY_KINDS; k++) {
 		bool s = a->inf[k] && kube_informer_synced(a->inf[k]);
 
 		ok = ok && s;
@@ -216,7 +222,7 @@ static int kube_start(struct agent *a)
 	a->inf[KUBE_NODE] = kube_informer_new(a->kube, KUBE_NODE, NULL, &h, a);
 	a->inf[KUBE_SERVICE] = kube_informer_new(a->kube, KUBE_SERVICE, &proxied, &h, a);
 	a->inf[KUBE_ENDPOINTSLICE] = kube_informer_new(a->kube, KUBE_ENDPOINTSLICE, &proxied, &h, a);
-	for (int k = 0; k < KUBE_KIND_COUNT; k++)
+	for (int k = 0; k < PROXY_KINDS; k++)
 		if (!a->inf[k])
 			return -1;
 	a->popts.cfg.node_name = a->node_name;
@@ -228,7 +234,7 @@ static int kube_start(struct agent *a)
 	}
 	proxier_health(a->proxier)->extra = healthz_extra;
 	proxier_health(a->proxier)->extra_arg = a;
-	for (int k = 0; k < KUBE_KIND_COUNT; k++)
+	for (int k = 0; k < PROXY_KINDS; k++)
 		if (kube_informer_start(a->inf[k]) < 0)
 			return -1;
 	/* kube-proxy's bodies and codes: load balancers and probes written
@@ -254,7 +260,7 @@ static void kube_stop(struct agent *a)
 	httpd_free(a->metrics_httpd);
 	httpd_free(a->httpd);
 	proxier_free(a->proxier);
-	for (int k = 0; k < KUBE_KIND_COUNT; k++)
+	for (int k = 0; k < PROXY_KINDS; k++)
 		kube_informer_free(a->inf[k]);
 	kube_client_free(a->kube);
 }

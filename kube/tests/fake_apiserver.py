@@ -15,9 +15,12 @@ Serves paged lists and chunked watch streams of Services over HTTP/1.1 on
   {"op": "stats"}                         counters as JSON
   {"op": "conflicts", "count": N}         answer the next N PUTs with 409
   {"op": "forget", "prefix": P}           drop stored objects under P (event expiry)
+  {"op": "serve", "path": P}              also list/watch the objects at collection P
+                                          (and P's per-namespace form); else 404
 Any other path is a plain object store for the write tests: POST to a
 collection, GET/PUT (resourceVersion checked: 409)/PATCH (merge, JSON
-patch)/DELETE on an object; GET /control/log lists the writes seen, GET /control/requests every GET
+patch; a metadata.resourceVersion in a merge patch is a precondition: 409)/DELETE
+on an object; GET /control/store?prefix=P the stored objects under P; GET /control/log lists the writes seen, GET /control/requests every GET
 (path with query, Authorization header).
 Prints the port on stdout, then serves until stdin closes.
 """
@@ -30,7 +33,25 @@ from urllib.parse import parse_qs, urlparse
 lock = threading.Condition()
 state = {"rv": 1000, "compacted": 0, "objects": {}, "log": [], "cut": 0,
          "fail_lists": 0, "lists": 0, "watches": 0, "raw": [], "bookmarks": 0,
-         "gen": 0, "store": {}, "writes": [], "conflicts": 0, "requests": []}
+         "gen": 0, "store": {}, "writes": [], "conflicts": 0, "requests": [],
+         "serve": {"/api/v1/services"}}
+
+
+def collection(path):
+    """The namespace filter ("" for all) when path is a served collection, else None."""
+    if path in state["serve"]:
+        return ""
+    parts = path.split("/")
+    if "namespaces" in parts:
+        i = parts.index("namespaces")
+        if i + 3 == len(parts) and "/".join(parts[:i] + parts[i + 2:]) in state["serve"]:
+            return parts[i + 1]
+    return None
+
+
+def selects(o, ns, name):
+    md = o.get("metadata", {})
+    return (not ns or md.get("namespace") == ns) and (not name or md.get("name") == name)
 
 
 def merge(dst, patch):
@@ -68,7 +89,7 @@ def json_patch(obj, ops):
 def make_service(i):
     return {"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "svc-%d" % i, "namespace": "ns-%d" % (i % 7),
-                         "uid": "uid-%d" % i, "labels": {"app": "a%d" % i}},
+                         "uid": "uid-%d" % i, "annotations": {"note": "a%d" % i}},
             "spec": {"type": "ClusterIP", "clusterIP": "198.18.%d.%d" % (i // 250, i % 250 + 1),
                      "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]}}
 
@@ -153,6 +174,10 @@ class Handler(BaseHTTPRequestHandler):
                                        "your changes to the latest version and try again")
                 obj = body
             else:
+                want = body.get("metadata", {}).get("resourceVersion") if isinstance(body, dict) else None
+                if want is not None and want != st[base]["metadata"]["resourceVersion"]:
+                    return self.status(409, "Conflict", "the object has been modified; please apply "
+                                       "your changes to the latest version and try again")
                 obj = json.loads(json.dumps(st[base]))
                 ctype = self.headers.get("Content-Type", "")
                 try:
@@ -201,6 +226,8 @@ class Handler(BaseHTTPRequestHandler):
                 state["fail_lists"] = cmd["count"]
             elif op == "conflicts":
                 state["conflicts"] = cmd["count"]
+            elif op == "serve":
+                state["serve"].add(cmd["path"])
             elif op == "forget":
                 for k in [k for k in state["store"] if k.startswith(cmd["prefix"])]:
                     del state["store"][k]
@@ -213,6 +240,10 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         u = urlparse(self.path)
         q = {k: v[0] for k, v in parse_qs(u.query).items()}
+        if u.path == "/control/store":
+            with lock:
+                return self.send_json(200, {k: v for k, v in state["store"].items()
+                                            if k.startswith(q.get("prefix", ""))})
         if u.path == "/control/requests":
             with lock:
                 return self.send_json(200, state["requests"])
@@ -221,16 +252,20 @@ class Handler(BaseHTTPRequestHandler):
         if u.path == "/control/log":
             with lock:
                 return self.send_json(200, state["writes"])
-        if u.path != "/api/v1/services":
+        with lock:
+            ns = collection(u.path)
+        if ns is None:
             return self.store_op("GET")
+        fs = q.get("fieldSelector", "")
+        name = fs[len("metadata.name="):] if fs.startswith("metadata.name=") else ""
         if q.get("watch"):
-            return self.watch(q)
+            return self.watch(q, ns, name)
         with lock:
             state["lists"] += 1
             if state["fail_lists"] > 0:
                 state["fail_lists"] -= 1
                 return self.status(500, "InternalError", "injected failure")
-            keys = sorted(state["objects"])
+            keys = sorted(k for k, o in state["objects"].items() if selects(o, ns, name))
             start = int(q.get("continue", "0") or 0)
             limit = int(q.get("limit", "0") or 0) or len(keys)
             page = [state["objects"][k] for k in keys[start:start + limit]]
@@ -245,7 +280,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
-    def watch(self, q):
+    def watch(self, q, ns="", name=""):
         rv = int(q.get("resourceVersion") or 0)
         with lock:
             state["watches"] += 1
@@ -276,7 +311,8 @@ class Handler(BaseHTTPRequestHandler):
                     evs = [e for e in state["log"] if e[0] > rv]
                     out = b""
                     for e in evs:
-                        out += json.dumps({"type": e[1], "object": e[2]}).encode() + b"\n"
+                        if selects(e[2], ns, name):
+                            out += json.dumps({"type": e[1], "object": e[2]}).encode() + b"\n"
                         rv = e[0]
                     while state["bookmarks"] > bookmarks:
                         bookmarks += 1

@@ -7,11 +7,33 @@
 #include "core/loop.h"
 
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+static struct loop *L;
+
+/* Run the loop until cond() holds or ms pass; the final cond(). */
+static bool run_until(bool (*cond)(void), int ms)
+{
+	uint64_t end = loop_now_ms() + ms;
+
+	while (!cond() && loop_now_ms() < end)
+		loop_run_once(L, 20);
+	return cond();
+}
+
+static void run_for(int ms)
+{
+	uint64_t end = loop_now_ms() + ms;
+
+	while (loop_now_ms() < end)
+		loop_run_once(L, 20);
+}
 
 static pid_t fake_pid;
 static int fake_stdin = -1;

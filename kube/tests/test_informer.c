@@ -21,7 +21,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static struct loop *L;
 static struct kube_client *C;
 static int adds, updates, deletes, synced;
 static char last[128];
@@ -35,15 +34,6 @@ static void on_update(void *arg, const struct kube_object *old, const struct kub
 }
 static void on_del(void *arg, const struct kube_object *o) { deletes++; snprintf(last, sizeof(last), "delete %s", o->name); }
 static void on_synced(void *arg) { synced++; }
-
-static bool run_until(bool (*cond)(void), int ms)
-{
-	uint64_t end = loop_now_ms() + ms;
-
-	while (!cond() && loop_now_ms() < end)
-		loop_run_once(L, 50);
-	return cond();
-}
 
 static int ctl_done_flag, ctl_status;
 static char ctl_body[512];
@@ -70,7 +60,7 @@ static const char *svc(int i, int port, const char *app)
 	static char buf[512];
 
 	snprintf(buf, sizeof(buf),
-		 "{\"op\":\"%%s\",\"object\":{\"metadata\":{\"name\":\"svc-%d\",\"uid\":\"uid-%d\",\"namespace\":\"ns-%d\",\"labels\":{\"app\":\"%s\"}},"
+		 "{\"op\":\"%%s\",\"object\":{\"metadata\":{\"name\":\"svc-%d\",\"uid\":\"uid-%d\",\"namespace\":\"ns-%d\",\"annotations\":{\"note\":\"%s\"}},"
 		 "\"spec\":{\"type\":\"ClusterIP\",\"clusterIP\":\"198.18.%d.%d\",\"ports\":[{\"name\":\"http\",\"port\":%d,"
 		 "\"protocol\":\"TCP\",\"targetPort\":8080}]}}}",
 		 i, i, i % 7, app, i / 250, i % 250 + 1, port);
@@ -122,14 +112,6 @@ static const struct kube_service *get(int i)
 	return kube_service(kube_informer_get(INF, ns, name));
 }
 
-static void run_for_ms(int ms)
-{
-	uint64_t end = loop_now_ms() + ms;
-
-	while (loop_now_ms() < end)
-		loop_run_once(L, 20);
-}
-
 static char body[1 << 20];
 static int req_done, req_status, req_err;
 static void body_done(void *arg, const struct kube_result *r)
@@ -174,7 +156,7 @@ int main(int argc, char **argv)
 	put("put", 1, 81, "a1");
 	expect(1200, 1, 0, 5000);
 	CHECK(get(1) && get(1)->ports[0].port == 81);
-	put("put", 1, 81, "other-label");	/* only an unkept label: no callback */
+	put("put", 1, 81, "other-label");	/* only an unkept annotation: no callback */
 	ctl("{\"op\":\"delete\",\"name\":\"ns-2/svc-2\"}");
 	put("put", 5000, 80, "new");
 	expect(1201, 1, 1, 5000);
@@ -268,7 +250,7 @@ int main(int argc, char **argv)
 	INF = kube_informer_new(C, KUBE_SERVICE, &sel, &h, NULL);
 	kube_informer_start(INF);
 	CHECK(run_until(is_synced, 10000));
-	run_for_ms(300);
+	run_for(300);
 	req_done = 0;
 	kube_request(C, "/control/requests", NULL, body_done, NULL);
 	CHECK(run_until(plain_finished, 5000));

@@ -12,25 +12,7 @@
 
 #include <json-c/json.h>
 
-static struct loop *L;
 static struct kube_client *C;
-
-static bool run_until(bool (*cond)(void), int ms)
-{
-	uint64_t end = loop_now_ms() + ms;
-
-	while (!cond() && loop_now_ms() < end)
-		loop_run_once(L, 20);
-	return cond();
-}
-
-static void run_for(int ms)
-{
-	uint64_t end = loop_now_ms() + ms;
-
-	while (loop_now_ms() < end)
-		loop_run_once(L, 20);
-}
 
 static int n_done, last_status;
 static char last_body[1 << 20];
@@ -127,6 +109,47 @@ static void test_writes(void)
 	CHECK_EQ_INT(last_status, 404);
 }
 
+/* The allocator's write: the full ingress list, with and without a
+ * resourceVersion precondition. */
+static void test_service_ingress(void)
+{
+	static const char *const two[] = { "203.0.113.10", "2001:db8::10" };
+	struct json_object *j, *ing;
+	char rv[32];
+
+	SYNC(kube_create(C, "/api/v1/namespaces/shop/services",
+			 "{\"metadata\":{\"name\":\"lb\",\"namespace\":\"shop\"},\"spec\":{\"type\":\"LoadBalancer\"}}",
+			 done, NULL));
+	CHECK_EQ_INT(last_status, 201);
+	j = get_json("/api/v1/namespaces/shop/services/lb");
+	snprintf(rv, sizeof(rv), "%s", j ? jpath(j, "metadata", "resourceVersion", NULL) : "");
+	json_object_put(j);
+
+	SYNC(kube_service_set_ingress(C, "shop", "lb", rv, two, 2, done, NULL));
+	CHECK_EQ_INT(last_status, 200);
+	j = get_json("/api/v1/namespaces/shop/services/lb");
+	CHECK(j && json_object_object_get_ex(json_object_object_get(json_object_object_get(j, "status"),
+			"loadBalancer"), "ingress", &ing));
+	CHECK(j && json_object_array_length(ing) == 2);
+	CHECK(j && !strcmp(jpath(json_object_array_get_idx(ing, 1), "ip", NULL, NULL), "2001:db8::10"));
+	CHECK(j && !strcmp(jpath(j, "spec", "type", NULL), "LoadBalancer"));	/* the rest untouched */
+	json_object_put(j);
+	CHECK(count_writes("PATCH", "/api/v1/namespaces/shop/services/lb/status") == 1);
+
+	/* a stale resourceVersion: 409, nothing written */
+	SYNC(kube_service_set_ingress(C, "shop", "lb", rv, two, 1, done, NULL));
+	CHECK_EQ_INT(last_status, 409);
+	/* none: last writer wins; n 0 clears the list */
+	SYNC(kube_service_set_ingress(C, "shop", "lb", NULL, NULL, 0, done, NULL));
+	CHECK_EQ_INT(last_status, 200);
+	j = get_json("/api/v1/namespaces/shop/services/lb");
+	CHECK(j && json_object_object_get_ex(json_object_object_get(json_object_object_get(j, "status"),
+			"loadBalancer"), "ingress", &ing) && json_object_array_length(ing) == 0);
+	json_object_put(j);
+	SYNC(kube_service_set_ingress(C, "shop", "gone", NULL, two, 1, done, NULL));
+	CHECK_EQ_INT(last_status, 404);
+}
+
 static int mutations;
 static char *add_label(void *arg, struct json_object *cur)
 {
@@ -187,8 +210,13 @@ static void test_leases(void)
 
 	LA = kube_lease_new(C, &oa, lease_changed, (void *)0L);
 	LB = kube_lease_new(C, &ob, lease_changed, (void *)1L);
+	CHECK(!kube_lease_valid(LA));
+	CHECK_EQ_INT((int)kube_lease_renew_age_ms(LA), -1);
 	kube_lease_start(LA);
 	CHECK(run_until(a_held, 3000));
+	CHECK(kube_lease_valid(LA));
+	CHECK(kube_lease_renew_age_ms(LA) >= 0 && kube_lease_renew_age_ms(LA) < 600);
+	CHECK_EQ_INT((int)kube_lease_transitions(LA), 0);
 	kube_lease_start(LB);
 	run_for(2000);	/* A renews every 100 ms: B never gets it */
 	CHECK(kube_lease_held(LA));
@@ -210,6 +238,22 @@ static void test_leases(void)
 	CHECK(j && !strcmp(jpath(j, "spec", "holderIdentity", NULL), "node-b"));
 	CHECK(j && !strcmp(jpath(j, "spec", "leaseTransitions", NULL), "1"));
 	json_object_put(j);
+	CHECK(kube_lease_valid(LB) && !kube_lease_valid(LA));
+	CHECK_EQ_INT((int)kube_lease_transitions(LB), 1);
+
+	/* fencing: the server stops answering B's renewals (every write a
+	 * 409); without waiting for the timer, valid turns false at the deadline */
+	ctl("{\"op\":\"conflicts\",\"count\":1000000}");
+	t0 = loop_now_ms();
+	while (kube_lease_valid(LB) && loop_now_ms() - t0 < 3000)
+		loop_run_once(L, 10);
+	CHECK(!kube_lease_valid(LB));
+	CHECK(loop_now_ms() - t0 <= 700);	/* within the 600 ms renew deadline */
+	run_for(300);
+	CHECK(!kube_lease_held(LB));	/* and the callback said so */
+	CHECK_EQ_INT(lease_changes[1], 2);
+	ctl("{\"op\":\"conflicts\",\"count\":0}");
+	lease_changes[1] = 1;
 
 	/* B vanishes without releasing: A takes it after the duration */
 	kube_lease_free(LB);
@@ -252,9 +296,25 @@ static void test_events(void)
 	CHECK_EQ_INT(st.dropped, 5);
 	CHECK_EQ_INT(st.failed, 0);
 	CHECK_EQ_INT(count_writes("POST", "/api/v1/namespaces/shop/events") - creates0, 1);
-	/* the stored event has count 25 */
-	struct json_object *log = get_json("/control/log");
-	json_object_put(log);
+	/* the stored event names the Service and has count 25 */
+	struct json_object *store = get_json("/control/store?prefix=/api/v1/namespaces/shop/events/web."), *ev = NULL;
+	CHECK(store && json_object_object_length(store) == 1);
+	if (store) {
+		json_object_object_foreach(store, k, v) {
+			(void)k;
+			ev = v;
+		}
+	}
+	CHECK(ev && !strcmp(jpath(ev, "involvedObject", "kind", NULL), "Service"));
+	CHECK(ev && !strcmp(jpath(ev, "involvedObject", "apiVersion", NULL), "v1"));
+	CHECK(ev && !strcmp(jpath(ev, "involvedObject", "namespace", NULL), "shop"));
+	CHECK(ev && !strcmp(jpath(ev, "involvedObject", "name", NULL), "web"));
+	CHECK(ev && !strcmp(jpath(ev, "involvedObject", "uid", NULL), "6f1c3c1e"));
+	CHECK(ev && !strcmp(jpath(ev, "type", NULL, NULL), "Warning"));
+	CHECK(ev && !strcmp(jpath(ev, "reason", NULL, NULL), "AllocationFailed"));
+	CHECK(ev && !strcmp(jpath(ev, "message", NULL, NULL), "no available IPs in pool public"));
+	CHECK(ev && !strcmp(jpath(ev, "count", NULL, NULL), "25"));
+	json_object_put(store);
 
 	/* 12 different messages with one reason: 10 events, then one combined
 	 * event that the rest patch */
@@ -286,6 +346,7 @@ int main(int argc, char **argv)
 	C = fake_client(L, port, 1000, 1000);
 	test_writes();
 	test_update_conflicts();
+	test_service_ingress();
 	test_leases();
 	test_events();
 	kube_client_free(C);
