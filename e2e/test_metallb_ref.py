@@ -38,8 +38,8 @@ def test_controller_runs_as_its_service_account(cluster):
     assert "metallb-controller" in st and "lb:         metallb" in st
     # plain HTTP metrics, as the issue asks (inside cp, where it runs)
     out = cluster.exec("cp", "curl", "-sf", "http://127.0.0.1:7472/metrics").stdout
-    assert "metallb_allocator" in out or "metallb_k8s_client" in out
-    can = cluster.kubectl("auth", "can-i", "update", "services/status",
+    assert "go_goroutines" in out
+    can = cluster.kubectl("auth", "can-i", "update", "services", "--subresource", "status",
                           "--as", "system:serviceaccount:metallb-system:controller").strip()
     assert can == "yes"
     cannot = cluster.kubectl("auth", "can-i", "delete", "nodes",
@@ -54,6 +54,8 @@ def test_allocates_from_pool(cluster):
     try:
         ips = metallb.wait_external_ip(cluster.kubectl, "ref-web", timeout=60)
         assert len(ips) == 1 and metallb.in_range(ips[0], FIRST, LAST), ips
+        out = cluster.exec("cp", "curl", "-sf", "http://127.0.0.1:7472/metrics").stdout
+        assert 'metallb_allocator_addresses_in_use_total{pool="ref"} 1' in out
     finally:
         cluster.kubectl("delete", "service", "ref-web", "--ignore-not-found")
         metallb.delete_pool(cluster.kubectl, "ref")

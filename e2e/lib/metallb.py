@@ -150,10 +150,12 @@ def convert_legacy(cache, config):
         src = os.path.join(d, "config.yaml")
         with open(src, "w") as f:
             yaml.safe_dump(legacy_configmap(config), f, sort_keys=False)
-        script = ('mount -t tmpfs e2e /var && mkdir /var/input && cp "$1" /var/input/ && '
-                  'exec "$2" -stdout -source config.yaml')
+        # the tool lives under /var too: bind it out of the way first
+        script = ('touch "$1/tool" && mount --bind "$2" "$1/tool" && mount -t tmpfs e2e /var && '
+                  'mkdir /var/input && cp "$1/config.yaml" /var/input/ && '
+                  'exec "$1/tool" -stdout -source config.yaml')
         p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script,
-                            "sh", src, tool], capture_output=True, text=True, timeout=60)
+                            "sh", d, tool], capture_output=True, text=True, timeout=60)
     # a failed conversion is only logged: the exit status stays 0
     docs = [x for x in yaml.safe_load_all(p.stdout) if x] if p.returncode == 0 else []
     if not docs:
