@@ -23,9 +23,14 @@ static const uint8_t proto_numbers[] = {
 };
 
 void proxy_svc_key(char *buf, size_t len, const char *ns, const char *name,
-		   const char *port_name, const char *proto)
+		   const char *port_name, uint16_t port, const char *proto)
 {
-	snprintf(buf, len, "%s/%s:%s/%s", ns, name, port_name ? port_name : "", proto);
+	/* an unnamed port (a Service's only one) is called by its number: a
+	 * port name always holds a letter, so the two never meet */
+	if (port_name && *port_name)
+		snprintf(buf, len, "%s/%s:%s/%s", ns, name, port_name, proto);
+	else
+		snprintf(buf, len, "%s/%s:%u/%s", ns, name, port, proto);
 }
 
 /* ---- the EndpointSlices of one Service ---- */
@@ -329,7 +334,7 @@ static int add_service(void *arg, const struct kube_object *o)
 				 o->namespace, o->name, sp->port);
 			continue;
 		}
-		proxy_svc_key(key, sizeof(key), o->namespace, o->name, sp->name,
+		proxy_svc_key(key, sizeof(key), o->namespace, o->name, sp->name, sp->port,
 			      proto_names[sp->protocol]);
 		if (!(v = fstate_add_svc(b->out, key)))
 			goto oom;

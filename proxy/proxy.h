@@ -31,6 +31,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct proxy_config {
 	const char *node_name;
@@ -91,8 +92,10 @@ bool proxy_node_same(const struct kube_node *a, const struct kube_node *b);
  * follows at key + strlen(ns) + 1; false when malformed or too long. */
 bool proxy_split_key(const char *key, char *ns, size_t len);
 
-/* The key of a Service port in the model: "namespace/name:portname/proto". */
+/* The key of a Service port in the model, also the nft element comment:
+ * "namespace/name:portname/proto", or "namespace/name:80/proto" for an
+ * unnamed port. */
 void proxy_svc_key(char *buf, size_t len, const char *ns, const char *name,
-		   const char *port_name, const char *proto);
+		   const char *port_name, uint16_t port, const char *proto);
 
 #endif

@@ -119,7 +119,7 @@ static void test_loadbalancer_and_slices(void)
 	    "{\"addresses\":[\"198.18.1.3\"],\"nodeName\":\"node2\"}]}");
 	build(&cfg1);
 	CHECK_EQ_INT(st.n_svcs, 1);
-	const struct fsvc *v = find("default/myapp-svc:/tcp");
+	const struct fsvc *v = find("default/myapp-svc:80/tcp");
 	CHECK(v != NULL);
 	if (!v)
 		return;
@@ -193,7 +193,7 @@ static void test_policies_affinity_terminating(void)
 	    "\"conditions\":{\"ready\":false,\"serving\":false,\"terminating\":true}},"
 	    "{\"addresses\":[\"300.1.2.3\"],\"nodeName\":\"node1\"}]}");
 	build(&cfg1);
-	const struct fsvc *v = find("web/local:/tcp"), *s = find("web/sticky:/tcp");
+	const struct fsvc *v = find("web/local:8080/tcp"), *s = find("web/sticky:80/tcp");
 	CHECK(v && s);
 	if (!v || !s)
 		return;
@@ -228,7 +228,7 @@ static void test_topology_hints(void)
 	    "{\"addresses\":[\"198.18.1.6\"],\"nodeName\":\"node2\",\"zone\":\"zone-b\","
 	    "\"hints\":{\"forZones\":[{\"name\":\"zone-b\"}]}}]}");
 	build(&cfg1);
-	const struct fsvc *v = find("default/close:/tcp");
+	const struct fsvc *v = find("default/close:80/tcp");
 	CHECK(v && v->n_eps == 1 && ep(v, "198.18.0.6", 80));
 
 	/* one endpoint without hints: all endpoints are used */
@@ -240,7 +240,7 @@ static void test_topology_hints(void)
 	    "{\"addresses\":[\"198.18.0.6\"],\"nodeName\":\"node1\",\"hints\":{\"forZones\":[{\"name\":\"zone-a\"}]}},"
 	    "{\"addresses\":[\"198.18.1.6\"],\"nodeName\":\"node2\"}]}");
 	build(&cfg1);
-	v = find("default/close:/tcp");
+	v = find("default/close:80/tcp");
 	CHECK(v && v->n_eps == 2);
 }
 
@@ -256,7 +256,7 @@ static void test_dual_stack(void)
 	eps("{" SLICE_META("default", "dual-6", "dual") ",\"addressType\":\"IPv6\","
 	    "\"ports\":[{\"port\":80,\"protocol\":\"TCP\"}],\"endpoints\":[{\"addresses\":[\"2001:db8:1::7\"]}]}");
 	build(&cfg1);
-	const struct fsvc *v = find("default/dual:/tcp");
+	const struct fsvc *v = find("default/dual:80/tcp");
 	CHECK(v && v->n_cluster_ips == 2 && v->n_eps == 2);
 	if (v) {
 		CHECK(ep(v, "2001:db8:1::7", 80) && ep(v, "198.18.0.7", 80));
