@@ -9,7 +9,7 @@
 #include "core/metrics.h"
 #include "kube/informer.h"
 #include "src/cmd.h"
-#include "proxy/kpconfig.h"
+#include "src/kpconfig_file.h"
 #include "src/proxier.h"
 #include "src/status.h"
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "src/proxier.h"
 #include "core/log.h"
-#include "proxy/ctsync.h"
+#include "src/ctclean.h"
 #include "proxy/sliceindex.h"
 #include "nft/nft.h"
 
@@ -268,7 +268,7 @@ static int sync_full(struct proxier *p, struct proxy_input *in, struct proxy_sta
 		return err;
 	/* UDP has no teardown: flows still DNAT'ed to an endpoint that is gone
 	 * (or to a Service that had none) would never recover. */
-	proxy_ct_sync(&p->applied, &p->want, &p->metrics);
+	ct_clean(&p->applied, &p->want, &p->metrics);
 	/* the kernel now holds `want`: it becomes the base of the next sync */
 	fstate_free(&p->applied);
 	p->applied = p->want;
@@ -324,7 +324,7 @@ static int sync_some(struct proxier *p, struct proxy_input *in)
 	if (cur_v) {
 		struct fstate was = { .node = p->applied.node, .svcs = old.svcs, .n_svcs = old.n_svcs };
 
-		proxy_ct_sync(&was, &cur, &p->metrics);
+		ct_clean(&was, &cur, &p->metrics);
 		count_delta(&p->counts, &was, &cur);
 	} else {
 		count_state(&p->applied, &p->counts);

@@ -15,7 +15,7 @@
 #include "core/loop.h"
 #include "kube/informer.h"
 #include "nft/model.h"
-#include "proxy/healthcheck.h"
+#include "src/hcserver.h"
 #include "proxy/kpmetrics.h"
 #include "proxy/proxy.h"
 
