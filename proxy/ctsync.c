@@ -52,7 +52,7 @@ static int fidx(int family) { return family == AF_INET6 ? 1 : 0; }
 
 struct builder {
 	struct proxy_ct *c;
-	size_t cap[2];
+	size_t cap[2], fb_cap[2];
 	size_t *fb[2];		/* per frontend: its first backend in c->b, fixed up at the end */
 };
 
@@ -61,20 +61,10 @@ static struct ct_frontend *add_front(struct builder *bd, int family, size_t firs
 	int k = fidx(family);
 	struct proxy_ct *c = bd->c;
 
-	if (c->n[k] == bd->cap[k]) {
-		size_t cap = bd->cap[k] ? 2 * bd->cap[k] : 64;
-		struct ct_frontend *nf = realloc(c->f[k], cap * sizeof(*nf));
-		size_t *nb;
-
-		if (!nf)
-			return NULL;
-		c->f[k] = nf;
-		nb = realloc(bd->fb[k], cap * sizeof(*nb));
-		if (!nb)
-			return NULL;
-		bd->fb[k] = nb;
-		bd->cap[k] = cap;
-	}
+	/* two arrays in step: each with its own capacity */
+	if (vec_grow((void **)&c->f[k], &bd->cap[k], c->n[k] + 1, sizeof(*c->f[k])) ||
+	    vec_grow((void **)&bd->fb[k], &bd->fb_cap[k], c->n[k] + 1, sizeof(*bd->fb[k])))
+		return NULL;
 	bd->fb[k][c->n[k]] = first_b;
 	memset(&c->f[k][c->n[k]], 0, sizeof(c->f[k][0]));
 	c->f[k][c->n[k]].family = family;
@@ -91,15 +81,8 @@ static long add_backends(struct proxy_ct *c, size_t *cap, const struct fsvc *v, 
 
 		if (e->addr.family != family || !serving(e))
 			continue;
-		if (c->n_b == *cap) {
-			size_t nc = *cap ? 2 * *cap : 256;
-			struct ct_backend *nb = realloc(c->b, nc * sizeof(*nb));
-
-			if (!nb)
-				return -1;
-			c->b = nb;
-			*cap = nc;
-		}
+		if (vec_grow((void **)&c->b, cap, c->n_b + 1, sizeof(*c->b)))
+			return -1;
 		memset(&c->b[c->n_b], 0, sizeof(c->b[0]));
 		memcpy(c->b[c->n_b].addr, e->addr.a, family == AF_INET6 ? 16 : 4);
 		c->b[c->n_b].port = e->port;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "proxy/proxy.h"
 #include "core/log.h"
+#include "core/vec.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -81,14 +82,8 @@ static int collect_slice(void *arg, const struct kube_object *o)
 	struct slice_group *g = b->n_groups && !strcmp(b->groups[b->n_groups - 1].key, key) ?
 		&b->groups[b->n_groups - 1] : NULL;
 	if (!g) {
-		if (b->n_groups == b->cap_groups) {
-			size_t cap = b->cap_groups ? 2 * b->cap_groups : 64;
-			struct slice_group *ng = realloc(b->groups, cap * sizeof(*ng));
-			if (!ng)
-				goto oom;
-			b->groups = ng;
-			b->cap_groups = cap;
-		}
+		if (vec_grow((void **)&b->groups, &b->cap_groups, b->n_groups + 1, sizeof(*b->groups)))
+			goto oom;
 		g = &b->groups[b->n_groups++];
 		memset(g, 0, sizeof(*g));
 		if (!(g->key = strdup(key))) {
@@ -96,14 +91,8 @@ static int collect_slice(void *arg, const struct kube_object *o)
 			goto oom;
 		}
 	}
-	if (g->l.n == g->l.cap) {
-		size_t cap = g->l.cap ? 2 * g->l.cap : 2;
-		const struct kube_endpointslice **nv = realloc(g->l.v, cap * sizeof(*nv));
-		if (!nv)
-			goto oom;
-		g->l.v = nv;
-		g->l.cap = cap;
-	}
+	if (vec_grow((void **)&g->l.v, &g->l.cap, g->l.n + 1, sizeof(*g->l.v)))
+		goto oom;
 	g->l.v[g->l.n++] = s;
 	return 0;
 oom:

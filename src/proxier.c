@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "src/proxier.h"
 #include "core/log.h"
+#include "core/vec.h"
 #include "src/ctclean.h"
 #include "proxy/sliceindex.h"
 #include "nft/nft.h"
@@ -28,8 +29,7 @@ struct proxier {
 	bool check_only;		/* ...and nothing changed since: a self-check */
 	/* Services ("namespace/name") whose Service or EndpointSlices changed
 	 * since the last good sync: the next sync rebuilds only them. */
-	char **changed;
-	size_t n_changed, cap_changed;
+	VEC(char *) changed;
 	uint64_t last_sync_ms;		/* monotonic */
 	uint64_t last_event_ms;		/* the last change seen */
 	bool retrying;			/* the timer waits out a failed sync */
@@ -132,8 +132,7 @@ static void schedule(struct proxier *p, uint64_t not_before_ms)
 
 struct hc_collect {
 	const struct proxier *p;
-	struct hc_want *v;
-	size_t n, cap;
+	VEC(struct hc_want) want;
 };
 
 static int collect_hc(void *arg, const struct kube_object *o)
@@ -167,28 +166,20 @@ static int collect_hc(void *arg, const struct kube_object *o)
 			local += !dup;
 		}
 	}
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? 2 * c->cap : 8;
-		struct hc_want *nv = realloc(c->v, cap * sizeof(*nv));
-		if (!nv)
-			return 1;
-		c->v = nv;
-		c->cap = cap;
-	}
-	c->v[c->n++] = (struct hc_want){ o->namespace, o->name, s->health_check_node_port, local };
-	return 0;
+	return vec_push(&c->want, ((struct hc_want){ o->namespace, o->name,
+						     s->health_check_node_port, local })) ? 1 : 0;
 }
 
 /* A changed Service has, or had, a health-check node port: the set of
  * ports to serve is collected again (a walk over all Services). */
 static bool health_ports_touched(const struct proxier *p)
 {
-	for (size_t i = 0; i < p->n_changed; i++) {
+	for (size_t i = 0; i < p->changed.n; i++) {
 		char ns[256];
 
-		if (!proxy_split_key(p->changed[i], ns, sizeof(ns)))
+		if (!proxy_split_key(p->changed.v[i], ns, sizeof(ns)))
 			continue;
-		const char *name = p->changed[i] + strlen(ns) + 1;
+		const char *name = p->changed.v[i] + strlen(ns) + 1;
 		const struct kube_service *s = kube_service(kube_informer_get(p->svcs, ns, name));
 		if ((p->hc && hc_port(p->hc, ns, name) >= 0) ||
 		    (s && s->type == KUBE_SVC_LOAD_BALANCER && s->health_check_node_port))
@@ -204,17 +195,17 @@ static void sync_health_ports(struct proxier *p)
 	if (!p->hc)
 		return;
 	kube_informer_foreach(p->svcs, collect_hc, &c);
-	hc_sync(p->hc, c.v, c.n);
-	free(c.v);
+	hc_sync(p->hc, c.want.v, c.want.n);
+	vec_free(&c.want);
 }
 
 /* ---- syncs ---- */
 
 static void changed_clear(struct proxier *p)
 {
-	for (size_t i = 0; i < p->n_changed; i++)
-		free(p->changed[i]);
-	p->n_changed = 0;
+	for (size_t i = 0; i < p->changed.n; i++)
+		free(p->changed.v[i]);
+	p->changed.n = 0;
 }
 
 static int str_cmp(const void *a, const void *b)
@@ -289,15 +280,15 @@ static int sync_some(struct proxier *p, struct proxy_input *in)
 	size_t n = 0, n_gone;
 	int err;
 
-	qsort(p->changed, p->n_changed, sizeof(*p->changed), str_cmp);
-	for (size_t i = 0; i < p->n_changed; i++) {
-		if (n && !strcmp(p->changed[n - 1], p->changed[i]))
-			free(p->changed[i]);
+	qsort(p->changed.v, p->changed.n, sizeof(*p->changed.v), str_cmp);
+	for (size_t i = 0; i < p->changed.n; i++) {
+		if (n && !strcmp(p->changed.v[n - 1], p->changed.v[i]))
+			free(p->changed.v[i]);
 		else
-			p->changed[n++] = p->changed[i];
+			p->changed.v[n++] = p->changed.v[i];
 	}
-	p->n_changed = n;
-	svcs = (const char *const *)p->changed;
+	p->changed.n = n;
+	svcs = (const char *const *)p->changed.v;
 	in->only = svcs;
 	in->n_only = n;
 	fstate_init(&old);
@@ -349,7 +340,7 @@ static void sync_now(struct proxier *p)
 	};
 	struct proxy_stats ps;
 	uint64_t t0 = loop_now_us();
-	bool full = p->full || p->n_changed * SOME_MAX_SHARE > p->applied.n_svcs + 64;
+	bool full = p->full || p->changed.n * SOME_MAX_SHARE > p->applied.n_svcs + 64;
 	int err;
 
 	p->last_sync_ms = loop_now_ms();
@@ -426,7 +417,7 @@ static void on_periodic(struct loop_timer *t)
 	loop_timer_arm(p->loop, &p->periodic, p->o.sync_period_ms);
 	if (p->started) {
 		log_v(2, "proxy", "periodic resync", "");
-		p->check_only = !p->full && !p->n_changed;
+		p->check_only = !p->full && !p->changed.n;
 		p->full = true;
 		schedule(p, 0);
 	}
@@ -483,7 +474,7 @@ void proxier_free(struct proxier *p)
 	fstate_free(&p->applied);
 	slice_index_free(p->by_service);
 	changed_clear(p);
-	free(p->changed);
+	vec_free(&p->changed);
 	for (size_t i = 0; i < p->n_triggers; i++)
 		free(p->triggers[i].when);
 	free(p->triggers);
@@ -539,18 +530,14 @@ void proxier_service_changed(struct proxier *p, enum kube_kind kind, const char 
 		queued(p, kind);	/* the first sync builds everything */
 		return;
 	}
-	if (!p->full && p->n_changed == p->cap_changed) {
-		size_t cap = p->cap_changed ? 2 * p->cap_changed : 64;
-		char **nv = realloc(p->changed, cap * sizeof(*nv));
-		if (nv) {
-			p->changed = nv;
-			p->cap_changed = cap;
+	if (!p->full) {
+		if (asprintf(&key, "%s/%s", ns, name) < 0)
+			key = NULL;
+		if (!key || vec_push(&p->changed, key) < 0) {
+			free(key);
+			p->full = true;		/* out of memory: rebuild everything */
 		}
 	}
-	if (!p->full && (p->n_changed == p->cap_changed || asprintf(&key, "%s/%s", ns, name) < 0))
-		p->full = true;		/* out of memory: rebuild everything */
-	if (key)
-		p->changed[p->n_changed++] = key;
 	queued(p, kind);
 }
 
