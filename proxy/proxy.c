@@ -12,6 +12,7 @@
 
 #define LABEL_SERVICE_NAME "kubernetes.io/service-name"
 #define LABEL_PROXY_NAME "service.kubernetes.io/service-proxy-name"
+#define LABEL_HEADLESS "service.kubernetes.io/headless"
 #define LABEL_ZONE "topology.kubernetes.io/zone"
 #define DEFAULT_AFFINITY_TIMEOUT 10800	/* kube-proxy's, 3 hours */
 
@@ -32,6 +33,12 @@ void proxy_svc_key(char *buf, size_t len, const char *ns, const char *name,
 		snprintf(buf, len, "%s/%s:%s/%s", ns, name, port_name, proto);
 	else
 		snprintf(buf, len, "%s/%s:%u/%s", ns, name, port, proto);
+}
+
+bool proxy_service_ours(const struct kube_object *o)
+{
+	return o && o->kind == KUBE_SERVICE && !kube_object_label(o, LABEL_HEADLESS) &&
+	       !kube_object_label(o, LABEL_PROXY_NAME);
 }
 
 /* ---- the EndpointSlices of one Service ---- */
@@ -304,8 +311,8 @@ static int add_service(void *arg, const struct kube_object *o)
 
 	if (!svc)
 		return 0;
-	if (svc->type == KUBE_SVC_EXTERNAL_NAME || svc->headless || !svc->n_cluster_ips ||
-	    kube_object_label(o, LABEL_PROXY_NAME)) {
+	if (!proxy_service_ours(o) || svc->type == KUBE_SVC_EXTERNAL_NAME || svc->headless ||
+	    !svc->n_cluster_ips) {
 		b->st->skipped_services++;
 		return 0;
 	}

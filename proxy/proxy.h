@@ -84,6 +84,17 @@ struct proxy_input {
 int proxy_build(const struct proxy_config *cfg, const struct proxy_input *in,
 		struct fstate *out, struct proxy_stats *stats);
 
+/*
+ * Whether a Service is this proxy's at all: kube-proxy's informers list
+ * Services with the label selector
+ * "!service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name"
+ * (any value of either label makes it another's). ferry's informer lists
+ * every Service (the LoadBalancer allocator needs them all), so the
+ * proxier drops the rest here: proxy_build skips them, and a Service that
+ * gains either label leaves the data plane as if it had been deleted.
+ */
+bool proxy_service_ours(const struct kube_object *o);
+
 /* Whether two versions of a Node give the same forwarding state (its
  * InternalIPs, podCIDRs and zone label are all proxy_build reads). */
 bool proxy_node_same(const struct kube_node *a, const struct kube_node *b);

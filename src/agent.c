@@ -21,6 +21,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#define MAX_CONSUMERS 8
+
 struct agent {
 	struct loop *loop;
 	const char *node_name;
@@ -32,9 +34,14 @@ struct agent {
 	struct kube_client *kube;
 	struct kube_informer *inf[KUBE_KIND_COUNT];
 	struct httpd *httpd;
-	/* Service forwarding */
+	/* the consumers (consumers_list) and their flags */
+	struct consumer_slot {
+		const struct consumer_ops *ops;
+		const void *opts;
+	} slot[MAX_CONSUMERS];
+	void *cons[MAX_CONSUMERS];
+	size_t n_cons;
 	struct proxier_opts popts;
-	struct proxier *proxier;
 	const char *nodeport_addresses[8], *cluster_cidrs[4];
 };
 
@@ -63,11 +70,24 @@ static int split_list(char *s, const char **out, int max)
 	return n;
 }
 
-/* ---- kube: informers and /healthz ---- */
+/* ---- kube: informers, consumers and /healthz ---- */
 
-/* kube-proxy's selectors: headless Services and those another proxy owns
- * are not ours. */
+/* kube-proxy's selector: the slices of headless Services and of those
+ * another proxy owns serve no consumer. */
 #define PROXY_SELECTOR "!service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name"
+
+/* Every part of the agent that reads the caches, started in this order,
+ * stopped in the reverse one. A new one is one line here. */
+static size_t consumers_list(struct agent *a, struct consumer_slot *out)
+{
+	const struct consumer_slot list[] = {
+		{ &proxier_consumer, &a->popts },
+	};
+
+	_Static_assert(sizeof(list) / sizeof(list[0]) <= MAX_CONSUMERS, "raise MAX_CONSUMERS");
+	memcpy(out, list, sizeof(list));
+	return sizeof(list) / sizeof(list[0]);
+}
 
 static void on_synced(void *arg)
 {
@@ -81,73 +101,32 @@ static void on_synced(void *arg)
 		 kube_informer_count(a->inf[KUBE_ENDPOINTSLICE]));
 	/* Nothing is programmed before every cache is complete: a partial
 	 * view would delete rules that still serve traffic. */
-	if (a->proxier)
-		proxier_start(a->proxier);
+	for (size_t i = 0; i < a->n_cons; i++)
+		if (a->cons[i])
+			a->slot[i].ops->synced(a->cons[i]);
 }
 
-/* What a change means to forwarding: this Node's touches every Service,
- * a Service's or an EndpointSlice's only its own Service. */
-static void on_change(struct agent *a, const struct kube_object *old, const struct kube_object *o,
-		      bool deleted)
+static void changed(struct agent *a, enum kube_kind kind, const struct kube_object *old,
+		    const struct kube_object *obj)
 {
-	const struct kube_endpointslice *s;
-
-	if (!a->proxier)
-		return;
-	switch (o->kind) {
-	case KUBE_NODE:
-		/* Only this node's Node object matters to forwarding. */
-		if (strcmp(o->name, a->node_name))
-			return;
-		/* kube-proxy's rule: load balancers probing /healthz drain a node
-		 * that is going away */
-		hc_health_node_eligible(proxier_health(a->proxier),
-					!kube_node(o)->deleting && !kube_node(o)->to_be_deleted);
-		if (!old || !proxy_node_same(kube_node(old), kube_node(o)))
-			proxier_changed(a->proxier, o->kind);
-		break;
-	case KUBE_SERVICE:
-		proxier_service_changed(a->proxier, o->kind, o->namespace, o->name);
-		break;
-	case KUBE_ENDPOINTSLICE:
-		proxier_slice_event(a->proxier, deleted ? o : old, deleted ? NULL : o);
-		/* a slice may move to another Service: both change */
-		if (old && (s = kube_endpointslice(old)) && s->service_name)
-			proxier_service_changed(a->proxier, o->kind, old->namespace, s->service_name);
-		if ((s = kube_endpointslice(o)) && s->service_name)
-			proxier_service_changed(a->proxier, o->kind, o->namespace, s->service_name);
-		break;
-	default:
-		break;
-	}
+	for (size_t i = 0; i < a->n_cons; i++)
+		if (a->cons[i])
+			a->slot[i].ops->changed(a->cons[i], kind, old, obj);
 }
 
 static void on_add(void *arg, const struct kube_object *o)
 {
-	struct agent *a = arg;
-
-	if (a->proxier)
-		proxier_slice_changed(a->proxier, o);
-	on_change(a, NULL, o, false);
+	changed(arg, o->kind, NULL, o);
 }
 
 static void on_update(void *arg, const struct kube_object *old, const struct kube_object *o)
 {
-	struct agent *a = arg;
-
-	if (a->proxier)
-		proxier_slice_changed(a->proxier, o);
-	on_change(a, old, o, false);
+	changed(arg, o->kind, old, o);
 }
 
 static void on_del(void *arg, const struct kube_object *o)
 {
-	struct agent *a = arg;
-
-	if (o->kind == KUBE_NODE && a->proxier && !strcmp(o->name, a->node_name))
-		proxier_changed(a->proxier, o->kind);
-	else
-		on_change(a, NULL, o, true);
+	changed(arg, o->kind, o, NULL);
 }
 
 /* /healthz also says whether the API answers and every informer synced
@@ -172,11 +151,10 @@ static bool healthz_extra(void *arg, struct httpd_resp *r)
 static void status_http(void *arg, const struct httpd_req *req, struct httpd_resp *r)
 {
 	struct agent *a = arg;
-	const struct proxier_stats *st = proxier_stats(a->proxier);
 
-	httpd_printf(r, "node %s: %llu syncs, %llu failed, last took %.2f ms\n", a->node_name,
-		     (unsigned long long)st->syncs, (unsigned long long)st->sync_errors, st->last_sync_ms);
-	status_text(proxier_applied(a->proxier), r);
+	for (size_t i = 0; i < a->n_cons; i++)
+		if (a->cons[i] && a->slot[i].ops->status)
+			a->slot[i].ops->status(a->cons[i], r);
 }
 
 /* An HTTP server on `bind` ("" or NULL: none, *out stays NULL). */
@@ -202,7 +180,10 @@ static int kube_start(struct agent *a)
 				       .probe_ms = 10000 };
 	struct kube_handlers h = { .add = on_add, .update = on_update, .del = on_del,
 				   .synced = on_synced };
+	/* every Service (each consumer filters its own: the proxier with
+	 * proxy_service_ours); slices with kube-proxy's selector */
 	struct kube_informer_opts proxied = { .label_selector = PROXY_SELECTOR };
+	struct consumer_env env;
 	char err[512];
 
 	if (kube_config_resolve(&cfg, a->kubeconfig, a->master, err, sizeof(err)) < 0) {
@@ -214,38 +195,33 @@ static int kube_start(struct agent *a)
 	if (!a->kube)
 		return -1;
 	a->inf[KUBE_NODE] = kube_informer_new(a->kube, KUBE_NODE, NULL, &h, a);
-	a->inf[KUBE_SERVICE] = kube_informer_new(a->kube, KUBE_SERVICE, &proxied, &h, a);
+	a->inf[KUBE_SERVICE] = kube_informer_new(a->kube, KUBE_SERVICE, NULL, &h, a);
 	a->inf[KUBE_ENDPOINTSLICE] = kube_informer_new(a->kube, KUBE_ENDPOINTSLICE, &proxied, &h, a);
 	for (int k = 0; k < KUBE_KIND_COUNT; k++)
 		if (!a->inf[k])
 			return -1;
-	a->popts.cfg.node_name = a->node_name;
-	a->proxier = proxier_new(a->loop, &a->popts, a->inf[KUBE_SERVICE],
-				 a->inf[KUBE_ENDPOINTSLICE], a->inf[KUBE_NODE]);
-	if (!a->proxier) {
-		log_err("agent", "cannot open the nftables netlink socket", "");
+	if (open_http(a, a->healthz_bind, "/healthz", &a->httpd) < 0 ||
+	    open_http(a, a->metrics_bind, "/metrics", &a->metrics_httpd) < 0)
 		return -1;
+	a->popts.cfg.node_name = a->node_name;
+	env = (struct consumer_env){
+		.loop = a->loop, .node_name = a->node_name, .inf = a->inf,
+		.healthz_httpd = a->httpd, .metrics_httpd = a->metrics_httpd,
+		.healthz_extra = healthz_extra, .healthz_extra_arg = a,
+	};
+	a->n_cons = consumers_list(a, a->slot);
+	for (size_t i = 0; i < a->n_cons; i++) {
+		if (!(a->cons[i] = a->slot[i].ops->start(&env, a->slot[i].opts))) {
+			log_err("agent", "cannot start", "part=%s", a->slot[i].ops->name);
+			return -1;
+		}
+		log_v(2, "agent", "started", "part=%s", a->slot[i].ops->name);
 	}
-	proxier_health(a->proxier)->extra = healthz_extra;
-	proxier_health(a->proxier)->extra_arg = a;
+	if (a->metrics_httpd)
+		httpd_route(a->metrics_httpd, "/status", status_http, a);
 	for (int k = 0; k < KUBE_KIND_COUNT; k++)
 		if (kube_informer_start(a->inf[k]) < 0)
 			return -1;
-	/* kube-proxy's bodies and codes: load balancers and probes written
-	 * for kube-proxy read them unchanged */
-	if (open_http(a, a->healthz_bind, "/healthz", &a->httpd) < 0)
-		return -1;
-	if (a->httpd) {
-		httpd_route(a->httpd, "/healthz", hc_healthz_http, proxier_health(a->proxier));
-		httpd_route(a->httpd, "/livez", hc_livez_http, proxier_health(a->proxier));
-	}
-	if (open_http(a, a->metrics_bind, "/metrics", &a->metrics_httpd) < 0)
-		return -1;
-	if (a->metrics_httpd) {
-		httpd_route(a->metrics_httpd, "/metrics", metrics_http, proxier_metrics(a->proxier));
-		httpd_route(a->metrics_httpd, "/healthz", hc_healthz_http, proxier_health(a->proxier));
-		httpd_route(a->metrics_httpd, "/status", status_http, a);
-	}
 	return 0;
 }
 
@@ -253,7 +229,9 @@ static void kube_stop(struct agent *a)
 {
 	httpd_free(a->metrics_httpd);
 	httpd_free(a->httpd);
-	proxier_free(a->proxier);
+	for (size_t i = a->n_cons; i-- > 0;)
+		if (a->cons[i])
+			a->slot[i].ops->stop(a->cons[i]);
 	for (int k = 0; k < KUBE_KIND_COUNT; k++)
 		kube_informer_free(a->inf[k]);
 	kube_client_free(a->kube);
