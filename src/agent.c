@@ -6,12 +6,10 @@
 #include "core/httpd.h"
 #include "core/log.h"
 #include "core/loop.h"
-#include "core/metrics.h"
 #include "kube/informer.h"
 #include "src/cmd.h"
 #include "src/kpconfig_file.h"
 #include "src/proxier.h"
-#include "src/status.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -28,15 +28,18 @@
  * Where the proxier is between the caches and the kernel; every change of
  * state goes through set_state(), so the log (-v 3) reads as a trace:
  *
- *   WAITING --synced--> FULL --sync ok--> IDLE --Service/slice--> PENDING
- *                        ^  \--sync fails--> RETRY --sync ok--> IDLE
- *      Node change, many |
- *      changes, OOM -----+   IDLE --periodic--> CHECK --sync ok--> IDLE
+ *   WAITING  --informers synced------------------------------> FULL
+ *   IDLE     --a Service's or slice's change-----------------> PENDING
+ *   IDLE     --periodic resync-------------------------------> CHECK
+ *   IDLE, PENDING --Node change, out of memory---------------> FULL
+ *   PENDING, CHECK --periodic resync; CHECK --any change-----> FULL
+ *   any but WAITING --sync fails-----------------------------> RETRY
+ *   any but WAITING --sync succeeds--------------------------> IDLE
  *
- * FULL, CHECK and RETRY rebuild from the whole cache; CHECK is a periodic
- * self-check with nothing changed (differences are the change syncs'
- * bugs); RETRY waits out a failed sync and absorbs every change until a
- * sync succeeds.
+ * FULL, CHECK and RETRY rebuild from the whole cache (PENDING too when
+ * many Services changed). CHECK is the periodic self-check with nothing
+ * changed: differences it finds are bugs of the change syncs. RETRY waits
+ * out a failed sync and absorbs every change until a sync succeeds.
  */
 enum px_state { PX_WAITING, PX_IDLE, PX_PENDING, PX_FULL, PX_CHECK, PX_RETRY };
 
