@@ -35,6 +35,8 @@ struct metrics {
 	void (*scrape)(void *arg);
 	void *scrape_arg;
 	struct proc_metrics *proc;
+	struct metrics *children[8];	/* metrics_include: written after, not owned */
+	size_t n_children;
 };
 
 struct proc_metrics {
@@ -358,52 +360,93 @@ int metrics_add_process(struct metrics *m)
 	return 0;
 }
 
-char *metrics_text(const struct metrics *m)
+static void put_metric(struct out *o, const struct metric *x)
+{
+	const char *l = x->labels, *sep = *l ? "," : "";
+	uint64_t cum = 0;
+	char v[40];
+
+	if (x->type != M_HISTOGRAM) {
+		metrics_fmt(v, sizeof(v), x->value);
+		put(o, *l ? "%s{%s} %s\n" : "%s%s %s\n", x->name, l, v);
+		return;
+	}
+	for (size_t i = 0; i <= x->n; i++) {
+		cum += x->buckets[i];
+		if (i < x->n)
+			metrics_fmt(v, sizeof(v), x->bounds[i]);
+		else
+			snprintf(v, sizeof(v), "+Inf");
+		put(o, "%s_bucket{%s%sle=\"%s\"} %llu\n", x->name, l, sep, v, (unsigned long long)cum);
+	}
+	metrics_fmt(v, sizeof(v), x->sum);
+	put(o, *l ? "%s_sum{%s} %s\n" : "%s_sum%s %s\n", x->name, l, v);
+	put(o, *l ? "%s_count{%s} %llu\n" : "%s_count%s %llu\n", x->name, l,
+	    (unsigned long long)x->count);
+}
+
+static void put_registry(struct out *o, const struct metrics *m)
 {
 	static const char *const tname[] = { "counter", "gauge", "histogram" };
-	struct out o = { 0 };
-	char v[40];
 
 	if (m->scrape)
 		m->scrape(m->scrape_arg);
-	put(&o, "%s", "");
 	for (const struct metric *x = m->head; x; x = x->next) {
-		const char *l = x->labels, *sep = *l ? "," : "";
 		bool first = true;
 
-		for (const struct metric *y = m->head; y != x; y = y->next)
+		for (const struct metric *y = m->head; y != x && first; y = y->next)
+			first = strcmp(y->name, x->name) != 0;
+		if (!first)
+			continue;	/* written with the first of its name */
+		put(o, "# HELP %s ", x->name);
+		put_help(o, x->help);
+		put(o, "\n# TYPE %s %s\n", x->name, tname[x->type]);
+		/* a family is one block, however its label sets were registered */
+		for (const struct metric *y = x; y; y = y->next)
 			if (!strcmp(y->name, x->name))
-				first = false;
-		if (first) {
-			put(&o, "# HELP %s ", x->name);
-			put_help(&o, x->help);
-			put(&o, "\n# TYPE %s %s\n", x->name, tname[x->type]);
-		}
-		if (x->type != M_HISTOGRAM) {
-			metrics_fmt(v, sizeof(v), x->value);
-			put(&o, *l ? "%s{%s} %s\n" : "%s%s %s\n", x->name, l, v);
-			continue;
-		}
-		uint64_t cum = 0;
-
-		for (size_t i = 0; i <= x->n; i++) {
-			cum += x->buckets[i];
-			if (i < x->n)
-				metrics_fmt(v, sizeof(v), x->bounds[i]);
-			else
-				snprintf(v, sizeof(v), "+Inf");
-			put(&o, "%s_bucket{%s%sle=\"%s\"} %llu\n", x->name, l, sep, v, (unsigned long long)cum);
-		}
-		metrics_fmt(v, sizeof(v), x->sum);
-		put(&o, *l ? "%s_sum{%s} %s\n" : "%s_sum%s %s\n", x->name, l, v);
-		put(&o, *l ? "%s_count{%s} %llu\n" : "%s_count%s %llu\n", x->name, l,
-		    (unsigned long long)x->count);
+				put_metric(o, y);
 	}
+	for (size_t i = 0; i < m->n_children; i++)
+		put_registry(o, m->children[i]);
+}
+
+char *metrics_text(const struct metrics *m)
+{
+	struct out o = { 0 };
+
+	put(&o, "%s", "");
+	put_registry(&o, m);
 	if (o.oom) {
 		free(o.s);
 		return NULL;
 	}
 	return o.s;
+}
+
+void metrics_remove(struct metrics *m, struct metric *x)
+{
+	if (!x)
+		return;
+	for (struct metric **pp = &m->head; *pp; pp = &(*pp)->next) {
+		if (*pp != x)
+			continue;
+		*pp = x->next;
+		if (m->tail == &x->next)
+			m->tail = pp;
+		metric_free(x);
+		return;
+	}
+}
+
+int metrics_include(struct metrics *m, struct metrics *child)
+{
+	struct metrics **n;
+
+	if (m->n_children == sizeof(m->children) / sizeof(m->children[0]))
+		return -ENOSPC;
+	n = &m->children[m->n_children++];
+	*n = child;
+	return 0;
 }
 
 void metrics_http(void *arg, const struct httpd_req *req, struct httpd_resp *r)

@@ -53,6 +53,12 @@ void metrics_on_scrape(struct metrics *m, void (*fn)(void *arg), void *arg);
  * each scrape. Uses the scrape hook. 0, or -ENOMEM. */
 int metrics_add_process(struct metrics *m);
 
+/* Unregister and free one metric (NULL: nothing). A label set that is
+ * gone (a deleted pool) disappears from the text. */
+void metrics_remove(struct metrics *m, struct metric *x);
+/* Write child's metrics after m's own (another part's registry on one
+ * /metrics page). child must outlive m or be its last user. 0 or -ENOSPC. */
+int metrics_include(struct metrics *m, struct metrics *child);
 /* The text exposition; malloc'd, NULL on ENOMEM. */
 char *metrics_text(const struct metrics *m);
 /* httpd handler, arg = struct metrics *: serves metrics_text(). */

@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "proxy/ctsync.h"
-#include "core/log.h"
-#include "core/loop.h"
+#include "core/vec.h"
 #include "nft/model.h"
-#include "proxy/kpmetrics.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -54,7 +52,7 @@ static int fidx(int family) { return family == AF_INET6 ? 1 : 0; }
 
 struct builder {
 	struct proxy_ct *c;
-	size_t cap[2];
+	size_t cap[2], fb_cap[2];
 	size_t *fb[2];		/* per frontend: its first backend in c->b, fixed up at the end */
 };
 
@@ -63,20 +61,10 @@ static struct ct_frontend *add_front(struct builder *bd, int family, size_t firs
 	int k = fidx(family);
 	struct proxy_ct *c = bd->c;
 
-	if (c->n[k] == bd->cap[k]) {
-		size_t cap = bd->cap[k] ? 2 * bd->cap[k] : 64;
-		struct ct_frontend *nf = realloc(c->f[k], cap * sizeof(*nf));
-		size_t *nb;
-
-		if (!nf)
-			return NULL;
-		c->f[k] = nf;
-		nb = realloc(bd->fb[k], cap * sizeof(*nb));
-		if (!nb)
-			return NULL;
-		bd->fb[k] = nb;
-		bd->cap[k] = cap;
-	}
+	/* two arrays in step: each with its own capacity */
+	if (vec_grow((void **)&c->f[k], &bd->cap[k], c->n[k] + 1, sizeof(*c->f[k])) ||
+	    vec_grow((void **)&bd->fb[k], &bd->fb_cap[k], c->n[k] + 1, sizeof(*bd->fb[k])))
+		return NULL;
 	bd->fb[k][c->n[k]] = first_b;
 	memset(&c->f[k][c->n[k]], 0, sizeof(c->f[k][0]));
 	c->f[k][c->n[k]].family = family;
@@ -93,15 +81,8 @@ static long add_backends(struct proxy_ct *c, size_t *cap, const struct fsvc *v, 
 
 		if (e->addr.family != family || !serving(e))
 			continue;
-		if (c->n_b == *cap) {
-			size_t nc = *cap ? 2 * *cap : 256;
-			struct ct_backend *nb = realloc(c->b, nc * sizeof(*nb));
-
-			if (!nb)
-				return -1;
-			c->b = nb;
-			*cap = nc;
-		}
+		if (vec_grow((void **)&c->b, cap, c->n_b + 1, sizeof(*c->b)))
+			return -1;
 		memset(&c->b[c->n_b], 0, sizeof(c->b[0]));
 		memcpy(c->b[c->n_b].addr, e->addr.a, family == AF_INET6 ? 16 : 4);
 		c->b[c->n_b].port = e->port;
@@ -182,35 +163,4 @@ void proxy_ct_free(struct proxy_ct *c)
 	free(c->f[1]);
 	free(c->b);
 	memset(c, 0, sizeof(*c));
-}
-
-int proxy_ct_sync(const struct fstate *old, const struct fstate *cur, struct kp_metrics *m)
-{
-	struct proxy_ct c;
-	int total = 0, rc;
-
-	if (!proxy_ct_needed(old, cur))
-		return 0;
-	rc = proxy_ct_build(old, cur, &c);
-	for (int k = 0; k < 2 && !rc; k++) {
-		uint64_t t0 = loop_now_us();
-
-		if (!c.n[k])
-			continue;
-		rc = ct_reconcile(c.f[k], c.n[k]);
-		if (rc < 0)
-			break;
-		if (m)
-			kp_metrics_conntrack(m, k ? AF_INET6 : AF_INET, (loop_now_us() - t0) / 1e6, rc);
-		total += rc;
-		rc = 0;
-	}
-	proxy_ct_free(&c);
-	if (rc < 0) {
-		log_err("proxy", "conntrack reconcile failed", "err=%s", log_q(strerror(-rc)));
-		return rc;
-	}
-	if (total)
-		log_v(2, "proxy", "stale UDP conntrack entries deleted", "entries=%d", total);
-	return total;
 }

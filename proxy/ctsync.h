@@ -13,7 +13,8 @@
  *    (ferry does this beyond kube-proxy v1.37, whose reconciler only sees
  *    current Services, so such flows lived on until they idled out).
  *
- * Stateless against the kernel: it repairs what a restart missed.
+ * Stateless against the kernel: it repairs what a restart missed. Pure:
+ * src/ctclean.c sends the deletes.
  */
 #ifndef FERRY_PROXY_CTSYNC_H
 #define FERRY_PROXY_CTSYNC_H
@@ -24,7 +25,6 @@
 #include <stddef.h>
 
 struct fstate;
-struct kp_metrics;
 
 /* A UDP service port differs between the two states (either may be NULL:
  * empty). Both sorted by key (fstate_sort). */
@@ -42,12 +42,6 @@ struct proxy_ct {
 int proxy_ct_build(const struct fstate *old, const struct fstate *cur, struct proxy_ct *out);
 void proxy_ct_free(struct proxy_ct *c);
 
-/*
- * After a successful sync from `old` (what the kernel held) to `cur`: when
- * proxy_ct_needed, reconcile both families and record
- * kubeproxy_conntrack_reconciler_* in `m` (may be NULL). Returns the
- * entries deleted (0 when not needed) or a negative errno (logged).
- */
-int proxy_ct_sync(const struct fstate *old, const struct fstate *cur, struct kp_metrics *m);
+/* src/ctclean.h sends what these compute (nft/conntrack.h). */
 
 #endif

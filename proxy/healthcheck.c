@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Health-check node ports: one struct hc_svc per served Service, one httpd
- * per (Service, bind address). The handler reads the count from the hc_svc
- * at request time, so hc_sync updates counts without touching sockets.
+ * The proxier's health and kube-proxy's health-check bodies. Pure: the
+ * listeners are src/hcserver.c's.
  */
 #include "proxy/healthcheck.h"
 #include "core/httpd.h"
@@ -87,10 +86,13 @@ void hc_rfc3339nano(char *buf, size_t len, struct timespec t)
 	}
 	gmtime_r(&t.tv_sec, &tm);
 	/* Go drops trailing zeros of the nanoseconds, and the dot with them */
-	if (t.tv_nsec) {
-		snprintf(frac, sizeof(frac), ".%09ld", t.tv_nsec);
-		for (size_t e = strlen(frac); frac[e - 1] == '0'; e--)
-			frac[e - 1] = 0;
+	if (t.tv_nsec > 0 && t.tv_nsec < 1000000000) {
+		long ns = t.tv_nsec;
+		int digits = 9;
+
+		for (; ns % 10 == 0; ns /= 10)
+			digits--;
+		snprintf(frac, sizeof(frac), ".%0*ld", digits, ns);
 	}
 	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(buf + n, len - n, "%sZ", frac);
@@ -168,27 +170,7 @@ void hc_livez_http(void *arg, const struct httpd_req *req, struct httpd_resp *r)
 	health_http(arg, false, r);
 }
 
-/* ---- Service health-check node ports ---- */
-
-struct hc_svc {
-	struct hc_servers *s;
-	char *ns, *name;
-	uint16_t port;
-	uint32_t eps;
-	bool keep;
-	size_t n_h;
-	struct httpd **h;
-	struct hc_svc *next;
-};
-
-struct hc_servers {
-	struct loop *loop;
-	char **binds;
-	size_t n_binds;
-	const struct hc_health *health;
-	struct hc_svc *svcs;
-	size_t n_svcs;
-};
+/* ---- Service health-check node ports: the bodies ---- */
 
 static void json_str(char **p, size_t *left, const char *s)
 {
@@ -225,262 +207,4 @@ char *hc_service_body(const char *namespace, const char *name, uint32_t eps, boo
 	snprintf(p, left, "\"\n\t},\n\t\"localEndpoints\": %u,\n\t\"serviceProxyHealthy\": %s\n}",
 		 eps, healthy ? "true" : "false");
 	return out;
-}
-
-static void svc_http(void *arg, const struct httpd_req *req, struct httpd_resp *r)
-{
-	struct hc_svc *v = arg;
-	bool healthy = !v->s->health || hc_health_healthy(v->s->health);
-	char *body = hc_service_body(v->ns, v->name, v->eps, healthy);
-
-	r->content_type = "application/json";
-	snprintf(r->headers, sizeof(r->headers),
-		 "X-Content-Type-Options: nosniff\r\nX-Load-Balancing-Endpoint-Weight: %u\r\n", v->eps);
-	r->status = v->eps && healthy ? 200 : 503;
-	if (body)
-		httpd_printf(r, "%s", body);
-	free(body);
-}
-
-struct hc_servers *hc_new(struct loop *l, const char *const *binds, size_t n_binds,
-			  const struct hc_health *health)
-{
-	struct hc_servers *s = calloc(1, sizeof(*s));
-
-	if (!s)
-		return NULL;
-	s->loop = l;
-	s->health = health;
-	if (n_binds && binds) {
-		s->binds = calloc(n_binds, sizeof(*s->binds));
-		if (!s->binds) {
-			free(s);
-			return NULL;
-		}
-		for (size_t i = 0; i < n_binds; i++)
-			if (!(s->binds[i] = strdup(binds[i]))) {
-				s->n_binds = i;
-				hc_free(s);
-				return NULL;
-			}
-		s->n_binds = n_binds;
-	}
-	return s;
-}
-
-static void svc_close(struct hc_svc *v)
-{
-	for (size_t i = 0; i < v->n_h; i++)
-		httpd_free(v->h[i]);
-	free(v->h);
-	v->h = NULL;
-	v->n_h = 0;
-}
-
-static void svc_free(struct hc_svc *v)
-{
-	svc_close(v);
-	free(v->ns);
-	free(v->name);
-	free(v);
-}
-
-void hc_free(struct hc_servers *s)
-{
-	if (!s)
-		return;
-	while (s->svcs) {
-		struct hc_svc *v = s->svcs;
-
-		s->svcs = v->next;
-		svc_free(v);
-	}
-	for (size_t i = 0; i < s->n_binds; i++)
-		free(s->binds[i]);
-	free(s->binds);
-	free(s);
-}
-
-static struct httpd *listen_one(struct hc_servers *s, const char *addr, uint16_t port, int *err)
-{
-	char b[80];
-
-	snprintf(b, sizeof(b), strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, port);
-	return httpd_new(s->loop, b, err);
-}
-
-/* Opens every listener of v, or none (kube-proxy closes what it opened so
- * the next sync retries from scratch). */
-static int svc_open(struct hc_servers *s, struct hc_svc *v)
-{
-	size_t n = s->n_binds ? s->n_binds : 1;
-	int err = 0;
-
-	v->h = calloc(n, sizeof(*v->h));
-	if (!v->h)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		struct httpd *h;
-
-		if (s->n_binds) {
-			h = listen_one(s, s->binds[i], v->port, &err);
-		} else {
-			h = listen_one(s, "::", v->port, &err);
-			if (!h && (err == -EAFNOSUPPORT || err == -EADDRNOTAVAIL))
-				h = listen_one(s, "0.0.0.0", v->port, &err);
-		}
-		if (!h || httpd_route(h, "*", svc_http, v) < 0) {
-			if (h) {
-				httpd_free(h);
-				err = -ENOMEM;
-			}
-			log_err("healthcheck", "cannot open health-check port",
-				"service=%s/%s port=%u bind=%s err=%s", v->ns, v->name, v->port,
-				log_q(s->n_binds ? s->binds[i] : "*"), log_q(strerror(-err)));
-			svc_close(v);
-			return err;
-		}
-		v->h[v->n_h++] = h;
-	}
-	log_v(2, "healthcheck", "opened health-check port", "service=%s/%s port=%u", v->ns, v->name,
-	      v->port);
-	return 0;
-}
-
-static struct hc_svc *find(struct hc_servers *s, const char *ns, const char *name)
-{
-	for (struct hc_svc *v = s->svcs; v; v = v->next)
-		if (!strcmp(v->ns, ns) && !strcmp(v->name, name))
-			return v;
-	return NULL;
-}
-
-/* A per-call index of the served services by namespace/name: hc_sync runs
- * on every proxy sync, with up to thousands of services. */
-struct idx {
-	struct hc_svc **slot;
-	size_t mask;
-};
-
-static size_t key_hash(const char *ns, const char *name)
-{
-	uint32_t h = 2166136261u;
-
-	for (const char *p = ns; *p; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	h = (h ^ '/') * 16777619u;
-	for (const char *p = name; *p; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	return h;
-}
-
-static int idx_build(struct idx *x, const struct hc_servers *s, size_t more)
-{
-	size_t size = 16;
-
-	while (size < 2 * (s->n_svcs + more))
-		size *= 2;
-	free(x->slot);
-	x->slot = calloc(size, sizeof(*x->slot));
-	if (!x->slot)
-		return -ENOMEM;
-	x->mask = size - 1;
-	for (struct hc_svc *v = s->svcs; v; v = v->next)
-		for (size_t h = key_hash(v->ns, v->name) & x->mask;; h = (h + 1) & x->mask)
-			if (!x->slot[h]) {
-				x->slot[h] = v;
-				break;
-			}
-	return 0;
-}
-
-static struct hc_svc *idx_find(const struct idx *x, const char *ns, const char *name)
-{
-	for (size_t h = key_hash(ns, name) & x->mask; x->slot[h]; h = (h + 1) & x->mask)
-		if (!strcmp(x->slot[h]->ns, ns) && !strcmp(x->slot[h]->name, name))
-			return x->slot[h];
-	return NULL;
-}
-
-static void idx_put(struct idx *x, struct hc_svc *v)
-{
-	size_t h = key_hash(v->ns, v->name) & x->mask;
-
-	while (x->slot[h])
-		h = (h + 1) & x->mask;
-	x->slot[h] = v;
-}
-
-int hc_sync(struct hc_servers *s, const struct hc_want *want, size_t n)
-{
-	struct idx x = { 0 };
-	int first_err = 0;
-
-	if (idx_build(&x, s, 0) < 0)
-		return -ENOMEM;
-	for (struct hc_svc *v = s->svcs; v; v = v->next)
-		v->keep = false;
-	for (size_t i = 0; i < n; i++) {
-		struct hc_svc *v = idx_find(&x, want[i].namespace, want[i].name);
-
-		if (v && v->port == want[i].port) {
-			v->keep = true;
-			v->eps = want[i].local_endpoints;
-		}
-	}
-	/* close first: a port moving between two services must be free */
-	for (struct hc_svc **pp = &s->svcs; *pp;) {
-		struct hc_svc *v = *pp;
-
-		if (v->keep) {
-			pp = &v->next;
-			continue;
-		}
-		log_v(2, "healthcheck", "closing health-check port", "service=%s/%s port=%u", v->ns,
-		      v->name, v->port);
-		*pp = v->next;
-		s->n_svcs--;
-		svc_free(v);
-	}
-	/* room for every want: the table never fills while opening */
-	if (idx_build(&x, s, n) < 0)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		struct hc_svc *v = idx_find(&x, want[i].namespace, want[i].name);
-		int rc;
-
-		if (v)
-			continue;	/* kept, or a duplicate of one opened just now */
-		v = calloc(1, sizeof(*v));
-		if (!v || !(v->ns = strdup(want[i].namespace)) || !(v->name = strdup(want[i].name))) {
-			if (v)
-				svc_free(v);
-			free(x.slot);
-			return -ENOMEM;
-		}
-		v->s = s;
-		v->port = want[i].port;
-		v->eps = want[i].local_endpoints;
-		if ((rc = svc_open(s, v)) < 0) {
-			svc_free(v);
-			if (!first_err)
-				first_err = rc;
-			continue;
-		}
-		v->next = s->svcs;
-		s->svcs = v;
-		s->n_svcs++;
-		idx_put(&x, v);
-	}
-	free(x.slot);
-	return first_err;
-}
-
-size_t hc_count(const struct hc_servers *s) { return s->n_svcs; }
-
-int hc_port(const struct hc_servers *s, const char *ns, const char *name)
-{
-	struct hc_svc *v = find((struct hc_servers *)s, ns, name);
-
-	return v && v->n_h ? httpd_port(v->h[0]) : -1;
 }

@@ -24,7 +24,6 @@
 #include <stdint.h>
 #include <time.h>
 
-struct loop;
 struct httpd_req;
 struct httpd_resp;
 struct metric;
@@ -74,38 +73,7 @@ void hc_health_body(const struct hc_health *h, bool healthz, struct timespec now
  * a UTC wall time: "2026-11-26T13:50:01.1234Z"; {0,0} is Go's zero time. */
 void hc_rfc3339nano(char *buf, size_t len, struct timespec t);
 
-/* ---- Service health-check node ports ---- */
-struct hc_want {
-	const char *namespace, *name;
-	uint16_t port;			/* spec.healthCheckNodePort */
-	uint32_t local_endpoints;	/* this node's ready endpoints */
-};
-
-struct hc_servers;
-
-/*
- * `binds`: addresses to listen on ("0.0.0.0", "::", "192.0.2.1"), one
- * listener per address and port; NULL or n_binds 0 means every address
- * ("::" dual-stack, or "0.0.0.0" where IPv6 is off), like kube-proxy without
- * nodePortAddresses. `health` (may be NULL: always healthy) gives
- * serviceProxyHealthy. Copies what it needs; NULL on ENOMEM.
- */
-struct hc_servers *hc_new(struct loop *l, const char *const *binds, size_t n_binds,
-			  const struct hc_health *health);
-void hc_free(struct hc_servers *s);
-
-/*
- * Serve exactly `want`: listeners of services no longer wanted (or whose
- * port changed) close, new ones open, counts update in place without
- * reopening. A port that cannot be opened is logged and retried on the next
- * call. Returns 0, or the first negative errno of a listener that failed.
- */
-int hc_sync(struct hc_servers *s, const struct hc_want *want, size_t n);
-
-/* For tests and `ferry status`: services served, and a service's state. */
-size_t hc_count(const struct hc_servers *s);
-/* Local port actually bound (the first listener); -1 when not served. */
-int hc_port(const struct hc_servers *s, const char *namespace, const char *name);
+/* ---- Service health-check node ports (served by src/hcserver.h) ---- */
 
 /* The exact body kube-proxy sends (no trailing newline); malloc'd. */
 char *hc_service_body(const char *namespace, const char *name, uint32_t local_endpoints,

@@ -101,8 +101,7 @@ void kp_config_free(struct kp_config *c);
  */
 int kp_config_parse(const char *text, size_t len, bool strict, struct kp_config *out, char *err,
 		    size_t errlen);
-/* The same, from a file; -errno when it cannot be read. */
-int kp_config_load(const char *path, bool strict, struct kp_config *out, char *err, size_t errlen);
+/* src/kpconfig_file.h reads it from a file. */
 
 /* Go's time.ParseDuration ("1m0s", "500ms", "-1.5h", "0"): 0 or -EINVAL. */
 int kp_parse_duration(const char *s, int64_t *ns);

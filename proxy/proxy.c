@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "proxy/proxy.h"
 #include "core/log.h"
+#include "core/vec.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -11,6 +12,7 @@
 
 #define LABEL_SERVICE_NAME "kubernetes.io/service-name"
 #define LABEL_PROXY_NAME "service.kubernetes.io/service-proxy-name"
+#define LABEL_HEADLESS "service.kubernetes.io/headless"
 #define LABEL_ZONE "topology.kubernetes.io/zone"
 #define DEFAULT_AFFINITY_TIMEOUT 10800	/* kube-proxy's, 3 hours */
 
@@ -23,9 +25,20 @@ static const uint8_t proto_numbers[] = {
 };
 
 void proxy_svc_key(char *buf, size_t len, const char *ns, const char *name,
-		   const char *port_name, const char *proto)
+		   const char *port_name, uint16_t port, const char *proto)
 {
-	snprintf(buf, len, "%s/%s:%s/%s", ns, name, port_name ? port_name : "", proto);
+	/* an unnamed port (a Service's only one) is called by its number: a
+	 * port name always holds a letter, so the two never meet */
+	if (port_name && *port_name)
+		snprintf(buf, len, "%s/%s:%s/%s", ns, name, port_name, proto);
+	else
+		snprintf(buf, len, "%s/%s:%u/%s", ns, name, port, proto);
+}
+
+bool proxy_service_ours(const struct kube_object *o)
+{
+	return o && o->kind == KUBE_SERVICE && !kube_object_label(o, LABEL_HEADLESS) &&
+	       !kube_object_label(o, LABEL_PROXY_NAME);
 }
 
 /* ---- the EndpointSlices of one Service ---- */
@@ -76,14 +89,8 @@ static int collect_slice(void *arg, const struct kube_object *o)
 	struct slice_group *g = b->n_groups && !strcmp(b->groups[b->n_groups - 1].key, key) ?
 		&b->groups[b->n_groups - 1] : NULL;
 	if (!g) {
-		if (b->n_groups == b->cap_groups) {
-			size_t cap = b->cap_groups ? 2 * b->cap_groups : 64;
-			struct slice_group *ng = realloc(b->groups, cap * sizeof(*ng));
-			if (!ng)
-				goto oom;
-			b->groups = ng;
-			b->cap_groups = cap;
-		}
+		if (vec_grow((void **)&b->groups, &b->cap_groups, b->n_groups + 1, sizeof(*b->groups)))
+			goto oom;
 		g = &b->groups[b->n_groups++];
 		memset(g, 0, sizeof(*g));
 		if (!(g->key = strdup(key))) {
@@ -91,14 +98,8 @@ static int collect_slice(void *arg, const struct kube_object *o)
 			goto oom;
 		}
 	}
-	if (g->l.n == g->l.cap) {
-		size_t cap = g->l.cap ? 2 * g->l.cap : 2;
-		const struct kube_endpointslice **nv = realloc(g->l.v, cap * sizeof(*nv));
-		if (!nv)
-			goto oom;
-		g->l.v = nv;
-		g->l.cap = cap;
-	}
+	if (vec_grow((void **)&g->l.v, &g->l.cap, g->l.n + 1, sizeof(*g->l.v)))
+		goto oom;
 	g->l.v[g->l.n++] = s;
 	return 0;
 oom:
@@ -310,8 +311,8 @@ static int add_service(void *arg, const struct kube_object *o)
 
 	if (!svc)
 		return 0;
-	if (svc->type == KUBE_SVC_EXTERNAL_NAME || svc->headless || !svc->n_cluster_ips ||
-	    kube_object_label(o, LABEL_PROXY_NAME)) {
+	if (!proxy_service_ours(o) || svc->type == KUBE_SVC_EXTERNAL_NAME || svc->headless ||
+	    !svc->n_cluster_ips) {
 		b->st->skipped_services++;
 		return 0;
 	}
@@ -329,7 +330,7 @@ static int add_service(void *arg, const struct kube_object *o)
 				 o->namespace, o->name, sp->port);
 			continue;
 		}
-		proxy_svc_key(key, sizeof(key), o->namespace, o->name, sp->name,
+		proxy_svc_key(key, sizeof(key), o->namespace, o->name, sp->name, sp->port,
 			      proto_names[sp->protocol]);
 		if (!(v = fstate_add_svc(b->out, key)))
 			goto oom;

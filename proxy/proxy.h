@@ -31,6 +31,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct proxy_config {
 	const char *node_name;
@@ -83,6 +84,17 @@ struct proxy_input {
 int proxy_build(const struct proxy_config *cfg, const struct proxy_input *in,
 		struct fstate *out, struct proxy_stats *stats);
 
+/*
+ * Whether a Service is this proxy's at all: kube-proxy's informers list
+ * Services with the label selector
+ * "!service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name"
+ * (any value of either label makes it another's). ferry's informer lists
+ * every Service (the LoadBalancer allocator needs them all), so the
+ * proxier drops the rest here: proxy_build skips them, and a Service that
+ * gains either label leaves the data plane as if it had been deleted.
+ */
+bool proxy_service_ours(const struct kube_object *o);
+
 /* Whether two versions of a Node give the same forwarding state (its
  * InternalIPs, podCIDRs and zone label are all proxy_build reads). */
 bool proxy_node_same(const struct kube_node *a, const struct kube_node *b);
@@ -91,8 +103,10 @@ bool proxy_node_same(const struct kube_node *a, const struct kube_node *b);
  * follows at key + strlen(ns) + 1; false when malformed or too long. */
 bool proxy_split_key(const char *key, char *ns, size_t len);
 
-/* The key of a Service port in the model: "namespace/name:portname/proto". */
+/* The key of a Service port in the model, also the nft element comment:
+ * "namespace/name:portname/proto", or "namespace/name:80/proto" for an
+ * unnamed port. */
 void proxy_svc_key(char *buf, size_t len, const char *ns, const char *name,
-		   const char *port_name, const char *proto);
+		   const char *port_name, uint16_t port, const char *proto);
 
 #endif

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "proxy/sliceindex.h"
+#include "core/hash.h"
+#include "core/vec.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -9,37 +11,20 @@
 
 /* One Service: "namespace/name" and the names of its slices. */
 struct entry {
-	struct entry *next;
-	char **slices;
-	size_t n, cap;
+	struct hnode node;
+	VEC(char *) slices;
 	char key[];
 };
 
 struct slice_index {
-	struct entry **b;
-	size_t nb, n_entries, n_slices;
+	struct htab t;
+	size_t n_slices;
 };
 
+/* the hash of the key "ns/svc", without building it */
 static uint64_t hash(const char *ns, const char *svc)
 {
-	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
-
-	for (const char *p = ns; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ULL;
-	h = (h ^ '/') * 1099511628211ULL;
-	for (const char *p = svc; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ULL;
-	return h;
-}
-
-/* the same as hash(ns, svc) for the key "ns/svc" */
-static uint64_t hash_key(const char *key)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (const char *p = key; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ULL;
-	return h;
+	return hash_str(svc, hash_str("/", hash_str(ns, HASH_SEED)));
 }
 
 static bool key_is(const struct entry *e, const char *ns, const char *svc)
@@ -51,20 +36,14 @@ static bool key_is(const struct entry *e, const char *ns, const char *svc)
 
 struct slice_index *slice_index_new(void)
 {
-	struct slice_index *x = calloc(1, sizeof(*x));
-
-	if (x && !(x->b = calloc(x->nb = 256, sizeof(*x->b)))) {
-		free(x);
-		return NULL;
-	}
-	return x;
+	return calloc(1, sizeof(struct slice_index));
 }
 
 static void entry_free(struct entry *e)
 {
-	for (size_t i = 0; i < e->n; i++)
-		free(e->slices[i]);
-	free(e->slices);
+	for (size_t i = 0; i < e->slices.n; i++)
+		free(e->slices.v[i]);
+	vec_free(&e->slices);
 	free(e);
 }
 
@@ -72,92 +51,68 @@ void slice_index_free(struct slice_index *x)
 {
 	if (!x)
 		return;
-	for (size_t i = 0; i < x->nb; i++)
-		for (struct entry *e = x->b[i], *next; e; e = next) {
-			next = e->next;
-			entry_free(e);
-		}
-	free(x->b);
+	HTAB_WALK(&x->t, n) {
+		htab_del(&x->t, n);
+		entry_free(container_of(n, struct entry, node));
+	}
+	htab_free(&x->t);
 	free(x);
 }
 
-static struct entry **find(const struct slice_index *x, const char *ns, const char *svc)
+static struct entry *find(const struct slice_index *x, const char *ns, const char *svc)
 {
-	struct entry **pe = &x->b[hash(ns, svc) & (x->nb - 1)];
+	uint64_t h = hash(ns, svc);
 
-	while (*pe && !key_is(*pe, ns, svc))
-		pe = &(*pe)->next;
-	return pe;
-}
-
-static void grow(struct slice_index *x)
-{
-	size_t nb = 2 * x->nb;
-	struct entry **b = calloc(nb, sizeof(*b));
-
-	if (!b)
-		return;		/* longer chains, still correct */
-	for (size_t i = 0; i < x->nb; i++)
-		for (struct entry *e = x->b[i], *next; e; e = next) {
-			struct entry **pe = &b[hash_key(e->key) & (nb - 1)];
-
-			next = e->next;
-			e->next = *pe;
-			*pe = e;
-		}
-	free(x->b);
-	x->b = b;
-	x->nb = nb;
+	for (struct hnode *n = htab_first(&x->t, h); n; n = htab_next(n, h))
+		if (key_is(container_of(n, struct entry, node), ns, svc))
+			return container_of(n, struct entry, node);
+	return NULL;
 }
 
 static void del(struct slice_index *x, const char *ns, const char *svc, const char *slice)
 {
-	struct entry **pe = find(x, ns, svc), *e = *pe;
+	struct entry *e = find(x, ns, svc);
 
 	if (!e)
 		return;
-	for (size_t i = 0; i < e->n; i++) {
-		if (strcmp(e->slices[i], slice))
+	for (size_t i = 0; i < e->slices.n; i++) {
+		if (strcmp(e->slices.v[i], slice))
 			continue;
-		free(e->slices[i]);
-		e->slices[i] = e->slices[--e->n];
+		free(e->slices.v[i]);
+		e->slices.v[i] = e->slices.v[--e->slices.n];
 		x->n_slices--;
 		break;
 	}
-	if (!e->n) {
-		*pe = e->next;
+	if (!e->slices.n) {
+		htab_del(&x->t, &e->node);
 		entry_free(e);
-		x->n_entries--;
 	}
 }
 
 static int add(struct slice_index *x, const char *ns, const char *svc, const char *slice)
 {
-	struct entry **pe = find(x, ns, svc), *e = *pe;
+	struct entry *e = find(x, ns, svc);
+	char *copy;
 
 	if (!e) {
 		size_t len = strlen(ns) + 1 + strlen(svc) + 1;
 		if (!(e = calloc(1, sizeof(*e) + len)))
 			return -ENOMEM;
 		snprintf(e->key, len, "%s/%s", ns, svc);
-		*pe = e;
-		if (++x->n_entries > x->nb)
-			grow(x);
-	}
-	for (size_t i = 0; i < e->n; i++)
-		if (!strcmp(e->slices[i], slice))
-			return 0;
-	if (e->n == e->cap) {
-		size_t cap = e->cap ? 2 * e->cap : 2;
-		char **v = realloc(e->slices, cap * sizeof(*v));
-		if (!v)
+		if (htab_add(&x->t, &e->node, hash(ns, svc)) < 0) {
+			free(e);
 			return -ENOMEM;
-		e->slices = v;
-		e->cap = cap;
+		}
 	}
-	if (!(e->slices[e->n] = strdup(slice)))
+	for (size_t i = 0; i < e->slices.n; i++)
+		if (!strcmp(e->slices.v[i], slice))
+			return 0;
+	if (!(copy = strdup(slice)))
 		return -ENOMEM;
-	e->n++;
+	if (vec_push(&e->slices, copy) < 0) {
+		free(copy);
+		return -ENOMEM;
+	}
 	x->n_slices++;
 	return 0;
 }
@@ -182,10 +137,10 @@ int slice_index_update(struct slice_index *x, const struct kube_object *old,
 void slice_index_foreach(const struct slice_index *x, const char *ns, const char *svc,
 			 void (*fn)(void *arg, const char *slice), void *arg)
 {
-	const struct entry *e = *find(x, ns, svc);
+	const struct entry *e = find(x, ns, svc);
 
-	for (size_t i = 0; e && i < e->n; i++)
-		fn(arg, e->slices[i]);
+	for (size_t i = 0; e && i < e->slices.n; i++)
+		fn(arg, e->slices.v[i]);
 }
 
 size_t slice_index_count(const struct slice_index *x) { return x->n_slices; }

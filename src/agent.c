@@ -9,9 +9,10 @@
 #include "core/metrics.h"
 #include "kube/informer.h"
 #include "src/cmd.h"
-#include "proxy/kpconfig.h"
+#include "src/kpconfig_file.h"
+#include "src/lbctl.h"
+#include "lbip/svc.h"
 #include "src/proxier.h"
-#include "src/status.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -21,11 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The kinds the proxier watches: the first three of enum kube_kind (kube/
- * has more since, for lbip/). */
-#define PROXY_KINDS 3
-_Static_assert(KUBE_SERVICE < PROXY_KINDS && KUBE_ENDPOINTSLICE < PROXY_KINDS && KUBE_NODE < PROXY_KINDS,
-	       "the proxier's kinds come first in enum kube_kind");
+#define MAX_CONSUMERS 8
 
 struct agent {
 	struct loop *loop;
@@ -36,11 +33,19 @@ struct agent {
 	double kube_qps;
 	int kube_burst;
 	struct kube_client *kube;
-	struct kube_informer *inf[PROXY_KINDS];
+	struct kube_informer *inf[KUBE_KIND_COUNT];
 	struct httpd *httpd;
-	/* Service forwarding */
+	/* the consumers (consumers_list) and their flags */
+	struct consumer_slot {
+		const struct consumer_ops *ops;
+		const void *opts;
+	} slot[MAX_CONSUMERS];
+	void *cons[MAX_CONSUMERS];
+	size_t n_cons;
 	struct proxier_opts popts;
-	struct proxier *proxier;
+	struct lbctl_opts lbopts;
+	struct metrics *metrics;	/* /metrics: every part's registry */
+	char cm_selector[300];
 	const char *nodeport_addresses[8], *cluster_cidrs[4];
 };
 
@@ -69,107 +74,83 @@ static int split_list(char *s, const char **out, int max)
 	return n;
 }
 
-/* ---- kube: informers and /healthz ---- */
+/* ---- kube: informers, consumers and /healthz ---- */
 
-/* kube-proxy's selectors: headless Services and those another proxy owns
- * are not ours. */
+/* kube-proxy's selector: the slices of headless Services and of those
+ * another proxy owns serve no consumer. */
 #define PROXY_SELECTOR "!service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name"
+
+/* Every part of the agent that reads the caches, started in this order,
+ * stopped in the reverse one. A new one is one line here. */
+static size_t consumers_list(struct agent *a, struct consumer_slot *out)
+{
+	const struct consumer_slot list[] = {
+		{ &proxier_consumer, &a->popts },
+		{ &lbctl_consumer, &a->lbopts },
+	};
+
+	_Static_assert(sizeof(list) / sizeof(list[0]) <= MAX_CONSUMERS, "raise MAX_CONSUMERS");
+	memcpy(out, list, sizeof(list));
+	return sizeof(list) / sizeof(list[0]);
+}
 
 static void on_synced(void *arg)
 {
 	struct agent *a = arg;
 
-	for (int k = 0; k < PROXY_KINDS; k++)
-		if (!a->inf[k] || !kube_informer_synced(a->inf[k]))
+	for (int k = 0; k < KUBE_KIND_COUNT; k++)
+		if (a->inf[k] && !kube_informer_synced(a->inf[k]))
 			return;
 	log_info("agent", "all informers synced", "nodes=%zu services=%zu endpointslices=%zu",
 		 kube_informer_count(a->inf[KUBE_NODE]), kube_informer_count(a->inf[KUBE_SERVICE]),
 		 kube_informer_count(a->inf[KUBE_ENDPOINTSLICE]));
 	/* Nothing is programmed before every cache is complete: a partial
 	 * view would delete rules that still serve traffic. */
-	if (a->proxier)
-		proxier_start(a->proxier);
+	for (size_t i = 0; i < a->n_cons; i++)
+		if (a->cons[i])
+			a->slot[i].ops->synced(a->cons[i]);
 }
 
-/* What a change means to forwarding: this Node's touches every Service,
- * a Service's or an EndpointSlice's only its own Service. */
-static void on_change(struct agent *a, const struct kube_object *old, const struct kube_object *o,
-		      bool deleted)
+static void changed(struct agent *a, enum kube_kind kind, const struct kube_object *old,
+		    const struct kube_object *obj)
 {
-	const struct kube_endpointslice *s;
-
-	if (!a->proxier)
-		return;
-	switch (o->kind) {
-	case KUBE_NODE:
-		/* Only this node's Node object matters to forwarding. */
-		if (strcmp(o->name, a->node_name))
-			return;
-		/* kube-proxy's rule: load balancers probing /healthz drain a node
-		 * that is going away */
-		hc_health_node_eligible(proxier_health(a->proxier),
-					!kube_node(o)->deleting && !kube_node(o)->to_be_deleted);
-		if (!old || !proxy_node_same(kube_node(old), kube_node(o)))
-			proxier_changed(a->proxier, o->kind);
-		break;
-	case KUBE_SERVICE:
-		proxier_service_changed(a->proxier, o->kind, o->namespace, o->name);
-		break;
-	case KUBE_ENDPOINTSLICE:
-		proxier_slice_event(a->proxier, deleted ? o : old, deleted ? NULL : o);
-		/* a slice may move to another Service: both change */
-		if (old && (s = kube_endpointslice(old)) && s->service_name)
-			proxier_service_changed(a->proxier, o->kind, old->namespace, s->service_name);
-		if ((s = kube_endpointslice(o)) && s->service_name)
-			proxier_service_changed(a->proxier, o->kind, o->namespace, s->service_name);
-		break;
-	default:
-		break;
-	}
+	for (size_t i = 0; i < a->n_cons; i++)
+		if (a->cons[i])
+			a->slot[i].ops->changed(a->cons[i], kind, old, obj);
 }
 
 static void on_add(void *arg, const struct kube_object *o)
 {
-	struct agent *a = arg;
-
-	if (a->proxier)
-		proxier_slice_changed(a->proxier, o);
-	on_change(a, NULL, o, false);
+	changed(arg, o->kind, NULL, o);
 }
 
 static void on_update(void *arg, const struct kube_object *old, const struct kube_object *o)
 {
-	struct agent *a = arg;
-
-	if (a->proxier)
-		proxier_slice_changed(a->proxier, o);
-	on_change(a, old, o, false);
+	changed(arg, o->kind, old, o);
 }
 
 static void on_del(void *arg, const struct kube_object *o)
 {
-	struct agent *a = arg;
-
-	if (o->kind == KUBE_NODE && a->proxier && !strcmp(o->name, a->node_name))
-		proxier_changed(a->proxier, o->kind);
-	else
-		on_change(a, NULL, o, true);
+	changed(arg, o->kind, o, NULL);
 }
 
 /* /healthz also says whether the API answers and every informer synced
  * (extra fields after kube-proxy's own); either false makes it 503. */
 static bool healthz_extra(void *arg, struct httpd_resp *r)
 {
-	static const char *const names[] = { "services", "endpointslices", "nodes" };
 	struct agent *a = arg;
 	bool api = a->kube && kube_client_reachable(a->kube), ok = api;
+	int n = 0;
 
 	httpd_printf(r, ",\"apiReachable\":%s,\"synced\":{", api ? "true" : "false");
-	for (int k = 0; k < PROXY_KINDS; k++) {
+	for (int k = 0; k < KUBE_KIND_COUNT; k++) {
 		bool s = a->inf[k] && kube_informer_synced(a->inf[k]);
 
+		if (!a->inf[k])
+			continue;
 		ok = ok && s;
-		httpd_printf(r, "%s\"%s\":%s", k ? "," : "", names[k], s ? "true" : "false");
+		httpd_printf(r, "%s\"%s\":%s", n++ ? "," : "", kube_kind_info(k)->plural,
+			     s ? "true" : "false");
 	}
 	httpd_printf(r, "}");
 	return ok;
@@ -178,11 +159,10 @@ static bool healthz_extra(void *arg, struct httpd_resp *r)
 static void status_http(void *arg, const struct httpd_req *req, struct httpd_resp *r)
 {
 	struct agent *a = arg;
-	const struct proxier_stats *st = proxier_stats(a->proxier);
 
-	httpd_printf(r, "node %s: %llu syncs, %llu failed, last took %.2f ms\n", a->node_name,
-		     (unsigned long long)st->syncs, (unsigned long long)st->sync_errors, st->last_sync_ms);
-	status_text(proxier_applied(a->proxier), r);
+	for (size_t i = 0; i < a->n_cons; i++)
+		if (a->cons[i] && a->slot[i].ops->status)
+			a->slot[i].ops->status(a->cons[i], r);
 }
 
 /* An HTTP server on `bind` ("" or NULL: none, *out stays NULL). */
@@ -208,7 +188,10 @@ static int kube_start(struct agent *a)
 				       .probe_ms = 10000 };
 	struct kube_handlers h = { .add = on_add, .update = on_update, .del = on_del,
 				   .synced = on_synced };
+	/* every Service (each consumer filters its own: the proxier with
+	 * proxy_service_ours); slices with kube-proxy's selector */
 	struct kube_informer_opts proxied = { .label_selector = PROXY_SELECTOR };
+	struct consumer_env env;
 	char err[512];
 
 	if (kube_config_resolve(&cfg, a->kubeconfig, a->master, err, sizeof(err)) < 0) {
@@ -220,38 +203,54 @@ static int kube_start(struct agent *a)
 	if (!a->kube)
 		return -1;
 	a->inf[KUBE_NODE] = kube_informer_new(a->kube, KUBE_NODE, NULL, &h, a);
-	a->inf[KUBE_SERVICE] = kube_informer_new(a->kube, KUBE_SERVICE, &proxied, &h, a);
+	a->inf[KUBE_SERVICE] = kube_informer_new(a->kube, KUBE_SERVICE, NULL, &h, a);
 	a->inf[KUBE_ENDPOINTSLICE] = kube_informer_new(a->kube, KUBE_ENDPOINTSLICE, &proxied, &h, a);
-	for (int k = 0; k < PROXY_KINDS; k++)
-		if (!a->inf[k])
-			return -1;
+	if (!a->inf[KUBE_NODE] || !a->inf[KUBE_SERVICE] || !a->inf[KUBE_ENDPOINTSLICE])
+		return -1;
+	/* the allocator's inputs: MetalLB's configuration (one ConfigMap, the
+	 * metallb.io resources, cluster-wide as MetalLB reads them) and the
+	 * Namespaces its pools may select */
+	if (!a->lbopts.disabled) {
+		struct kube_informer_opts cm = { .namespace = a->lbopts.config_namespace,
+						 .field_selector = a->cm_selector };
+
+		snprintf(a->cm_selector, sizeof(a->cm_selector), "metadata.name=%s",
+			 a->lbopts.config_name);
+		a->inf[KUBE_NAMESPACE] = kube_informer_new(a->kube, KUBE_NAMESPACE, NULL, &h, a);
+		a->inf[KUBE_CONFIGMAP] = kube_informer_new(a->kube, KUBE_CONFIGMAP, &cm, &h, a);
+		for (int k = KUBE_CUSTOM_FIRST; k < KUBE_KIND_COUNT; k++)
+			a->inf[k] = kube_informer_new(a->kube, k, NULL, &h, a);
+		for (int k = KUBE_NAMESPACE; k < KUBE_KIND_COUNT; k++)
+			if (!a->inf[k])
+				return -1;
+	}
+	if (open_http(a, a->healthz_bind, "/healthz", &a->httpd) < 0 ||
+	    open_http(a, a->metrics_bind, "/metrics", &a->metrics_httpd) < 0)
+		return -1;
+	if (!(a->metrics = metrics_new()))
+		return -1;
+	if (a->metrics_httpd)
+		httpd_route(a->metrics_httpd, "/metrics", metrics_http, a->metrics);
 	a->popts.cfg.node_name = a->node_name;
-	a->proxier = proxier_new(a->loop, &a->popts, a->inf[KUBE_SERVICE],
-				 a->inf[KUBE_ENDPOINTSLICE], a->inf[KUBE_NODE]);
-	if (!a->proxier) {
-		log_err("agent", "cannot open the nftables netlink socket", "");
-		return -1;
-	}
-	proxier_health(a->proxier)->extra = healthz_extra;
-	proxier_health(a->proxier)->extra_arg = a;
-	for (int k = 0; k < PROXY_KINDS; k++)
-		if (kube_informer_start(a->inf[k]) < 0)
+	env = (struct consumer_env){
+		.loop = a->loop, .node_name = a->node_name, .inf = a->inf,
+		.kube = a->kube, .metrics = a->metrics,
+		.healthz_httpd = a->httpd, .metrics_httpd = a->metrics_httpd,
+		.healthz_extra = healthz_extra, .healthz_extra_arg = a,
+	};
+	a->n_cons = consumers_list(a, a->slot);
+	for (size_t i = 0; i < a->n_cons; i++) {
+		if (!(a->cons[i] = a->slot[i].ops->start(&env, a->slot[i].opts))) {
+			log_err("agent", "cannot start", "part=%s", a->slot[i].ops->name);
 			return -1;
-	/* kube-proxy's bodies and codes: load balancers and probes written
-	 * for kube-proxy read them unchanged */
-	if (open_http(a, a->healthz_bind, "/healthz", &a->httpd) < 0)
-		return -1;
-	if (a->httpd) {
-		httpd_route(a->httpd, "/healthz", hc_healthz_http, proxier_health(a->proxier));
-		httpd_route(a->httpd, "/livez", hc_livez_http, proxier_health(a->proxier));
+		}
+		log_v(2, "agent", "started", "part=%s", a->slot[i].ops->name);
 	}
-	if (open_http(a, a->metrics_bind, "/metrics", &a->metrics_httpd) < 0)
-		return -1;
-	if (a->metrics_httpd) {
-		httpd_route(a->metrics_httpd, "/metrics", metrics_http, proxier_metrics(a->proxier));
-		httpd_route(a->metrics_httpd, "/healthz", hc_healthz_http, proxier_health(a->proxier));
+	if (a->metrics_httpd)
 		httpd_route(a->metrics_httpd, "/status", status_http, a);
-	}
+	for (int k = 0; k < KUBE_KIND_COUNT; k++)
+		if (a->inf[k] && kube_informer_start(a->inf[k]) < 0)
+			return -1;
 	return 0;
 }
 
@@ -259,10 +258,13 @@ static void kube_stop(struct agent *a)
 {
 	httpd_free(a->metrics_httpd);
 	httpd_free(a->httpd);
-	proxier_free(a->proxier);
-	for (int k = 0; k < PROXY_KINDS; k++)
+	for (size_t i = a->n_cons; i-- > 0;)
+		if (a->cons[i])
+			a->slot[i].ops->stop(a->cons[i]);
+	for (int k = 0; k < KUBE_KIND_COUNT; k++)
 		kube_informer_free(a->inf[k]);
 	kube_client_free(a->kube);
+	metrics_free(a->metrics);
 }
 
 /*
@@ -333,7 +335,13 @@ static void usage(FILE *f)
 		   "                   [--metrics-bind-address ADDR:PORT (default 127.0.0.1:10249)]\n"
 		   "                   [--sync-period DURATION (30s)] [--min-sync-period DURATION (1s)]\n"
 		   "                   [--nodeport-addresses primary|CIDR,...] [--cluster-cidr CIDR,...]\n"
-		   "                   [--masquerade-all] [--config KUBE-PROXY-CONFIG.yaml]\n");
+		   "                   [--masquerade-all] [--config KUBE-PROXY-CONFIG.yaml]\n"
+		   "LoadBalancer IPs (MetalLB's configuration, read as it is):\n"
+		   "                   [--lb-allocator=true|false (true)] [--lb-class NAME (" LB_DEFAULT_CLASS ")]\n"
+		   "                   [--lb-config-namespace NS (metallb-system)] [--lb-config-name NAME (config)]\n"
+		   "                   [--lb-lease-namespace NS (ferry-system)] [--lb-lease-name NAME (ferry-lb-allocator)]\n"
+		   "                   [--lb-lease-duration DURATION (15s)] [--lb-renew-deadline DURATION (10s)]\n"
+		   "                   [--lb-retry-period DURATION (2s)]\n");
 }
 
 int cmd_agent(int argc, char **argv)
@@ -354,12 +362,26 @@ int cmd_agent(int argc, char **argv)
 		{ "cluster-cidr", required_argument, NULL, 'C' },
 		{ "masquerade-all", no_argument, NULL, 'A' },
 		{ "config", required_argument, NULL, 'F' },
+		{ "lb-allocator", required_argument, NULL, 1000 },
+		{ "lb-class", required_argument, NULL, 1001 },
+		{ "lb-config-namespace", required_argument, NULL, 1002 },
+		{ "lb-config-name", required_argument, NULL, 1003 },
+		{ "lb-lease-namespace", required_argument, NULL, 1004 },
+		{ "lb-lease-name", required_argument, NULL, 1005 },
+		{ "lb-lease-duration", required_argument, NULL, 1006 },
+		{ "lb-renew-deadline", required_argument, NULL, 1007 },
+		{ "lb-retry-period", required_argument, NULL, 1008 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	struct agent a = { .healthz_bind = "0.0.0.0:10256", .metrics_bind = "127.0.0.1:10249",
 			   .kube_qps = 50, .kube_burst = 100,
-			   .popts = { .sync_period_ms = 30000, .min_sync_period_ms = 1000 } };
+			   .popts = { .sync_period_ms = 30000, .min_sync_period_ms = 1000 },
+			   .lbopts = { .lb_class = LB_DEFAULT_CLASS, .config_namespace = "metallb-system",
+				       .config_name = "config", .lease_namespace = "ferry-system",
+				       .lease_name = "ferry-lb-allocator", .lease_duration_s = 15,
+				       .renew_deadline_ms = 10000, .retry_ms = 2000 } };
+	uint64_t ms;
 	int n;
 	const char *config_path = NULL;
 	uint32_t flags_set = 0;		/* KPC_* bits given on the command line */
@@ -441,6 +463,32 @@ int cmd_agent(int argc, char **argv)
 			a.popts.cfg.masquerade_all = true;
 			flags_set |= KPC_MASQUERADE_ALL;
 			break;
+		case 1000:
+			if (strcmp(optarg, "true") && strcmp(optarg, "false")) {
+				fprintf(stderr, "ferry agent: --lb-allocator takes true or false\n");
+				return 2;
+			}
+			a.lbopts.disabled = !strcmp(optarg, "false");
+			break;
+		case 1001: a.lbopts.lb_class = optarg; break;
+		case 1002: a.lbopts.config_namespace = optarg; break;
+		case 1003: a.lbopts.config_name = optarg; break;
+		case 1004: a.lbopts.lease_namespace = optarg; break;
+		case 1005: a.lbopts.lease_name = optarg; break;
+		case 1006:
+		case 1007:
+		case 1008:
+			if (parse_duration_ms(optarg, &ms) < 0 || ms == 0 || ms > 3600000) {
+				fprintf(stderr, "ferry agent: bad duration \"%s\" (like 15s)\n", optarg);
+				return 2;
+			}
+			if (c == 1006)
+				a.lbopts.lease_duration_s = (int)((ms + 999) / 1000);
+			else if (c == 1007)
+				a.lbopts.renew_deadline_ms = (int)ms;
+			else
+				a.lbopts.retry_ms = (int)ms;
+			break;
 		case 'F':
 			config_path = optarg;
 			break;
@@ -454,6 +502,12 @@ int cmd_agent(int argc, char **argv)
 	}
 	if (config_path && apply_config(&a, config_path, flags_set, &kc) < 0)
 		return 2;
+	/* fencing needs the deadline well inside what the others wait */
+	if (a.lbopts.renew_deadline_ms >= a.lbopts.lease_duration_s * 1000 ||
+	    a.lbopts.retry_ms >= a.lbopts.renew_deadline_ms) {
+		fprintf(stderr, "ferry agent: need --lb-retry-period < --lb-renew-deadline < --lb-lease-duration\n");
+		return 2;
+	}
 	if (!a.node_name || !*a.node_name) {
 		gethostname(host, sizeof(host) - 1);
 		a.node_name = host;

@@ -7,6 +7,7 @@
  */
 #include "src/cmd_nft.h"
 #include "src/cmd.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "nft/model.h"
 #include "nft/kpcleanup.h"
@@ -19,31 +20,18 @@
 #include <string.h>
 #include <sys/resource.h>
 
+/* a state file ("-": stdin); far beyond any real one */
+#define STATE_MAX ((size_t)1 << 30)
+
 static char *read_file(const char *path, size_t *len)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-	size_t cap = 1 << 16, n = 0;
-	char *buf = malloc(cap);
+	char *buf;
+	int rc = file_read(path, STATE_MAX, &buf, len);
 
-	if (!f || !buf) {
-		fprintf(stderr, "ferry: %s: %s\n", path, strerror(errno));
-		free(buf);
+	if (rc < 0) {
+		fprintf(stderr, "ferry: %s: %s\n", path, strerror(-rc));
 		return NULL;
 	}
-	for (size_t r; (r = fread(buf + n, 1, cap - n, f)) > 0;) {
-		n += r;
-		if (n == cap) {
-			char *nb = realloc(buf, cap *= 2);
-			if (!nb) {
-				free(buf);
-				return NULL;
-			}
-			buf = nb;
-		}
-	}
-	if (f != stdin)
-		fclose(f);
-	*len = n;
 	return buf;
 }
 

@@ -1,9 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "src/proxier.h"
+#include "core/httpd.h"
 #include "core/log.h"
-#include "proxy/ctsync.h"
-#include "proxy/sliceindex.h"
+#include "core/loop.h"
+#include "core/metrics.h"
+#include "core/vec.h"
+#include "kube/informer.h"
 #include "nft/nft.h"
+#include "proxy/kpmetrics.h"
+#include "proxy/sliceindex.h"
+#include "src/ctclean.h"
+#include "src/hcserver.h"
+#include "src/status.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -16,6 +24,25 @@
 
 #define RETRY_MS 1000
 
+/*
+ * Where the proxier is between the caches and the kernel; every change of
+ * state goes through set_state(), so the log (-v 3) reads as a trace:
+ *
+ *   WAITING  --informers synced------------------------------> FULL
+ *   IDLE     --a Service's or slice's change-----------------> PENDING
+ *   IDLE     --periodic resync-------------------------------> CHECK
+ *   IDLE, PENDING --Node change, out of memory---------------> FULL
+ *   PENDING, CHECK --periodic resync; CHECK --any change-----> FULL
+ *   any but WAITING --sync fails-----------------------------> RETRY
+ *   any but WAITING --sync succeeds--------------------------> IDLE
+ *
+ * FULL, CHECK and RETRY rebuild from the whole cache (PENDING too when
+ * many Services changed). CHECK is the periodic self-check with nothing
+ * changed: differences it finds are bugs of the change syncs. RETRY waits
+ * out a failed sync and absorbs every change until a sync succeeds.
+ */
+enum px_state { PX_WAITING, PX_IDLE, PX_PENDING, PX_FULL, PX_CHECK, PX_RETRY };
+
 struct proxier {
 	struct loop *loop;
 	struct proxier_opts o;
@@ -23,23 +50,23 @@ struct proxier {
 	struct nft_sync *nft;
 	struct loop_timer timer;	/* the next sync, coalesced */
 	struct loop_timer periodic;
-	bool started;
-	bool full;			/* the next sync rebuilds from the whole cache */
-	bool check_only;		/* ...and nothing changed since: a self-check */
-	/* Services ("namespace/name") whose Service or EndpointSlices changed
-	 * since the last good sync: the next sync rebuilds only them. */
-	char **changed;
-	size_t n_changed, cap_changed;
+	enum px_state state;		/* only through set_state() */
+	/* PX_PENDING: Services ("namespace/name") whose Service or
+	 * EndpointSlices changed since the last good sync: the next sync
+	 * rebuilds only them. */
+	VEC(char *) changed;
 	uint64_t last_sync_ms;		/* monotonic */
 	uint64_t last_event_ms;		/* the last change seen */
-	bool retrying;			/* the timer waits out a failed sync */
 	uint64_t coalesce_ms;		/* current wait after a sync (see schedule) */
 	struct slice_index *by_service;	/* EndpointSlices per Service */
-	bool index_broken;		/* an update failed: walk the cache */
+	/* an index update failed: syncs walk the whole cache from then on
+	 * (a mode of the index, whatever the sync state) */
+	bool index_broken;
 	struct proxy_stats counts;	/* of `applied` */
 	struct fstate want;		/* scratch: what a sync builds */
 	struct fstate applied;		/* what the kernel holds, sorted */
 	struct proxier_stats st;
+	const char *node_name;		/* for /status */
 	struct hc_health health;	/* /healthz, /livez */
 	struct hc_servers *hc;		/* health-check node ports */
 	struct kp_metrics metrics;
@@ -51,6 +78,25 @@ struct proxier {
 };
 
 #define MAX_TRIGGERS 4096
+
+static const char *const px_state_names[] = {
+	"waiting", "idle", "pending", "full", "check", "retry",
+};
+
+static void set_state(struct proxier *p, enum px_state s, const char *why)
+{
+	if (p->state != s)
+		log_v(3, "proxy", "proxier state", "from=%s to=%s why=%s",
+		      px_state_names[p->state], px_state_names[s], log_q(why));
+	p->state = s;
+}
+
+static bool started(const struct proxier *p) { return p->state != PX_WAITING; }
+/* the next sync rebuilds from the whole cache */
+static bool full_pending(const struct proxier *p)
+{
+	return p->state == PX_FULL || p->state == PX_CHECK || p->state == PX_RETRY;
+}
 
 static void each_cached(const void *cache, int (*fn)(void *, const struct kube_object *), void *arg)
 {
@@ -132,8 +178,7 @@ static void schedule(struct proxier *p, uint64_t not_before_ms)
 
 struct hc_collect {
 	const struct proxier *p;
-	struct hc_want *v;
-	size_t n, cap;
+	VEC(struct hc_want) want;
 };
 
 static int collect_hc(void *arg, const struct kube_object *o)
@@ -145,7 +190,8 @@ static int collect_hc(void *arg, const struct kube_object *o)
 	uint32_t local = 0;
 	size_t lo, hi;
 
-	if (!s || s->type != KUBE_SVC_LOAD_BALANCER || !s->health_check_node_port ||
+	if (!s || !proxy_service_ours(o) || s->type != KUBE_SVC_LOAD_BALANCER ||
+	    !s->health_check_node_port ||
 	    s->external_traffic_policy != KUBE_POLICY_LOCAL)
 		return 0;
 	/* Local endpoints of any port of this Service, each address once. */
@@ -167,31 +213,24 @@ static int collect_hc(void *arg, const struct kube_object *o)
 			local += !dup;
 		}
 	}
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? 2 * c->cap : 8;
-		struct hc_want *nv = realloc(c->v, cap * sizeof(*nv));
-		if (!nv)
-			return 1;
-		c->v = nv;
-		c->cap = cap;
-	}
-	c->v[c->n++] = (struct hc_want){ o->namespace, o->name, s->health_check_node_port, local };
-	return 0;
+	return vec_push(&c->want, ((struct hc_want){ o->namespace, o->name,
+						     s->health_check_node_port, local })) ? 1 : 0;
 }
 
 /* A changed Service has, or had, a health-check node port: the set of
  * ports to serve is collected again (a walk over all Services). */
 static bool health_ports_touched(const struct proxier *p)
 {
-	for (size_t i = 0; i < p->n_changed; i++) {
+	for (size_t i = 0; i < p->changed.n; i++) {
 		char ns[256];
 
-		if (!proxy_split_key(p->changed[i], ns, sizeof(ns)))
+		if (!proxy_split_key(p->changed.v[i], ns, sizeof(ns)))
 			continue;
-		const char *name = p->changed[i] + strlen(ns) + 1;
+		const char *name = p->changed.v[i] + strlen(ns) + 1;
 		const struct kube_service *s = kube_service(kube_informer_get(p->svcs, ns, name));
 		if ((p->hc && hc_port(p->hc, ns, name) >= 0) ||
-		    (s && s->type == KUBE_SVC_LOAD_BALANCER && s->health_check_node_port))
+		    (s && proxy_service_ours(&s->obj) && s->type == KUBE_SVC_LOAD_BALANCER &&
+		     s->health_check_node_port))
 			return true;
 	}
 	return false;
@@ -204,17 +243,17 @@ static void sync_health_ports(struct proxier *p)
 	if (!p->hc)
 		return;
 	kube_informer_foreach(p->svcs, collect_hc, &c);
-	hc_sync(p->hc, c.v, c.n);
-	free(c.v);
+	hc_sync(p->hc, c.want.v, c.want.n);
+	vec_free(&c.want);
 }
 
 /* ---- syncs ---- */
 
 static void changed_clear(struct proxier *p)
 {
-	for (size_t i = 0; i < p->n_changed; i++)
-		free(p->changed[i]);
-	p->n_changed = 0;
+	for (size_t i = 0; i < p->changed.n; i++)
+		free(p->changed.v[i]);
+	p->changed.n = 0;
 }
 
 static int str_cmp(const void *a, const void *b)
@@ -268,7 +307,7 @@ static int sync_full(struct proxier *p, struct proxy_input *in, struct proxy_sta
 		return err;
 	/* UDP has no teardown: flows still DNAT'ed to an endpoint that is gone
 	 * (or to a Service that had none) would never recover. */
-	proxy_ct_sync(&p->applied, &p->want, &p->metrics);
+	ct_clean(&p->applied, &p->want, &p->metrics);
 	/* the kernel now holds `want`: it becomes the base of the next sync */
 	fstate_free(&p->applied);
 	p->applied = p->want;
@@ -289,15 +328,15 @@ static int sync_some(struct proxier *p, struct proxy_input *in)
 	size_t n = 0, n_gone;
 	int err;
 
-	qsort(p->changed, p->n_changed, sizeof(*p->changed), str_cmp);
-	for (size_t i = 0; i < p->n_changed; i++) {
-		if (n && !strcmp(p->changed[n - 1], p->changed[i]))
-			free(p->changed[i]);
+	qsort(p->changed.v, p->changed.n, sizeof(*p->changed.v), str_cmp);
+	for (size_t i = 0; i < p->changed.n; i++) {
+		if (n && !strcmp(p->changed.v[n - 1], p->changed.v[i]))
+			free(p->changed.v[i]);
 		else
-			p->changed[n++] = p->changed[i];
+			p->changed.v[n++] = p->changed.v[i];
 	}
-	p->n_changed = n;
-	svcs = (const char *const *)p->changed;
+	p->changed.n = n;
+	svcs = (const char *const *)p->changed.v;
 	in->only = svcs;
 	in->n_only = n;
 	fstate_init(&old);
@@ -324,7 +363,7 @@ static int sync_some(struct proxier *p, struct proxy_input *in)
 	if (cur_v) {
 		struct fstate was = { .node = p->applied.node, .svcs = old.svcs, .n_svcs = old.n_svcs };
 
-		proxy_ct_sync(&was, &cur, &p->metrics);
+		ct_clean(&was, &cur, &p->metrics);
 		count_delta(&p->counts, &was, &cur);
 	} else {
 		count_state(&p->applied, &p->counts);
@@ -349,7 +388,7 @@ static void sync_now(struct proxier *p)
 	};
 	struct proxy_stats ps;
 	uint64_t t0 = loop_now_us();
-	bool full = p->full || p->n_changed * SOME_MAX_SHARE > p->applied.n_svcs + 64;
+	bool full = full_pending(p) || p->changed.n * SOME_MAX_SHARE > p->applied.n_svcs + 64;
 	int err;
 
 	p->last_sync_ms = loop_now_ms();
@@ -362,26 +401,25 @@ static void sync_now(struct proxier *p)
 		struct kp_sync_result r = { .ok = false, .seconds = (loop_now_us() - t0) / 1e6 };
 		kp_metrics_synced(&p->metrics, &r);
 		p->st.sync_errors++;
-		p->full = true;
 		changed_clear(p);
 		log_err("proxy", "sync failed; the previous ruleset stays, retrying",
 			"err=%s retry_ms=%d", log_q(strerror(-err)), RETRY_MS);
-		p->retrying = true;
+		set_state(p, PX_RETRY, "sync failed");
 		schedule(p, loop_now_ms() + RETRY_MS);
 		return;
 	}
-	p->retrying = false;
-	p->full = false;
+	bool check = p->state == PX_CHECK;
+
+	set_state(p, PX_IDLE, "synced");
 	changed_clear(p);
 	const struct nft_sync_stats *ns = nft_sync_last(p->nft);
 	/* Syncs of what changed must add up to a rebuild of everything: a
 	 * difference here (not someone else's edit: that is a full rebuild)
 	 * is a bug in them, repaired by this sync. */
-	if (p->check_only && !ns->full && (ns->elements_added || ns->elements_deleted))
+	if (check && !ns->full && (ns->elements_added || ns->elements_deleted))
 		log_warn("proxy", "the periodic resync found differences the syncs of changes missed",
 			 "elements_added=%u elements_deleted=%u", ns->elements_added,
 			 ns->elements_deleted);
-	p->check_only = false;
 	ps = p->counts;
 	if (hc)
 		sync_health_ports(p);
@@ -415,7 +453,7 @@ static void on_timer(struct loop_timer *t)
 {
 	struct proxier *p = t->arg;
 
-	if (p->started)
+	if (started(p))
 		sync_now(p);
 }
 
@@ -424,17 +462,21 @@ static void on_periodic(struct loop_timer *t)
 	struct proxier *p = t->arg;
 
 	loop_timer_arm(p->loop, &p->periodic, p->o.sync_period_ms);
-	if (p->started) {
+	if (started(p)) {
 		log_v(2, "proxy", "periodic resync", "");
-		p->check_only = !p->full && !p->n_changed;
-		p->full = true;
+		/* with nothing changed it checks the change syncs; otherwise it
+		 * rebuilds all (RETRY stays: it already does) */
+		if (p->state == PX_IDLE)
+			set_state(p, PX_CHECK, "periodic resync");
+		else if (p->state != PX_RETRY)
+			set_state(p, PX_FULL, "periodic resync");
 		schedule(p, 0);
 	}
 }
 
-struct proxier *proxier_new(struct loop *l, const struct proxier_opts *o,
-			    struct kube_informer *services, struct kube_informer *slices,
-			    struct kube_informer *nodes)
+static struct proxier *proxier_new(struct loop *l, const struct proxier_opts *o,
+				   struct kube_informer *services, struct kube_informer *slices,
+				   struct kube_informer *nodes)
 {
 	struct proxier *p = calloc(1, sizeof(*p));
 
@@ -470,7 +512,7 @@ struct proxier *proxier_new(struct loop *l, const struct proxier_opts *o,
 	return p;
 }
 
-void proxier_free(struct proxier *p)
+static void proxier_free(struct proxier *p)
 {
 	if (!p)
 		return;
@@ -483,19 +525,18 @@ void proxier_free(struct proxier *p)
 	fstate_free(&p->applied);
 	slice_index_free(p->by_service);
 	changed_clear(p);
-	free(p->changed);
+	vec_free(&p->changed);
 	for (size_t i = 0; i < p->n_triggers; i++)
 		free(p->triggers[i].when);
 	free(p->triggers);
 	free(p);
 }
 
-void proxier_start(struct proxier *p)
+static void proxier_start(struct proxier *p)
 {
-	if (p->started)
+	if (started(p))
 		return;
-	p->started = true;
-	p->full = true;
+	set_state(p, PX_FULL, "informers synced");
 	log_info("proxy", "informers synced; programming the data plane", "");
 	sync_now(p);
 	if (p->o.sync_period_ms)
@@ -507,12 +548,14 @@ static void queued(struct proxier *p, enum kube_kind kind)
 	uint64_t now = loop_now_ms();
 
 	/* the first change after a quiet spell: not part of a burst */
-	if (now - p->last_event_ms > QUIET_MS && p->started && !p->retrying) {
+	if (now - p->last_event_ms > QUIET_MS && started(p) && p->state != PX_RETRY) {
 		p->coalesce_ms = 0;
 		loop_timer_cancel(p->loop, &p->timer);
 	}
 	p->last_event_ms = now;
-	p->check_only = false;
+	/* a change: a pending self-check becomes a plain rebuild */
+	if (p->state == PX_CHECK)
+		set_state(p, PX_FULL, "changed during a check");
 	if (kind == KUBE_SERVICE)
 		p->st.service_changes++;
 	else if (kind == KUBE_ENDPOINTSLICE)
@@ -520,46 +563,42 @@ static void queued(struct proxier *p, enum kube_kind kind)
 	kp_metrics_queued(&p->metrics, kind == KUBE_SERVICE, kind == KUBE_ENDPOINTSLICE);
 	hc_health_queued(&p->health, AF_INET);
 	hc_health_queued(&p->health, AF_INET6);
-	if (p->started)
+	if (started(p))
 		schedule(p, 0);
 }
 
-void proxier_changed(struct proxier *p, enum kube_kind kind)
+static void proxier_changed(struct proxier *p, enum kube_kind kind)
 {
-	p->full = true;
+	/* before the first sync everything is rebuilt anyway */
+	if (p->state == PX_IDLE || p->state == PX_PENDING)
+		set_state(p, PX_FULL, kind == KUBE_NODE ? "node changed" : "changed");
 	queued(p, kind);
 }
 
-void proxier_service_changed(struct proxier *p, enum kube_kind kind, const char *ns,
-			     const char *name)
+static void proxier_service_changed(struct proxier *p, enum kube_kind kind, const char *ns,
+				    const char *name)
 {
 	char *key = NULL;
 
-	if (!p->started) {
+	if (!started(p)) {
 		queued(p, kind);	/* the first sync builds everything */
 		return;
 	}
-	if (!p->full && p->n_changed == p->cap_changed) {
-		size_t cap = p->cap_changed ? 2 * p->cap_changed : 64;
-		char **nv = realloc(p->changed, cap * sizeof(*nv));
-		if (nv) {
-			p->changed = nv;
-			p->cap_changed = cap;
+	if (!full_pending(p)) {
+		if (asprintf(&key, "%s/%s", ns, name) < 0)
+			key = NULL;
+		if (!key || vec_push(&p->changed, key) < 0) {
+			free(key);
+			set_state(p, PX_FULL, "out of memory");	/* rebuild everything */
+		} else {
+			set_state(p, PX_PENDING, "service changed");
 		}
 	}
-	if (!p->full && (p->n_changed == p->cap_changed || asprintf(&key, "%s/%s", ns, name) < 0))
-		p->full = true;		/* out of memory: rebuild everything */
-	if (key)
-		p->changed[p->n_changed++] = key;
 	queued(p, kind);
 }
 
-const struct proxier_stats *proxier_stats(const struct proxier *p) { return &p->st; }
-const struct fstate *proxier_applied(const struct proxier *p) { return &p->applied; }
-struct hc_health *proxier_health(struct proxier *p) { return &p->health; }
-struct metrics *proxier_metrics(struct proxier *p) { return p->metrics.reg; }
 
-void proxier_slice_event(struct proxier *p, const struct kube_object *old,
+static void proxier_slice_event(struct proxier *p, const struct kube_object *old,
 			 const struct kube_object *obj)
 {
 	if (slice_index_update(p->by_service, old, obj) < 0 && !p->index_broken) {
@@ -568,12 +607,12 @@ void proxier_slice_event(struct proxier *p, const struct kube_object *old,
 	}
 }
 
-void proxier_slice_changed(struct proxier *p, const struct kube_object *o)
+static void proxier_slice_changed(struct proxier *p, const struct kube_object *o)
 {
 	const struct kube_endpointslice *s = kube_endpointslice(o);
 	const char *when = kube_object_annotation(o, "endpoints.kubernetes.io/last-change-trigger-time");
 
-	if (!s || !when || !p->started)
+	if (!s || !when || !started(p))
 		return;
 	if (!p->triggers && !(p->triggers = calloc(MAX_TRIGGERS, sizeof(*p->triggers))))
 		return;
@@ -585,3 +624,111 @@ void proxier_slice_changed(struct proxier *p, const struct kube_object *o)
 	p->triggers[p->n_triggers++] = (struct pending_trigger){
 		copy, s->address_type == KUBE_ADDR_IPV6 ? AF_INET6 : AF_INET };
 }
+
+/* ---- the agent's consumer ---- */
+
+static void *px_start(const struct consumer_env *env, const void *opts)
+{
+	const struct proxier_opts *o = opts;
+	struct proxier *p = proxier_new(env->loop, o, env->inf[KUBE_SERVICE],
+					env->inf[KUBE_ENDPOINTSLICE], env->inf[KUBE_NODE]);
+
+	if (!p) {
+		log_err("agent", "cannot open the nftables netlink socket", "");
+		return NULL;
+	}
+	p->node_name = env->node_name;
+	p->health.extra = env->healthz_extra;
+	p->health.extra_arg = env->healthz_extra_arg;
+	/* kube-proxy's bodies and codes: load balancers and probes written
+	 * for kube-proxy read them unchanged */
+	if (env->healthz_httpd) {
+		httpd_route(env->healthz_httpd, "/healthz", hc_healthz_http, &p->health);
+		httpd_route(env->healthz_httpd, "/livez", hc_livez_http, &p->health);
+	}
+	if (env->metrics && metrics_include(env->metrics, p->metrics.reg) < 0) {
+		proxier_free(p);
+		return NULL;
+	}
+	if (env->metrics_httpd) {
+		httpd_route(env->metrics_httpd, "/healthz", hc_healthz_http, &p->health);
+	}
+	return p;
+}
+
+/* What a change means to forwarding: this Node's touches every Service,
+ * a Service's or an EndpointSlice's only its own Service. */
+static void px_changed(void *arg, enum kube_kind kind, const struct kube_object *old,
+		       const struct kube_object *obj)
+{
+	struct proxier *p = arg;
+	const struct kube_object *o = obj ? obj : old;
+	const struct kube_endpointslice *s;
+
+	if (obj)
+		proxier_slice_changed(p, obj);
+	switch (kind) {
+	case KUBE_NODE:
+		/* Only this node's Node object matters to forwarding. */
+		if (strcmp(o->name, p->o.cfg.node_name))
+			return;
+		if (!obj) {
+			proxier_changed(p, kind);
+			return;
+		}
+		/* kube-proxy's rule: load balancers probing /healthz drain a node
+		 * that is going away */
+		hc_health_node_eligible(&p->health,
+					!kube_node(obj)->deleting && !kube_node(obj)->to_be_deleted);
+		if (!old || !proxy_node_same(kube_node(old), kube_node(obj)))
+			proxier_changed(p, kind);
+		break;
+	case KUBE_SERVICE:
+		/* Services that are not ours were never seen (kube-proxy's label
+		 * selector); one that stops being ours is deleted, one that
+		 * becomes ours added */
+		if (!proxy_service_ours(old) && !proxy_service_ours(obj))
+			return;
+		proxier_service_changed(p, kind, o->namespace, o->name);
+		break;
+	case KUBE_ENDPOINTSLICE:
+		proxier_slice_event(p, old, obj);
+		/* a slice may move to another Service: both change */
+		if (old && (s = kube_endpointslice(old)) && s->service_name)
+			proxier_service_changed(p, kind, old->namespace, s->service_name);
+		if (obj && (s = kube_endpointslice(obj)) && s->service_name)
+			proxier_service_changed(p, kind, obj->namespace, s->service_name);
+		break;
+	default:
+		break;
+	}
+}
+
+static void px_synced(void *arg)
+{
+	proxier_start(arg);
+}
+
+static void px_status(void *arg, struct httpd_resp *r)
+{
+	struct proxier *p = arg;
+
+	httpd_printf(r, "node %s: %llu syncs, %llu failed, last took %.2f ms\n", p->node_name,
+		     (unsigned long long)p->st.syncs, (unsigned long long)p->st.sync_errors,
+		     p->st.last_sync_ms);
+	status_text(&p->applied, r);
+}
+
+static void px_stop(void *arg)
+{
+	proxier_free(arg);
+}
+
+const struct consumer_ops proxier_consumer = {
+	.name = "proxy",
+	.start = px_start,
+	.changed = px_changed,
+	.synced = px_synced,
+	.status = px_status,
+	.stop = px_stop,
+};

@@ -1,28 +1,29 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The proxier: keeps the data plane in step with the informer caches.
- * Changes only mark Services changed; one timer turns them into syncs
- * that rebuild just those (proxy_build with `only` -> nft_sync_update), or
- * everything (-> nft_sync_apply) after a Node change, an error and every
+ * The proxier: keeps the data plane in step with the informer caches; the
+ * agent's first consumer (src/consumer.h). Changes only mark Services
+ * changed; one timer turns them into syncs that rebuild just those
+ * (proxy_build with `only` -> nft_sync_update), or everything
+ * (-> nft_sync_apply) after a Node change, an error and every
  * --sync-period. A sync runs at once for an isolated change, gathered
  * with a growing wait (up to --min-sync-period) while changes keep coming,
  * and at least every --sync-period. A failed sync leaves the last good
- * ruleset and retries.
+ * ruleset and retries. Services that are not a proxy's
+ * (proxy_service_ours) are ignored.
+ *
+ * Serves kube-proxy's /healthz and /livez on the agent's healthz server,
+ * /metrics and /healthz on its metrics server, health-check node ports
+ * (src/hcserver.h), and its sync counts and state on /status.
  */
 #ifndef FERRY_SRC_PROXIER_H
 #define FERRY_SRC_PROXIER_H
 
-#include "core/loop.h"
-#include "kube/informer.h"
-#include "nft/model.h"
-#include "proxy/healthcheck.h"
-#include "proxy/kpmetrics.h"
 #include "proxy/proxy.h"
+#include "src/consumer.h"
 
 #include <stdint.h>
 
-struct proxier;
-
+/* The list entry's opts for proxier_consumer. */
 struct proxier_opts {
 	struct proxy_config cfg;
 	uint64_t sync_period_ms;	/* periodic full resync */
@@ -36,31 +37,6 @@ struct proxier_stats {
 	size_t services, service_ports, endpoints;
 };
 
-struct proxier *proxier_new(struct loop *l, const struct proxier_opts *o,
-			    struct kube_informer *services, struct kube_informer *slices,
-			    struct kube_informer *nodes);
-void proxier_free(struct proxier *p);
-/* The informers are synced: the first sync may run. */
-void proxier_start(struct proxier *p);
-/* Every EndpointSlice event (old NULL on an add, obj NULL on a delete), from
- * the first list on: keeps the index of slices per Service. */
-void proxier_slice_event(struct proxier *p, const struct kube_object *old,
-			 const struct kube_object *obj);
-/* An EndpointSlice was added or changed: its trigger time feeds the
- * network programming latency metric when the next sync lands. */
-void proxier_slice_changed(struct proxier *p, const struct kube_object *o);
-/* Something of `kind` changed that touches every Service (this Node): the
- * next sync rebuilds from the whole cache. Soon. */
-void proxier_changed(struct proxier *p, enum kube_kind kind);
-/* A Service, or an EndpointSlice of it (kind says which), changed: the
- * next sync rebuilds that Service only. Soon. */
-void proxier_service_changed(struct proxier *p, enum kube_kind kind, const char *ns,
-			     const char *name);
-const struct proxier_stats *proxier_stats(const struct proxier *p);
-/* The state the last sync built (what the kernel holds after a good sync). */
-const struct fstate *proxier_applied(const struct proxier *p);
-/* For /healthz and /livez (hc_healthz_http) and /metrics (metrics_http). */
-struct hc_health *proxier_health(struct proxier *p);
-struct metrics *proxier_metrics(struct proxier *p);
+extern const struct consumer_ops proxier_consumer;
 
 #endif

@@ -3,7 +3,7 @@
  * What this node programs, per Service port, for people: served by the agent
  * on its metrics address (GET /status) and printed by `ferry status`.
  *
- *   default/myapp-svc:/tcp  port 80  nodePort 31714  external Local  internal Cluster
+ *   default/myapp-svc:80/tcp  port 80  nodePort 31714  external Local  internal Cluster
  *     cluster IPs   198.19.0.10
  *     LB IPs        192.0.2.209
  *     endpoints     198.18.0.2:80 (local)  198.18.1.2:80  198.18.1.3:80 (terminating)

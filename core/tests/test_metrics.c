@@ -109,8 +109,44 @@ static void test_process(void)
 	metrics_free(m);
 }
 
+/* Label sets of one name registered apart still print as one family;
+ * a removed one is gone; an included registry follows. */
+static void test_families(void)
+{
+	struct metrics *m = metrics_new(), *child = metrics_new();
+	struct metric *a1 = metrics_gauge(m, "pool_total", "pool=\"a\"", "Total.");
+	struct metric *u1 = metrics_gauge(m, "pool_used", "pool=\"a\"", "Used.");
+	struct metric *a2 = metrics_gauge(m, "pool_total", "pool=\"b\"", "Total.");
+	char *t;
+
+	metrics_counter(child, "child_total", NULL, "From another part.");
+	CHECK(a1 && u1 && a2);
+	metric_set(a2, 7);
+	CHECK_EQ_INT(metrics_include(m, child), 0);
+	t = metrics_text(m);
+	CHECK(t && strstr(t, "pool_total{pool=\"a\"} 0\npool_total{pool=\"b\"} 7\n# HELP pool_used"));
+	CHECK(t && strstr(t, "# TYPE child_total counter\nchild_total 0\n"));
+	free(t);
+	metrics_remove(m, a1);
+	metrics_remove(m, a2);
+	metrics_remove(m, NULL);
+	t = metrics_text(m);
+	CHECK(t && !strstr(t, "pool_total"));
+	CHECK(t && strstr(t, "pool_used{pool=\"a\"} 0"));
+	free(t);
+	/* the tail moved back: a new metric after removing the last one works */
+	metrics_remove(m, u1);
+	CHECK(metrics_gauge(m, "late", NULL, "Late.") != NULL);
+	t = metrics_text(m);
+	CHECK(t && strstr(t, "late 0") && !strstr(t, "pool_used"));
+	free(t);
+	metrics_free(m);
+	metrics_free(child);
+}
+
 int main(void)
 {
+	test_families();
 	test_fmt();
 	test_text();
 	test_process();
