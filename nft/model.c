@@ -2,6 +2,7 @@
 /* The desired-state model: building, copying, comparing, endpoint choice. */
 #include "nft/model.h"
 #include "core/log.h"
+#include "core/vec.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -45,14 +46,8 @@ struct fsvc *fstate_add_svc(struct fstate *s, const char *key)
 {
 	if (strlen(key) > FSVC_KEY_MAX)
 		return NULL;
-	if (s->n_svcs == s->cap_svcs) {
-		size_t cap = s->cap_svcs ? s->cap_svcs * 2 : 64;
-		struct fsvc *n = realloc(s->svcs, cap * sizeof(*n));
-		if (!n)
-			return NULL;
-		s->svcs = n;
-		s->cap_svcs = cap;
-	}
+	if (vec_grow((void **)&s->svcs, &s->cap_svcs, s->n_svcs + 1, sizeof(*s->svcs)))
+		return NULL;
 	struct fsvc *v = &s->svcs[s->n_svcs];
 	memset(v, 0, sizeof(*v));
 	/* the key on its own: most are far shorter than FSVC_KEY_MAX, and a

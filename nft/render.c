@@ -10,6 +10,7 @@
  * order, the mark (endpoint index) in host order.
  */
 #include "nft/render.h"
+#include "core/vec.h"
 
 #include <errno.h>
 #include <linux/netfilter.h>
@@ -84,14 +85,8 @@ bool rpick_parse(const char *name, struct rpick *p)
 
 static struct relem *push(struct relem_vec *vec, int fam, int set)
 {
-	if (vec->n == vec->cap) {
-		size_t cap = vec->cap ? vec->cap * 2 : 32;
-		struct relem *n = realloc(vec->v, cap * sizeof(*n));
-		if (!n)
-			return NULL;
-		vec->v = n;
-		vec->cap = cap;
-	}
+	if (vec_grow((void **)&vec->v, &vec->cap, vec->n + 1, sizeof(*vec->v)))
+		return NULL;
 	struct relem *e = &vec->v[vec->n++];
 	memset(e, 0, sizeof(*e));
 	e->fam = (uint8_t)fam;
