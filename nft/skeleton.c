@@ -290,69 +290,72 @@ static bool fam_has(const struct faddr *l, size_t n, int fam)
  *                     fib saddr type local ... vmap @pick-ips-internal
  *                     ... vmap @pick-ips-external
  */
+/* What a kind chain's rule tests first. */
+enum guard { G_ALL, G_FROM_PODS, G_NOT_FROM_PODS, G_FROM_NODE };
+
+static void x_guard(struct xrule *r, int fam, enum guard g)
+{
+	if (g == G_FROM_PODS || g == G_NOT_FROM_PODS) {
+		/* ip saddr [!=] @pod-cidrs */
+		x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), (uint32_t)rfam_alen(fam), R(0));
+		x_lookup(r, "pod-cidrs", -1, g == G_NOT_FROM_PODS ? NFT_LOOKUP_F_INV : 0);
+	} else if (g == G_FROM_NODE) {
+		x_fib_local(r, NFTA_FIB_F_SADDR);	/* fib saddr type local */
+	}
+}
+
+/* GUARD ct mark set ct mark | 0x4000 */
+static int rule_masq(struct nbatch *bt, int fam, struct chain_ent *c, enum guard g)
+{
+	struct xrule *r = rule_new(fam, c->name);
+	x_guard(r, fam, g);
+	x_mark_masq(r);
+	return rule_emit(bt, fam, r, &c->rules);
+}
+
+/* GUARD ip daddr . meta l4proto . th dport (or the NodePort key) vmap via @MAP */
+static int rule_pick(struct nbatch *bt, int fam, struct chain_ent *c, enum guard g, bool np,
+		     const char *map)
+{
+	struct xrule *r = rule_new(fam, c->name);
+	x_guard(r, fam, g);
+	if (np)
+		x_key_np(r, 0);
+	else
+		x_key_ip(r, fam, daddr_off(fam), 0);
+	x_dispatch(r, map, "pick-chains");
+	return rule_emit(bt, fam, r, &c->rules);
+}
+
 static int kind_chains(struct nft_sync *s, struct nbatch *bt, int fam, const struct fnode *nd, bool np)
 {
 	bool pods = fam_has(nd->pod_cidrs, nd->n_pod_cidrs, fam);
 	const char *internal = np ? "pick-nodeports-internal" : "pick-ips-internal";
 	const char *external = np ? "pick-nodeports-external" : "pick-ips-external";
-	struct xrule *r;
 	struct chain_ent *c;
 	int ret = 0;
-#define KEY(r) (np ? x_key_np(r, 0) : x_key_ip(r, fam, daddr_off(fam), 0))
 
 	if (!np) {
 		if (!(c = static_chain(s, bt, fam, "svc-cluster-ip", NULL, 0, 0)))
 			return -ENOMEM;
-		if (nd->masquerade_all || pods) {
-			r = rule_new(fam, c->name);
-			if (!nd->masquerade_all) {
-				x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), (uint32_t)rfam_alen(fam), R(0));
-				x_lookup(r, "pod-cidrs", -1, NFT_LOOKUP_F_INV);
-			}
-			x_mark_masq(r);
-			err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
-		}
-		r = rule_new(fam, c->name);
-		KEY(r);
-		x_dispatch(r, internal, "pick-chains");
-		err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
+		if (nd->masquerade_all || pods)
+			err_keep(&ret, rule_masq(bt, fam, c, nd->masquerade_all ? G_ALL : G_NOT_FROM_PODS));
+		err_keep(&ret, rule_pick(bt, fam, c, G_ALL, np, internal));
 	}
 	/* Cluster policy: masquerade, any endpoint. */
 	if (!(c = static_chain(s, bt, fam, np ? "svc-nodeport" : "svc-external-ip", NULL, 0, 0)))
 		return -ENOMEM;
-	r = rule_new(fam, c->name);
-	x_mark_masq(r);
-	err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
-	r = rule_new(fam, c->name);
-	KEY(r);
-	x_dispatch(r, internal, "pick-chains");
-	err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
+	err_keep(&ret, rule_masq(bt, fam, c, G_ALL));
+	err_keep(&ret, rule_pick(bt, fam, c, G_ALL, np, internal));
 
 	/* Local policy. */
 	if (!(c = static_chain(s, bt, fam, np ? "svc-nodeport-local" : "svc-external-ip-local", NULL, 0, 0)))
 		return -ENOMEM;
-	if (pods) {
-		r = rule_new(fam, c->name);
-		x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), (uint32_t)rfam_alen(fam), R(0));
-		x_lookup(r, "pod-cidrs", -1, 0);
-		KEY(r);
-		x_dispatch(r, internal, "pick-chains");
-		err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
-	}
-	r = rule_new(fam, c->name);
-	x_fib_local(r, NFTA_FIB_F_SADDR);
-	x_mark_masq(r);
-	err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
-	r = rule_new(fam, c->name);
-	x_fib_local(r, NFTA_FIB_F_SADDR);
-	KEY(r);
-	x_dispatch(r, internal, "pick-chains");
-	err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
-	r = rule_new(fam, c->name);
-	KEY(r);
-	x_dispatch(r, external, "pick-chains");
-	err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
-#undef KEY
+	if (pods)
+		err_keep(&ret, rule_pick(bt, fam, c, G_FROM_PODS, np, internal));
+	err_keep(&ret, rule_masq(bt, fam, c, G_FROM_NODE));
+	err_keep(&ret, rule_pick(bt, fam, c, G_FROM_NODE, np, internal));
+	err_keep(&ret, rule_pick(bt, fam, c, G_ALL, np, external));
 	return ret;
 }
 
@@ -382,8 +385,8 @@ static int base_chains(struct nft_sync *s, struct nbatch *bt, int fam, const str
 	int ret = 0;
 	uint32_t zero = 0;
 
-	if (kind_chains(s, bt, fam, nd, false) || kind_chains(s, bt, fam, nd, true))
-		return -ENOMEM;
+	if ((ret = kind_chains(s, bt, fam, nd, false)) || (ret = kind_chains(s, bt, fam, nd, true)))
+		return ret;
 
 	/* chain services: the two dispatch lookups. */
 	if (!(c = static_chain(s, bt, fam, "services", NULL, 0, 0)))
