@@ -3,7 +3,7 @@
  * One service port becomes a handful of map elements per entry point (cluster
  * IP, external IP, LB IP, NodePort) plus one DNAT element per endpoint. No
  * chain, set or rule is per Service: that is what keeps a cold sync of 10,000
- * Services fast (NFT-FACTS.md).
+ * Services fast (docs/nft-facts.md).
  *
  * Keys are laid out the way the kernel sees concatenations: every field in
  * its own 32-bit registers, zero padded; ports and addresses in network
