@@ -239,22 +239,37 @@ int nbatch_send(struct mnl_socket *nl, struct nbatch *bt, const char *sub, const
 	return err;
 }
 
+/* Dumps come in skbs of up to 32 KiB; a smaller read truncates them. */
+#define DUMP_BUF 65536
+
 int nl_talk(struct mnl_socket *nl, struct nlmsghdr *nlh,
 	    int (*cb)(const struct nlmsghdr *, void *), void *data)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
 	uint32_t seq = nlh->nlmsg_seq, portid = mnl_socket_get_portid(nl);
+	char *buf = malloc(DUMP_BUF);
+	int r;
 
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
-		if (n < 0)
-			return -errno;
-		int r = mnl_cb_run(buf, (size_t)n, seq, portid, cb, data);
-		if (r <= 0)
-			return r < 0 ? -errno : 0;
+	if (!buf)
+		return -ENOMEM;
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		r = -errno;
+		goto out;
 	}
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(nl, buf, DUMP_BUF);
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		r = mnl_cb_run(buf, (size_t)n, seq, portid, cb, data);
+		if (r <= 0) {
+			r = r < 0 ? -errno : 0;
+			break;
+		}
+	}
+out:
+	free(buf);
+	return r;
 }
 
 static int gen_cb(const struct nlmsghdr *nlh, void *data)

@@ -83,7 +83,8 @@ int nbatch_send(struct mnl_socket *nl, struct nbatch *bt, const char *sub, const
 const char *nl_ext_ack_msg(const struct nlmsghdr *h);
 /* The ruleset's generation (NFT_MSG_GETGEN). */
 int nl_get_genid(struct mnl_socket *nl, uint32_t *seq, uint32_t *genid);
-/* Sends one request and runs cb over the answer until done. */
+/* Sends one request (or dump) and runs cb over the answers until done;
+ * 0 or a negative errno. */
 int nl_talk(struct mnl_socket *nl, struct nlmsghdr *nlh,
 	    int (*cb)(const struct nlmsghdr *, void *), void *data);
 

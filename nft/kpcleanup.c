@@ -31,8 +31,6 @@
 #include <time.h>
 
 #define KUBE_PREFIX "KUBE-"
-/* dumps come in skbs of up to 32 KiB; a smaller read truncates them */
-#define DUMP_BUF 65536
 
 struct obj {
 	uint16_t family;	/* NFPROTO_IPV4 / NFPROTO_IPV6 */
@@ -98,36 +96,12 @@ struct plan {
 static int dump(struct mnl_socket *nl, uint32_t *seq, uint16_t type, uint16_t family,
 		void (*payload)(struct nlmsghdr *, void *), void *parg, mnl_cb_t cb, void *data)
 {
-	char *buf = malloc(DUMP_BUF);
-	uint32_t s = ++*seq;
-	struct nlmsghdr *nlh;
-	int rc;
+	char buf[1024];
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, type, family, NLM_F_DUMP, ++*seq);
 
-	if (!buf)
-		return -ENOMEM;
-	nlh = nftnl_nlmsg_build_hdr(buf, type, family, NLM_F_DUMP, s);
 	if (payload)
 		payload(nlh, parg);
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	for (;;) {
-		ssize_t len = mnl_socket_recvfrom(nl, buf, DUMP_BUF);
-
-		if (len < 0) {
-			rc = -errno;
-			goto out;
-		}
-		rc = mnl_cb_run(buf, len, s, mnl_socket_get_portid(nl), cb, data);
-		if (rc <= MNL_CB_STOP) {
-			rc = rc < 0 ? -errno : 0;
-			goto out;
-		}
-	}
-out:
-	free(buf);
-	return rc;
+	return nl_talk(nl, nlh, cb, data);
 }
 
 static int table_cb(const struct nlmsghdr *nlh, void *data)
