@@ -226,7 +226,8 @@ bool tables_intact(struct nft_sync *s)
 		char buf[1024];
 		struct nftnl_rule *r = nftnl_rule_alloc();
 		if (!r || nftnl_rule_set_str(r, NFTNL_RULE_TABLE, TABLE) < 0) {
-			nftnl_rule_free(r);
+			if (r)	/* libnftnl's free functions do not take NULL */
+				nftnl_rule_free(r);
 			ok = false;
 			break;
 		}

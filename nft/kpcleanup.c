@@ -94,13 +94,13 @@ struct plan {
 };
 
 static int dump(struct mnl_socket *nl, uint32_t *seq, uint16_t type, uint16_t family,
-		void (*payload)(struct nlmsghdr *, void *), void *parg, mnl_cb_t cb, void *data)
+		int (*payload)(struct nlmsghdr *, void *), void *parg, mnl_cb_t cb, void *data)
 {
 	char buf[1024];
 	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, type, family, NLM_F_DUMP, ++*seq);
 
-	if (payload)
-		payload(nlh, parg);
+	if (payload && payload(nlh, parg))
+		return -ENOMEM;
 	return nl_talk(nl, nlh, cb, data);
 }
 
@@ -109,7 +109,11 @@ static int table_cb(const struct nlmsghdr *nlh, void *data)
 	struct plan *p = data;
 	struct nftnl_table *t = nftnl_table_alloc();
 
-	if (t && nftnl_table_nlmsg_parse(nlh, t) == 0) {
+	if (!t) {
+		p->err = -ENOMEM;
+		return MNL_CB_OK;
+	}
+	if (nftnl_table_nlmsg_parse(nlh, t) == 0) {
 		uint16_t f = nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY);
 		const char *name = nftnl_table_get_str(t, NFTNL_TABLE_NAME);
 
@@ -126,7 +130,11 @@ static int chain_cb(const struct nlmsghdr *nlh, void *data)
 	struct plan *p = data;
 	struct nftnl_chain *c = nftnl_chain_alloc();
 
-	if (c && nftnl_chain_nlmsg_parse(nlh, c) == 0) {
+	if (!c) {
+		p->err = -ENOMEM;
+		return MNL_CB_OK;
+	}
+	if (nftnl_chain_nlmsg_parse(nlh, c) == 0) {
 		uint16_t f = nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY);
 		const char *t = nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE);
 		const char *name = nftnl_chain_get_str(c, NFTNL_CHAIN_NAME);
@@ -171,7 +179,11 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 	struct plan *p = data;
 	struct nftnl_rule *r = nftnl_rule_alloc();
 
-	if (r && nftnl_rule_nlmsg_parse(nlh, r) == 0) {
+	if (!r) {
+		p->err = -ENOMEM;
+		return MNL_CB_OK;
+	}
+	if (nftnl_rule_nlmsg_parse(nlh, r) == 0) {
 		uint16_t f = nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY);
 		const char *t = nftnl_rule_get_str(r, NFTNL_RULE_TABLE);
 		const char *chain = nftnl_rule_get_str(r, NFTNL_RULE_CHAIN);
@@ -188,15 +200,19 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-static void rule_filter(struct nlmsghdr *nlh, void *arg)
+static int rule_filter(struct nlmsghdr *nlh, void *arg)
 {
 	struct nftnl_rule *r = nftnl_rule_alloc();
 
 	if (!r)
-		return;
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, arg);
+		return -ENOMEM;
+	if (nftnl_rule_set_str(r, NFTNL_RULE_TABLE, arg) < 0) {
+		nftnl_rule_free(r);
+		return -ENOMEM;
+	}
 	nftnl_rule_nlmsg_build_payload(nlh, r);
 	nftnl_rule_free(r);
+	return 0;
 }
 
 static void plan_free(struct plan *p)

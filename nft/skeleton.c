@@ -378,12 +378,25 @@ static void x_nodeport_dest(struct xrule *r, int fam, const struct fnode *nd)
 	}
 }
 
+/* ct KEY & BITS == 0 return */
+static int rule_ct_clear_return(struct nbatch *bt, int fam, struct chain_ent *c, uint32_t key,
+				uint32_t bits)
+{
+	struct xrule *r = rule_new(fam, c->name);
+	uint32_t zero = 0;
+
+	x_ct(r, key, R(0));
+	x_bitwise(r, bits, 0);
+	x_cmp(r, NFT_CMP_EQ, &zero, 4);
+	x_verdict(r, NFT_RETURN, NULL);
+	return rule_emit(bt, fam, r, &c->rules);
+}
+
 static int base_chains(struct nft_sync *s, struct nbatch *bt, int fam, const struct fnode *nd)
 {
 	struct xrule *r;
 	struct chain_ent *c;
 	int ret = 0;
-	uint32_t zero = 0;
 
 	if ((ret = kind_chains(s, bt, fam, nd, false)) || (ret = kind_chains(s, bt, fam, nd, true)))
 		return ret;
@@ -422,12 +435,7 @@ static int base_chains(struct nft_sync *s, struct nbatch *bt, int fam, const str
 	 * (hairpin: an endpoint reaching itself through its Service) */
 	if (!(c = static_chain(s, bt, fam, "nat-postrouting", "nat", NF_INET_POST_ROUTING, 100)))
 		return -ENOMEM;
-	r = rule_new(fam, c->name);
-	x_ct(r, NFT_CT_STATUS, R(0));
-	x_bitwise(r, IPS_DST_NAT, 0);
-	x_cmp(r, NFT_CMP_EQ, &zero, 4);
-	x_verdict(r, NFT_RETURN, NULL);
-	err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
+	err_keep(&ret, rule_ct_clear_return(bt, fam, c, NFT_CT_STATUS, IPS_DST_NAT));
 	r = rule_new(fam, c->name);
 	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), (uint32_t)rfam_alen(fam), R(0));
 	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, daddr_off(fam), (uint32_t)rfam_alen(fam),
@@ -435,12 +443,7 @@ static int base_chains(struct nft_sync *s, struct nbatch *bt, int fam, const str
 	x_lookup(r, "hairpin", -1, 0);
 	x_mark_masq(r);
 	err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
-	r = rule_new(fam, c->name);
-	x_ct(r, NFT_CT_MARK, R(0));
-	x_bitwise(r, MASQ_BIT, 0);
-	x_cmp(r, NFT_CMP_EQ, &zero, 4);
-	x_verdict(r, NFT_RETURN, NULL);
-	err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
+	err_keep(&ret, rule_ct_clear_return(bt, fam, c, NFT_CT_MARK, MASQ_BIT));
 	r = rule_new(fam, c->name);
 	x_ct(r, NFT_CT_MARK, R(0));
 	x_bitwise(r, ~MASQ_BIT, 0);
