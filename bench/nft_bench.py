@@ -13,7 +13,8 @@ Per size N (N Services x 10 endpoints, cluster IPs only):
   * one change at N: add a Service, change one endpoint (median of REPS),
     through nft_sync_update (a change list) and nft_sync_apply (whole state);
   * peak RSS of the syncing process;
-  * kube-proxy's shape (../shared/bench/kube_proxy_shaped_ruleset.py) loaded
+  * kube-proxy's shape (<repo>/../shared/bench/kube_proxy_shaped_ruleset.py,
+    or $FERRY_SHARED/bench/...) loaded
     by `nft -f`, and adding one Service to it, for --kp-sizes;
   * data plane (--dp-sizes): new TCP connections per second through a
     Service VIP against straight to the pod IP (bench/nft_load.c, 3 rounds
@@ -22,7 +23,10 @@ Per size N (N Services x 10 endpoints, cluster IPs only):
 import argparse, json, os, re, shutil, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KP = '/work/shared/bench/kube_proxy_shaped_ruleset.py'
+# the shared folder sits next to the repository (FERRY_SHARED overrides it,
+# e.g. from a worktree elsewhere)
+SHARED = os.environ.get('FERRY_SHARED', os.path.join(ROOT, '..', 'shared'))
+KP = os.path.join(SHARED, 'bench', 'kube_proxy_shaped_ruleset.py')
 TIME = '/usr/bin/time'
 
 
@@ -43,7 +47,7 @@ def timed_nft_f(path, netns_prep=''):
 
 def sync_bench(build, n, reps, tmp):
     rs = os.path.join(tmp, f'ferry-{n}.nft')
-    script = (f'{build}/nft/nft_bench {n} 10 {reps} && '
+    script = (f'{build}/bench/nft_bench {n} 10 {reps} && '
               f'nft list table ip ferry > {rs} && nft list table ip6 ferry >> {rs} && '
               f'nft delete table ip ferry && nft delete table ip6 ferry && '
               f'{TIME} -f "%e %S %U %M" nft -f {rs}')
@@ -107,11 +111,11 @@ def dp_bench(build, n, tmp, rounds=5, secs=3.0):
         with open(state, 'w') as f:
             json.dump({'node': {'podCIDRs': ['198.18.0.0/16']}, 'services': svcs}, f)
         run(['ip', 'netns', 'exec', ns['node'], f'{build}/src/ferry', 'apply-state', state])
-        p = subprocess.Popen(['ip', 'netns', 'exec', ns['pod'], f'{build}/nft/nft_load', 'serve', '8080'],
+        p = subprocess.Popen(['ip', 'netns', 'exec', ns['pod'], f'{build}/bench/nft_load', 'serve', '8080'],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         procs.append(p)
         assert p.stdout.readline().strip() == 'ready'
-        load = lambda host, port: json.loads(run(['ip', 'netns', 'exec', ns['client'], f'{build}/nft/nft_load',
+        load = lambda host, port: json.loads(run(['ip', 'netns', 'exec', ns['client'], f'{build}/bench/nft_load',
                                                   'run', host, str(port), str(secs)]).stdout)
         vip, direct = [], []
         for _ in range(rounds):

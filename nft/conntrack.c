@@ -8,7 +8,9 @@
  *           and CTA_ZONE when the entry has one.
  */
 #include "nft/conntrack.h"
+#include "core/hash.h"
 #include "core/log.h"
+#include "core/vec.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -213,16 +215,9 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 	}
 	if (!d->want(d->ctx, d->family, &e))
 		return MNL_CB_OK;
-	if (d->n_hits == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 64;
-		struct entry *h = realloc(d->hits, cap * sizeof(*h));
-
-		if (!h) {
-			d->err = -ENOMEM;
-			return MNL_CB_ERROR;
-		}
-		d->hits = h;
-		d->cap = cap;
+	if (vec_grow((void **)&d->hits, &d->cap, d->n_hits + 1, sizeof(*d->hits))) {
+		d->err = -ENOMEM;
+		return MNL_CB_ERROR;
 	}
 	d->hits[d->n_hits++] = e;
 	return MNL_CB_OK;
@@ -479,34 +474,44 @@ int ct_backend_set(struct ct_backend *b, int family, const char *ip, uint16_t po
 	return 0;
 }
 
+struct fe_node {
+	struct hnode node;
+	const struct ct_frontend *f;
+};
+
 struct recon {
 	const struct ct_frontend *f;
 	size_t n;
-	int32_t *slots;		/* open addressing over Service IP frontends: index or -1 */
-	size_t mask;
+	struct htab ips;	/* Service IP frontends (struct fe_node) by address and port */
+	struct fe_node *nodes;
 	int32_t *np;		/* [65536]: NodePort frontend index or -1; NULL when none */
 };
 
-static uint32_t fe_hash(const uint8_t *a, size_t alen, uint16_t port)
+static uint64_t fe_hash(const uint8_t *a, size_t alen, uint16_t port)
 {
-	uint32_t h = 2166136261u ^ port;
+	return hash_bytes(a, alen, hash_bytes(&port, sizeof(port), HASH_SEED));
+}
 
-	for (size_t i = 0; i < alen; i++)
-		h = (h ^ a[i]) * 16777619u;
-	return h;
+static const struct ct_frontend *fe_find(const struct recon *r, const uint8_t *a, size_t alen,
+					 uint16_t port)
+{
+	uint64_t h = fe_hash(a, alen, port);
+
+	for (struct hnode *n = htab_first(&r->ips, h); n; n = htab_next(n, h)) {
+		const struct ct_frontend *f = container_of(n, struct fe_node, node)->f;
+		if (f->port == port && !memcmp(f->addr, a, alen))
+			return f;
+	}
+	return NULL;
 }
 
 static int recon_index(struct recon *r, int family)
 {
-	size_t alen = family == AF_INET6 ? 16 : 4, size = 16;
+	size_t alen = family == AF_INET6 ? 16 : 4;
 
-	while (size < 2 * r->n)
-		size *= 2;
-	r->mask = size - 1;
-	r->slots = malloc(size * sizeof(*r->slots));
-	if (!r->slots)
+	r->nodes = calloc(r->n + 1, sizeof(*r->nodes));
+	if (!r->nodes)
 		return -ENOMEM;
-	memset(r->slots, 0xff, size * sizeof(*r->slots));
 	for (size_t i = 0; i < r->n; i++) {
 		const struct ct_frontend *f = &r->f[i];
 
@@ -527,17 +532,11 @@ static int recon_index(struct recon *r, int family)
 				r->np[f->port] = (int32_t)i;
 			continue;
 		}
-		for (size_t h = fe_hash(f->addr, alen, f->port) & r->mask;; h = (h + 1) & r->mask) {
-			const struct ct_frontend *o;
-
-			if (r->slots[h] < 0) {
-				r->slots[h] = (int32_t)i;
-				break;
-			}
-			o = &r->f[r->slots[h]];
-			if (o->port == f->port && !memcmp(o->addr, f->addr, alen))
-				break;	/* listed twice: the first wins */
-		}
+		if (fe_find(r, f->addr, alen, f->port))
+			continue;	/* listed twice: the first wins */
+		r->nodes[i].f = f;
+		if (htab_add(&r->ips, &r->nodes[i].node, fe_hash(f->addr, alen, f->port)))
+			return -ENOMEM;
 	}
 	return 0;
 }
@@ -557,17 +556,14 @@ static bool want_recon(void *ctx, int family, const struct entry *e)
 
 	if (e->orig.proto != IPPROTO_UDP || !e->orig.ports || !e->reply.ports)
 		return false;
-	for (size_t h = fe_hash(e->orig.dst, alen, e->orig.dport) & r->mask; r->slots[h] >= 0;
-	     h = (h + 1) & r->mask) {
-		const struct ct_frontend *f = &r->f[r->slots[h]];
+	const struct ct_frontend *f = fe_find(r, e->orig.dst, alen, e->orig.dport);
 
-		/* A Service IP frontend decides alone. kube-proxy goes on to the
-		 * NodePort test when the endpoint is serving, which can delete a
-		 * healthy flow whose Service port equals another Service's
-		 * NodePort; ferry does not. */
-		if (f->port == e->orig.dport && !memcmp(f->addr, e->orig.dst, alen))
-			return !serving(f, &e->reply, alen);
-	}
+	/* A Service IP frontend decides alone. kube-proxy goes on to the
+	 * NodePort test when the endpoint is serving, which can delete a
+	 * healthy flow whose Service port equals another Service's NodePort;
+	 * ferry does not. */
+	if (f)
+		return !serving(f, &e->reply, alen);
 	if (r->np && r->np[e->orig.dport] >= 0)
 		return !serving(&r->f[r->np[e->orig.dport]], &e->reply, alen);
 	return false;
@@ -590,7 +586,8 @@ int ct_reconcile(const struct ct_frontend *f, size_t n)
 		rc = recon_index(&r, fam[k]);
 		if (rc == 0)
 			rc = clean(fams, IPPROTO_UDP, want_recon, &r);
-		free(r.slots);
+		htab_free(&r.ips);
+		free(r.nodes);
 		free(r.np);
 		if (rc < 0)
 			return rc;

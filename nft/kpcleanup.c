@@ -6,6 +6,7 @@
  * kernel refuses it (ERESTART) and we read again.
  */
 #include "nft/kpcleanup.h"
+#include "nft/internal.h"
 #include "core/log.h"
 
 #include <arpa/inet.h>
@@ -30,8 +31,6 @@
 #include <time.h>
 
 #define KUBE_PREFIX "KUBE-"
-/* dumps come in skbs of up to 32 KiB; a smaller read truncates them */
-#define DUMP_BUF 65536
 
 struct obj {
 	uint16_t family;	/* NFPROTO_IPV4 / NFPROTO_IPV6 */
@@ -46,15 +45,8 @@ struct list {
 
 static int push(struct list *l, uint16_t family, const char *table, const char *chain, uint64_t handle)
 {
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 32;
-		struct obj *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (vec_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v)))
+		return -ENOMEM;
 	memset(&l->v[l->n], 0, sizeof(l->v[l->n]));
 	l->v[l->n].family = family;
 	snprintf(l->v[l->n].table, sizeof(l->v[l->n].table), "%s", table ? table : "");
@@ -102,62 +94,14 @@ struct plan {
 };
 
 static int dump(struct mnl_socket *nl, uint32_t *seq, uint16_t type, uint16_t family,
-		void (*payload)(struct nlmsghdr *, void *), void *parg, mnl_cb_t cb, void *data)
+		int (*payload)(struct nlmsghdr *, void *), void *parg, mnl_cb_t cb, void *data)
 {
-	char *buf = malloc(DUMP_BUF);
-	uint32_t s = ++*seq;
-	struct nlmsghdr *nlh;
-	int rc;
+	char buf[1024];
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, type, family, NLM_F_DUMP, ++*seq);
 
-	if (!buf)
+	if (payload && payload(nlh, parg))
 		return -ENOMEM;
-	nlh = nftnl_nlmsg_build_hdr(buf, type, family, NLM_F_DUMP, s);
-	if (payload)
-		payload(nlh, parg);
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	for (;;) {
-		ssize_t len = mnl_socket_recvfrom(nl, buf, DUMP_BUF);
-
-		if (len < 0) {
-			rc = -errno;
-			goto out;
-		}
-		rc = mnl_cb_run(buf, len, s, mnl_socket_get_portid(nl), cb, data);
-		if (rc <= MNL_CB_STOP) {
-			rc = rc < 0 ? -errno : 0;
-			goto out;
-		}
-	}
-out:
-	free(buf);
-	return rc;
-}
-
-static int gen_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct nftnl_gen *g = nftnl_gen_alloc();
-
-	if (g && nftnl_gen_nlmsg_parse(nlh, g) == 0)
-		*(uint32_t *)data = nftnl_gen_get_u32(g, NFTNL_GEN_ID);
-	nftnl_gen_free(g);
-	return MNL_CB_OK;
-}
-
-static int get_genid(struct mnl_socket *nl, uint32_t *seq, uint32_t *genid)
-{
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	uint32_t s = ++*seq;
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, NFPROTO_UNSPEC, 0, s);
-	ssize_t len;
-
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0 ||
-	    (len = mnl_socket_recvfrom(nl, buf, sizeof(buf))) < 0 ||
-	    mnl_cb_run(buf, len, s, mnl_socket_get_portid(nl), gen_cb, genid) < 0)
-		return -errno;
-	return 0;
+	return nl_talk(nl, nlh, cb, data);
 }
 
 static int table_cb(const struct nlmsghdr *nlh, void *data)
@@ -165,7 +109,11 @@ static int table_cb(const struct nlmsghdr *nlh, void *data)
 	struct plan *p = data;
 	struct nftnl_table *t = nftnl_table_alloc();
 
-	if (t && nftnl_table_nlmsg_parse(nlh, t) == 0) {
+	if (!t) {
+		p->err = -ENOMEM;
+		return MNL_CB_OK;
+	}
+	if (nftnl_table_nlmsg_parse(nlh, t) == 0) {
 		uint16_t f = nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY);
 		const char *name = nftnl_table_get_str(t, NFTNL_TABLE_NAME);
 
@@ -182,7 +130,11 @@ static int chain_cb(const struct nlmsghdr *nlh, void *data)
 	struct plan *p = data;
 	struct nftnl_chain *c = nftnl_chain_alloc();
 
-	if (c && nftnl_chain_nlmsg_parse(nlh, c) == 0) {
+	if (!c) {
+		p->err = -ENOMEM;
+		return MNL_CB_OK;
+	}
+	if (nftnl_chain_nlmsg_parse(nlh, c) == 0) {
 		uint16_t f = nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY);
 		const char *t = nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE);
 		const char *name = nftnl_chain_get_str(c, NFTNL_CHAIN_NAME);
@@ -227,7 +179,11 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 	struct plan *p = data;
 	struct nftnl_rule *r = nftnl_rule_alloc();
 
-	if (r && nftnl_rule_nlmsg_parse(nlh, r) == 0) {
+	if (!r) {
+		p->err = -ENOMEM;
+		return MNL_CB_OK;
+	}
+	if (nftnl_rule_nlmsg_parse(nlh, r) == 0) {
 		uint16_t f = nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY);
 		const char *t = nftnl_rule_get_str(r, NFTNL_RULE_TABLE);
 		const char *chain = nftnl_rule_get_str(r, NFTNL_RULE_CHAIN);
@@ -244,15 +200,19 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-static void rule_filter(struct nlmsghdr *nlh, void *arg)
+static int rule_filter(struct nlmsghdr *nlh, void *arg)
 {
 	struct nftnl_rule *r = nftnl_rule_alloc();
 
 	if (!r)
-		return;
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, arg);
+		return -ENOMEM;
+	if (nftnl_rule_set_str(r, NFTNL_RULE_TABLE, arg) < 0) {
+		nftnl_rule_free(r);
+		return -ENOMEM;
+	}
 	nftnl_rule_nlmsg_build_payload(nlh, r);
 	nftnl_rule_free(r);
+	return 0;
 }
 
 static void plan_free(struct plan *p)
@@ -269,7 +229,7 @@ static int read_plan(struct mnl_socket *nl, uint32_t *seq, struct plan *p)
 	int rc;
 
 	memset(p, 0, sizeof(*p));
-	if ((rc = get_genid(nl, seq, &p->genid)) < 0 ||
+	if ((rc = nl_get_genid(nl, seq, &p->genid)) < 0 ||
 	    (rc = dump(nl, seq, NFT_MSG_GETTABLE, NFPROTO_UNSPEC, NULL, NULL, table_cb, p)) < 0 ||
 	    (rc = dump(nl, seq, NFT_MSG_GETCHAIN, NFPROTO_UNSPEC, NULL, NULL, chain_cb, p)) < 0)
 		return rc;
@@ -282,167 +242,97 @@ static int read_plan(struct mnl_socket *nl, uint32_t *seq, struct plan *p)
 
 /* ---- the batch ---- */
 
-struct batch {
-	struct nftnl_batch *b;
-	uint32_t seq0, seq;
-	char **what;		/* per sequence number: the object, for errors */
-	size_t n_what;
-};
-
-static struct nlmsghdr *msg(struct batch *bt, uint16_t type, uint16_t family, uint16_t flags,
-			    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static struct nlmsghdr *msg(struct batch *bt, uint16_t type, uint16_t family, uint16_t flags,
-			    const char *fmt, ...)
+/* Writes one message deleting `obj` (a struct nftnl_rule/chain/table);
+ * `what` names it in the kernel's refusal. */
+static int put(struct nbatch *bt, uint16_t type, uint16_t family, enum nobj kind, const void *obj,
+	       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static int put(struct nbatch *bt, uint16_t type, uint16_t family, enum nobj kind, const void *obj,
+	       const char *fmt, ...)
 {
-	char **w = realloc(bt->what, (bt->n_what + 1) * sizeof(*w));
+	char what[512];
 	va_list ap;
-	int n;
 
-	if (!w)
-		return NULL;
-	bt->what = w;
 	va_start(ap, fmt);
-	n = vasprintf(&w[bt->n_what], fmt, ap);
+	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return NULL;
-	bt->n_what++;
-	return nftnl_nlmsg_build_hdr(nftnl_batch_buffer(bt->b), type, family, flags, bt->seq++);
+	return nbatch_put(bt, type, family, 0, what, true, kind, obj);
 }
 
-static int build(struct batch *bt, const struct plan *p)
+/* A struct nftnl_rule or nftnl_chain naming TABLE and CHAIN (rule handle
+ * if not 0); NULL when out of memory. */
+static struct nftnl_rule *rule_of(const struct obj *o, uint64_t handle)
 {
-	struct nlmsghdr *nlh;
+	struct nftnl_rule *r = nftnl_rule_alloc();
+
+	if (r && (nftnl_rule_set_str(r, NFTNL_RULE_TABLE, o->table) < 0 ||
+		  nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, o->chain) < 0)) {
+		nftnl_rule_free(r);
+		return NULL;
+	}
+	if (r && handle)
+		nftnl_rule_set_u64(r, NFTNL_RULE_HANDLE, handle);
+	return r;
+}
+
+static int build(struct nbatch *bt, const struct plan *p)
+{
+	int rc = 0;
 
 	/* nft delete rule FAM TABLE CHAIN handle H   (each jump/goto to KUBE-*) */
-	for (size_t i = 0; i < p->rules.n; i++) {
+	for (size_t i = 0; i < p->rules.n && !rc; i++) {
 		const struct obj *o = &p->rules.v[i];
-		struct nftnl_rule *r = nftnl_rule_alloc();
+		struct nftnl_rule *r = rule_of(o, o->handle);
 
-		if (!r || !(nlh = msg(bt, NFT_MSG_DELRULE, o->family, 0, "rule %s %s %s handle %llu",
-				       fam_name(o->family), o->table, o->chain, (unsigned long long)o->handle))) {
+		rc = put(bt, NFT_MSG_DELRULE, o->family, NOBJ_RULE, r, "rule %s %s %s handle %llu",
+			 fam_name(o->family), o->table, o->chain, (unsigned long long)o->handle);
+		if (r)
 			nftnl_rule_free(r);
-			return -ENOMEM;
-		}
-		nftnl_rule_set_str(r, NFTNL_RULE_TABLE, o->table);
-		nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, o->chain);
-		nftnl_rule_set_u64(r, NFTNL_RULE_HANDLE, o->handle);
-		nftnl_rule_nlmsg_build_payload(nlh, r);
-		nftnl_rule_free(r);
-		nftnl_batch_update(bt->b);
 	}
 	/* nft flush chain FAM TABLE KUBE-...   (all of them before any delete:
 	 * they jump to each other) */
-	for (size_t i = 0; i < p->chains.n; i++) {
+	for (size_t i = 0; i < p->chains.n && !rc; i++) {
 		const struct obj *o = &p->chains.v[i];
-		struct nftnl_rule *r = nftnl_rule_alloc();
+		struct nftnl_rule *r = rule_of(o, 0);
 
-		if (!r || !(nlh = msg(bt, NFT_MSG_DELRULE, o->family, 0, "flush chain %s %s %s",
-				       fam_name(o->family), o->table, o->chain))) {
+		rc = put(bt, NFT_MSG_DELRULE, o->family, NOBJ_RULE, r, "flush chain %s %s %s",
+			 fam_name(o->family), o->table, o->chain);
+		if (r)
 			nftnl_rule_free(r);
-			return -ENOMEM;
-		}
-		nftnl_rule_set_str(r, NFTNL_RULE_TABLE, o->table);
-		nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, o->chain);
-		nftnl_rule_nlmsg_build_payload(nlh, r);
-		nftnl_rule_free(r);
-		nftnl_batch_update(bt->b);
 	}
 	/* nft delete chain FAM TABLE KUBE-... */
-	for (size_t i = 0; i < p->chains.n; i++) {
+	for (size_t i = 0; i < p->chains.n && !rc; i++) {
 		const struct obj *o = &p->chains.v[i];
 		struct nftnl_chain *c = nftnl_chain_alloc();
 
-		if (!c || !(nlh = msg(bt, NFT_MSG_DELCHAIN, o->family, 0, "chain %s %s %s",
-				       fam_name(o->family), o->table, o->chain))) {
+		if (c && (nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, o->table) < 0 ||
+			  nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, o->chain) < 0))
+			rc = -ENOMEM;
+		if (!rc)
+			rc = put(bt, NFT_MSG_DELCHAIN, o->family, NOBJ_CHAIN, c, "chain %s %s %s",
+				 fam_name(o->family), o->table, o->chain);
+		if (c)
 			nftnl_chain_free(c);
-			return -ENOMEM;
-		}
-		nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, o->table);
-		nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, o->chain);
-		nftnl_chain_nlmsg_build_payload(nlh, c);
-		nftnl_chain_free(c);
-		nftnl_batch_update(bt->b);
 	}
 	/* nft delete table ip kube-proxy; nft delete table ip6 kube-proxy */
-	for (size_t i = 0; i < p->tables.n; i++) {
+	for (size_t i = 0; i < p->tables.n && !rc; i++) {
 		const struct obj *o = &p->tables.v[i];
 		struct nftnl_table *t = nftnl_table_alloc();
 
-		if (!t || !(nlh = msg(bt, NFT_MSG_DELTABLE, o->family, 0, "table %s %s", fam_name(o->family),
-				       o->table))) {
+		if (t && nftnl_table_set_str(t, NFTNL_TABLE_NAME, o->table) < 0)
+			rc = -ENOMEM;
+		if (!rc)
+			rc = put(bt, NFT_MSG_DELTABLE, o->family, NOBJ_TABLE, t, "table %s %s",
+				 fam_name(o->family), o->table);
+		if (t)
 			nftnl_table_free(t);
-			return -ENOMEM;
-		}
-		nftnl_table_set_str(t, NFTNL_TABLE_NAME, o->table);
-		nftnl_table_nlmsg_build_payload(nlh, t);
-		nftnl_table_free(t);
-		nftnl_batch_update(bt->b);
-	}
-	return 0;
-}
-
-/* Sends the batch; the kernel processes it inside sendmsg, so every answer
- * is queued when it returns: read until the socket is empty. */
-static int send_batch(struct mnl_socket *nl, struct batch *bt)
-{
-	int iovlen = nftnl_batch_iovec_len(bt->b);
-	struct iovec *iov = calloc(iovlen, sizeof(*iov));
-	struct sockaddr_nl snl = { .nl_family = AF_NETLINK };
-	struct msghdr m = { .msg_name = &snl, .msg_namelen = sizeof(snl) };
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	int rc = 0;
-
-	if (!iov)
-		return -ENOMEM;
-	nftnl_batch_iovec(bt->b, iov, iovlen);
-	m.msg_iov = iov;
-	m.msg_iovlen = iovlen;
-	if (sendmsg(mnl_socket_get_fd(nl), &m, 0) < 0) {
-		rc = -errno;
-		free(iov);
-		return rc;
-	}
-	free(iov);
-	for (;;) {
-		ssize_t got = recv(mnl_socket_get_fd(nl), buf, sizeof(buf), MSG_DONTWAIT);
-		int len = (int)got;
-
-		if (got < 0)
-			break;
-		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; mnl_nlmsg_ok(h, len); h = mnl_nlmsg_next(h, &len)) {
-			const struct nlmsgerr *e;
-			uint32_t i;
-
-			if (h->nlmsg_type != NLMSG_ERROR)
-				continue;
-			e = mnl_nlmsg_get_payload(h);
-			if (!e->error)
-				continue;
-			i = h->nlmsg_seq - bt->seq0 - 1;	/* seq0 is the batch begin */
-			log_err("kpcleanup", "kernel refused", "object=%s err=%s",
-				log_q(i < bt->n_what ? bt->what[i] : "batch"), log_q(strerror(-e->error)));
-			if (!rc)
-				rc = e->error;
-		}
 	}
 	return rc;
-}
-
-static void batch_free(struct batch *bt)
-{
-	if (bt->b)
-		nftnl_batch_free(bt->b);
-	for (size_t i = 0; i < bt->n_what; i++)
-		free(bt->what[i]);
-	free(bt->what);
 }
 
 static int attempt(struct mnl_socket *nl, uint32_t *seq)
 {
 	struct plan p;
-	struct batch bt = { 0 };
-	struct nlmsghdr *nlh;
+	struct nbatch bt;
 	int rc, n;
 
 	rc = read_plan(nl, seq, &p);
@@ -456,27 +346,20 @@ static int attempt(struct mnl_socket *nl, uint32_t *seq)
 		plan_free(&p);
 		return 0;
 	}
-	bt.b = nftnl_batch_alloc(1 << 20, MNL_SOCKET_BUFFER_SIZE);
-	if (!bt.b) {
-		plan_free(&p);
-		return -ENOMEM;
-	}
-	bt.seq0 = bt.seq = ++*seq;
-	nlh = nftnl_batch_begin(nftnl_batch_buffer(bt.b), bt.seq++);
 	/* refused with ERESTART if the ruleset moved since we read it */
-	mnl_attr_put_u32(nlh, NFNL_BATCH_GENID, htonl(p.genid));
-	nftnl_batch_update(bt.b);
-	rc = build(&bt, &p);
-	if (!rc) {
-		nftnl_batch_end(nftnl_batch_buffer(bt.b), bt.seq++);
-		nftnl_batch_update(bt.b);
-		rc = send_batch(nl, &bt);
+	rc = nbatch_init(&bt, ++*seq, p.genid, true);
+	if (rc) {
+		plan_free(&p);
+		return rc;
 	}
+	rc = build(&bt, &p);
+	if (!rc)
+		rc = nbatch_send(nl, &bt, "kpcleanup", NULL);
 	*seq = bt.seq;
 	if (!rc)
 		log_info("kpcleanup", "removed kube-proxy leftovers", "tables=%zu chains=%zu rules=%zu",
 			 p.tables.n, p.chains.n, p.rules.n);
-	batch_free(&bt);
+	nbatch_free(&bt);
 	plan_free(&p);
 	return rc < 0 ? rc : n;
 }

@@ -2,6 +2,7 @@
 /* The desired-state model: building, copying, comparing, endpoint choice. */
 #include "nft/model.h"
 #include "core/log.h"
+#include "core/vec.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -45,14 +46,8 @@ struct fsvc *fstate_add_svc(struct fstate *s, const char *key)
 {
 	if (strlen(key) > FSVC_KEY_MAX)
 		return NULL;
-	if (s->n_svcs == s->cap_svcs) {
-		size_t cap = s->cap_svcs ? s->cap_svcs * 2 : 64;
-		struct fsvc *n = realloc(s->svcs, cap * sizeof(*n));
-		if (!n)
-			return NULL;
-		s->svcs = n;
-		s->cap_svcs = cap;
-	}
+	if (vec_grow((void **)&s->svcs, &s->cap_svcs, s->n_svcs + 1, sizeof(*s->svcs)))
+		return NULL;
 	struct fsvc *v = &s->svcs[s->n_svcs];
 	memset(v, 0, sizeof(*v));
 	/* the key on its own: most are far shorter than FSVC_KEY_MAX, and a
@@ -84,16 +79,20 @@ struct fendpoint *fsvc_add_ep(struct fsvc *v)
 	return e;
 }
 
-static int dup_arr(void **dst, const void *src, size_t n, size_t sz)
+/* Copies an array into *dst (NULL when empty or out of memory); the first
+ * failure stays in *err. Always sets *dst, so a half-made copy frees cleanly. */
+static void dup_arr(int *err, void **dst, const void *src, size_t n, size_t sz)
 {
 	*dst = NULL;
 	if (!n)
-		return 0;
+		return;
 	*dst = malloc(n * sz);
-	if (!*dst)
-		return -ENOMEM;
+	if (!*dst) {
+		if (!*err)
+			*err = -ENOMEM;
+		return;
+	}
 	memcpy(*dst, src, n * sz);
-	return 0;
 }
 
 int fsvc_copy(struct fsvc *d, const struct fsvc *v)
@@ -101,12 +100,13 @@ int fsvc_copy(struct fsvc *d, const struct fsvc *v)
 	int r = 0;
 	*d = *v;
 	d->key = strdup(v->key);
-	r |= !d->key;
-	r |= dup_arr((void **)&d->cluster_ips, v->cluster_ips, v->n_cluster_ips, sizeof(struct faddr));
-	r |= dup_arr((void **)&d->external_ips, v->external_ips, v->n_external_ips, sizeof(struct faddr));
-	r |= dup_arr((void **)&d->lb_ips, v->lb_ips, v->n_lb_ips, sizeof(struct faddr));
-	r |= dup_arr((void **)&d->source_ranges, v->source_ranges, v->n_source_ranges, sizeof(struct faddr));
-	r |= dup_arr((void **)&d->eps, v->eps, v->n_eps, sizeof(struct fendpoint));
+	if (!d->key)
+		r = -ENOMEM;
+	dup_arr(&r, (void **)&d->cluster_ips, v->cluster_ips, v->n_cluster_ips, sizeof(struct faddr));
+	dup_arr(&r, (void **)&d->external_ips, v->external_ips, v->n_external_ips, sizeof(struct faddr));
+	dup_arr(&r, (void **)&d->lb_ips, v->lb_ips, v->n_lb_ips, sizeof(struct faddr));
+	dup_arr(&r, (void **)&d->source_ranges, v->source_ranges, v->n_source_ranges, sizeof(struct faddr));
+	dup_arr(&r, (void **)&d->eps, v->eps, v->n_eps, sizeof(struct fendpoint));
 	if (r) {
 		fsvc_free(d);
 		memset(d, 0, sizeof(*d));
@@ -119,9 +119,9 @@ int fnode_copy(struct fnode *d, const struct fnode *n)
 {
 	int r = 0;
 	*d = *n;
-	r |= dup_arr((void **)&d->node_ips, n->node_ips, n->n_node_ips, sizeof(struct faddr));
-	r |= dup_arr((void **)&d->nodeport_cidrs, n->nodeport_cidrs, n->n_nodeport_cidrs, sizeof(struct faddr));
-	r |= dup_arr((void **)&d->pod_cidrs, n->pod_cidrs, n->n_pod_cidrs, sizeof(struct faddr));
+	dup_arr(&r, (void **)&d->node_ips, n->node_ips, n->n_node_ips, sizeof(struct faddr));
+	dup_arr(&r, (void **)&d->nodeport_cidrs, n->nodeport_cidrs, n->n_nodeport_cidrs, sizeof(struct faddr));
+	dup_arr(&r, (void **)&d->pod_cidrs, n->pod_cidrs, n->n_pod_cidrs, sizeof(struct faddr));
 	if (r) {
 		fnode_free(d);
 		memset(d, 0, sizeof(*d));
@@ -136,10 +136,10 @@ int fstate_copy(struct fstate *dst, const struct fstate *src)
 
 	fstate_init(dst);
 	dst->node = src->node;
-	r |= dup_arr((void **)&dst->node.node_ips, src->node.node_ips, src->node.n_node_ips, sizeof(struct faddr));
-	r |= dup_arr((void **)&dst->node.nodeport_cidrs, src->node.nodeport_cidrs, src->node.n_nodeport_cidrs, sizeof(struct faddr));
-	r |= dup_arr((void **)&dst->node.pod_cidrs, src->node.pod_cidrs, src->node.n_pod_cidrs, sizeof(struct faddr));
-	r |= dup_arr((void **)&dst->svcs, src->svcs, src->n_svcs, sizeof(struct fsvc));
+	dup_arr(&r, (void **)&dst->node.node_ips, src->node.node_ips, src->node.n_node_ips, sizeof(struct faddr));
+	dup_arr(&r, (void **)&dst->node.nodeport_cidrs, src->node.nodeport_cidrs, src->node.n_nodeport_cidrs, sizeof(struct faddr));
+	dup_arr(&r, (void **)&dst->node.pod_cidrs, src->node.pod_cidrs, src->node.n_pod_cidrs, sizeof(struct faddr));
+	dup_arr(&r, (void **)&dst->svcs, src->svcs, src->n_svcs, sizeof(struct fsvc));
 	if (r) {
 		dst->n_svcs = 0;
 		fstate_free(dst);
@@ -148,7 +148,8 @@ int fstate_copy(struct fstate *dst, const struct fstate *src)
 	dst->cap_svcs = src->n_svcs;
 	/* fsvc_copy leaves a failed entry empty: every entry up to n is owned */
 	for (size_t i = 0; i < src->n_svcs; i++, dst->n_svcs++)
-		r |= fsvc_copy(&dst->svcs[i], &src->svcs[i]);
+		if (fsvc_copy(&dst->svcs[i], &src->svcs[i]) && !r)
+			r = -ENOMEM;
 	if (r) {
 		fstate_free(dst);
 		return -ENOMEM;

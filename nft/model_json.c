@@ -24,7 +24,7 @@
 
 static int bad(const char *where, const char *why)
 {
-	log_err("nft", "bad state", "at=%s error=%s", log_q(where), log_q(why));
+	log_err("nft", "bad state", "at=%s err=%s", log_q(where), log_q(why));
 	return -EINVAL;
 }
 

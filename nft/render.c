@@ -3,13 +3,14 @@
  * One service port becomes a handful of map elements per entry point (cluster
  * IP, external IP, LB IP, NodePort) plus one DNAT element per endpoint. No
  * chain, set or rule is per Service: that is what keeps a cold sync of 10,000
- * Services fast (NFT-FACTS.md).
+ * Services fast (docs/nft-facts.md).
  *
  * Keys are laid out the way the kernel sees concatenations: every field in
  * its own 32-bit registers, zero padded; ports and addresses in network
  * order, the mark (endpoint index) in host order.
  */
 #include "nft/render.h"
+#include "core/vec.h"
 
 #include <errno.h>
 #include <linux/netfilter.h>
@@ -84,14 +85,8 @@ bool rpick_parse(const char *name, struct rpick *p)
 
 static struct relem *push(struct relem_vec *vec, int fam, int set)
 {
-	if (vec->n == vec->cap) {
-		size_t cap = vec->cap ? vec->cap * 2 : 32;
-		struct relem *n = realloc(vec->v, cap * sizeof(*n));
-		if (!n)
-			return NULL;
-		vec->v = n;
-		vec->cap = cap;
-	}
+	if (vec_grow((void **)&vec->v, &vec->cap, vec->n + 1, sizeof(*vec->v)))
+		return NULL;
 	struct relem *e = &vec->v[vec->n++];
 	memset(e, 0, sizeof(*e));
 	e->fam = (uint8_t)fam;

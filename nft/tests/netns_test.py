@@ -9,11 +9,15 @@ Tests: expected elements, `nft list ruleset` re-loads with `nft -c -f`, an
 operator's table survives sync and cleanup, a hand `nft flush table` is
 repaired at the next sync, a refused change keeps the previous ruleset, and a
 seeded property test: random change sequences applied incrementally end in
-exactly the ruleset a cold sync of the final state gives.
+exactly the ruleset a cold sync of the final state gives, and the stored
+dumps: each state in tests/dumps/NAME.json, applied cold, lists exactly as
+tests/dumps/NAME.nft (after canonical_dump). After an intended ruleset
+change, regenerate them with `FERRY_REGEN_DUMPS=1 ctest -R nft_netns`.
 """
-import json, os, random, socket, subprocess, sys, tempfile
+import difflib, glob, json, os, random, re, socket, subprocess, sys, tempfile
 
 FERRY = sys.argv[1]
+DUMPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'dumps')
 SEED = int(sys.argv[2]) if len(sys.argv) > 2 else 6
 TMP = tempfile.mkdtemp(prefix='ferry-nft-')
 failures = 0
@@ -357,6 +361,72 @@ def test_property_via_update():
     test_property(via_update=True)
 
 
+
+# ---- stored dumps ----------------------------------------------------------
+
+def canonical_dump(text):
+    """`nft list table` text with what the kernel does not keep stable
+    removed: handles, and the order of set elements (hash sets list in
+    hash-seed order). Elements go one per line, sorted."""
+    text = re.sub(r'\s*# handle \d+', '', text)
+    out, i = [], 0
+    while True:
+        j = text.find('elements = {', i)
+        if j < 0:
+            out.append(text[i:])
+            break
+        out.append(text[i:j])
+        k, depth, inq = j + len('elements = {'), 1, False
+        start = k
+        items, cur = [], ''
+        while depth:
+            c = text[k]
+            if c == '"':
+                inq = not inq
+            elif not inq and c == '{':
+                depth += 1
+            elif not inq and c == '}':
+                depth -= 1
+                if not depth:
+                    break
+            if not inq and depth == 1 and c == ',':
+                items.append(cur)
+                cur = ''
+            else:
+                cur += c
+            k += 1
+        items.append(cur)
+        items = sorted(' '.join(x.split()) for x in items if x.strip())
+        ind = text[text.rfind('\n', 0, j) + 1:j]
+        out.append('elements = {\n' + ''.join(f'{ind}\t{x},\n' for x in items) + ind + '}')
+        i = k + 1
+    return ''.join(out)
+
+
+def test_dumps():
+    regen = os.environ.get('FERRY_REGEN_DUMPS') == '1'
+    states = sorted(glob.glob(os.path.join(DUMPS, '*.json')))
+    check(len(states) >= 7, f'stored dump scenarios in {DUMPS}')
+    for path in states:
+        cleanup()
+        p = subprocess.run([FERRY, 'apply-state', path], capture_output=True, text=True)
+        if not check(p.returncode == 0, f'{path} applies: {p.stderr[-500:]}'):
+            continue
+        got = canonical_dump(nft('list', 'table', 'ip', 'ferry').stdout +
+                             nft('list', 'table', 'ip6', 'ferry').stdout)
+        want_path = path[:-len('.json')] + '.nft'
+        if regen:
+            with open(want_path, 'w') as f:
+                f.write(got)
+            print(f'wrote {want_path}')
+            continue
+        want = open(want_path).read() if os.path.exists(want_path) else ''
+        if not check(got == want, f'{os.path.basename(want_path)} matches the ruleset '
+                     '(after an intended change: FERRY_REGEN_DUMPS=1 ctest -R nft_netns)'):
+            diff = difflib.unified_diff(want.splitlines(), got.splitlines(), 'stored', 'now', lineterm='')
+            print('\n'.join(list(diff)[:60]), file=sys.stderr)
+
+
 def main():
     if os.geteuid() != 0:
         print('needs root (skipped)')
@@ -370,7 +440,7 @@ def main():
         os.environ['FERRY_NETNS_TEST_INNER'] = '1'
         os.execvp('unshare', ['unshare', '-n', sys.executable, os.path.abspath(__file__), *sys.argv[1:]])
     for t in (test_expectations, test_big_service, test_reload, test_operator_table, test_flush_repaired,
-              test_node_change_rebuilds, test_bad_input_keeps_state, test_property, test_property_via_update):
+              test_node_change_rebuilds, test_bad_input_keeps_state, test_property, test_property_via_update, test_dumps):
         n = failures
         t()
         print(f'{t.__name__}: {"ok" if failures == n else "FAILED"}')

@@ -1,0 +1,689 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The fixed part of the ferry tables, built on every full rebuild: the
+ * table itself, its sets and maps, the hook, kind and pick chains, the
+ * node's address sets. Per-Service elements are elems.c's.
+ *
+ * Shape (one `ip ferry` and one `ip6 ferry` table, same names in both; the
+ * IPv6 one says ip6 where this says ip). Per-packet cost is a fixed number of
+ * hash lookups whatever the number of Services; per-Service state is only
+ * map elements; every rule below exists once.
+ *
+ *   chain nat-prerouting { type nat hook prerouting priority -100; jump services }
+ *   chain nat-output     { type nat hook output priority -100; jump services }
+ *   chain services {
+ *     ip daddr . meta l4proto . th dport vmap @service-ips
+ *     fib daddr type local ip daddr != 127.0.0.0/8 [ip daddr @nodeport-addrs]
+ *         meta l4proto . th dport vmap @service-nodeports
+ *   }
+ *   service-ips/-nodeports lead to one of five "kind" chains, which decide
+ *   masquerading (ct mark bit 0x4000) and which endpoint list applies:
+ *     svc-cluster-ip          masquerade if not from a pod (or masquerade-all)
+ *     svc-external-ip         Cluster policy: always masquerade, all endpoints
+ *     svc-external-ip-local   Local policy: pods and the node itself reach all
+ *                             endpoints, outside clients only local ones, with
+ *                             their source address kept
+ *     svc-nodeport, svc-nodeport-local   the same for NodePorts
+ *   The kind chain looks the entry up again in pick-* maps, giving a "pick"
+ *   chain shared by every Service with the same endpoint count K:
+ *     chain pick-ip-K { meta mark set numgen random mod K
+ *                       dnat to ip daddr . meta l4proto . th dport . meta mark map @dnat-ips }
+ *   (pick-ip-local-K counts from 0x10000 in the same map; -affT variants
+ *   first look the client up in @affinity and record their choice there.)
+ *   chain nat-postrouting: hairpin sets ct mark 0x4000 too; the bit ->
+ *   cleared, masquerade.
+ *   chain filter-prerouting: loadBalancerSourceRanges (@firewall-*).
+ *   chain filter-input/forward/output: Services with no endpoint -> reject.
+ *
+ * The packet mark is scratch for the endpoint index on the first packet of a
+ * new Service connection (the NAT chains see no other packet); the decision
+ * to masquerade rides in ct mark bit 0x4000, cleared when used.
+ */
+#include "nft/internal.h"
+#include "core/log.h"
+
+#include <errno.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* nftables datatype ids (nftables src/datatype.h), for `nft list`. */
+enum { DT_VERDICT = 1, DT_IPADDR = 7, DT_IP6ADDR = 8, DT_INET_PROTO = 12,
+       DT_INET_SERVICE = 13, DT_MARK = 19, DT_BITS = 6 };
+
+/* add chain ip ferry NAME [{ type TYPE hook HOOK priority PRIO; policy accept; }] */
+static int chain_emit(struct nbatch *bt, int fam, const char *name, const char *hook_type,
+		      int hook, int prio)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	int r = -ENOMEM;
+
+	if (!c || nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, TABLE) < 0 ||
+	    nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name) < 0)
+		goto out;
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, (uint32_t)nfproto_of(fam));
+	if (hook_type) {
+		if (nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, hook_type) < 0)
+			goto out;
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, (uint32_t)hook);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	}
+	r = nbatch_put(bt, NFT_MSG_NEWCHAIN, nfproto_of(fam), NLM_F_CREATE | NLM_F_EXCL, name, true,
+		       NOBJ_CHAIN, c);
+out:
+	if (c)
+		nftnl_chain_free(c);
+	return r;
+}
+
+/* `ip daddr . meta l4proto . th dport . meta mark` (or the NodePort key)
+ * looked up in the DNAT map, then dnat. */
+static void x_dnat_lookup(struct xrule *r, int fam, const struct rpick *p)
+{
+	uint32_t at = p->nodeport ? x_key_np(r, 0) : x_key_ip(r, fam, daddr_off(fam), 0);
+	x_meta(r, NFT_META_MARK, R(at));
+	x_lookup(r, p->nodeport ? "dnat-nodeports" : "dnat-ips", R(0), 0);
+	x_dnat(r, fam);
+}
+
+/* `ip saddr . ip daddr . meta l4proto . th dport`: the affinity key; words. */
+static uint32_t x_key_affinity(struct xrule *r, int fam)
+{
+	uint32_t w = (uint32_t)rfam_alen(fam) / 4;
+	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), (uint32_t)rfam_alen(fam), R(0));
+	return w + x_key_ip(r, fam, daddr_off(fam), w);
+}
+
+/* The rules of a pick chain (see the top of the file). */
+static int pick_rules(struct nbatch *bt, int fam, const char *name, const struct rpick *p, uint32_t *n)
+{
+	struct xrule *r;
+	int ret;
+
+	if (p->affinity) {
+		/* meta mark set ip saddr . ip daddr . meta l4proto . th dport map @affinity
+		 *   dnat to ip daddr . meta l4proto . th dport . meta mark map @dnat-ips
+		 * A remembered choice; a stale index misses the DNAT map and
+		 * falls through to a new choice. */
+		r = rule_new(fam, name);
+		x_key_affinity(r, fam);
+		x_lookup(r, "affinity", R(0), 0);
+		x_meta_set(r, NFT_META_MARK, R(0));
+		x_dnat_lookup(r, fam, p);
+		if ((ret = rule_emit(bt, fam, r, n)))
+			return ret;
+	}
+	/* meta mark set numgen random mod K [offset 0x10000] */
+	r = rule_new(fam, name);
+	x_numgen(r, p->k, p->local ? RLOCAL_BASE : 0);
+	x_meta_set(r, NFT_META_MARK, R(0));
+	if ((ret = rule_emit(bt, fam, r, n)))
+		return ret;
+	if (p->affinity) {
+		/* update @affinity { ip saddr . ip daddr . meta l4proto . th dport timeout Ts : meta mark } */
+		r = rule_new(fam, name);
+		uint32_t w = x_key_affinity(r, fam);
+		x_meta(r, NFT_META_MARK, R(w));
+		x_dynset_update(r, "affinity", R(0), R(w), (uint64_t)p->affinity * 1000);
+		if ((ret = rule_emit(bt, fam, r, n)))
+			return ret;
+	}
+	/* dnat to ip daddr . meta l4proto . th dport . meta mark map @dnat-ips */
+	r = rule_new(fam, name);
+	x_dnat_lookup(r, fam, p);
+	return rule_emit(bt, fam, r, n);
+}
+
+struct set_spec {
+	int set;
+	uint32_t flags;
+	int key[5], nkey;	/* datatypes; 0 = the family's address */
+	int data[2], ndata;	/* none: a set; DT_VERDICT: verdict map */
+};
+
+static const struct set_spec set_specs[RS_COUNT] = {
+	{ RS_POD_CIDRS, NFT_SET_INTERVAL, { 0 }, 1, { 0 }, 0 },
+	{ RS_NODEPORT_ADDRS, NFT_SET_INTERVAL, { 0 }, 1, { 0 }, 0 },
+	{ RS_SERVICE_IPS, NFT_SET_MAP, { 0, DT_INET_PROTO, DT_INET_SERVICE }, 3, { DT_MARK }, 1 },
+	{ RS_SERVICE_NODEPORTS, NFT_SET_MAP, { DT_INET_PROTO, DT_INET_SERVICE }, 2, { DT_MARK }, 1 },
+	{ RS_PICK_IPS_INTERNAL, NFT_SET_MAP, { 0, DT_INET_PROTO, DT_INET_SERVICE }, 3, { DT_MARK }, 1 },
+	{ RS_PICK_IPS_EXTERNAL, NFT_SET_MAP, { 0, DT_INET_PROTO, DT_INET_SERVICE }, 3, { DT_MARK }, 1 },
+	{ RS_PICK_NP_INTERNAL, NFT_SET_MAP, { DT_INET_PROTO, DT_INET_SERVICE }, 2, { DT_MARK }, 1 },
+	{ RS_PICK_NP_EXTERNAL, NFT_SET_MAP, { DT_INET_PROTO, DT_INET_SERVICE }, 2, { DT_MARK }, 1 },
+	{ RS_DNAT_IPS, NFT_SET_MAP, { 0, DT_INET_PROTO, DT_INET_SERVICE, DT_MARK }, 4, { 0, DT_INET_SERVICE }, 2 },
+	{ RS_DNAT_NODEPORTS, NFT_SET_MAP, { DT_INET_PROTO, DT_INET_SERVICE, DT_MARK }, 3, { 0, DT_INET_SERVICE }, 2 },
+	{ RS_AFFINITY, NFT_SET_MAP | NFT_SET_TIMEOUT | NFT_SET_EVAL,
+	  { 0, 0, DT_INET_PROTO, DT_INET_SERVICE }, 4, { DT_MARK }, 1 },
+	{ RS_HAIRPIN, 0, { 0, 0 }, 2, { 0 }, 0 },
+	{ RS_FIREWALL_IPS, 0, { 0, DT_INET_PROTO, DT_INET_SERVICE }, 3, { 0 }, 0 },
+	{ RS_FIREWALL_ALLOW, NFT_SET_INTERVAL | NFT_SET_CONCAT, { 0, DT_INET_SERVICE, 0 }, 3, { 0 }, 0 },
+	{ RS_NOEP_IPS, 0, { 0, DT_INET_PROTO, DT_INET_SERVICE }, 3, { 0 }, 0 },
+	{ RS_NOEP_NODEPORTS, 0, { DT_INET_PROTO, DT_INET_SERVICE }, 2, { 0 }, 0 },
+	{ RS_KINDS, NFT_SET_MAP, { DT_MARK }, 1, { DT_VERDICT }, 1 },
+	{ RS_PICK_CHAINS, NFT_SET_MAP, { DT_MARK }, 1, { DT_VERDICT }, 1 },
+};
+
+static int dt_len(int dt, int fam)
+{
+	switch (dt) {
+	case 0: return rfam_alen(fam);
+	case DT_INET_PROTO: return 1;
+	case DT_INET_SERVICE: return 2;
+	default: return 4;
+	}
+}
+
+static void dt_concat(const int *dts, int n, int fam, uint32_t *type, uint32_t *len, uint8_t *fields)
+{
+	*type = 0;
+	*len = 0;
+	for (int i = 0; i < n; i++) {
+		int dt = dts[i] ? dts[i] : (fam ? DT_IP6ADDR : DT_IPADDR);
+		*type = (*type << DT_BITS) | (uint32_t)dt;
+		*len += (uint32_t)(dt_len(dts[i], fam) + 3) / 4 * 4;
+		if (fields)
+			fields[i] = (uint8_t)dt_len(dts[i], fam);
+	}
+	if (n == 1)	/* a lone field is not padded */
+		*len = (uint32_t)dt_len(dts[0], fam);
+}
+
+/*
+ * add map ip ferry dnat-ips { type ipv4_addr . inet_proto . inet_service . mark :
+ *                             ipv4_addr . inet_service; }
+ * Key and data types are nftables datatype ids packed 6 bits each (what
+ * `nft list` prints from); key length counts each field padded to 32 bits.
+ */
+static int set_emit(struct nbatch *bt, int fam, const struct set_spec *sp)
+{
+	struct nftnl_set *st = nftnl_set_alloc();
+	uint32_t type, len;
+	uint8_t fields[NFT_REG32_COUNT] = { 0 };
+	int bad = 0;
+
+	if (!st || nftnl_set_set_str(st, NFTNL_SET_TABLE, TABLE) < 0 ||
+	    nftnl_set_set_str(st, NFTNL_SET_NAME, rset_name(sp->set)) < 0)
+		bad = -ENOMEM;
+	if (bad)
+		goto out;
+	nftnl_set_set_u32(st, NFTNL_SET_FAMILY, (uint32_t)nfproto_of(fam));
+	nftnl_set_set_u32(st, NFTNL_SET_ID, (uint32_t)sp->set + 1);
+	dt_concat(sp->key, sp->nkey, fam, &type, &len, fields);
+	nftnl_set_set_u32(st, NFTNL_SET_KEY_TYPE, type);
+	nftnl_set_set_u32(st, NFTNL_SET_KEY_LEN, len);
+	if (sp->flags & NFT_SET_CONCAT)
+		err_keep(&bad, nftnl_set_set_data(st, NFTNL_SET_DESC_CONCAT, fields, (uint32_t)sp->nkey));
+	nftnl_set_set_u32(st, NFTNL_SET_FLAGS, sp->flags);
+	if (sp->ndata == 1 && sp->data[0] == DT_VERDICT) {
+		nftnl_set_set_u32(st, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
+	} else if (sp->ndata) {
+		dt_concat(sp->data, sp->ndata, fam, &type, &len, NULL);
+		nftnl_set_set_u32(st, NFTNL_SET_DATA_TYPE, type);
+		nftnl_set_set_u32(st, NFTNL_SET_DATA_LEN, len);
+	}
+	if (sp->flags & NFT_SET_EVAL)
+		nftnl_set_set_u32(st, NFTNL_SET_DESC_SIZE, 65535);
+	/* A lone mark key or mark data is host order: tell `nft list`. */
+	bool mkey = sp->nkey == 1 && sp->key[0] == DT_MARK;
+	bool mdata = sp->ndata == 1 && sp->data[0] == DT_MARK;
+	if (mkey || mdata) {
+		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
+		if (!ud) {
+			bad = -ENOMEM;
+			goto out;
+		}
+		if (mkey)
+			nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, 1 /* host */);
+		if (mdata)
+			nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_DATABYTEORDER, 1 /* host */);
+		err_keep(&bad, nftnl_set_set_data(st, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud),
+						  nftnl_udata_buf_len(ud)));
+		nftnl_udata_buf_free(ud);
+	}
+	if (!bad)
+		bad = nbatch_put(bt, NFT_MSG_NEWSET, nfproto_of(fam), NLM_F_CREATE | NLM_F_EXCL,
+				 rset_name(sp->set), false, NOBJ_SET, st);
+out:
+	if (st)
+		nftnl_set_free(st);
+	return bad ? -ENOMEM : 0;
+}
+
+/* A static chain: created in a full rebuild, rules depend on node settings. */
+static struct chain_ent *static_chain(struct nft_sync *s, struct nbatch *bt, int fam,
+				      const char *name, const char *type, int hook, int prio)
+{
+	struct chain_ent *c = chain_add(s, fam, name);
+	if (!c || chain_emit(bt, fam, name, type, hook, prio))
+		return NULL;
+	c->is_static = c->exists = true;
+	c->refs = 1;
+	c->rules = 0;
+	return c;
+}
+
+static bool fam_has(const struct faddr *l, size_t n, int fam)
+{
+	for (size_t i = 0; i < n; i++)
+		if (l[i].family == rfam_af(fam))
+			return true;
+	return false;
+}
+
+/*
+ * The kind chains. `np` selects the NodePort variants.
+ *   svc-cluster-ip:   [ip saddr != @pod-cidrs] ct mark set ct mark | 0x4000
+ *                     ip daddr . meta l4proto . th dport vmap @pick-ips-internal
+ *   svc-external-ip:  ct mark set ct mark | 0x4000; ... vmap @pick-ips-internal
+ *   svc-external-ip-local:
+ *                     ip saddr @pod-cidrs ... vmap @pick-ips-internal
+ *                     fib saddr type local ct mark set ct mark | 0x4000
+ *                     fib saddr type local ... vmap @pick-ips-internal
+ *                     ... vmap @pick-ips-external
+ */
+/* What a kind chain's rule tests first. */
+enum guard { G_ALL, G_FROM_PODS, G_NOT_FROM_PODS, G_FROM_NODE };
+
+static void x_guard(struct xrule *r, int fam, enum guard g)
+{
+	if (g == G_FROM_PODS || g == G_NOT_FROM_PODS) {
+		/* ip saddr [!=] @pod-cidrs */
+		x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), (uint32_t)rfam_alen(fam), R(0));
+		x_lookup(r, "pod-cidrs", -1, g == G_NOT_FROM_PODS ? NFT_LOOKUP_F_INV : 0);
+	} else if (g == G_FROM_NODE) {
+		x_fib_local(r, NFTA_FIB_F_SADDR);	/* fib saddr type local */
+	}
+}
+
+/* GUARD ct mark set ct mark | 0x4000 */
+static int rule_masq(struct nbatch *bt, int fam, struct chain_ent *c, enum guard g)
+{
+	struct xrule *r = rule_new(fam, c->name);
+	x_guard(r, fam, g);
+	x_mark_masq(r);
+	return rule_emit(bt, fam, r, &c->rules);
+}
+
+/* GUARD ip daddr . meta l4proto . th dport (or the NodePort key) vmap via @MAP */
+static int rule_pick(struct nbatch *bt, int fam, struct chain_ent *c, enum guard g, bool np,
+		     const char *map)
+{
+	struct xrule *r = rule_new(fam, c->name);
+	x_guard(r, fam, g);
+	if (np)
+		x_key_np(r, 0);
+	else
+		x_key_ip(r, fam, daddr_off(fam), 0);
+	x_dispatch(r, map, "pick-chains");
+	return rule_emit(bt, fam, r, &c->rules);
+}
+
+static int kind_chains(struct nft_sync *s, struct nbatch *bt, int fam, const struct fnode *nd, bool np)
+{
+	bool pods = fam_has(nd->pod_cidrs, nd->n_pod_cidrs, fam);
+	const char *internal = np ? "pick-nodeports-internal" : "pick-ips-internal";
+	const char *external = np ? "pick-nodeports-external" : "pick-ips-external";
+	struct chain_ent *c;
+	int ret = 0;
+
+	if (!np) {
+		if (!(c = static_chain(s, bt, fam, "svc-cluster-ip", NULL, 0, 0)))
+			return -ENOMEM;
+		if (nd->masquerade_all || pods)
+			err_keep(&ret, rule_masq(bt, fam, c, nd->masquerade_all ? G_ALL : G_NOT_FROM_PODS));
+		err_keep(&ret, rule_pick(bt, fam, c, G_ALL, np, internal));
+	}
+	/* Cluster policy: masquerade, any endpoint. */
+	if (!(c = static_chain(s, bt, fam, np ? "svc-nodeport" : "svc-external-ip", NULL, 0, 0)))
+		return -ENOMEM;
+	err_keep(&ret, rule_masq(bt, fam, c, G_ALL));
+	err_keep(&ret, rule_pick(bt, fam, c, G_ALL, np, internal));
+
+	/* Local policy. */
+	if (!(c = static_chain(s, bt, fam, np ? "svc-nodeport-local" : "svc-external-ip-local", NULL, 0, 0)))
+		return -ENOMEM;
+	if (pods)
+		err_keep(&ret, rule_pick(bt, fam, c, G_FROM_PODS, np, internal));
+	err_keep(&ret, rule_masq(bt, fam, c, G_FROM_NODE));
+	err_keep(&ret, rule_pick(bt, fam, c, G_FROM_NODE, np, internal));
+	err_keep(&ret, rule_pick(bt, fam, c, G_ALL, np, external));
+	return ret;
+}
+
+/* fib daddr type local ip daddr != 127.0.0.0/8 [ip daddr @nodeport-addrs] */
+static void x_nodeport_dest(struct xrule *r, int fam, const struct fnode *nd)
+{
+	x_fib_local(r, NFTA_FIB_F_DADDR);
+	if (fam == 0) {
+		uint8_t lo = 127;
+		x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, daddr_off(fam), 1, R(0));
+		x_cmp(r, NFT_CMP_NEQ, &lo, 1);
+	} else {
+		struct in6_addr lo = IN6ADDR_LOOPBACK_INIT;
+		x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, daddr_off(fam), 16, R(0));
+		x_cmp(r, NFT_CMP_NEQ, &lo, 16);
+	}
+	if (nd->n_nodeport_cidrs) {
+		x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, daddr_off(fam), (uint32_t)rfam_alen(fam), R(0));
+		x_lookup(r, "nodeport-addrs", -1, 0);
+	}
+}
+
+/* ct KEY & BITS == 0 return */
+static int rule_ct_clear_return(struct nbatch *bt, int fam, struct chain_ent *c, uint32_t key,
+				uint32_t bits)
+{
+	struct xrule *r = rule_new(fam, c->name);
+	uint32_t zero = 0;
+
+	x_ct(r, key, R(0));
+	x_bitwise(r, bits, 0);
+	x_cmp(r, NFT_CMP_EQ, &zero, 4);
+	x_verdict(r, NFT_RETURN, NULL);
+	return rule_emit(bt, fam, r, &c->rules);
+}
+
+static int base_chains(struct nft_sync *s, struct nbatch *bt, int fam, const struct fnode *nd)
+{
+	struct xrule *r;
+	struct chain_ent *c;
+	int ret = 0;
+
+	if ((ret = kind_chains(s, bt, fam, nd, false)) || (ret = kind_chains(s, bt, fam, nd, true)))
+		return ret;
+
+	/* chain services: the two dispatch lookups. */
+	if (!(c = static_chain(s, bt, fam, "services", NULL, 0, 0)))
+		return -ENOMEM;
+	r = rule_new(fam, c->name);
+	x_key_ip(r, fam, daddr_off(fam), 0);
+	x_dispatch(r, "service-ips", "kinds");
+	err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
+	r = rule_new(fam, c->name);
+	x_nodeport_dest(r, fam, nd);
+	x_key_np(r, 0);
+	x_dispatch(r, "service-nodeports", "kinds");
+	err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
+
+	/* Hooks. */
+	static const struct { const char *name; int hook; } nat_in[] = {
+		{ "nat-prerouting", NF_INET_PRE_ROUTING }, { "nat-output", NF_INET_LOCAL_OUT } };
+	for (int i = 0; i < 2; i++) {
+		/* chain nat-prerouting { type nat hook prerouting priority -100; jump services } */
+		if (!(c = static_chain(s, bt, fam, nat_in[i].name, "nat", nat_in[i].hook, -100)))
+			return -ENOMEM;
+		r = rule_new(fam, c->name);
+		x_verdict(r, NFT_JUMP, "services");
+		err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
+	}
+
+	/* chain nat-postrouting { type nat hook postrouting priority 100;
+	 *   ct status & dnat == 0 return
+	 *   ip saddr . ip daddr @hairpin ct mark set ct mark | 0x4000
+	 *   ct mark & 0x4000 == 0 return
+	 *   ct mark set ct mark & 0xffffbfff
+	 *   masquerade fully-random }
+	 * (hairpin: an endpoint reaching itself through its Service) */
+	if (!(c = static_chain(s, bt, fam, "nat-postrouting", "nat", NF_INET_POST_ROUTING, 100)))
+		return -ENOMEM;
+	err_keep(&ret, rule_ct_clear_return(bt, fam, c, NFT_CT_STATUS, IPS_DST_NAT));
+	r = rule_new(fam, c->name);
+	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), (uint32_t)rfam_alen(fam), R(0));
+	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, daddr_off(fam), (uint32_t)rfam_alen(fam),
+		  R((uint32_t)rfam_alen(fam) / 4));
+	x_lookup(r, "hairpin", -1, 0);
+	x_mark_masq(r);
+	err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
+	err_keep(&ret, rule_ct_clear_return(bt, fam, c, NFT_CT_MARK, MASQ_BIT));
+	r = rule_new(fam, c->name);
+	x_ct(r, NFT_CT_MARK, R(0));
+	x_bitwise(r, ~MASQ_BIT, 0);
+	x_ct_set(r, NFT_CT_MARK, R(0));
+	err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
+	r = rule_new(fam, c->name);
+	x_masq_fully_random(r);
+	err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
+
+	/* chain filter-prerouting { type filter hook prerouting priority -110;
+	 *   ct state new ip daddr . meta l4proto . th dport @firewall-ips
+	 *     ip daddr . th dport . ip saddr != @firewall-allow drop } */
+	if (!(c = static_chain(s, bt, fam, "filter-prerouting", "filter", NF_INET_PRE_ROUTING, -110)))
+		return -ENOMEM;
+	r = rule_new(fam, c->name);
+	x_ct_new(r);
+	x_key_ip(r, fam, daddr_off(fam), 0);
+	x_lookup(r, "firewall-ips", -1, 0);
+	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, daddr_off(fam), (uint32_t)rfam_alen(fam), R(0));
+	x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, R((uint32_t)rfam_alen(fam) / 4));
+	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), (uint32_t)rfam_alen(fam),
+		  R((uint32_t)rfam_alen(fam) / 4 + 1));
+	x_lookup(r, "firewall-allow", -1, NFT_LOOKUP_F_INV);
+	x_verdict(r, NF_DROP, NULL);
+	err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
+
+	/* chain reject-service { meta l4proto tcp reject with tcp reset; reject } */
+	if (!(c = static_chain(s, bt, fam, "reject-service", NULL, 0, 0)))
+		return -ENOMEM;
+	for (int i = 0; i < 2; i++) {
+		r = rule_new(fam, c->name);
+		if (i == 0) {
+			uint8_t tcp = IPPROTO_TCP;
+			x_meta(r, NFT_META_L4PROTO, R(0));
+			x_cmp(r, NFT_CMP_EQ, &tcp, 1);
+			x_reject(r, NFT_REJECT_TCP_RST, 0);
+		} else {
+			/* port unreachable: 3 for ICMP, 4 for ICMPv6 */
+			x_reject(r, NFT_REJECT_ICMP_UNREACH, fam ? 4 : 3);
+		}
+		err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
+	}
+
+	/* chain filter-{input,forward,output} { type filter hook ... priority -110;
+	 *   ct state new ip daddr . meta l4proto . th dport @no-endpoint-ips goto reject-service
+	 *   (input) ct state new fib daddr type local ... meta l4proto . th dport
+	 *           @no-endpoint-nodeports goto reject-service } */
+	static const struct { const char *name; int hook; } filt[] = {
+		{ "filter-input", NF_INET_LOCAL_IN }, { "filter-forward", NF_INET_FORWARD },
+		{ "filter-output", NF_INET_LOCAL_OUT } };
+	for (int i = 0; i < 3; i++) {
+		if (!(c = static_chain(s, bt, fam, filt[i].name, "filter", filt[i].hook, -110)))
+			return -ENOMEM;
+		r = rule_new(fam, c->name);
+		x_ct_new(r);
+		x_key_ip(r, fam, daddr_off(fam), 0);
+		x_lookup(r, "no-endpoint-ips", -1, 0);
+		x_verdict(r, NFT_GOTO, "reject-service");
+		err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
+		if (filt[i].hook != NF_INET_LOCAL_IN)
+			continue;
+		r = rule_new(fam, c->name);
+		x_ct_new(r);
+		x_nodeport_dest(r, fam, nd);
+		x_key_np(r, 0);
+		x_lookup(r, "no-endpoint-nodeports", -1, 0);
+		x_verdict(r, NFT_GOTO, "reject-service");
+		err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
+	}
+	return ret;
+}
+
+/*
+ * add element ip ferry pod-cidrs { 198.18.0.0/16 }
+ * An interval set (rbtree) takes a start element and an end element flagged
+ * INTERVAL_END one past the range; overlapping or adjacent prefixes are
+ * merged first, as nft does, or the kernel refuses the overlap.
+ */
+static int node_set_emit(struct nbatch *bt, int fam, int set, const struct faddr *l, size_t n)
+{
+	int alen = rfam_alen(fam);
+	struct rng { uint8_t lo[16], hi[16]; } *rs = calloc(n + 1, sizeof(*rs));
+	size_t m = 0;
+
+	if (!rs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (l[i].family != rfam_af(fam))
+			continue;
+		memcpy(rs[m].lo, l[i].a, alen);
+		memcpy(rs[m].hi, l[i].a, alen);
+		for (int b = l[i].plen; b < alen * 8; b++)
+			rs[m].hi[b / 8] |= (uint8_t)(0x80 >> (b % 8));
+		m++;
+	}
+	/* sort by start (few entries: insertion sort) */
+	for (size_t i = 1; i < m; i++)
+		for (size_t j = i; j > 0 && memcmp(rs[j - 1].lo, rs[j].lo, alen) > 0; j--) {
+			struct rng t = rs[j]; rs[j] = rs[j - 1]; rs[j - 1] = t;
+		}
+	struct nftnl_set *st = elem_set(fam, set);
+	int ret = st ? 0 : -ENOMEM;
+	size_t i = 0;
+	while (i < m && !ret) {
+		struct rng cur = rs[i++];
+		for (; i < m; i++) {
+			uint8_t next[16];
+			memcpy(next, cur.hi, alen);
+			int k = alen - 1;	/* next = hi + 1 */
+			while (k >= 0 && ++next[k] == 0)
+				k--;
+			if (k >= 0 && memcmp(rs[i].lo, next, alen) > 0)
+				break;
+			if (memcmp(rs[i].hi, cur.hi, alen) > 0)
+				memcpy(cur.hi, rs[i].hi, alen);
+		}
+		ret = elem_add_key(st, cur.lo, (uint32_t)alen, 0);
+		int k = alen - 1;	/* the end element is one past the range */
+		while (k >= 0 && ++cur.hi[k] == 0)
+			k--;
+		if (k >= 0 && !ret)
+			ret = elem_add_key(st, cur.hi, (uint32_t)alen, NFT_SET_ELEM_INTERVAL_END);
+	}
+	free(rs);
+	if (m && !ret)
+		ret = nbatch_put(bt, NFT_MSG_NEWSETELEM, nfproto_of(fam), NLM_F_CREATE | NLM_F_EXCL,
+				 rset_name(set), false, NOBJ_ELEMS, st);
+	if (st)
+		nftnl_set_free(st);
+	return ret;
+}
+
+
+/* The kind chains of a table say where each kind of Service entry goes:
+ * kinds { ID : goto svc-... }; pick-chains { 0 : drop }. */
+static int kind_map(struct nft_sync *s, struct nbatch *bt, int fam)
+{
+	static const char *const kinds[] = { "svc-cluster-ip", "svc-external-ip",
+		"svc-external-ip-local", "svc-nodeport", "svc-nodeport-local" };
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		int r = vmap_elem(bt, fam, RS_KINDS, chain_id(s, chain_find(s, fam, kinds[k])), kinds[k], false);
+		if (r)
+			return r;
+	}
+	return vmap_elem(bt, fam, RS_PICK_CHAINS, 0, NULL, false);
+}
+
+/* add table ip ferry; delete table ip ferry; add table ip ferry:
+ * replaces whatever was there in the same transaction. */
+static int table_replace(struct nbatch *bt, int fam)
+{
+	static const uint16_t ops[3] = { NFT_MSG_NEWTABLE, NFT_MSG_DELTABLE, NFT_MSG_NEWTABLE };
+	struct nftnl_table *t = nftnl_table_alloc();
+	int r = -ENOMEM;
+
+	if (t && nftnl_table_set_str(t, NFTNL_TABLE_NAME, TABLE) == 0) {
+		nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, (uint32_t)nfproto_of(fam));
+		r = 0;
+		for (int i = 0; i < 3 && !r; i++)
+			r = nbatch_put(bt, ops[i], nfproto_of(fam), ops[i] == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0,
+				       "table", false, NOBJ_TABLE, t);
+	}
+	if (t)
+		nftnl_table_free(t);
+	return r;
+}
+
+int skeleton_build(struct nft_sync *s, struct nbatch *bt, const struct fnode *node)
+{
+	int r = 0;
+
+	s->chains.n = 0;
+	hairpin_clear(s);
+	for (int fam = 0; fam < RFAM_N && !r; fam++) {
+		r = table_replace(bt, fam);
+		for (int i = 0; i < RS_COUNT && !r; i++)
+			r = set_emit(bt, fam, &set_specs[i]);
+		if (!r)
+			r = base_chains(s, bt, fam, node);
+		if (!r)
+			r = kind_map(s, bt, fam);
+		if (!r)
+			r = node_set_emit(bt, fam, RS_POD_CIDRS, node->pod_cidrs, node->n_pod_cidrs);
+		if (!r)
+			r = node_set_emit(bt, fam, RS_NODEPORT_ADDRS, node->nodeport_cidrs,
+					  node->n_nodeport_cidrs);
+	}
+	return r;
+}
+
+int pick_chain_emit(struct nft_sync *s, struct nbatch *bt, struct chain_ent *c,
+		    const struct rpick *p)
+{
+	int r = chain_emit(bt, c->fam, c->name, NULL, 0, 0);
+
+	c->rules = 0;
+	if (!r)
+		r = pick_rules(bt, c->fam, c->name, p, &c->rules);
+	if (!r)
+		r = vmap_elem(bt, c->fam, RS_PICK_CHAINS, chain_id(s, c), c->name, false);
+	if (r)
+		return r;
+	c->exists = true;
+	c->refs = 1;
+	return 0;
+}
+
+/* delete element ip ferry pick-chains { ID };
+ * flush chain ip ferry pick-ip-K; delete chain ip ferry pick-ip-K */
+int pick_chain_delete(struct nft_sync *s, struct nbatch *bt, struct chain_ent *c)
+{
+	int r = vmap_elem(bt, c->fam, RS_PICK_CHAINS, chain_id(s, c), c->name, true);
+	struct xrule *rl = NULL;
+	struct nftnl_chain *ch = NULL;
+
+	if (r)
+		return r;
+	rl = rule_new(c->fam, c->name);
+	r = !rl ? -ENOMEM : rl->err;
+	if (!r)
+		r = nbatch_put(bt, NFT_MSG_DELRULE, nfproto_of(c->fam), 0, c->name, true, NOBJ_RULE, rl->r);
+	if (rl) {
+		if (rl->r)
+			nftnl_rule_free(rl->r);
+		free(rl);
+	}
+	if (!r) {
+		ch = nftnl_chain_alloc();
+		if (!ch || nftnl_chain_set_str(ch, NFTNL_CHAIN_TABLE, TABLE) < 0 ||
+		    nftnl_chain_set_str(ch, NFTNL_CHAIN_NAME, c->name) < 0)
+			r = -ENOMEM;
+	}
+	if (!r) {
+		nftnl_chain_set_u32(ch, NFTNL_CHAIN_FAMILY, (uint32_t)nfproto_of(c->fam));
+		r = nbatch_put(bt, NFT_MSG_DELCHAIN, nfproto_of(c->fam), 0, c->name, true, NOBJ_CHAIN, ch);
+	}
+	if (ch)
+		nftnl_chain_free(ch);
+	if (!r)
+		c->exists = false;
+	return r;
+}
