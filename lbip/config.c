@@ -334,7 +334,6 @@ static bool check_map(struct ctx *x, yaml_node_t *map, const char *path,
 		      const char *const *known, const char *const *unsupported)
 {
 	char sub[PATH_MAX_LEN];
-	bool ok = true;
 
 	if (!map || map->type != YAML_MAPPING_NODE) {
 		err_at(x->e, path, "must be a mapping, not %s", kind_of(map));
@@ -345,26 +344,23 @@ static bool check_map(struct ctx *x, yaml_node_t *map, const char *path,
 
 		if (!k) {
 			err_at(x->e, path, "a key must be a string");
-			ok = false;
 			continue;
 		}
 		join(sub, path, k);
 		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < pr; q++) {
 			const char *qk = scalar(node(x, q->key));
 
-			if (qk && !strcmp(qk, k)) {
+			if (qk && !strcmp(qk, k))
 				err_at(x->e, sub, "field given twice");
-				ok = false;
-			}
 		}
 		if (in_list(k, unsupported))
 			warn_at(x->e, sub, "not supported by ferry, ignored");
-		else if (!in_list(k, known)) {
+		else if (!in_list(k, known))
 			err_at(x->e, sub, "unknown field");
-			ok = false;
-		}
 	}
-	return ok;
+	/* Bad keys are reported but the known ones are still read, so one
+	 * run shows every mistake. */
+	return true;
 }
 
 /* A string field; NULL value leaves *out NULL. */
