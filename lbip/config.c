@@ -452,6 +452,8 @@ static bool get_strv(struct ctx *x, yaml_node_t *n, const char *path, char ***ou
 			if (!*slot && ok)
 				err_at(x->e, sub, "must be a string");
 			ok = false;
+			free(*slot);
+			(*nout)--;	/* the lists never hold NULL */
 		}
 	}
 	return ok;
