@@ -258,19 +258,29 @@ struct ctx {
 	struct lb_errors *e;		/* = &p->errs */
 };
 
+/* Paths longer than PATH_MAX_LEN are cut: still good enough to find the field. */
+static void __attribute__((format(printf, 2, 3))) path_fmt(char *buf, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, PATH_MAX_LEN, fmt, ap);
+	va_end(ap);
+}
+
 static void join(char *buf, const char *parent, const char *field)
 {
 	size_t n = strlen(parent);
 
 	if (!n || (n >= 2 && !strcmp(parent + n - 2, ": ")))
-		snprintf(buf, PATH_MAX_LEN, "%s%s", parent, field);
+		path_fmt(buf, "%s%s", parent, field);
 	else
-		snprintf(buf, PATH_MAX_LEN, "%s.%s", parent, field);
+		path_fmt(buf, "%s.%s", parent, field);
 }
 
 static void joini(char *buf, const char *parent, size_t i)
 {
-	snprintf(buf, PATH_MAX_LEN, "%s[%zu]", parent, i);
+	path_fmt(buf, "%s[%zu]", parent, i);
 }
 
 static yaml_node_t *node(struct ctx *x, int id)
