@@ -790,7 +790,8 @@ static void parse_bgp_adv_common(struct ctx *x, yaml_node_t *n, const char *path
 	yaml_node_t *f;
 
 	join(sub, path, k_agg);
-	if ((f = get(x, n, k_agg)) && !is_null(f) && get_int(x, f, sub, 0, 32, &v))
+	/* The resource's schema says aggregationLength >= 1. */
+	if ((f = get(x, n, k_agg)) && !is_null(f) && get_int(x, f, sub, x->p->legacy ? 0 : 1, 32, &v))
 		a->aggregation_length = (int)v;
 	join(sub, path, k_agg6);
 	if ((f = get(x, n, k_agg6)) && !is_null(f) && get_int(x, f, sub, 0, 128, &v))
@@ -852,17 +853,17 @@ static void parse_peer_common(struct ctx *x, yaml_node_t *n, const char *path, s
 
 	p->peer_port = 179;
 	join(sub, path, k->my_asn);
-	if ((f = get(x, n, k->my_asn)) && !is_null(f) && get_int(x, f, sub, 0, UINT32_MAX, &v))
-		p->my_asn = (uint32_t)v;
-	else if (!f || is_null(f))
+	f = get(x, n, k->my_asn);
+	if (!f || is_null(f))
 		err_at(x->e, sub, "missing local ASN");
-	if (f && !is_null(f) && !p->my_asn)
-		err_at(x->e, sub, "missing local ASN");
+	else if (get_int(x, f, sub, 0, UINT32_MAX, &v) && !(p->my_asn = (uint32_t)v))
+		err_at(x->e, sub, "missing local ASN (0 is not an ASN)");
 	join(sub, path, k->peer_asn);
-	if ((f = get(x, n, k->peer_asn)) && !is_null(f) && get_int(x, f, sub, 0, UINT32_MAX, &v))
-		p->peer_asn = (uint32_t)v;
-	if (!f || is_null(f) || (!p->peer_asn && plain(f) && !strcmp(scalar(f), "0")))
+	f = get(x, n, k->peer_asn);
+	if (!f || is_null(f))
 		err_at(x->e, sub, "missing peer ASN");
+	else if (get_int(x, f, sub, 0, UINT32_MAX, &v) && !(p->peer_asn = (uint32_t)v))
+		err_at(x->e, sub, "missing peer ASN (0 is not an ASN)");
 	join(sub, path, k->addr);
 	parse_addr_field(x, get(x, n, k->addr), sub, true, false, &p->peer_address);
 	join(sub, path, k->src);
@@ -870,7 +871,9 @@ static void parse_peer_common(struct ctx *x, yaml_node_t *n, const char *path, s
 	join(sub, path, k->rid);
 	parse_addr_field(x, get(x, n, k->rid), sub, false, true, &p->router_id);
 	join(sub, path, k->port);
-	if ((f = get(x, n, k->port)) && !is_null(f) && get_int(x, f, sub, 0, 65535, &v) && v)
+	/* ConfigMap: 0 means the default; the resource's schema: 1..16384. */
+	if ((f = get(x, n, k->port)) && !is_null(f) &&
+	    get_int(x, f, sub, x->p->legacy ? 0 : 1, x->p->legacy ? 65535 : 16384, &v) && v)
 		p->peer_port = (uint16_t)v;
 	peer_timers(x, n, path, p, k->hold, k->ka);
 	join(sub, path, k->pass);

@@ -169,6 +169,15 @@ static void c_crds(const struct lb_config *c)
 	}
 }
 
+static void c_ka_only(const struct lb_config *c)
+{
+	CHECK_EQ_INT(c->n_peers, 1);
+	if (c->n_peers == 1) {
+		CHECK_EQ_INT(c->peers[0].keepalive_time_s, 20);
+		CHECK_EQ_INT(c->peers[0].hold_time_s, 60);	/* MetalLB: 3 x keepalive */
+	}
+}
+
 static void c_empty(const struct lb_config *c)
 {
 	CHECK_EQ_INT(c->n_pools, 0);
@@ -403,8 +412,17 @@ static const struct tcase cases[] = {
 	  "spec.communities[1]: duplicate definition of community \"x\"", NULL },
 	{ "crd peer missing myASN", CRD, PEER("p", "{peerASN: 2, peerAddress: 192.0.2.1}"),
 	  "BGPPeer p: spec.myASN: missing local ASN", NULL },
+	{ "crd peer port above the schema's 16384", CRD,
+	  PEER("p", "{myASN: 1, peerASN: 2, peerAddress: 192.0.2.1, peerPort: 20000}"),
+	  "spec.peerPort: 20000 is out of range 1..16384", NULL },
+	{ "crd aggregation length 0", CRD, POOL("a", "192.0.2.0/24") BGPADV("{aggregationLength: 0}"),
+	  "spec.aggregationLength: 0 is out of range 1..32", NULL },
+	{ "peer asn zero", CM, "peers:\n- {my-asn: 1, peer-asn: 0, peer-address: 192.0.2.1}\n",
+	  "peers[0].peer-asn: missing peer ASN", NULL },
+	{ "peer asn too big", CM, "peers:\n- {my-asn: 4294967296, peer-asn: 2, peer-address: 192.0.2.1}\n",
+	  "peers[0].my-asn: 4294967296 is out of range", NULL },
 	{ "crd peer keepalive only", CRD, PEER("p", "{myASN: 1, peerASN: 2, peerAddress: 192.0.2.1, keepaliveTime: 20s}"),
-	  NULL, NULL },
+	  NULL, c_ka_only },
 	{ "crd peer bad hold", CRD, PEER("p", "{myASN: 1, peerASN: 2, peerAddress: 192.0.2.1, holdTime: 1s}"),
 	  "spec.holdTime: invalid hold time \"1s\"", NULL },
 	{ "crd duplicate peer name", CRD,
