@@ -25,10 +25,21 @@
 
 /* ---- error list ---- */
 
+#define LB_MAX_FINDINGS 1000	/* kept in a list; the rest are only counted */
+
 static void add_finding(struct lb_errors *e, bool warning, const char *path, const char *fmt, va_list ap)
 {
 	struct lb_error *x;
 	char *msg;
+
+	if (e->n > LB_MAX_FINDINGS) {
+		e->n_errors += !warning;
+		return;
+	}
+	if (e->n == LB_MAX_FINDINGS) {
+		path = "";
+		fmt = "too many findings; the rest are not shown";
+	}
 
 	if (vasprintf(&msg, fmt, ap) < 0)
 		msg = NULL;
@@ -78,13 +89,18 @@ void lb_errors_free(struct lb_errors *e)
 
 /* ---- the configuration ---- */
 
-/* Append one zeroed element to an array that has no capacity field. */
+/* Append one zeroed element to an array of lb_config, which has no
+ * capacity field: the capacity is implied by the count, as vec_grow
+ * leaves it (8, then doubling), so appends stay amortised O(1). */
 static void *push(void *arrp, size_t *n, size_t size)
 {
 	void **arr = arrp;
-	size_t cap = *n;
+	size_t cap = 0;
 	char *p;
 
+	if (*arr)
+		for (cap = 8; cap < *n; cap *= 2)
+			;
 	if (vec_grow(arr, &cap, *n + 1, size))
 		return NULL;
 	p = (char *)*arr + *n * size;
@@ -179,9 +195,17 @@ struct adv_communities {
 	size_t n;
 };
 
+/* Bounds on what one configuration may hold: aliases let a small text
+ * name a huge tree, and the whole checks compare pairs. */
+#define LB_MAX_ITEMS 200000		/* list entries and map pairs walked */
+#define LB_MAX_FIELDS 64		/* fields of one object */
+#define LB_MAX_OBJECTS 4096		/* pools, advertisements */
+#define LB_MAX_SMALL 1024		/* peers, BFD profiles, named communities */
+
 struct part {
 	struct lb_config *c;
-	bool legacy, used;
+	bool legacy, used, too_big;
+	size_t items;
 	VEC(char *) pool_where;		/* "address-pools[1]" / "IPAddressPool ns/a: spec" */
 	VEC(char *) badv_where;
 	VEC(char *) peer_where;
@@ -283,6 +307,17 @@ static void joini(char *buf, const char *parent, size_t i)
 	path_fmt(buf, "%s[%zu]", parent, i);
 }
 
+static bool budget_ok(struct ctx *x)
+{
+	if (++x->p->items <= LB_MAX_ITEMS)
+		return true;
+	if (!x->p->too_big)
+		err_at(x->e, "", "configuration too large: more than %d list entries (ferry's limit)",
+		       LB_MAX_ITEMS);
+	x->p->too_big = true;
+	return false;
+}
+
 static yaml_node_t *node(struct ctx *x, int id)
 {
 	return yaml_document_get_node(x->doc, id);
@@ -347,6 +382,10 @@ static bool check_map(struct ctx *x, yaml_node_t *map, const char *path,
 
 	if (!map || map->type != YAML_MAPPING_NODE) {
 		err_at(x->e, path, "must be a mapping, not %s", kind_of(map));
+		return false;
+	}
+	if (map->data.mapping.pairs.top - map->data.mapping.pairs.start > LB_MAX_FIELDS) {
+		err_at(x->e, path, "more than %d fields", LB_MAX_FIELDS);
 		return false;
 	}
 	for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top; pr++) {
@@ -449,7 +488,7 @@ static bool get_strv(struct ctx *x, yaml_node_t *n, const char *path, char ***ou
 		err_at(x->e, path, "must be a list, not %s", kind_of(n));
 		return false;
 	}
-	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top && budget_ok(x); it++) {
 		char **slot;
 
 		joini(sub, path, it - n->data.sequence.items.start);
@@ -496,7 +535,8 @@ static bool is_list(struct ctx *x, yaml_node_t *n, const char *path)
 }
 
 #define FOR_ITEMS(n, it, i) \
-	for (yaml_node_item_t *it = (n)->data.sequence.items.start; it < (n)->data.sequence.items.top; it++) \
+	for (yaml_node_item_t *it = (n)->data.sequence.items.start; \
+	     it < (n)->data.sequence.items.top && budget_ok(x); it++) \
 		for (size_t i = it - (n)->data.sequence.items.start, _once = 1; _once; _once = 0)
 
 /* ---- shared value parsers ---- */
@@ -636,7 +676,8 @@ static void parse_selector(struct ctx *x, yaml_node_t *n, const char *path, stru
 		if (v->type != YAML_MAPPING_NODE)
 			err_at(x->e, sub, "must be a mapping of label to value");
 		else
-			for (yaml_node_pair_t *pr = v->data.mapping.pairs.start; pr < v->data.mapping.pairs.top; pr++) {
+			for (yaml_node_pair_t *pr = v->data.mapping.pairs.start;
+			     pr < v->data.mapping.pairs.top && budget_ok(x); pr++) {
 				const char *k = scalar(node(x, pr->key)), *val = scalar(node(x, pr->value));
 				struct lb_sel_req *r;
 
@@ -1116,7 +1157,8 @@ static void parse_legacy(struct ctx *x, yaml_node_t *root, const char *prefix)
 		if (n->type != YAML_MAPPING_NODE)
 			err_at(x->e, sub, "must be a mapping of name to community");
 		else
-			for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
+			for (yaml_node_pair_t *pr = n->data.mapping.pairs.start;
+			     pr < n->data.mapping.pairs.top && budget_ok(x); pr++) {
 				const char *k = scalar(node(x, pr->key)), *v = scalar(node(x, pr->value));
 
 				if (!k || !v) {
@@ -1164,7 +1206,8 @@ static void crd_pool(struct ctx *x, yaml_node_t *spec, const char *path, const c
 	join(sub, path, "avoidBuggyIPs");
 	get_bool(x, get(x, spec, "avoidBuggyIPs"), sub, &pool->avoid_buggy_ips);
 	if (labels && labels->type == YAML_MAPPING_NODE)
-		for (yaml_node_pair_t *pr = labels->data.mapping.pairs.start; pr < labels->data.mapping.pairs.top; pr++) {
+		for (yaml_node_pair_t *pr = labels->data.mapping.pairs.start;
+		     pr < labels->data.mapping.pairs.top && budget_ok(x); pr++) {
 			const char *k = scalar(node(x, pr->key)), *lv = scalar(node(x, pr->value));
 			struct lb_label *l;
 
@@ -1591,15 +1634,86 @@ static bool adv_uses_pool(const struct lb_bgp_adv *a, const char *pool)
 	return false;	/* pools chosen by selector are checked by the allocator */
 }
 
+struct range_ref {
+	const struct lb_range *r;
+	size_t pool, idx;		/* definition order */
+};
+
+static int range_ref_cmp(const void *a, const void *b)
+{
+	const struct range_ref *x = a, *y = b;
+	int c = lb_range_addr_cmp(&x->r->lo, &y->r->lo);
+
+	if (c)
+		return c;
+	if (x->pool != y->pool)
+		return x->pool < y->pool ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static bool defined_before(const struct range_ref *a, const struct range_ref *b)
+{
+	return a->pool < b->pool || (a->pool == b->pool && a->idx < b->idx);
+}
+
+/* No address in two ranges, within a pool or across pools: sort by first
+ * address and sweep, remembering the range reaching furthest. The later
+ * definition of an overlapping pair is the one reported. */
+static void check_overlaps(struct part *p)
+{
+	struct lb_config *c = p->c;
+	struct range_ref *v, *far = NULL;
+	size_t n = 0, k = 0;
+	char sub[PATH_MAX_LEN], tmp[PATH_MAX_LEN], a[100], b[100];
+
+	for (size_t i = 0; i < c->n_pools; i++)
+		n += c->pools[i].n_ranges;
+	if (!n)
+		return;
+	if (!(v = calloc(n, sizeof(*v)))) {
+		err_at(&p->errs, "", "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < c->n_pools; i++)
+		for (size_t j = 0; j < c->pools[i].n_ranges; j++)
+			v[k++] = (struct range_ref){ &c->pools[i].ranges[j], i, j };
+	qsort(v, n, sizeof(*v), range_ref_cmp);
+	for (k = 0; k < n; k++) {
+		struct range_ref *cur = &v[k];
+
+		if (far && far->r->lo.family == cur->r->lo.family &&
+		    lb_range_addr_cmp(&cur->r->lo, &far->r->hi) <= 0) {
+			const struct range_ref *later = defined_before(far, cur) ? cur : far;
+			const struct range_ref *other = later == cur ? far : cur;
+
+			lb_range_format(later->r, a, sizeof(a));
+			lb_range_format(other->r, b, sizeof(b));
+			join(tmp, p->pool_where.v[later->pool], "addresses");
+			joini(sub, tmp, later->idx);
+			err_at(&p->errs, sub, "%s overlaps with %s of pool \"%s\"", a, b,
+			       c->pools[other->pool].name ? c->pools[other->pool].name : "");
+		}
+		if (!far || far->r->lo.family != cur->r->lo.family ||
+		    lb_range_addr_cmp(&cur->r->hi, &far->r->hi) > 0)
+			far = cur;
+	}
+	free(v);
+}
+
 static void check_whole(struct part *p)
 {
 	struct lb_config *c = p->c;
 	struct lb_errors *e = &p->errs;
-	char sub[PATH_MAX_LEN], a[100], b2[100];
-	const char *addr_key = "addresses";
+	char sub[PATH_MAX_LEN], a[100];
 	const char *k_agg = p->legacy ? "aggregation-length" : "aggregationLength";
 	const char *k_agg6 = p->legacy ? "aggregation-length-v6" : "aggregationLengthV6";
 
+	if (c->n_pools > LB_MAX_OBJECTS || c->n_bgp_advs > LB_MAX_OBJECTS || c->n_l2_advs > LB_MAX_OBJECTS ||
+	    c->n_peers > LB_MAX_SMALL || c->n_bfd_profiles > LB_MAX_SMALL || p->communities.n > LB_MAX_SMALL) {
+		err_at(e, "", "configuration too large: more than %d pools or advertisements, or more than "
+		       "%d peers, BFD profiles or communities (ferry's limits)", LB_MAX_OBJECTS, LB_MAX_SMALL);
+		return;
+	}
 	/* Pools: unique names, no address in two ranges. */
 	for (size_t i = 0; i < c->n_pools; i++) {
 		struct lb_pool *pi = &c->pools[i];
@@ -1611,23 +1725,8 @@ static void check_whole(struct part *p)
 				       "duplicate definition of pool \"%s\"", pi->name);
 				break;
 			}
-		for (size_t k = 0; k < pi->n_ranges; k++) {
-			bool found = false;
-
-			for (size_t j = 0; j <= i && !found; j++)
-				for (size_t l = 0; l < (j == i ? k : c->pools[j].n_ranges) && !found; l++) {
-					if (!lb_range_overlap(&pi->ranges[k], &c->pools[j].ranges[l]))
-						continue;
-					lb_range_format(&pi->ranges[k], a, sizeof(a));
-					lb_range_format(&c->pools[j].ranges[l], b2, sizeof(b2));
-					join(sub, p->pool_where.v[i], addr_key);
-					snprintf(sub + strlen(sub), sizeof(sub) - strlen(sub), "[%zu]", k);
-					err_at(e, sub, "%s overlaps with %s of pool \"%s\"", a, b2,
-					       c->pools[j].name ? c->pools[j].name : "");
-					found = true;
-				}
-		}
 	}
+	check_overlaps(p);
 	/* Communities: unique names. */
 	for (size_t i = 0; i < p->communities.n; i++)
 		for (size_t j = 0; j < i; j++)

@@ -18,8 +18,8 @@
 static void print_findings(const struct lb_errors *e, size_t from)
 {
 	for (size_t i = from; i < e->n; i++)
-		fprintf(stderr, "%s: %s: %s\n", e->v[i].warning ? "warning" : "error",
-			e->v[i].path, e->v[i].msg ? e->v[i].msg : "?");
+		fprintf(stderr, "%s: %s%s%s\n", e->v[i].warning ? "warning" : "error",
+			e->v[i].path, *e->v[i].path ? ": " : "", e->v[i].msg ? e->v[i].msg : "?");
 }
 
 int cmd_check_config(int argc, char **argv)

@@ -584,11 +584,40 @@ static void test_ranges(void)
 	CHECK_EQ_INT(lb_parse_duration("-5s", &s), -EINVAL);
 }
 
+/* Aliases make a small text name a huge tree: the walk stops at ferry's
+ * limit instead of allocating it all. */
+static void test_alias_amplification(void)
+{
+	struct lb_config_builder *b = lb_config_builder_new();
+	struct lb_errors e = { 0 };
+	struct lb_config *c = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	fprintf(f, "address-pools:\n- name: a\n  protocol: layer2\n  addresses: &a [");
+	for (int i = 0; i < 250; i++)
+		fprintf(f, "%s\"192.0.2.%d/32\"", i ? "," : "", i);
+	fprintf(f, "]\n- &p {name: b, protocol: layer2, addresses: *a}\n");
+	for (int i = 0; i < 1000; i++)
+		fprintf(f, "- *p\n");
+	fclose(f);
+	CHECK(len < 20000);
+	CHECK_EQ_INT(lb_config_add_configmap_text(b, text, len, &e), -EINVAL);
+	CHECK_EQ_INT(lb_config_finish(b, &c, &e), -EINVAL);
+	CHECK(has_finding(&e, "configuration too large"));
+	CHECK(e.n <= 1001);
+	free(text);
+	lb_errors_free(&e);
+	lb_config_builder_free(b);
+}
+
 int main(void)
 {
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(&cases[i]);
 	test_json_resources();
 	test_ranges();
+	test_alias_amplification();
 	return test_done("lbip_config");
 }
