@@ -735,6 +735,8 @@ static void parse_selector(struct ctx *x, yaml_node_t *n, const char *path, stru
 	}
 }
 
+static bool selectors_equal(const struct lb_selector *a, size_t na, const struct lb_selector *b, size_t nb);
+
 static void parse_selectors(struct ctx *x, yaml_node_t *n, const char *path,
 			    struct lb_selector **out, size_t *nout)
 {
@@ -752,6 +754,17 @@ static void parse_selectors(struct ctx *x, yaml_node_t *n, const char *path,
 		}
 		parse_selector(x, node(x, *it), sub, s);
 	}
+	/* MetalLB's validateLabelSelectorDuplicate (resources); a budget
+	 * stop may leave fewer selectors than items, hence the bound. */
+	if (x->p->legacy || *nout > LB_MAX_FIELDS)
+		return;
+	for (size_t i = 1; i < *nout; i++)
+		for (size_t j = 0; j < i; j++)
+			if (selectors_equal(&(*out)[i], 1, &(*out)[j], 1)) {
+				joini(sub, path, i);
+				err_at(x->e, sub, "duplicate definition of a selector");
+				break;
+			}
 }
 
 static bool where_push(struct ctx *x, void *vecp, const char *path)

@@ -49,8 +49,10 @@ int lb_config_add_stream(struct lb_config_builder *b, const char *name, const ch
 
 /* Validate everything added and hand the result over (*out is the caller's,
  * lb_config_free). 0, or -EINVAL when any error was found now or by an
- * earlier add (*out is then NULL). With nothing added, an empty config with
- * source LB_SRC_NONE. The builder stays the caller's to free. */
+ * earlier add of the source used (*out is then NULL). Only the findings of
+ * the whole-configuration checks are added to e here (the add calls
+ * reported theirs). With nothing added, an empty config with source
+ * LB_SRC_NONE. Use one builder per attempt; free it afterwards. */
 int lb_config_finish(struct lb_config_builder *b, struct lb_config **out, struct lb_errors *e);
 void lb_config_free(struct lb_config *c);
 

@@ -440,6 +440,10 @@ static const struct tcase cases[] = {
 	  "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: l}\n"
 	  "spec:\n  nodeSelectors:\n  - matchExpressions:\n    - {key: a, operator: Exists, values: [x]}\n",
 	  "L2Advertisement l: spec.nodeSelectors[0].matchExpressions[0].values: must be empty", NULL },
+	{ "crd duplicate selectors", CRD,
+	  "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: l}\n"
+	  "spec:\n  ipAddressPoolSelectors:\n  - matchLabels: {a: b}\n  - matchLabels: {a: b}\n",
+	  "L2Advertisement l: spec.ipAddressPoolSelectors[1]: duplicate definition", NULL },
 	{ "configmap ignored when resources exist", CRD,
 	  POOL("a", "192.0.2.0/24")
 	  "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: config, namespace: metallb-system}\n"
