@@ -1544,6 +1544,39 @@ out:
 	return p->errs.n_errors > before ? -EINVAL : 0;
 }
 
+/* One object of a check-config file; top: a List's items are objects too. */
+static void stream_object(struct lb_config_builder *b, struct ctx *x, yaml_node_t *n, const char *prefix,
+			  bool top)
+{
+	const char *kind = scalar(get(x, n, "kind"));
+	char where[PATH_MAX_LEN];
+	yaml_node_t *items;
+
+	path_fmt(where, "%.*s", (int)strlen(prefix) - 2, prefix);	/* without ": " */
+	if (kind && !strcmp(kind, "ConfigMap")) {
+		const char *cfg = scalar(get(x, get(x, n, "data"), "config"));
+
+		if (!cfg)
+			err_at(&b->cm.errs, where, "ConfigMap without data.config");
+		else
+			cm_text(b, cfg, strlen(cfg), prefix, NULL);
+	} else if (top && kind && !strcmp(kind, "List") &&
+		   (items = get(x, n, "items")) && items->type == YAML_SEQUENCE_NODE) {
+		FOR_ITEMS(items, it, i) {
+			char sub[PATH_MAX_LEN];
+
+			path_fmt(sub, "%sitems[%zu]: ", prefix, i);
+			stream_object(b, x, node(x, *it), sub, false);
+		}
+	} else if (kind) {
+		parse_crd(x, n, prefix);
+	} else if (top && (n->type == YAML_MAPPING_NODE || is_null(n))) {
+		add_configmap_doc(b, x->doc, n, prefix);
+	} else {
+		err_at(&b->crd.errs, where, "neither a ConfigMap, a metallb.io resource nor a MetalLB config");
+	}
+}
+
 int lb_config_add_stream(struct lb_config_builder *b, const char *name, const char *text, size_t len,
 			 struct lb_errors *e)
 {
@@ -1564,24 +1597,10 @@ int lb_config_add_stream(struct lb_config_builder *b, const char *name, const ch
 	while (load_doc(&ps, &doc, &b->crd.errs, name, &bad)) {
 		yaml_node_t *root = yaml_document_get_root_node(&doc);
 		struct ctx x = { &doc, &b->crd, &b->crd.errs };
-		const char *kind = scalar(get(&x, root, "kind"));
 
 		ndoc++;
 		snprintf(prefix, sizeof(prefix), "%s#%d: ", name, ndoc);
-		if (kind && !strcmp(kind, "ConfigMap")) {
-			const char *cfg = scalar(get(&x, get(&x, root, "data"), "config"));
-
-			if (!cfg)
-				err_at(&b->cm.errs, prefix, "ConfigMap without data.config");
-			else
-				cm_text(b, cfg, strlen(cfg), prefix, NULL);
-		} else if (kind) {
-			parse_crd(&x, root, prefix);
-		} else if (root->type == YAML_MAPPING_NODE || is_null(root)) {
-			add_configmap_doc(b, &doc, root, prefix);
-		} else {
-			err_at(&b->crd.errs, prefix, "neither a ConfigMap, a metallb.io resource nor a MetalLB config");
-		}
+		stream_object(b, &x, root, prefix, true);
 		yaml_document_delete(&doc);
 	}
 	yaml_parser_delete(&ps);

@@ -24,6 +24,7 @@ expect() {
 expect 0 good-configmap.yaml -- "valid: source=configmap pools=1 addresses=51 l2advertisements=1"
 expect 0 good-legacy-bgp.yaml -- "pools=2" "peers=2" "bgpadvertisements=2"
 expect 0 good-crds.yaml -- "valid: source=crds pools=1 addresses=144 l2advertisements=1 bgpadvertisements=1 peers=1"
+expect 0 good-list.yaml -- "valid: source=crds pools=1 addresses=4 l2advertisements=1"
 # Resources and a ConfigMap together: the resources win.
 expect 0 good-crds.yaml good-configmap.yaml -- "source=crds" "the ConfigMap is ignored"
 expect 1 bad-legacy.yaml -- \
