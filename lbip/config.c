@@ -1389,7 +1389,11 @@ static void parse_crd(struct ctx *x, yaml_node_t *root, const char *prefix)
 	char where[PATH_MAX_LEN - 16], sub[PATH_MAX_LEN];
 
 	if (!kind || !in_list(kind, crd_kinds)) {
-		err_at(x->e, prefix, "kind \"%s\" is not a metallb.io resource (%s)", kind ? kind : "",
+		size_t pl = strlen(prefix);
+		char at[PATH_MAX_LEN];
+
+		path_fmt(at, "%.*s", (int)(pl >= 2 ? pl - 2 : 0), prefix);	/* without ": " */
+		err_at(x->e, at, "kind \"%s\" is not a metallb.io resource (%s)", kind ? kind : "",
 		       "IPAddressPool, L2Advertisement, BGPAdvertisement, Community, BGPPeer, BFDProfile");
 		return;
 	}
