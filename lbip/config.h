@@ -90,7 +90,7 @@ struct lb_bgp_adv {
 };
 
 struct lb_l2_adv {
-	char *name;
+	char *name;			/* legacy: NULL (one per layer2 pool) */
 	char **pools;
 	size_t n_pools;
 	struct lb_selector *pool_selectors, *node_selectors;
@@ -100,7 +100,7 @@ struct lb_l2_adv {
 };
 
 struct lb_peer {
-	char *name;
+	char *name;			/* BGPPeer name; legacy: "peers[N]" */
 	struct lb_addr peer_address, source_address;	/* source: family 0 = unset */
 	uint32_t peer_asn, my_asn;
 	uint16_t peer_port;		/* default 179 */
