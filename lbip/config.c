@@ -1660,16 +1660,6 @@ static bool peers_equal(const struct lb_peer *a, const struct lb_peer *b)
 	       selectors_equal(a->node_selectors, a->n_node_selectors, b->node_selectors, b->n_node_selectors);
 }
 
-static bool adv_uses_pool(const struct lb_bgp_adv *a, const char *pool)
-{
-	if (!a->n_pools && !a->n_pool_selectors)
-		return true;
-	for (size_t i = 0; i < a->n_pools; i++)
-		if (!strcmp(a->pools[i], pool))
-			return true;
-	return false;	/* pools chosen by selector are checked by the allocator */
-}
-
 struct range_ref {
 	const struct lb_range *r;
 	size_t pool, idx;		/* definition order */
@@ -1736,13 +1726,54 @@ static void check_overlaps(struct part *p)
 	free(v);
 }
 
+struct pool_name {
+	const char *name;
+	size_t idx;
+};
+
+static int pool_name_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct pool_name *)a)->name, ((const struct pool_name *)b)->name);
+}
+
+/* MetalLB refuses an aggregation length shorter than the prefix of a CIDR
+ * of the pool (a range counts as the CIDRs covering it exactly). need[2j]
+ * and need[2j+1]: pool j's IPv4 and IPv6 requirement, -1 without that family. */
+static void check_aggregation(struct part *p, size_t adv, size_t pool, const int *need)
+{
+	const struct lb_bgp_adv *ad = &p->c->bgp_advs[adv];
+	const struct lb_pool *pl = &p->c->pools[pool];
+	char sub[PATH_MAX_LEN], a[100];
+
+	for (int v6 = 0; v6 < 2; v6++) {
+		int have = v6 ? ad->aggregation_length_v6 : ad->aggregation_length;
+
+		if (have >= need[2 * pool + v6])
+			continue;
+		/* Name the first range that is too specific. */
+		for (size_t k = 0; k < pl->n_ranges; k++) {
+			const struct lb_range *r = &pl->ranges[k];
+			int want;
+
+			if ((r->lo.family == 6) != v6 || (want = lb_range_min_prefix(r)) <= have)
+				continue;
+			lb_range_format(r, a, sizeof(a));
+			join(sub, p->badv_where.v[adv], v6 ? (p->legacy ? "aggregation-length-v6" : "aggregationLengthV6")
+							 : (p->legacy ? "aggregation-length" : "aggregationLength"));
+			err_at(&p->errs, sub, "invalid aggregation length %d: prefix %d of %s in pool \"%s\" "
+			       "is more specific", have, want, a, pl->name ? pl->name : "");
+			break;
+		}
+	}
+}
+
 static void check_whole(struct part *p)
 {
 	struct lb_config *c = p->c;
 	struct lb_errors *e = &p->errs;
-	char sub[PATH_MAX_LEN], a[100];
-	const char *k_agg = p->legacy ? "aggregation-length" : "aggregationLength";
-	const char *k_agg6 = p->legacy ? "aggregation-length-v6" : "aggregationLengthV6";
+	struct pool_name *names;
+	char sub[PATH_MAX_LEN];
+	int *need;
 
 	if (c->n_pools > LB_MAX_OBJECTS || c->n_bgp_advs > LB_MAX_OBJECTS || c->n_l2_advs > LB_MAX_OBJECTS ||
 	    c->n_peers > LB_MAX_SMALL || c->n_bfd_profiles > LB_MAX_SMALL || p->communities.n > LB_MAX_SMALL) {
@@ -1771,7 +1802,29 @@ static void check_whole(struct part *p)
 				       p->communities.v[i].name);
 				break;
 			}
-	/* BGP advertisements: communities, aggregation lengths. */
+	/* BGP advertisements: communities, aggregation lengths. Per pool the
+	 * longest "shortest prefix" of its ranges, per family, is what an
+	 * aggregation length must reach; pools are found by name. */
+	names = calloc(c->n_pools + 1, sizeof(*names));
+	need = calloc(2 * c->n_pools + 1, sizeof(*need));
+	if (!names || !need) {
+		free(names);
+		free(need);
+		err_at(e, "", "out of memory");
+		return;
+	}
+	for (size_t j = 0; j < c->n_pools; j++) {
+		names[j] = (struct pool_name){ c->pools[j].name ? c->pools[j].name : "", j };
+		need[2 * j] = need[2 * j + 1] = -1;
+		for (size_t k = 0; k < c->pools[j].n_ranges; k++) {
+			const struct lb_range *r = &c->pools[j].ranges[k];
+			int *slot = &need[2 * j + (r->lo.family == 6)], m = lb_range_min_prefix(r);
+
+			if (m > *slot)
+				*slot = m;
+		}
+	}
+	qsort(names, c->n_pools, sizeof(*names), pool_name_cmp);
 	for (size_t i = 0; i < c->n_bgp_advs; i++) {
 		struct lb_bgp_adv *ad = &c->bgp_advs[i];
 		struct adv_communities *ac = &p->badv_comms.v[i];
@@ -1800,36 +1853,24 @@ static void check_whole(struct part *p)
 			}
 			*slot = cv;
 		}
-		for (size_t j = 0; j < c->n_pools; j++) {
-			struct lb_pool *pool = &c->pools[j];
+		if (!ad->n_pools && !ad->n_pool_selectors)
+			for (size_t j = 0; j < c->n_pools; j++)
+				check_aggregation(p, i, j, need);
+		/* Pools chosen only by selectors are the allocator's to match. */
+		for (size_t k = 0; k < ad->n_pools; k++) {
+			const struct pool_name key = { ad->pools[k], 0 }, *hit;
 
-			if (!pool->name || !adv_uses_pool(ad, pool->name))
-				continue;
-			for (size_t k = 0; k < pool->n_ranges; k++) {
-				bool v4 = pool->ranges[k].lo.family == 4;
-				int want = lb_range_min_prefix(&pool->ranges[k]);
-				int have = v4 ? ad->aggregation_length : ad->aggregation_length_v6;
-
-				if (have >= want)
-					continue;
-				lb_range_format(&pool->ranges[k], a, sizeof(a));
-				join(sub, p->badv_where.v[i], v4 ? k_agg : k_agg6);
-				err_at(e, sub, "invalid aggregation length %d: prefix %d of %s in pool \"%s\" "
-				       "is more specific", have, want, a, pool->name);
+			hit = bsearch(&key, names, c->n_pools, sizeof(*names), pool_name_cmp);
+			if (hit) {
+				check_aggregation(p, i, hit->idx, need);
+			} else if (!p->legacy) {
+				join(sub, p->badv_where.v[i], "ipAddressPools");
+				warn_at(e, sub, "no IPAddressPool named \"%s\"", ad->pools[k]);
 			}
 		}
-		if (!p->legacy)
-			for (size_t k = 0; k < ad->n_pools; k++) {
-				bool found = false;
-
-				for (size_t j = 0; j < c->n_pools && !found; j++)
-					found = c->pools[j].name && !strcmp(c->pools[j].name, ad->pools[k]);
-				if (!found) {
-					join(sub, p->badv_where.v[i], "ipAddressPools");
-					warn_at(e, sub, "no IPAddressPool named \"%s\"", ad->pools[k]);
-				}
-			}
 	}
+	free(names);
+	free(need);
 	/* BFD profiles: unique names. */
 	for (size_t i = 0; i < c->n_bfd_profiles; i++)
 		for (size_t j = 0; j < i; j++)
