@@ -41,6 +41,11 @@ struct lb_selector {
 	size_t n_reqs;
 };
 
+/* One label key=value (Service, Namespace, Node or pool labels). */
+struct lb_label {
+	const char *key, *value;
+};
+
 enum lb_protocol { LB_PROTO_NONE, LB_PROTO_LAYER2, LB_PROTO_BGP };
 
 struct lb_pool {
@@ -58,6 +63,9 @@ struct lb_pool {
 	size_t n_namespaces;
 	struct lb_selector *namespace_selectors, *service_selectors;
 	size_t n_namespace_selectors, n_service_selectors;
+	/* IPAddressPool metadata.labels, for ipAddressPoolSelectors */
+	struct lb_label *labels;	/* strings owned by the config */
+	size_t n_labels;
 };
 
 struct lb_community {
@@ -66,6 +74,7 @@ struct lb_community {
 };
 
 struct lb_bgp_adv {
+	char *name;			/* BGPAdvertisement name; legacy: NULL */
 	int aggregation_length, aggregation_length_v6;	/* default 32, 128 */
 	uint32_t localpref;		/* 0: unset */
 	struct lb_community *communities;
@@ -81,7 +90,7 @@ struct lb_bgp_adv {
 };
 
 struct lb_l2_adv {
-	char *name;
+	char *name;			/* legacy: NULL (one per layer2 pool) */
 	char **pools;
 	size_t n_pools;
 	struct lb_selector *pool_selectors, *node_selectors;
@@ -91,7 +100,7 @@ struct lb_l2_adv {
 };
 
 struct lb_peer {
-	char *name;
+	char *name;			/* BGPPeer name; legacy: "peers[N]" */
 	struct lb_addr peer_address, source_address;	/* source: family 0 = unset */
 	uint32_t peer_asn, my_asn;
 	uint16_t peer_port;		/* default 179 */
@@ -124,9 +133,6 @@ struct lb_config {
 
 /* Label matching, shared by the allocator and the announcers.
  * labels: n pairs key, value. */
-struct lb_label {
-	const char *key, *value;
-};
 bool lb_selector_matches(const struct lb_selector *s, const struct lb_label *labels, size_t n);
 
 int lb_addr_cmp(const struct lb_addr *a, const struct lb_addr *b);

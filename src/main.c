@@ -20,12 +20,14 @@ static int cmd_version(int argc, char **argv)
 }
 
 static int cmd_help(int argc, char **argv);
+int cmd_check_config(int argc, char **argv);	/* src/cmd_check_config.c */
 
 static const struct command commands[] = {
 	{ "agent", cmd_agent, "run the node agent (Services and LoadBalancer IPs)" },
 	{ "cleanup", cmd_cleanup, "remove ferry's nftables tables" },
 	{ "dump", cmd_dump, "print a desired forwarding state (normalised JSON)" },
 	{ "apply-state", cmd_apply_state, "apply forwarding state files without Kubernetes" },
+	{ "check-config", cmd_check_config, "validate MetalLB configuration files offline" },
 	{ "status", cmd_status, "what the running agent programs, per Service port" },
 	{ "version", cmd_version, "print the version" },
 	{ "help", cmd_help, "list the sub-commands" },
