@@ -41,6 +41,7 @@ struct agent {
 		const void *opts;
 	} slot[MAX_CONSUMERS];
 	void *cons[MAX_CONSUMERS];
+	bool synced[MAX_CONSUMERS], all_synced;
 	size_t n_cons;
 	struct proxier_opts popts;
 	struct lbctl_opts lbopts;
@@ -94,21 +95,35 @@ static size_t consumers_list(struct agent *a, struct consumer_slot *out)
 	return sizeof(list) / sizeof(list[0]);
 }
 
+static bool kinds_synced(const struct agent *a, uint32_t kinds)
+{
+	for (int k = 0; k < KUBE_KIND_COUNT; k++)
+		if ((kinds & 1u << k) && a->inf[k] && !kube_informer_synced(a->inf[k]))
+			return false;
+	return true;
+}
+
+/* Called by each informer after its first full list: every part whose
+ * caches are now all complete may act (a partial view would delete rules
+ * that still serve traffic). */
 static void on_synced(void *arg)
 {
 	struct agent *a = arg;
 
-	for (int k = 0; k < KUBE_KIND_COUNT; k++)
-		if (a->inf[k] && !kube_informer_synced(a->inf[k]))
-			return;
-	log_info("agent", "all informers synced", "nodes=%zu services=%zu endpointslices=%zu",
-		 kube_informer_count(a->inf[KUBE_NODE]), kube_informer_count(a->inf[KUBE_SERVICE]),
-		 kube_informer_count(a->inf[KUBE_ENDPOINTSLICE]));
-	/* Nothing is programmed before every cache is complete: a partial
-	 * view would delete rules that still serve traffic. */
-	for (size_t i = 0; i < a->n_cons; i++)
-		if (a->cons[i])
-			a->slot[i].ops->synced(a->cons[i]);
+	for (size_t i = 0; i < a->n_cons; i++) {
+		if (!a->cons[i] || a->synced[i] || !kinds_synced(a, a->slot[i].ops->kinds))
+			continue;
+		a->synced[i] = true;
+		log_info("agent", "caches synced", "part=%s nodes=%zu services=%zu endpointslices=%zu",
+			 a->slot[i].ops->name, kube_informer_count(a->inf[KUBE_NODE]),
+			 kube_informer_count(a->inf[KUBE_SERVICE]),
+			 kube_informer_count(a->inf[KUBE_ENDPOINTSLICE]));
+		a->slot[i].ops->synced(a->cons[i]);
+	}
+	if (!a->all_synced && kinds_synced(a, ~0u)) {
+		a->all_synced = true;
+		log_info("agent", "all informers synced", "");
+	}
 }
 
 static void changed(struct agent *a, enum kube_kind kind, const struct kube_object *old,
@@ -148,7 +163,9 @@ static bool healthz_extra(void *arg, struct httpd_resp *r)
 
 		if (!a->inf[k])
 			continue;
-		ok = ok && s;
+		/* forwarding's caches decide; the allocator's are listed only */
+		if (k == KUBE_SERVICE || k == KUBE_ENDPOINTSLICE || k == KUBE_NODE)
+			ok = ok && s;
 		httpd_printf(r, "%s\"%s\":%s", n++ ? "," : "", kube_kind_info(k)->plural,
 			     s ? "true" : "false");
 	}

@@ -19,6 +19,7 @@
 #include "kube/objects.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct httpd;
 struct httpd_resp;
@@ -46,6 +47,9 @@ struct consumer_env {
 
 struct consumer_ops {
 	const char *name;		/* for the log: "proxy" */
+	/* the caches it reads, bit (1u << kind) each: its synced waits for
+	 * these alone, so one part's missing cache never holds up another */
+	uint32_t kinds;
 	/* Make the consumer; `opts` is the list entry's (the agent's flags
 	 * for it). NULL on failure, logged: the agent stops. */
 	void *(*start)(const struct consumer_env *env, const void *opts);

@@ -750,6 +750,9 @@ static void lbctl_stop(void *arg)
 
 const struct consumer_ops lbctl_consumer = {
 	.name = "lb-allocator",
+	.kinds = 1u << KUBE_SERVICE | 1u << KUBE_NAMESPACE | 1u << KUBE_CONFIGMAP |
+		 1u << KUBE_IPADDRESSPOOL | 1u << KUBE_L2ADVERTISEMENT | 1u << KUBE_BGPADVERTISEMENT |
+		 1u << KUBE_COMMUNITY | 1u << KUBE_BGPPEER | 1u << KUBE_BFDPROFILE,
 	.start = lbctl_start,
 	.changed = lbctl_changed,
 	.synced = lbctl_synced,

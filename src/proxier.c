@@ -726,6 +726,7 @@ static void px_stop(void *arg)
 
 const struct consumer_ops proxier_consumer = {
 	.name = "proxy",
+	.kinds = 1u << KUBE_SERVICE | 1u << KUBE_ENDPOINTSLICE | 1u << KUBE_NODE,
 	.start = px_start,
 	.changed = px_changed,
 	.synced = px_synced,
