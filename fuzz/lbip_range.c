@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (lb_range_parse(s, &r, err, sizeof(err)) == 0) {
 		int p = lb_range_min_prefix(&r);
 
-		if (p < 0 || p > (r.lo.family == 4 ? 32 : 128) || lb_range_addr_cmp(&r.lo, &r.hi) > 0)
+		if (p < 0 || p > (r.lo.family == 4 ? 32 : 128) || lb_addr_cmp(&r.lo, &r.hi) > 0)
 			abort();
 		lb_range_format(&r, buf, sizeof(buf));
 		(void)lb_range_size(&r);

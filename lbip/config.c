@@ -650,7 +650,7 @@ static bool parse_addr_field(struct ctx *x, yaml_node_t *n, const char *path, bo
 			err_at(x->e, path, "missing");
 		return !required;
 	}
-	if (!s || lb_range_addr_parse(s, out) || (v4_only && out->family != 4)) {
+	if (!s || lb_addr_parse(s, out) || (v4_only && out->family != 4)) {
 		err_at(x->e, path, "\"%s\" is not %s", s ? s : "", v4_only ? "an IPv4 address" : "an IP address");
 		memset(out, 0, sizeof(*out));
 		return false;
@@ -1649,9 +1649,9 @@ static bool selectors_equal(const struct lb_selector *a, size_t na, const struct
 /* MetalLB's legacy check is reflect.DeepEqual of the parsed peers. */
 static bool peers_equal(const struct lb_peer *a, const struct lb_peer *b)
 {
-	return !lb_range_addr_cmp(&a->peer_address, &b->peer_address) &&
-	       !lb_range_addr_cmp(&a->source_address, &b->source_address) &&
-	       !lb_range_addr_cmp(&a->router_id, &b->router_id) &&
+	return !lb_addr_cmp(&a->peer_address, &b->peer_address) &&
+	       !lb_addr_cmp(&a->source_address, &b->source_address) &&
+	       !lb_addr_cmp(&a->router_id, &b->router_id) &&
 	       a->peer_asn == b->peer_asn && a->my_asn == b->my_asn && a->peer_port == b->peer_port &&
 	       a->hold_time_s == b->hold_time_s && a->keepalive_time_s == b->keepalive_time_s &&
 	       !strcmp(a->password ? a->password : "", b->password ? b->password : "") &&
@@ -1668,7 +1668,7 @@ struct range_ref {
 static int range_ref_cmp(const void *a, const void *b)
 {
 	const struct range_ref *x = a, *y = b;
-	int c = lb_range_addr_cmp(&x->r->lo, &y->r->lo);
+	int c = lb_addr_cmp(&x->r->lo, &y->r->lo);
 
 	if (c)
 		return c;
@@ -1708,7 +1708,7 @@ static void check_overlaps(struct part *p)
 		struct range_ref *cur = &v[k];
 
 		if (far && far->r->lo.family == cur->r->lo.family &&
-		    lb_range_addr_cmp(&cur->r->lo, &far->r->hi) <= 0) {
+		    lb_addr_cmp(&cur->r->lo, &far->r->hi) <= 0) {
 			const struct range_ref *later = defined_before(far, cur) ? cur : far;
 			const struct range_ref *other = later == cur ? far : cur;
 
@@ -1720,7 +1720,7 @@ static void check_overlaps(struct part *p)
 			       c->pools[other->pool].name ? c->pools[other->pool].name : "");
 		}
 		if (!far || far->r->lo.family != cur->r->lo.family ||
-		    lb_range_addr_cmp(&cur->r->hi, &far->r->hi) > 0)
+		    lb_addr_cmp(&cur->r->hi, &far->r->hi) > 0)
 			far = cur;
 	}
 	free(v);

@@ -38,28 +38,6 @@ static void from_u128(u128 v, int family, struct lb_addr *a)
 	}
 }
 
-int lb_range_addr_parse(const char *s, struct lb_addr *out)
-{
-	memset(out, 0, sizeof(*out));
-	if (strchr(s, ':')) {
-		if (inet_pton(AF_INET6, s, out->b) != 1)
-			return -EINVAL;
-		out->family = 6;
-		return 0;
-	}
-	if (inet_pton(AF_INET, s, out->b) != 1)
-		return -EINVAL;
-	out->family = 4;
-	return 0;
-}
-
-int lb_range_addr_cmp(const struct lb_addr *a, const struct lb_addr *b)
-{
-	if (a->family != b->family)
-		return a->family < b->family ? -1 : 1;
-	return memcmp(a->b, b->b, 16);
-}
-
 /* Copy s[0..n) without surrounding blanks into buf; false if it does not fit. */
 static bool trimmed(const char *s, size_t n, char *buf, size_t len)
 {
@@ -100,7 +78,7 @@ int lb_range_parse(const char *s, struct lb_range *out, char *err, size_t errlen
 		}
 		memcpy(a, s, slash - s);
 		a[slash - s] = 0;
-		if (lb_range_addr_parse(a, &out->lo)) {
+		if (lb_addr_parse(a, &out->lo)) {
 			snprintf(err, errlen, "invalid address \"%s\"", a);
 			return -EINVAL;
 		}
@@ -129,11 +107,11 @@ int lb_range_parse(const char *s, struct lb_range *out, char *err, size_t errlen
 		snprintf(err, errlen, "invalid IP range");
 		return -EINVAL;
 	}
-	if (lb_range_addr_parse(a, &out->lo)) {
+	if (lb_addr_parse(a, &out->lo)) {
 		snprintf(err, errlen, "invalid start address \"%s\"", a);
 		return -EINVAL;
 	}
-	if (lb_range_addr_parse(b, &out->hi)) {
+	if (lb_addr_parse(b, &out->hi)) {
 		snprintf(err, errlen, "invalid end address \"%s\"", b);
 		return -EINVAL;
 	}
@@ -141,7 +119,7 @@ int lb_range_parse(const char *s, struct lb_range *out, char *err, size_t errlen
 		snprintf(err, errlen, "start and end are of different address families");
 		return -EINVAL;
 	}
-	if (lb_range_addr_cmp(&out->lo, &out->hi) > 0) {
+	if (lb_addr_cmp(&out->lo, &out->hi) > 0) {
 		snprintf(err, errlen, "start %s is after end %s", a, b);
 		return -EINVAL;
 	}
@@ -164,7 +142,7 @@ static bool block_last(u128 s, int k, int bits, u128 *last)
 int lb_range_min_prefix(const struct lb_range *r)
 {
 	int bits = bits_of(&r->lo), best = bits;
-	u128 s = to_u128(&r->lo), hi = to_u128(&r->hi), last;
+	u128 s = to_u128(&r->lo), hi = to_u128(&r->hi), last = 0;
 
 	/* Greedy summarisation: at s take the largest aligned block that
 	 * stays within hi; remember the largest block's prefix length. */
@@ -176,8 +154,7 @@ int lb_range_min_prefix(const struct lb_range *r)
 			k++;
 		if (bits - k < best)
 			best = bits - k;
-		block_last(s, k, bits, &last);
-		if (last >= hi)
+		if (!block_last(s, k, bits, &last) || last >= hi)
 			break;
 		s = last + 1;
 	}
@@ -188,7 +165,7 @@ bool lb_range_overlap(const struct lb_range *a, const struct lb_range *b)
 {
 	if (a->lo.family != b->lo.family)
 		return false;
-	return lb_range_addr_cmp(&a->lo, &b->hi) <= 0 && lb_range_addr_cmp(&b->lo, &a->hi) <= 0;
+	return lb_addr_cmp(&a->lo, &b->hi) <= 0 && lb_addr_cmp(&b->lo, &a->hi) <= 0;
 }
 
 static void addr_str(const struct lb_addr *a, char *buf, size_t len)

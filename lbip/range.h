@@ -27,9 +27,4 @@ void lb_range_format(const struct lb_range *r, char *buf, size_t len);
 /* Number of addresses, saturated at UINT64_MAX. */
 uint64_t lb_range_size(const struct lb_range *r);
 
-/* inet_pton wrappers private to the parser (the allocator's lb_addr_parse
- * does the same job for everyone else). */
-int lb_range_addr_parse(const char *s, struct lb_addr *out);
-int lb_range_addr_cmp(const struct lb_addr *a, const struct lb_addr *b);
-
 #endif
