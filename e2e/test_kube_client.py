@@ -49,7 +49,7 @@ def agent_cache(log=None):
 
 def server_cache(cluster):
     out = {}
-    for kind, res, sel in (("Service", "services", PROXY_SELECTOR),
+    for kind, res, sel in (("Service", "services", None),  # every Service: consumers filter
                            ("EndpointSlice", "endpointslices.discovery.k8s.io", PROXY_SELECTOR),
                            ("Node", "nodes", None)):
         args = ["get", res, "-A"] + (["-l", sel] if sel else [])
