@@ -287,13 +287,8 @@ static void ip_unuse(struct lb_alloc *a, struct ipent *e, const struct svcent *s
 	free(e);
 }
 
-static void svc_drop(struct lb_alloc *a, struct svcent *s)
+static void svcent_free(struct svcent *s)
 {
-	for (size_t i = 0; i < s->n_ips; i++)
-		ip_unuse(a, s->ents[i], s);
-	htab_del(&a->svcs, &s->node);
-	if (s->orphan)
-		a->n_orphans--;
 	free(s->ns);
 	free(s->name);
 	free(s->pool);
@@ -301,6 +296,16 @@ static void svc_drop(struct lb_alloc *a, struct svcent *s)
 	free(s->backend);
 	free(s->ports);
 	free(s);
+}
+
+static void svc_drop(struct lb_alloc *a, struct svcent *s)
+{
+	for (size_t i = 0; i < s->n_ips; i++)
+		ip_unuse(a, s->ents[i], s);
+	htab_del(&a->svcs, &s->node);
+	if (s->orphan)
+		a->n_orphans--;
+	svcent_free(s);
 }
 
 static int ip_use(struct lb_alloc *a, const struct lb_addr *x, struct svcent *s, struct ipent **out)
@@ -356,14 +361,7 @@ static int svc_record(struct lb_alloc *a, const struct who *w, const struct lb_a
 	s->orphan = pi < 0;
 	if (!s->ns || !s->name || !s->pool || !s->sharing || !s->backend ||
 	    (w->n_ports && !s->ports) || htab_add(&a->svcs, &s->node, svc_hash(s->ns, s->name))) {
-		s->orphan = false;
-		free(s->ns);
-		free(s->name);
-		free(s->pool);
-		free(s->sharing);
-		free(s->backend);
-		free(s->ports);
-		free(s);
+		svcent_free(s);
 		return -ENOMEM;
 	}
 	if (s->orphan)

@@ -116,18 +116,6 @@ static void free_strv(char **v, size_t n)
 	free(v);
 }
 
-static void free_selectors(struct lb_selector *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		for (size_t j = 0; j < s[i].n_reqs; j++) {
-			free(s[i].reqs[j].key);
-			free_strv(s[i].reqs[j].values, s[i].reqs[j].n_values);
-		}
-		free(s[i].reqs);
-	}
-	free(s);
-}
-
 void lb_config_free(struct lb_config *c)
 {
 	if (!c)
@@ -138,8 +126,8 @@ void lb_config_free(struct lb_config *c)
 		free(p->name);
 		free(p->ranges);
 		free_strv(p->namespaces, p->n_namespaces);
-		free_selectors(p->namespace_selectors, p->n_namespace_selectors);
-		free_selectors(p->service_selectors, p->n_service_selectors);
+		lb_selectors_free(p->namespace_selectors, p->n_namespace_selectors);
+		lb_selectors_free(p->service_selectors, p->n_service_selectors);
 		for (size_t j = 0; j < p->n_labels; j++) {
 			free((char *)p->labels[j].key);
 			free((char *)p->labels[j].value);
@@ -152,8 +140,8 @@ void lb_config_free(struct lb_config *c)
 
 		free(a->name);
 		free_strv(a->pools, a->n_pools);
-		free_selectors(a->pool_selectors, a->n_pool_selectors);
-		free_selectors(a->node_selectors, a->n_node_selectors);
+		lb_selectors_free(a->pool_selectors, a->n_pool_selectors);
+		lb_selectors_free(a->node_selectors, a->n_node_selectors);
 		free_strv(a->interfaces, a->n_interfaces);
 	}
 	free(c->l2_advs);
@@ -163,8 +151,8 @@ void lb_config_free(struct lb_config *c)
 		free(a->name);
 		free(a->communities);
 		free_strv(a->pools, a->n_pools);
-		free_selectors(a->pool_selectors, a->n_pool_selectors);
-		free_selectors(a->node_selectors, a->n_node_selectors);
+		lb_selectors_free(a->pool_selectors, a->n_pool_selectors);
+		lb_selectors_free(a->node_selectors, a->n_node_selectors);
 		free_strv(a->peers, a->n_peers);
 		free(a->pool);
 	}
@@ -175,7 +163,7 @@ void lb_config_free(struct lb_config *c)
 		free(p->name);
 		free(p->password);
 		free(p->bfd_profile);
-		free_selectors(p->node_selectors, p->n_node_selectors);
+		lb_selectors_free(p->node_selectors, p->n_node_selectors);
 	}
 	free(c->peers);
 	free_strv(c->bfd_profiles, c->n_bfd_profiles);

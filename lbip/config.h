@@ -134,6 +134,8 @@ struct lb_config {
 /* Label matching, shared by the allocator and the announcers.
  * labels: n pairs key, value. */
 bool lb_selector_matches(const struct lb_selector *s, const struct lb_label *labels, size_t n);
+/* Free an array of n selectors and everything they own. */
+void lb_selectors_free(struct lb_selector *s, size_t n);
 
 int lb_addr_cmp(const struct lb_addr *a, const struct lb_addr *b);
 /* "192.0.2.1" / "2001:db8::1" -> 0 or -EINVAL */

@@ -6,6 +6,7 @@
  * DoesNotExist test the key only. No requirement matches everything; a NULL
  * selector matches nothing, as LabelSelectorAsSelector(nil) does.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "lbip/config.h"
@@ -55,4 +56,18 @@ bool lb_selector_matches(const struct lb_selector *s, const struct lb_label *lab
 			return false;
 	}
 	return true;
+}
+
+void lb_selectors_free(struct lb_selector *s, size_t n)
+{
+	for (size_t i = 0; s && i < n; i++) {
+		for (size_t j = 0; j < s[i].n_reqs; j++) {
+			free(s[i].reqs[j].key);
+			for (size_t k = 0; k < s[i].reqs[j].n_values; k++)
+				free(s[i].reqs[j].values[k]);
+			free(s[i].reqs[j].values);
+		}
+		free(s[i].reqs);
+	}
+	free(s);
 }

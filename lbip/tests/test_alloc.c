@@ -108,18 +108,6 @@ static struct lb_selector *make_sel(const char *s)
 	return sel;
 }
 
-static void free_sel(struct lb_selector *s, size_t n)
-{
-	for (size_t k = 0; k < n; k++) {
-		for (size_t i = 0; i < s[k].n_reqs; i++) {
-			free(s[k].reqs[i].key);
-			free_strs(s[k].reqs[i].values, s[k].reqs[i].n_values);
-		}
-		free(s[k].reqs);
-	}
-	free(s);
-}
-
 static struct lb_config *make_cfg(const struct tpool *tp)
 {
 	struct lb_config *c = calloc(1, sizeof(*c));
@@ -168,9 +156,9 @@ static void free_cfg(struct lb_config *c)
 		free(p->ranges);
 		free_strs(p->namespaces, p->n_namespaces);
 		if (p->namespace_selectors)
-			free_sel(p->namespace_selectors, 1);
+			lb_selectors_free(p->namespace_selectors, 1);
 		if (p->service_selectors)
-			free_sel(p->service_selectors, 1);
+			lb_selectors_free(p->service_selectors, 1);
 	}
 	free(c->pools);
 	free(c);
