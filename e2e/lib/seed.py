@@ -30,3 +30,21 @@ spec:
   selector: {app: myapp}
   ports: [{port: 80, targetPort: 80, protocol: TCP}]
 """ % (spread, service_type)
+
+
+# The write-up's MetalLB configuration, as written, with documentation
+# addresses for its 192.168.5.5-192.168.5.9.
+METALLB_CONFIGMAP = """
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  namespace: metallb-system
+  name: config
+data:
+  config: |
+    address-pools:
+    - name: my-ip-space
+      protocol: layer2
+      addresses:
+      - 192.0.2.200-192.0.2.250
+"""
