@@ -40,6 +40,7 @@ struct lbsvc {
 	bool dirty;
 	struct kube_req *write;		/* a status write in flight */
 	char reason[LB_REASON_MAX];	/* why it is pending; "" when not */
+	bool orphan;			/* reported: its address left every pool */
 };
 
 struct pool_metrics {
@@ -437,6 +438,18 @@ static void reconcile(struct lbctl *c, struct lbsvc *s)
 	rc = lb_alloc_assign(c->alloc, &v.svc, &res);
 	if (rc == 0) {
 		s->reason[0] = '\0';
+		if (res.orphan && !s->orphan) {
+			struct kube_ref ref = { "Service", "v1", svc->obj.namespace, svc->obj.name,
+						svc->obj.uid };
+
+			/* a pool shrank under it: nothing is taken away until
+			 * someone acts, but they must know */
+			log_warn("lb", "address outside every pool, kept", "service=%s", log_q(s->key));
+			kube_event(c->rec, &ref, "Warning", "AddressOutsidePools",
+				   "The address of \"%s\" is in no pool of the configuration any more; "
+				   "it stays until the Service changes", s->key);
+		}
+		s->orphan = res.orphan;
 		if (!same_ips(&v.svc, &res))
 			write_status(c, s, svc, &res);
 	} else if (rc == -1) {

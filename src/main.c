@@ -28,7 +28,7 @@ static const struct command commands[] = {
 	{ "dump", cmd_dump, "print a desired forwarding state (normalised JSON)" },
 	{ "apply-state", cmd_apply_state, "apply forwarding state files without Kubernetes" },
 	{ "check-config", cmd_check_config, "validate MetalLB configuration files offline" },
-	{ "status", cmd_status, "what the running agent programs, per Service port" },
+	{ "status", cmd_status, "what the running agent programs, per Service port, and its LoadBalancer pools" },
 	{ "version", cmd_version, "print the version" },
 	{ "help", cmd_help, "list the sub-commands" },
 };
