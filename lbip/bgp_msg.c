@@ -513,6 +513,9 @@ static int decode_attr(uint8_t flags, uint8_t type, const uint8_t *v, size_t n,
 	case BGP_ATTR_LOCAL_PREF:
 		if (n != 4)
 			return ERR(BGP_ERR_WITHDRAW, BGP_UPD_ATTR_LEN, "MED/LOCAL_PREF length");
+		/* RFC 7606 7.5: LOCAL_PREF from an external peer is ignored */
+		if (type == BGP_ATTR_LOCAL_PREF && ctx && !ctx->ibgp)
+			return 0;
 		*(type == BGP_ATTR_MED ? &u->med : &u->local_pref) = get32(v);
 		break;
 	case BGP_ATTR_ATOMIC_AGGREGATE:
@@ -595,22 +598,31 @@ static int decode_update(const uint8_t *p, size_t n, const struct bgp_ctx *ctx,
 		uint8_t flags, type;
 		size_t hl, vl;
 
+		/* RFC 7606 4: the NLRI is still where alen says, so withdraw,
+		 * unless the broken one is an MP attribute (its prefixes unknown) */
 		if (alen - off < 3 || (alen - off < 4 && (ap[off] & BGP_AF_EXTLEN))) {
+			if (alen - off >= 2 && (ap[off + 1] == BGP_ATTR_MP_REACH ||
+						ap[off + 1] == BGP_ATTR_MP_UNREACH))
+				return fail(e, BGP_ERR_RESET, BGP_ERR_UPDATE, BGP_UPD_MALFORMED_ATTRS,
+					    NULL, 0, "MP attribute header truncated");
 			fail(e, BGP_ERR_WITHDRAW, BGP_ERR_UPDATE, BGP_UPD_MALFORMED_ATTRS, NULL, 0,
 			     "attribute header truncated");
-			break;	/* RFC 7606 4: the NLRI is still where alen says */
+			break;
 		}
 		flags = ap[off];
 		type = ap[off + 1];
 		hl = flags & BGP_AF_EXTLEN ? 4 : 3;
 		vl = hl == 4 ? get16(ap + off + 2) : ap[off + 2];
 		if (vl > alen - off - hl) {
+			if (type == BGP_ATTR_MP_REACH || type == BGP_ATTR_MP_UNREACH)
+				return fail(e, BGP_ERR_RESET, BGP_ERR_UPDATE, BGP_UPD_MALFORMED_ATTRS,
+					    NULL, 0, "MP attribute overruns the attributes");
 			fail(e, BGP_ERR_WITHDRAW, BGP_ERR_UPDATE, BGP_UPD_MALFORMED_ATTRS, NULL, 0,
 			     "attribute overruns the attributes");
 			break;
 		}
 		if (seen[type / 8] & (1 << (type % 8))) {
-			/* RFC 7606 3.g: keep the first; two MP attributes are fatal */
+			/* RFC 7606 3: keep the first; two MP attributes are fatal */
 			if (type == BGP_ATTR_MP_REACH || type == BGP_ATTR_MP_UNREACH)
 				return fail(e, BGP_ERR_RESET, BGP_ERR_UPDATE, BGP_UPD_MALFORMED_ATTRS,
 					    NULL, 0, "duplicate MP attribute");
@@ -627,7 +639,7 @@ static int decode_update(const uint8_t *p, size_t n, const struct bgp_ctx *ctx,
 	r = decode_prefixes(ap + alen, n - 4 - wlen - alen, 4, &u->nlri, &u->n_nlri, e);
 	if (r)
 		return r;
-	/* Mandatory attributes when routes are announced (RFC 4271 5, 7606 3.d). */
+	/* Mandatory attributes when routes are announced (RFC 4271 5, RFC 7606 3). */
 	if (u->n_nlri || BGP_HAS(u, BGP_ATTR_MP_REACH)) {
 		static const uint8_t need[] = { BGP_ATTR_ORIGIN, BGP_ATTR_AS_PATH, BGP_ATTR_NEXT_HOP,
 						BGP_ATTR_LOCAL_PREF };

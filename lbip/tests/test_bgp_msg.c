@@ -31,6 +31,12 @@ static size_t unhex(const char *s, uint8_t *out, size_t cap)
 }
 
 #define MARKER "ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff ff "
+/* the smallest valid attributes and NLRI of an UPDATE */
+#define ORIGIN " 40 01 01 00"
+#define PATH " 40 02 00"
+#define NH " 40 03 04 c0 00 02 01"
+#define BASE ORIGIN PATH NH
+#define NLRI "18 c6 33 64"
 
 /* Header + body. */
 static size_t wrap(uint8_t type, const uint8_t *body, size_t n, uint8_t *out)
@@ -321,6 +327,7 @@ static void test_round_trips(void)
 		.unknown = raw, .n_unknown = 2 };
 	round_trip(&m, &as4, "update, everything");
 	/* 2-octet session: ASNs must fit */
+	as2.ibgp = true;
 	asns[1] = 65535;
 	m.update.aggregator_as = 64999;
 	round_trip(&m, &as2, "update, 2-octet");
@@ -386,6 +393,19 @@ static void test_decoded_details(void)
 		CHECK(k > 0 && out[19 + 4 + 18] == 0xe0 && out[19 + 4 + 18 + 1] == 99);
 	}
 	bgp_msg_free(&m);
+
+	/* LOCAL_PREF from an external peer is dropped, from an internal one kept */
+	n = update_body(NULL, BASE " 40 05 04 00 00 00 64", NLRI, body);
+	n = wrap(BGP_UPDATE, body, n, buf);
+	CHECK_EQ_INT(bgp_msg_decode(buf, n, &ctx, &m, &err), 0);
+	CHECK(!BGP_HAS(&m.update, BGP_ATTR_LOCAL_PREF));
+	bgp_msg_free(&m);
+	ctx.ibgp = true;
+	CHECK_EQ_INT(bgp_msg_decode(buf, n, &ctx, &m, &err), 0);
+	CHECK(BGP_HAS(&m.update, BGP_ATTR_LOCAL_PREF) && m.update.local_pref == 100);
+	CHECK_EQ_INT(err.action, BGP_ERR_NONE);
+	bgp_msg_free(&m);
+	ctx.ibgp = false;
 
 	/* EoR detection */
 	n = wrap(BGP_UPDATE, (const uint8_t *)"\0\0\0\0", 4, buf);
@@ -463,11 +483,6 @@ static void test_negotiate(void)
 
 /* ---- malformed: one row per class ---- */
 
-#define ORIGIN " 40 01 01 00"
-#define PATH " 40 02 00"
-#define NH " 40 03 04 c0 00 02 01"
-#define BASE ORIGIN PATH NH
-#define NLRI "18 c6 33 64"
 
 struct bad {
 	const char *name;
@@ -609,6 +624,10 @@ static const struct bad bad[] = {
 	{ "MP_UNREACH too short", .type = BGP_UPDATE, .a = "80 0f 02 00 02",
 	  .ret = -EBADMSG, BGP_ERR_RESET, 3, 9 },
 	{ "MP_REACH other SAFI: ignored", .type = BGP_UPDATE, .a = ORIGIN PATH " 80 0e 05 00 02 80 00 00" },
+	{ "MP_REACH overruns the list", .type = BGP_UPDATE, .a = ORIGIN PATH " 80 0e 09 00 02 01",
+	  .ret = -EBADMSG, BGP_ERR_RESET, 3, 1 },
+	{ "MP_UNREACH header truncated", .type = BGP_UPDATE, .a = ORIGIN PATH " 80 0f",
+	  .ret = -EBADMSG, BGP_ERR_RESET, 3, 1 },
 	{ "optional non-transitive unknown: ignored", .type = BGP_UPDATE,
 	  .a = BASE " 80 63 01 00", .nlri = NLRI },
 	{ "withdraw wins over discard", .type = BGP_UPDATE,
