@@ -253,7 +253,8 @@ int bgp_encode_notification(uint8_t code, uint8_t subcode, const uint8_t *data, 
 			    uint8_t *buf, size_t cap);
 
 /* End-of-RIB (RFC 4724): an UPDATE with nothing for IPv4, with only an
- * empty MP_UNREACH_NLRI for another AFI. */
+ * empty MP_UNREACH_NLRI for another AFI. Ask only of an UPDATE that
+ * decoded with err.action NONE: a dropped attribute can leave one empty. */
 bool bgp_update_is_eor(const struct bgp_update *u, uint16_t *afi);
 void bgp_update_make_eor(struct bgp_update *u, uint16_t afi);
 

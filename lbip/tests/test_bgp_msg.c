@@ -407,6 +407,23 @@ static void test_decoded_details(void)
 	bgp_msg_free(&m);
 	ctx.ibgp = false;
 
+	/* treat-as-withdraw keeps the prefixes, so they can be withdrawn */
+	n = update_body("19 cb 00 71 00", "40 01 01 03" PATH NH, NLRI, body);
+	n = wrap(BGP_UPDATE, body, n, buf);
+	CHECK_EQ_INT(bgp_msg_decode(buf, n, &ctx, &m, &err), 0);
+	CHECK_EQ_INT(err.action, BGP_ERR_WITHDRAW);
+	CHECK(m.update.n_nlri == 1 && m.update.nlri[0].len == 24);
+	CHECK(m.update.n_withdrawn == 1 && m.update.withdrawn[0].len == 25);
+	bgp_msg_free(&m);
+	n = update_body(NULL, PATH " 80 0e 1c 00 02 01 10 20 01 0d b8 00 00 00 00 00 00 00 00 00 00"
+			" 00 01 00 30 20 01 0d b8 00 01", NULL, body);
+	n = wrap(BGP_UPDATE, body, n, buf);
+	CHECK_EQ_INT(bgp_msg_decode(buf, n, &ctx, &m, &err), 0);
+	CHECK_EQ_INT(err.action, BGP_ERR_WITHDRAW);
+	CHECK(m.update.n_mp_reach == 1 && m.update.mp_reach[0].len == 48 &&
+	      m.update.mp_reach[0].addr.family == 6 && m.update.mp_reach[0].addr.b[5] == 1);
+	bgp_msg_free(&m);
+
 	/* EoR detection */
 	n = wrap(BGP_UPDATE, (const uint8_t *)"\0\0\0\0", 4, buf);
 	CHECK_EQ_INT(bgp_msg_decode(buf, n, &ctx, &m, &err), 0);
