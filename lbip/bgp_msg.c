@@ -857,10 +857,12 @@ int bgp_msg_decode(const uint8_t *buf, size_t len, const struct bgp_ctx *ctx,
 
 void bgp_msg_free(struct bgp_msg *m)
 {
-	struct bgp_update *u = &m->update;
+	if (m->type == BGP_UPDATE)
+		bgp_update_free(&m->update);
+}
 
-	if (m->type != BGP_UPDATE)
-		return;
+void bgp_update_free(struct bgp_update *u)
+{
 	free(u->withdrawn);
 	free(u->nlri);
 	free_as_path(&u->as_path);
@@ -981,5 +983,68 @@ int bgp_open_negotiate(const struct bgp_open *ours, const struct bgp_open *their
 		return fail(err, BGP_ERR_RESET, BGP_ERR_OPEN, BGP_OPEN_UNSUP_CAP, d, 6,
 			    "no address family in common");
 	}
+	return 0;
+}
+
+/* ---- from the configuration ---- */
+
+#define GR_TIME_S 120	/* MetalLB's (FRR's default) restart time */
+
+int bgp_open_from_peer(const struct lb_peer *p, uint32_t fallback_id, struct bgp_open *o)
+{
+	uint32_t hold = p->hold_time_s ? p->hold_time_s : 90;
+
+	memset(o, 0, sizeof(*o));
+	if (hold == 1 || hold == 2 || hold > 0xffff || p->router_id.family == 6)
+		return -EINVAL;
+	o->version = BGP_VERSION;
+	o->as = p->my_asn;
+	o->hold_time = hold;
+	o->id = p->router_id.family == 4 ? get32(p->router_id.b) : fallback_id;
+	if (!o->id || !o->as)
+		return -EINVAL;
+	o->mp_ipv4 = o->mp_ipv6 = true;
+	o->route_refresh = true;
+	o->as4 = true;
+	if (p->graceful_restart) {
+		o->gr = true;
+		o->gr_time = GR_TIME_S;
+		o->n_gr_af = 2;
+		o->gr_af[0] = (struct bgp_gr_af){ BGP_AFI_IPV4, BGP_SAFI_UNICAST, 0 };
+		o->gr_af[1] = (struct bgp_gr_af){ BGP_AFI_IPV6, BGP_SAFI_UNICAST, 0 };
+	}
+	return 0;
+}
+
+int bgp_update_add_communities(struct bgp_update *u, const struct lb_community *c, size_t n)
+{
+	size_t ns = 0, nl = 0;
+
+	for (size_t i = 0; i < n; i++)
+		c[i].large ? nl++ : ns++;
+	if (ns) {
+		uint32_t *a = realloc(u->communities, (u->n_communities + ns) * sizeof(*a));
+
+		if (!a)
+			return -ENOMEM;
+		u->communities = a;
+	}
+	if (nl) {
+		struct bgp_lcomm *a = realloc(u->large, (u->n_large + nl) * sizeof(*a));
+
+		if (!a)
+			return -ENOMEM;
+		u->large = a;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (c[i].large)
+			u->large[u->n_large++] = (struct bgp_lcomm){ c[i].v[0], c[i].v[1], c[i].v[2] };
+		else	/* a:b is the 32-bit a << 16 | b (RFC 1997) */
+			u->communities[u->n_communities++] = c[i].v[0] << 16 | (c[i].v[1] & 0xffff);
+	}
+	if (u->n_communities)
+		u->attrs |= 1ull << BGP_ATTR_COMMUNITIES;
+	if (u->n_large)
+		u->attrs |= 1ull << BGP_ATTR_LARGE_COMMUNITY;
 	return 0;
 }

@@ -266,6 +266,21 @@ void bgp_update_make_eor(struct bgp_update *u, uint16_t afi);
 int bgp_open_negotiate(const struct bgp_open *ours, const struct bgp_open *theirs,
 		       struct bgp_ctx *ctx, uint16_t *hold, struct bgp_error *err);
 
+/*
+ * From the configuration model (lbip/config.h) to the wire.
+ * Our OPEN for a peer: my_asn, hold_time_s (0 = 90), router_id (unset:
+ * fallback_id, host order), MP IPv4 and IPv6 unicast, route refresh,
+ * 4-octet AS, and graceful restart (120 s, both families, no flags: the
+ * driver sets R and F after a restart) when graceful_restart.
+ * -EINVAL: hold time 1 or 2, an IPv6 router_id, no identifier at all.
+ */
+int bgp_open_from_peer(const struct lb_peer *p, uint32_t fallback_id, struct bgp_open *o);
+/* Standard and large communities of an advertisement into u (appended;
+ * attribute bits set). -ENOMEM. Freed by bgp_update_free. */
+int bgp_update_add_communities(struct bgp_update *u, const struct lb_community *c, size_t n);
+/* Free what a decoded (or bgp_update_add_communities-extended) UPDATE owns. */
+void bgp_update_free(struct bgp_update *u);
+
 const char *bgp_type_name(uint8_t type);
 
 #endif

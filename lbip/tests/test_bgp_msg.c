@@ -707,8 +707,56 @@ static void test_malformed(void)
 	}
 }
 
+static void test_from_config(void)
+{
+	struct lb_peer peer = { .name = "p", .my_asn = 4200000000u, .peer_asn = 65001,
+				.router_id = { .family = 4, .b = { 192, 0, 2, 9 } },
+				.graceful_restart = true };
+	struct lb_community comms[] = { { false, { 65001, 100 } }, { true, { 4200000000u, 7, 8 } },
+					{ false, { 0xffff, 0xff01 } } };
+	struct bgp_msg m = { .type = BGP_OPEN };
+	uint8_t buf[4096];
+	int n;
+
+	CHECK_EQ_INT(bgp_open_from_peer(&peer, 0, &m.open), 0);
+	CHECK_EQ_INT(m.open.hold_time, 90);
+	CHECK_EQ_INT(m.open.id, 0xc0000209);
+	CHECK(m.open.as4 && m.open.mp_ipv4 && m.open.mp_ipv6 && m.open.route_refresh && m.open.gr);
+	CHECK_EQ_INT(m.open.gr_time, 120);
+	CHECK_EQ_INT(m.open.n_gr_af, 2);
+	n = bgp_msg_encode(&m, NULL, buf, sizeof(buf));
+	CHECK(n > 29 && buf[20] == 0x5b && buf[21] == 0xa0);	/* AS_TRANS */
+	peer.router_id.family = 0;
+	peer.hold_time_s = 3;
+	peer.graceful_restart = false;
+	CHECK_EQ_INT(bgp_open_from_peer(&peer, 0x0a000001, &m.open), 0);
+	CHECK_EQ_INT(m.open.id, 0x0a000001);
+	CHECK_EQ_INT(m.open.hold_time, 3);
+	CHECK(!m.open.gr);
+	CHECK_EQ_INT(bgp_open_from_peer(&peer, 0, &m.open), -EINVAL);
+	peer.hold_time_s = 2;
+	CHECK_EQ_INT(bgp_open_from_peer(&peer, 1, &m.open), -EINVAL);
+
+	m.type = BGP_UPDATE;
+	memset(&m.update, 0, sizeof(m.update));
+	CHECK_EQ_INT(bgp_update_add_communities(&m.update, comms, 3), 0);
+	CHECK_EQ_INT(bgp_update_add_communities(&m.update, comms, 1), 0);
+	CHECK(BGP_HAS(&m.update, BGP_ATTR_COMMUNITIES) && BGP_HAS(&m.update, BGP_ATTR_LARGE_COMMUNITY));
+	CHECK_EQ_INT(m.update.n_communities, 3);
+	CHECK_EQ_INT(m.update.communities[0], 0xfde90064);
+	CHECK_EQ_INT(m.update.communities[1], 0xffffff01);
+	CHECK_EQ_INT(m.update.n_large, 1);
+	CHECK_EQ_INT(m.update.large[0].global, 4200000000u);
+	CHECK_EQ_INT(m.update.large[0].local2, 8);
+	n = bgp_msg_encode(&m, NULL, buf, sizeof(buf));
+	check_bytes(buf, n, MARKER "00 35 02 00 00 00 1e c0 08 0c fd e9 00 64 ff ff ff 01 fd e9 00 64"
+		    " c0 20 0c fa 56 ea 00 00 00 00 07 00 00 00 08", "communities");
+	bgp_msg_free(&m);
+}
+
 int main(void)
 {
+	test_from_config();
 	test_exact();
 	test_round_trips();
 	test_decoded_details();
