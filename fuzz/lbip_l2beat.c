@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	now += 50;
 	(void)l2live_beat(t, &b, now, b.time_ms);
 	(void)l2live_tick(t, now);
-	(void)l2live_may_take(t, now);
+	(void)l2live_may_take(t, now, b.node);
 	(void)l2live_counts(t, b.node, now);
 	return 0;
 }

@@ -308,12 +308,19 @@ static void update_agree(struct l2live *t, uint64_t now_ms)
 		t->disagree_ms = now_ms ? now_ms : 1;
 }
 
-bool l2live_may_take(struct l2live *t, uint64_t now_ms)
+bool l2live_agreed(struct l2live *t, uint64_t now_ms)
+{
+	update_agree(t, now_ms);
+	return !t->disagree_ms;
+}
+
+bool l2live_may_take(struct l2live *t, uint64_t now_ms, const char *prev)
 {
 	if (!l2live_ready(t, now_ms))
 		return false;
-	update_agree(t, now_ms);
-	return !t->disagree_ms || now_ms - t->disagree_ms >= dead_ms(t);
+	if (l2live_agreed(t, now_ms))
+		return true;
+	return now_ms - t->disagree_ms >= dead_ms(t) && (!prev || !l2live_counts(t, prev, now_ms));
 }
 
 int l2live_beat(struct l2live *t, const struct l2beat *b, uint64_t now_ms, int64_t wall_ms)

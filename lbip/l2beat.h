@@ -138,12 +138,18 @@ const char *l2live_state_name(enum l2peer_state s);
 uint64_t l2live_view(const struct l2live *t, uint64_t now_ms);
 
 /* May this node start announcing an address it did not announce before?
- * Ready, and every peer that counts carried our view in its last beat (it
- * has recomputed the owners with the same members, so it has already
- * withdrawn what is now ours), or the views have differed for longer than a
- * detection time (a peer that cannot hear us must not block failover for
- * ever). Withdrawing is always allowed at once. */
-bool l2live_may_take(struct l2live *t, uint64_t now_ms);
+ * prev: the address's owner without us (l2_owner with our own alive =
+ * false), NULL when nobody. Yes when ready and either
+ *  - every peer that counts carried our view in its last beat: it has
+ *    recomputed the owners with the same members, and the driver withdraws
+ *    before it beats, so prev has stopped answering; or
+ *  - the views have differed for a detection time and prev does not count
+ *    (dead, leaving, or nobody): a peer that cannot hear us must not block
+ *    failover for ever, but an owner we still hear is never overrun.
+ * Withdrawing is always allowed at once. */
+bool l2live_may_take(struct l2live *t, uint64_t now_ms, const char *prev);
+/* Every peer that counts carries our view (no fallback). */
+bool l2live_agreed(struct l2live *t, uint64_t now_ms);
 
 /* Our next beat: name, boot id, next sequence, READY when ready, the view;
  * the caller sets time_ms, owned, n_owned and LEAVING. */

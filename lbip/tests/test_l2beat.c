@@ -199,7 +199,7 @@ static void test_claim(void)
 	/* detection 700 + one interval 200: ready at 1900 */
 	CHECK(!l2live_ready(t, 1000) && !l2live_ready(t, 1899) && l2live_ready(t, 1900));
 	CHECK(!l2live_counts(t, "self", 1899) && l2live_counts(t, "self", 1900));
-	CHECK(!l2live_may_take(t, 1899));
+	CHECK(!l2live_may_take(t, 1899, NULL));
 	CHECK(l2live_next_ms(t, 1800) == 1900);
 	v_self = l2beat_digest_add(0, "self", 4);
 	v_both = l2beat_digest_add(v_self, "b", 1);
@@ -208,21 +208,24 @@ static void test_claim(void)
 	/* b is ready and counts only self... */
 	CHECK_EQ_INT(feed(t, "b", 1, 1, 1900, L2BEAT_READY, l2beat_digest_add(0, "b", 1)), 0);
 	CHECK(l2live_view(t, 1900) == v_both);
-	CHECK(!l2live_may_take(t, 1900));		/* b has not counted us yet */
+	CHECK(!l2live_may_take(t, 1900, "b"));	/* b has not counted us yet */
+	CHECK(!l2live_agreed(t, 1900));
 	/* ...then b's beat shows the same view: go */
 	CHECK_EQ_INT(feed(t, "b", 1, 2, 2100, L2BEAT_READY, v_both), 0);
-	CHECK(l2live_may_take(t, 2100));
+	CHECK(l2live_may_take(t, 2100, "b") && l2live_agreed(t, 2100));
 	/* a view that stays different blocks taking for a detection time only */
 	CHECK_EQ_INT(feed(t, "b", 1, 3, 2300, L2BEAT_READY, 12345), 0);
-	CHECK(!l2live_may_take(t, 2300));
+	CHECK(!l2live_may_take(t, 2300, NULL));
 	CHECK_EQ_INT(feed(t, "b", 1, 4, 2500, L2BEAT_READY, 12345), 0);
 	CHECK_EQ_INT(feed(t, "b", 1, 5, 2700, L2BEAT_READY, 12345), 0);
 	CHECK_EQ_INT(feed(t, "b", 1, 6, 2900, L2BEAT_READY, 12345), 0);
-	CHECK(!l2live_may_take(t, 2999));
-	CHECK(l2live_may_take(t, 3000));
+	CHECK(!l2live_may_take(t, 2999, NULL));
+	CHECK(l2live_may_take(t, 3000, NULL));		/* nobody answered before */
+	CHECK(l2live_may_take(t, 3000, "gone"));	/* the old owner is not heard */
+	CHECK(!l2live_may_take(t, 3000, "b"));		/* b still answers: never overrun it */
 	/* our link came back: listen again, take nothing */
 	l2live_relisten(t, 3100);
-	CHECK(!l2live_ready(t, 3500) && !l2live_may_take(t, 3500));
+	CHECK(!l2live_ready(t, 3500) && !l2live_may_take(t, 3500, NULL));
 	CHECK(l2live_view(t, 3500) == l2beat_digest_add(0, "b", 1) || !l2live_counts(t, "b", 3500));
 	l2live_free(t);
 }
