@@ -299,10 +299,13 @@ static void update_agree(struct l2live *t, uint64_t now_ms)
 	HTAB_WALK(&t->peers, n) {
 		struct peer *pe = container_of(n, struct peer, node);
 
-		if (peer_counts(pe) && pe->view != v)
+		/* a peer still listening will count soon: wait for it too */
+		if ((pe->state == L2P_ALIVE || pe->state == L2P_SUSPECT) &&
+		    (!(pe->flags & L2BEAT_READY) || pe->view != v))
 			agree = false;
 	}
-	if (agree)
+	/* while we listen we take nothing: the fallback clock starts once ready */
+	if (agree || !l2live_ready(t, now_ms))
 		t->disagree_ms = 0;
 	else if (!t->disagree_ms)
 		t->disagree_ms = now_ms ? now_ms : 1;

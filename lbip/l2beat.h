@@ -142,13 +142,15 @@ uint64_t l2live_view(const struct l2live *t, uint64_t now_ms);
  * false), NULL when nobody. Yes when ready and either
  *  - every peer that counts carried our view in its last beat: it has
  *    recomputed the owners with the same members, and the driver withdraws
- *    before it beats, so prev has stopped answering; or
+ *    before it beats, so prev has stopped answering; and no live peer is
+ *    still listening (it will count soon, and two nodes becoming ready
+ *    together must first see each other); or
  *  - the views have differed for a detection time and prev does not count
  *    (dead, leaving, or nobody): a peer that cannot hear us must not block
  *    failover for ever, but an owner we still hear is never overrun.
  * Withdrawing is always allowed at once. */
 bool l2live_may_take(struct l2live *t, uint64_t now_ms, const char *prev);
-/* Every peer that counts carries our view (no fallback). */
+/* The first condition above alone (no fallback). */
 bool l2live_agreed(struct l2live *t, uint64_t now_ms);
 
 /* Our next beat: name, boot id, next sequence, READY when ready, the view;
