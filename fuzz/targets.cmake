@@ -8,3 +8,5 @@ ferry_fuzz_target(lbip_crd SOURCES ${CMAKE_SOURCE_DIR}/fuzz/lbip_crd.c LIBS ferr
 ferry_fuzz_target(lbip_range SOURCES ${CMAKE_SOURCE_DIR}/fuzz/lbip_range.c LIBS ferry_lbip)
 ferry_fuzz_target(lbip_request SOURCES ${CMAKE_SOURCE_DIR}/fuzz/lbip_request.c LIBS ferry_lbip)
 ferry_fuzz_target(lbip_bgp SOURCES ${CMAKE_SOURCE_DIR}/fuzz/lbip_bgp.c LIBS ferry_lbip_bgp)
+ferry_fuzz_target(lbip_l2pkt SOURCES ${CMAKE_SOURCE_DIR}/fuzz/lbip_l2pkt.c LIBS ferry_lbip_l2)
+ferry_fuzz_target(lbip_l2beat SOURCES ${CMAKE_SOURCE_DIR}/fuzz/lbip_l2beat.c LIBS ferry_lbip_l2)
