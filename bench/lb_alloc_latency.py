@@ -149,7 +149,8 @@ def run(a):
         except ApiError as e:
             if e.status != 409:
                 raise
-    api.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    api.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                "metadata": {"name": NS}}, ok=(201, 409))
     time.sleep(3)  # both allocators see the pools before the first Service
     rv = api.get("/api/v1/namespaces/%s/services" % NS)["metadata"]["resourceVersion"]
     w = Watcher(client(), rv)
