@@ -377,7 +377,7 @@ def test_leader_killed_another_takes_over(cluster):
     try:
         create(c, lb_service("lead-a"), lb_service("lead-b"))
         before = {n: external_ip(c, n) for n in ("lead-a", "lead-b")}
-        killed = c.wait(lease_holder, 30, "a Lease holder")
+        killed = c.wait(lambda: lease_holder(c), 30, "a Lease holder")
         c.run("agent", "kill", killed)
         t0 = time.time()
 
@@ -418,9 +418,10 @@ def test_restart_keeps_ips(cluster):
     metallb.apply_pool(c.kubectl, "seed", ["%s-%s" % (SEED_FIRST, SEED_LAST)])
     names = ["keep-%d" % i for i in range(6)]
     try:
-        # some requested, some from the pool, so the order of a rebuild matters
+        # some requested (far from the low addresses the others take), some
+        # from the pool, so the order of a rebuild matters
         create(c, *(lb_service(n) for n in names[:4]),
-               lb_service(names[4], annotations={"metallb.io/loadBalancerIPs": "192.0.2.201"}),
+               lb_service(names[4], annotations={"metallb.io/loadBalancerIPs": "192.0.2.240"}),
                lb_service(names[5], loadBalancerIP="192.0.2.250"))
         before = {n: external_ip(c, n) for n in names}
         if c.lb == "ferry":
