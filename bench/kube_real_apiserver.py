@@ -7,10 +7,18 @@ kube-apiserver (the e2e cluster's binaries) on loopback, so the shared e2e
 cluster is never touched. It loads N Services and N EndpointSlices (E
 endpoints each) through the API, then runs the benchmark in the namespace.
 
-    [N=10000 E=10] bench/kube_real_apiserver.py BIN_DIR BENCH_BINARY [all|up|load|bench|restart|crash|compact|cut|uncut|down]
+    [N=10000 E=10 OTHER_PCT=0] bench/kube_real_apiserver.py BIN_DIR BENCH_BINARY [all|up|load|bench|restart|crash|compact|cut|uncut|drop-other|down]
 
 "all" (the default) is up, load, bench, down; the steps alone let a test
 drive faults (restart the apiserver, compact etcd) against a watcher.
+
+OTHER_PCT=P labels P% of the Services (and their slices, as the slice
+mirroring would) service.kubernetes.io/service-proxy-name=other, which
+kube-proxy's selector leaves out. bench_kube_cache lists without a
+selector, so it caches them; "drop-other" then deletes those Services (not
+the slices: the agent's slice informer keeps its selector, so only the
+Service cache differs), and a second "bench" shows what a Service informer
+with the selector would have held.
 """
 import http.client
 import json
@@ -31,6 +39,8 @@ D = "/tmp/ferry-kbench"
 BIN, BENCH = (sys.argv[1], sys.argv[2]) if sys.argv[1] != "--load" else (None, None)
 N = int(os.environ.get("N", "10000"))
 E = int(os.environ.get("E", "10"))
+OTHER_PCT = int(os.environ.get("OTHER_PCT", "0"))
+OTHER = "service.kubernetes.io/service-proxy-name"
 
 
 def nsrun(*cmd, **kw):
@@ -65,6 +75,9 @@ def load(ctx, first, last, errors):
                              for k in range(E)],
                "ports": [{"name": "http", "port": 8080, "protocol": "TCP"},
                          {"name": "https", "port": 8443, "protocol": "TCP"}]}
+        if i % 100 < OTHER_PCT:   # spread evenly over the namespaces and threads
+            svc["metadata"]["labels"][OTHER] = "other"
+            eps["metadata"]["labels"][OTHER] = "other"
         for path, obj in (("/api/v1/namespaces/%s/services" % ns, svc),
                           ("/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices" % ns, eps)):
             for _ in range(5):   # an overloaded etcd times out: try again
@@ -203,6 +216,11 @@ def main():
             nsrun("nft", "-f", "-", check=True, text=True, input=(
                 "table inet cut {\n chain in {\n  type filter hook input priority 0;\n"
                 "  ip daddr 127.0.0.1 tcp dport 6443 drop\n  ip daddr 127.0.0.1 tcp sport 6443 drop\n }\n}\n"))
+    if cmd == "drop-other":
+        t0 = time.time()
+        kubectl("delete", "services", "--all-namespaces", "-l", OTHER, "--wait=false", check=True,
+                stdout=subprocess.DEVNULL)
+        print("deleted the Services labelled %s in %.0f s" % (OTHER, time.time() - t0), flush=True)
     if cmd in ("all", "down"):
         down()
 
