@@ -10,6 +10,7 @@
 
 #include "core/test.h"
 #include "lbip/alloc.h"
+#include "lbip/configparse.h"
 
 /* ---- building pools and Services from short text ---- */
 
@@ -143,25 +144,6 @@ static struct lb_config *make_cfg(const struct tpool *tp)
 		}
 	}
 	return c;
-}
-
-static void free_cfg(struct lb_config *c)
-{
-	if (!c)
-		return;
-	for (size_t i = 0; i < c->n_pools; i++) {
-		struct lb_pool *p = &c->pools[i];
-
-		free(p->name);
-		free(p->ranges);
-		free_strs(p->namespaces, p->n_namespaces);
-		if (p->namespace_selectors)
-			lb_selectors_free(p->namespace_selectors, 1);
-		if (p->service_selectors)
-			lb_selectors_free(p->service_selectors, 1);
-	}
-	free(c->pools);
-	free(c);
 }
 
 struct tsvc {
@@ -591,7 +573,7 @@ static void run(const struct scenario *sc)
 	}
 	lb_alloc_free(a);
 	for (int i = 0; i < 3; i++)
-		free_cfg(cfg[i]);
+		lb_config_free(cfg[i]);
 }
 
 /* ---- cases that are loops, not rows ---- */
@@ -645,7 +627,7 @@ static void test_exhaustion(void)
 	CHECK_EQ_INT(st.in_use_v4, 100);
 	free(ips);
 	lb_alloc_free(a);
-	free_cfg(c);
+	lb_config_free(c);
 }
 
 struct walk_ctx {
@@ -745,10 +727,10 @@ static void test_restart(void)
 		CHECK_EQ_INT(lb_alloc_n_orphans(b), 0);
 		lb_alloc_free(b);
 		b = NULL;
-		free_cfg(c2);
+		lb_config_free(c2);
 	}
 	lb_alloc_free(a);
-	free_cfg(c);
+	lb_config_free(c);
 }
 
 static double now(void)
@@ -790,8 +772,8 @@ static void test_scale(void)
 	fprintf(stderr, "scale: 1000 IPv4 + 10000 IPv6 Services in %.3f s\n", t1 - t0);
 	CHECK(t1 - t0 < 5.0);		/* a per-assign scan would take minutes */
 	lb_alloc_free(a);
-	free_cfg(c4);
-	free_cfg(c6);
+	lb_config_free(c4);
+	lb_config_free(c6);
 }
 
 static void test_stats(void)
@@ -818,7 +800,7 @@ static void test_stats(void)
 	CHECK_EQ_INT(st.size, 256);
 	CHECK_EQ_INT(st.in_use, 0);
 	lb_alloc_free(a);
-	free_cfg(c);
+	lb_config_free(c);
 }
 
 static void test_selector(void)
