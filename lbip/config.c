@@ -1239,6 +1239,24 @@ static void crd_pool(struct ctx *x, yaml_node_t *spec, const char *path, const c
 			&pool->n_service_selectors);
 }
 
+/* What an advertisement applies to: pools by name and by selector, and
+ * the nodes it runs on (L2Advertisement and BGPAdvertisement alike). */
+static void parse_adv_targets(struct ctx *x, yaml_node_t *spec, const char *path,
+			      char ***pools, size_t *n_pools,
+			      struct lb_selector **pool_sel, size_t *n_pool_sel,
+			      struct lb_selector **node_sel, size_t *n_node_sel)
+{
+	char sub[PATH_MAX_LEN];
+
+	join(sub, path, "ipAddressPools");
+	get_strv(x, get(x, spec, "ipAddressPools"), sub, pools, n_pools);
+	no_duplicates(x, *pools, *n_pools, sub);
+	join(sub, path, "ipAddressPoolSelectors");
+	parse_selectors(x, get(x, spec, "ipAddressPoolSelectors"), sub, pool_sel, n_pool_sel);
+	join(sub, path, "nodeSelectors");
+	parse_selectors(x, get(x, spec, "nodeSelectors"), sub, node_sel, n_node_sel);
+}
+
 static void crd_l2(struct ctx *x, yaml_node_t *spec, const char *path, const char *name)
 {
 	static const char *const keys[] = { "ipAddressPools", "ipAddressPoolSelectors", "nodeSelectors",
@@ -1255,13 +1273,8 @@ static void crd_l2(struct ctx *x, yaml_node_t *spec, const char *path, const cha
 		err_at(x->e, path, "out of memory");
 		return;
 	}
-	join(sub, path, "ipAddressPools");
-	get_strv(x, get(x, spec, "ipAddressPools"), sub, &a->pools, &a->n_pools);
-	no_duplicates(x, a->pools, a->n_pools, sub);
-	join(sub, path, "ipAddressPoolSelectors");
-	parse_selectors(x, get(x, spec, "ipAddressPoolSelectors"), sub, &a->pool_selectors, &a->n_pool_selectors);
-	join(sub, path, "nodeSelectors");
-	parse_selectors(x, get(x, spec, "nodeSelectors"), sub, &a->node_selectors, &a->n_node_selectors);
+	parse_adv_targets(x, spec, path, &a->pools, &a->n_pools, &a->pool_selectors,
+			  &a->n_pool_selectors, &a->node_selectors, &a->n_node_selectors);
 	join(sub, path, "interfaces");
 	get_strv(x, get(x, spec, "interfaces"), sub, &a->interfaces, &a->n_interfaces);
 	no_duplicates(x, a->interfaces, a->n_interfaces, sub);
@@ -1283,13 +1296,8 @@ static void crd_bgpadv(struct ctx *x, yaml_node_t *spec, const char *path, const
 		return;
 	}
 	parse_bgp_adv_common(x, spec, path, a, "aggregationLength", "aggregationLengthV6", "localPref");
-	join(sub, path, "ipAddressPools");
-	get_strv(x, get(x, spec, "ipAddressPools"), sub, &a->pools, &a->n_pools);
-	no_duplicates(x, a->pools, a->n_pools, sub);
-	join(sub, path, "ipAddressPoolSelectors");
-	parse_selectors(x, get(x, spec, "ipAddressPoolSelectors"), sub, &a->pool_selectors, &a->n_pool_selectors);
-	join(sub, path, "nodeSelectors");
-	parse_selectors(x, get(x, spec, "nodeSelectors"), sub, &a->node_selectors, &a->n_node_selectors);
+	parse_adv_targets(x, spec, path, &a->pools, &a->n_pools, &a->pool_selectors,
+			  &a->n_pool_selectors, &a->node_selectors, &a->n_node_selectors);
 	join(sub, path, "peers");
 	get_strv(x, get(x, spec, "peers"), sub, &a->peers, &a->n_peers);
 	no_duplicates(x, a->peers, a->n_peers, sub);
