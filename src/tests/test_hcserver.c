@@ -3,6 +3,7 @@
 #include "core/httpd.h"
 #include "core/loop.h"
 #include "core/test.h"
+#include "core/tests/http_get.h"
 #include "src/hcserver.h"
 
 #include <arpa/inet.h>
@@ -16,36 +17,9 @@
 
 static struct loop *L;
 
-/* GET path from 127.0.0.1:port while running the loop; returns the status
- * (-1: connection refused) and the whole response in out. */
 static int get(int port, const char *path, char *out, size_t len)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	size_t got = 0;
-	char req[256];
-
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
-	if (write(fd, req, strlen(req)) < 0)
-		return -1;
-	for (int i = 0; i < 200; i++) {
-		ssize_t n;
-
-		loop_run_once(L, 10);
-		n = recv(fd, out + got, len - 1 - got, MSG_DONTWAIT);
-		if (n == 0)
-			break;
-		if (n > 0)
-			got += n;
-	}
-	close(fd);
-	out[got] = 0;
-	return got > 12 ? atoi(out + 9) : -2;
+	return test_http_get(L, port, path, out, len);
 }
 
 static const char *body(const char *resp)
