@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 
 static int cmd_version(int argc, char **argv)
@@ -53,6 +54,9 @@ int parse_verbosity(const char *s)
 
 int main(int argc, char **argv)
 {
+	/* a peer that went away is an error return (EPIPE), never the end of
+	 * the agent: every socket write copes with it */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2) {
 		cmd_help(0, NULL);
 		return 2;
