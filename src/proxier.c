@@ -22,7 +22,10 @@
 #include <sys/time.h>
 #include <time.h>
 
+/* a failed sync is retried after 1 s, doubling up to 30 s: a kernel that
+ * keeps refusing must not starve the loop (probes, other parts) */
 #define RETRY_MS 1000
+#define RETRY_MAX_MS 30000
 
 /*
  * Where the proxier is between the caches and the kernel; every change of
@@ -71,6 +74,7 @@ struct proxier {
 	struct hc_servers *hc;		/* health-check node ports */
 	struct kp_metrics metrics;
 	uint32_t pending_svc, pending_eps;
+	int retry_ms;			/* the wait after the last failed sync */
 	/* EndpointSlice changes since the last good sync: their trigger times
 	 * (endpoints.kubernetes.io/last-change-trigger-time) and families */
 	struct pending_trigger { char *when; int family; } *triggers;
@@ -300,6 +304,8 @@ static int sync_full(struct proxier *p, struct proxy_input *in, struct proxy_sta
 	int err = proxy_build(&p->o.cfg, in, &p->want, ps);
 
 	if (!err)
+		fstate_drop_bad(&p->want);
+	if (!err)
 		err = fstate_check(&p->want);
 	if (!err)
 		err = nft_sync_apply(p->nft, &p->want);
@@ -340,7 +346,10 @@ static int sync_some(struct proxier *p, struct proxy_input *in)
 	in->only = svcs;
 	in->n_only = n;
 	fstate_init(&old);
-	if ((err = proxy_build(&p->o.cfg, in, &p->want, NULL)) || (err = fstate_check(&p->want)) ||
+	if ((err = proxy_build(&p->o.cfg, in, &p->want, NULL)))
+		goto out;
+	fstate_drop_bad(&p->want);
+	if ((err = fstate_check(&p->want)) ||
 	    (err = fstate_dropped_keys(&p->applied, svcs, n, &p->want, &gone, &n_gone)))
 		goto out;
 	err = nft_sync_update(p->nft, &p->applied.node, p->want.svcs, p->want.n_svcs, gone, n_gone);
@@ -402,14 +411,18 @@ static void sync_now(struct proxier *p)
 		kp_metrics_synced(&p->metrics, &r);
 		p->st.sync_errors++;
 		changed_clear(p);
+		p->retry_ms = p->retry_ms ? p->retry_ms * 2 : RETRY_MS;
+		if (p->retry_ms > RETRY_MAX_MS)
+			p->retry_ms = RETRY_MAX_MS;
 		log_err("proxy", "sync failed; the previous ruleset stays, retrying",
-			"err=%s retry_ms=%d", log_q(strerror(-err)), RETRY_MS);
+			"err=%s retry_ms=%d", log_q(strerror(-err)), p->retry_ms);
 		set_state(p, PX_RETRY, "sync failed");
-		schedule(p, loop_now_ms() + RETRY_MS);
+		schedule(p, loop_now_ms() + p->retry_ms);
 		return;
 	}
 	bool check = p->state == PX_CHECK;
 
+	p->retry_ms = 0;
 	set_state(p, PX_IDLE, "synced");
 	changed_clear(p);
 	const struct nft_sync_stats *ns = nft_sync_last(p->nft);
