@@ -148,7 +148,8 @@ static uint64_t wall_ms(void)
 /*
  * When to sync after a change. An isolated change syncs at once: network
  * programming latency is the number users feel. A change is isolated when
- * none came in the QUIET_MS before it, even right after a burst. Changes
+ * none came in the QUIET_MS before it, even right after a burst (and the
+ * burst's wait is kept for the changes after it). Changes
  * that keep coming are gathered: the wait after a sync doubles from 10 ms
  * up to --min-sync-period (1 s by default, as kube-proxy's), so a burst of
  * a thousand changes costs a handful of syncs. The wait halves when syncs
@@ -559,12 +560,9 @@ static void proxier_start(struct proxier *p)
 static void queued(struct proxier *p, enum kube_kind kind)
 {
 	uint64_t now = loop_now_ms();
-
 	/* the first change after a quiet spell: not part of a burst */
-	if (now - p->last_event_ms > QUIET_MS && started(p) && p->state != PX_RETRY) {
-		p->coalesce_ms = 0;
-		loop_timer_cancel(p->loop, &p->timer);
-	}
+	bool isolated = now - p->last_event_ms > QUIET_MS && started(p) && p->state != PX_RETRY;
+
 	p->last_event_ms = now;
 	/* a change: a pending self-check becomes a plain rebuild */
 	if (p->state == PX_CHECK)
@@ -576,8 +574,17 @@ static void queued(struct proxier *p, enum kube_kind kind)
 	kp_metrics_queued(&p->metrics, kind == KUBE_SERVICE, kind == KUBE_ENDPOINTSLICE);
 	hc_health_queued(&p->health, AF_INET);
 	hc_health_queued(&p->health, AF_INET6);
-	if (started(p))
-		schedule(p, 0);
+	if (!started(p))
+		return;
+	if (isolated) {
+		/* programmed at once; a burst that pauses for a moment keeps the
+		 * wait it built up, or every pause would restart the ramp */
+		if (now - p->last_sync_ms > 2 * p->coalesce_ms + QUIET_MS)
+			p->coalesce_ms = 0;
+		loop_timer_arm(p->loop, &p->timer, 0);
+		return;
+	}
+	schedule(p, 0);
 }
 
 static void proxier_changed(struct proxier *p, enum kube_kind kind)
