@@ -156,6 +156,7 @@ def test_compaction_relists_without_spurious_changes(cluster):
     cluster.apply(services_yaml(["stable-%d" % i for i in range(5)]))
     converged(cluster)
     before = agent_log()
+    relists = relists_metric(cluster)
     # history compacted, then the watch broken: the agent resumes from a
     # resourceVersion the restarted apiserver no longer serves (410) and
     # must relist, delivering only what really changed
@@ -168,6 +169,17 @@ def test_compaction_relists_without_spurious_changes(cluster):
     # the stable Services were never deleted and re-added
     assert not re.search(r"msg=delete kind=Service ns=%s name=stable-" % NS, new)
     assert not re.search(r"msg=add kind=Service ns=%s name=stable-" % NS, new)
+    # the relist is counted on /metrics, as many as the log shows
+    relisted = len(re.findall(r"msg=relisting kind=Service ", new))
+    assert relisted >= 1
+    assert relists_metric(cluster) - relists == relisted
+
+
+def relists_metric(cluster):
+    m = cluster.exec(NODE, "curl", "-sf", "-m", "3", "http://127.0.0.1:10249/metrics").stdout
+    v = re.search(r'^ferry_kube_relists_total\{kind="Service"\} (\S+)$', m, re.M)
+    assert v, "no ferry_kube_relists_total for Services"
+    return float(v.group(1))
 
 
 def test_survives_60s_cut(cluster):

@@ -17,12 +17,14 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define MAX_CONSUMERS 8
+#define KUBE_COUNTERS 3
 
 struct agent {
 	struct loop *loop;
@@ -46,9 +48,72 @@ struct agent {
 	struct proxier_opts popts;
 	struct lbctl_opts lbopts;
 	struct metrics *metrics;	/* /metrics: every part's registry */
+	/* the caches' own counters, read at each scrape */
+	struct metrics *kube_reg;
+	struct kube_counters {
+		struct metric *m[KUBE_COUNTERS];	/* as kube_counter_defs */
+		struct kube_informer_stats seen;
+	} kc[KUBE_KIND_COUNT];
 	char cm_selector[300];
 	const char *nodeport_addresses[8], *cluster_cidrs[4];
 };
+
+/* The caches' counters on /metrics, one family after another (their HELP
+ * and TYPE lines once each): a relist storm or a tenant's malformed objects
+ * show there, not only in the log. */
+static const struct kube_counter_def {
+	const char *name, *help;
+	size_t off;		/* in struct kube_informer_stats */
+} kube_counter_defs[KUBE_COUNTERS] = {
+	{ "ferry_kube_relists_total", "Full lists after the first, by kind (a 410, or failed resumes)",
+	  offsetof(struct kube_informer_stats, relists) },
+	{ "ferry_kube_watch_errors_total", "Watches that broke (not the server's normal end), by kind",
+	  offsetof(struct kube_informer_stats, watch_errors) },
+	{ "ferry_kube_bad_objects_total", "Objects the agent could not read and left out, by kind",
+	  offsetof(struct kube_informer_stats, bad_objects) },
+};
+
+static unsigned stat_at(const struct kube_informer_stats *st, size_t off)
+{
+	return *(const unsigned *)((const char *)st + off);
+}
+
+static void kube_scrape(void *arg)
+{
+	struct agent *a = arg;
+
+	for (int k = 0; k < KUBE_KIND_COUNT; k++) {
+		struct kube_counters *c = &a->kc[k];
+		struct kube_informer_stats st;
+
+		if (!a->inf[k] || !c->m[0])
+			continue;
+		kube_informer_stats(a->inf[k], &st);
+		for (int i = 0; i < KUBE_COUNTERS; i++)
+			metric_add(c->m[i], stat_at(&st, kube_counter_defs[i].off) -
+					    stat_at(&c->seen, kube_counter_defs[i].off));
+		c->seen = st;
+	}
+}
+
+static int kube_metrics(struct agent *a)
+{
+	if (!(a->kube_reg = metrics_new()))
+		return -1;
+	for (int i = 0; i < KUBE_COUNTERS; i++)
+		for (int k = 0; k < KUBE_KIND_COUNT; k++) {
+			const struct kube_counter_def *d = &kube_counter_defs[i];
+			char l[96];
+
+			if (!a->inf[k])
+				continue;
+			snprintf(l, sizeof(l), "kind=\"%s\"", kube_kind_name(k));
+			if (!(a->kc[k].m[i] = metrics_counter(a->kube_reg, d->name, l, d->help)))
+				return -1;
+		}
+	metrics_on_scrape(a->kube_reg, kube_scrape, a);
+	return metrics_include(a->metrics, a->kube_reg);
+}
 
 /* Durations as kube-proxy's flags take them ("30s", "1m0s", "250ms"):
  * the --config parser's Go-duration reader, negative ones refused. */
@@ -244,7 +309,7 @@ static int kube_start(struct agent *a)
 	if (open_http(a, a->healthz_bind, "/healthz", &a->httpd) < 0 ||
 	    open_http(a, a->metrics_bind, "/metrics", &a->metrics_httpd) < 0)
 		return -1;
-	if (!(a->metrics = metrics_new()))
+	if (!(a->metrics = metrics_new()) || kube_metrics(a) < 0)
 		return -1;
 	if (a->metrics_httpd)
 		httpd_route(a->metrics_httpd, "/metrics", metrics_http, a->metrics);
@@ -282,6 +347,7 @@ static void kube_stop(struct agent *a)
 		kube_informer_free(a->inf[k]);
 	kube_client_free(a->kube);
 	metrics_free(a->metrics);
+	metrics_free(a->kube_reg);
 }
 
 /*
