@@ -300,7 +300,7 @@ static void list_done(void *arg, const struct kube_result *r)
 		backoff(inf, "list failed");
 		return;
 	}
-	j = json_tokener_parse(r->body);
+	j = kube_json_parse(r->body, r->len);
 	if (!j || !json_object_object_get_ex(j, "items", &items) ||
 	    !json_object_is_type(items, json_type_array)) {
 		log_warn("kube", "list answer is not a list, keeping the cache", "kind=%s bytes=%zu",

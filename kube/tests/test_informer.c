@@ -269,6 +269,33 @@ int main(int argc, char **argv)
 		CHECK(get(13) && get(13)->ports[0].port == 113);
 	}
 
+	/* 9c. an object nested deeper than json-c's default 32 levels, in a list
+	 * and in a watch: it is read, and so is everything around it */
+	{
+		char deep[602], cmd[1024];
+
+		memset(deep, '[', 300);
+		memset(deep + 300, ']', 300);
+		deep[600] = 0;
+		snprintf(cmd, sizeof(cmd), "{\"op\":\"quiet_put\",\"object\":{\"metadata\":{\"name\":\"deep\","
+			 "\"namespace\":\"ns-d\"},\"spec\":{\"ports\":[{\"port\":80}],\"x\":%s}}}", deep);
+		ctl(cmd);
+		kube_informer_free(INF);
+		synced = 0;
+		INF = kube_informer_new(C, KUBE_SERVICE, NULL, &h, NULL);
+		kube_informer_start(INF);
+		CHECK(run_until(is_synced, 10000));
+		CHECK(kube_informer_get(INF, "ns-d", "deep") != NULL);
+		CHECK(get(13) != NULL);
+		snprintf(cmd, sizeof(cmd), "{\"op\":\"put\",\"object\":{\"metadata\":{\"name\":\"deep2\","
+			 "\"namespace\":\"ns-d\"},\"spec\":{\"ports\":[{\"port\":80}],\"x\":%s}}}", deep);
+		ctl(cmd);
+		uint64_t end = loop_now_ms() + 5000;
+		while (loop_now_ms() < end && !kube_informer_get(INF, "ns-d", "deep2"))
+			loop_run_once(L, 20);
+		CHECK(kube_informer_get(INF, "ns-d", "deep2") != NULL);
+	}
+
 	kube_informer_free(INF);
 
 	/* 10. selectors are escaped into the list and watch, with bookmarks and
