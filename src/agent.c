@@ -11,6 +11,7 @@
 #include "src/cmd.h"
 #include "src/kpconfig_file.h"
 #include "src/lbctl.h"
+#include "src/presence.h"
 #include "lbip/svc.h"
 #include "src/proxier.h"
 
@@ -605,6 +606,14 @@ int cmd_agent(int argc, char **argv)
 	loop_signal(a.loop, SIGINT, on_stop_signal, &a);
 	log_info("agent", "started", "version=%s node=%s pid=%d", FERRY_VERSION,
 		 log_q(a.node_name), (int)getpid());
+	/* held until exit: `ferry cleanup` will not delete live tables. Two
+	 * agents on one node would fight over the same tables: say so. */
+	int presence = presence_claim();
+
+	if (presence == -EADDRINUSE)
+		log_err("agent", "another ferry agent runs on this node (network namespace)", "");
+	else if (presence < 0)
+		log_warn("agent", "cannot mark this agent as running", "err=%s", log_q(strerror(-presence)));
 	if (kube_start(&a) < 0) {
 		kube_stop(&a);
 		loop_free(a.loop);

@@ -25,7 +25,7 @@ int cmd_check_config(int argc, char **argv);	/* src/cmd_check_config.c */
 
 static const struct command commands[] = {
 	{ "agent", cmd_agent, "run the node agent (Services and LoadBalancer IPs)" },
-	{ "cleanup", cmd_cleanup, "remove ferry's nftables tables" },
+	{ "cleanup", cmd_cleanup, "remove kube-proxy's leftovers and ferry's tables (--kube-proxy-only: only the former)" },
 	{ "dump", cmd_dump, "print a desired forwarding state (normalised JSON)" },
 	{ "apply-state", cmd_apply_state, "apply forwarding state files without Kubernetes" },
 	{ "check-config", cmd_check_config, "validate MetalLB configuration files offline" },
