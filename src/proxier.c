@@ -672,6 +672,10 @@ static void *px_start(const struct consumer_env *env, const void *opts)
 	}
 	if (env->metrics_httpd) {
 		httpd_route(env->metrics_httpd, "/healthz", hc_healthz_http, &p->health);
+		/* the liveness probe's door: loopback only by default, so
+		 * strangers holding 10256's connections cannot get the agent
+		 * restarted (the manifest probes 127.0.0.1:10249/livez) */
+		httpd_route(env->metrics_httpd, "/livez", hc_livez_http, &p->health);
 	}
 	return p;
 }
