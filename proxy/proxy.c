@@ -349,6 +349,17 @@ static int add_ips(struct build *b, const struct kube_service *svc, const char *
 	return 0;
 }
 
+/* What one service port costs in the ruleset, about: an entry, a pick and
+ * the DNAT targets per address, the firewall per LB address and range, the
+ * same for the NodePort. */
+static size_t fsvc_elements(const struct fsvc *v)
+{
+	size_t ips = v->n_cluster_ips + v->n_external_ips + v->n_lb_ips;
+
+	return ips * (2 + v->n_eps) + v->n_lb_ips * v->n_source_ranges +
+	       (v->node_port ? 2 + v->n_eps : 0);
+}
+
 static int add_service(void *arg, const struct kube_object *o)
 {
 	struct build *b = arg;
@@ -365,6 +376,7 @@ static int add_service(void *arg, const struct kube_object *o)
 	b->st->services++;
 	lb = svc->type == KUBE_SVC_LOAD_BALANCER;
 	external = lb || svc->type == KUBE_SVC_NODE_PORT || svc->n_external_ips;
+	size_t first = b->out->n_svcs, elements = 0;
 
 	for (uint16_t i = 0; i < svc->n_ports; i++) {
 		const struct kube_service_port *sp = &svc->ports[i];
@@ -419,6 +431,22 @@ static int add_service(void *arg, const struct kube_object *o)
 		if (v->n_eps > 1)
 			qsort(v->eps, v->n_eps, sizeof(*v->eps), ep_cmp);
 		b->st->service_ports++;
+		elements += fsvc_elements(v);
+	}
+	if (elements > PROXY_SVC_ELEMENT_BUDGET) {
+		/* one tenant's object must not block the loop for seconds with a
+		 * million elements (1,024 ports x 1,024 externalIPs) */
+		log_warn("proxy", "service left out: too many nftables elements", "service=%s/%s "
+			 "elements=%zu budget=%d", o->namespace, o->name, elements, PROXY_SVC_ELEMENT_BUDGET);
+		b->st->service_ports -= b->out->n_svcs - first;
+		while (b->out->n_svcs > first) {
+			struct fsvc *x = &b->out->svcs[--b->out->n_svcs];
+
+			b->st->endpoints -= x->n_eps;
+			fsvc_free(x);
+		}
+		b->st->services--;
+		b->st->over_budget++;
 	}
 	return 0;
 oom:
