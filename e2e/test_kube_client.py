@@ -188,8 +188,13 @@ def test_survives_60s_cut(cluster):
     try:
         cluster.apply(services_yaml(["cut-%d" % i for i in range(5)]))
         cluster.kubectl("-n", NS, "delete", "service", "cut-0")
-        cluster.wait(lambda: (healthz(cluster) or {}).get("healthy") is False, 70,
-                     "healthz reporting the API unreachable")
+        h = cluster.wait(lambda: (lambda b: b if b and b.get("apiReachable") is False else None)(
+            healthz(cluster)), 70, "healthz reporting the API unreachable")
+        # kube-proxy's semantics: the data plane forwards on, so load
+        # balancers probing 10256 must not drain the node for an API outage
+        assert h["healthy"] is True, h
+        m = cluster.exec(NODE, "curl", "-sf", "-m", "3", "http://127.0.0.1:10249/metrics").stdout
+        assert re.search(r"^ferry_kube_api_reachable 0$", m, re.M), "the metric says unreachable"
         time.sleep(max(0, 60 - (time.time() - t0)))
     finally:
         cluster.run("api", "uncut", NODE)

@@ -55,6 +55,7 @@ struct agent {
 		struct metric *m[KUBE_COUNTERS];	/* as kube_counter_defs */
 		struct kube_informer_stats seen;
 	} kc[KUBE_KIND_COUNT];
+	struct metric *api_reachable;
 	char cm_selector[300];
 	const char *nodeport_addresses[8], *cluster_cidrs[4];
 };
@@ -83,6 +84,7 @@ static void kube_scrape(void *arg)
 {
 	struct agent *a = arg;
 
+	metric_set(a->api_reachable, a->kube && kube_client_reachable(a->kube));
 	for (int k = 0; k < KUBE_KIND_COUNT; k++) {
 		struct kube_counters *c = &a->kc[k];
 		struct kube_informer_stats st;
@@ -99,7 +101,9 @@ static void kube_scrape(void *arg)
 
 static int kube_metrics(struct agent *a)
 {
-	if (!(a->kube_reg = metrics_new()))
+	if (!(a->kube_reg = metrics_new()) ||
+	    !(a->api_reachable = metrics_gauge(a->kube_reg, "ferry_kube_api_reachable", NULL,
+					       "1 when the API server answers the agent, else 0")))
 		return -1;
 	for (int i = 0; i < KUBE_COUNTERS; i++)
 		for (int k = 0; k < KUBE_KIND_COUNT; k++) {
@@ -220,7 +224,12 @@ static void on_del(void *arg, const struct kube_object *o)
 static bool healthz_extra(void *arg, struct httpd_resp *r)
 {
 	struct agent *a = arg;
-	bool api = a->kube && kube_client_reachable(a->kube), ok = api;
+	/* kube-proxy's semantics: the API being away says nothing about the
+	 * data plane, which forwards on; a load balancer probing 10256 must
+	 * not drain every node during a control-plane outage. Reachability is
+	 * reported here and on /metrics (ferry_kube_api_reachable). Until its
+	 * forwarding caches were listed once the node is not healthy. */
+	bool api = a->kube && kube_client_reachable(a->kube), ok = true;
 	int n = 0;
 
 	httpd_printf(r, ",\"apiReachable\":%s,\"synced\":{", api ? "true" : "false");
