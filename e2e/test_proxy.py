@@ -424,6 +424,8 @@ def test_healthz_and_metrics(cluster):
             assert field in h, h
         assert h["healthy"] is True and h["nodeEligible"] is True
         assert c.exec("node1", "curl", "-sf", "-m", "3", "http://192.0.2.11:10256/livez").returncode == 0
+        # kube-proxy's mode page (upstream "should check kube-proxy urls")
+        assert c.exec("node1", "curl", "-sf", "-m", "3", "http://127.0.0.1:10249/proxyMode").stdout == "nftables"
         if c.proxy == "ferry":
             # the manifest's liveness probe: loopback, out of strangers' reach
             assert c.exec("node1", "curl", "-sf", "-m", "3", "http://127.0.0.1:10249/livez").returncode == 0
