@@ -647,11 +647,6 @@ static void proxier_slice_changed(struct proxier *p, const struct kube_object *o
 
 /* ---- the agent's consumer ---- */
 
-static void proxy_mode_http(void *arg, const struct httpd_req *req, struct httpd_resp *r)
-{
-	httpd_printf(r, "nftables");
-}
-
 static void *px_start(const struct consumer_env *env, const void *opts)
 {
 	const struct proxier_opts *o = opts;
@@ -678,7 +673,7 @@ static void *px_start(const struct consumer_env *env, const void *opts)
 	if (env->metrics_httpd) {
 		httpd_route(env->metrics_httpd, "/healthz", hc_healthz_http, &p->health);
 		/* kube-proxy's mode page: tools and the upstream e2e read it */
-		httpd_route(env->metrics_httpd, "/proxyMode", proxy_mode_http, NULL);
+		httpd_route(env->metrics_httpd, "/proxyMode", kp_metrics_proxy_mode, NULL);
 		/* the liveness probe's door: loopback only by default, so
 		 * strangers holding 10256's connections cannot get the agent
 		 * restarted (the manifest probes 127.0.0.1:10249/livez) */
