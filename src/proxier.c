@@ -385,6 +385,31 @@ out:
 	return err;
 }
 
+/* Service ports with a Local policy and no local endpoint, per family, as
+ * kubeproxy_sync_proxy_rules_no_local_endpoints_total counts them: their
+ * traffic of that kind is dropped on this node. */
+static void count_no_local(const struct fstate *st, struct kp_sync_result *r)
+{
+	for (size_t i = 0; i < st->n_svcs; i++) {
+		const struct fsvc *v = &st->svcs[i];
+
+		for (int f = 0; f < 2; f++) {
+			int af = f ? AF_INET6 : AF_INET;
+			bool has_ip = false, local = false;
+
+			for (size_t k = 0; k < v->n_cluster_ips && !has_ip; k++)
+				has_ip = v->cluster_ips[k].family == af;
+			for (size_t k = 0; k < v->n_eps && !local; k++)
+				local = v->eps[k].local && v->eps[k].addr.family == af &&
+					(v->eps[k].ready || v->eps[k].serving);
+			if (!has_ip || local)
+				continue;
+			r->no_local_internal[f] += v->internal_policy == FPOLICY_LOCAL;
+			r->no_local_external[f] += v->external_policy == FPOLICY_LOCAL;
+		}
+	}
+}
+
 /* A rebuild from the whole cache beats many small ones past this share. */
 #define SOME_MAX_SHARE 4
 
@@ -440,7 +465,9 @@ static void sync_now(struct proxier *p)
 	hc_health_updated(&p->health, AF_INET);
 	hc_health_updated(&p->health, AF_INET6);
 	struct kp_sync_result r = { .ok = true, .full = ns->full, .messages = ns->messages,
-				    .seconds = (loop_now_us() - t0) / 1e6 };
+				    .seconds = (loop_now_us() - t0) / 1e6, .objects = ns->objects };
+
+	count_no_local(&p->applied, &r);
 	kp_metrics_synced(&p->metrics, &r);
 	p->pending_svc = p->pending_eps = 0;
 	struct timespec now;
