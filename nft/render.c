@@ -277,8 +277,7 @@ int render_svc(const struct fsvc *v, int fam, struct relem_vec *out)
 				struct relem *e = push(out, fam, RS_FIREWALL_ALLOW);
 				if (!e)
 					goto out;
-				uint8_t off = put_addr(e->key, 0, en.addr, alen);
-				off = put_port(e->key, off, v->port);
+				uint8_t off = put_entry_key(e->key, &en, v->proto, alen);
 				memcpy(e->key_end, e->key, off);
 				e->klen = put_addr(e->key, off, src, alen);
 				range_end(src, alen, e->key_end + off);
