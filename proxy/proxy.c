@@ -471,13 +471,56 @@ static int add_cidr_strings(const char *const *l, size_t n, struct faddr **list,
 	return 0;
 }
 
+/*
+ * nodePortAddresses as kube-proxy reads it, per family: "primary" (or an
+ * empty list) means the node's primary addresses of the family, CIDRs add
+ * to that, and a family the node has but the list gives no CIDR of takes
+ * every address of that family (kube-proxy's per-family proxier falls back
+ * to 0.0.0.0/0 or ::/0). "primary" mixed with CIDRs keeps both.
+ */
+static int fill_nodeport_addresses(struct build *b, struct fnode *fn)
+{
+	const struct proxy_config *cfg = b->cfg;
+	bool primary = !cfg->n_nodeport_addresses, cidrs[2] = { false, false }, has[2] = { false, false };
+	size_t n = 0;
+	const char *l[16];
+
+	for (size_t i = 0; i < cfg->n_nodeport_addresses && n < 16; i++) {
+		const char *a = cfg->nodeport_addresses[i];
+
+		if (!strcmp(a, "primary")) {
+			primary = true;
+			continue;
+		}
+		l[n++] = a;
+		cidrs[!!strchr(a, ':')] = true;
+	}
+	for (size_t i = 0; i < fn->n_node_ips; i++) {
+		has[fn->node_ips[i].family == AF_INET6] = true;
+		if (primary && fsvc_add_addr(&fn->nodeport_cidrs, &fn->n_nodeport_cidrs, &fn->node_ips[i]) < 0)
+			return -ENOMEM;
+	}
+	if (add_cidr_strings(l, n, &fn->nodeport_cidrs, &fn->n_nodeport_cidrs, "nodePortAddresses") < 0)
+		return -ENOMEM;
+	if (primary || !n)
+		return 0;
+	for (int f = 0; f < 2; f++) {
+		struct faddr all;
+
+		if (!has[f] || cidrs[f])
+			continue;
+		faddr_parse(&all, f ? "::/0" : "0.0.0.0/0");
+		if (fsvc_add_addr(&fn->nodeport_cidrs, &fn->n_nodeport_cidrs, &all) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static int fill_node(struct build *b)
 {
 	const struct proxy_config *cfg = b->cfg;
 	const struct kube_node *n = b->in->node;
 	struct fnode *fn = &b->out->node;
-	bool primary = !cfg->n_nodeport_addresses ||
-		(cfg->n_nodeport_addresses == 1 && !strcmp(cfg->nodeport_addresses[0], "primary"));
 
 	fn->masquerade_all = cfg->masquerade_all;
 	if (n) {
@@ -488,16 +531,10 @@ static int fill_node(struct build *b)
 				continue;
 			if (fsvc_add_addr(&fn->node_ips, &fn->n_node_ips, &a) < 0)
 				return -ENOMEM;
-			/* NodePorts on the primary addresses only, as kube-proxy's
-			 * nftables mode does by default. */
-			if (primary && fsvc_add_addr(&fn->nodeport_cidrs, &fn->n_nodeport_cidrs, &a) < 0)
-				return -ENOMEM;
 		}
 		b->zone = kube_object_label(&n->obj, LABEL_ZONE);
 	}
-	if (!primary && add_cidr_strings(cfg->nodeport_addresses, cfg->n_nodeport_addresses,
-					 &fn->nodeport_cidrs, &fn->n_nodeport_cidrs,
-					 "nodePortAddresses") < 0)
+	if (fill_nodeport_addresses(b, fn) < 0)
 		return -ENOMEM;
 	if (cfg->n_cluster_cidrs)
 		return add_cidr_strings(cfg->cluster_cidrs, cfg->n_cluster_cidrs, &fn->pod_cidrs,
