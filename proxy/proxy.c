@@ -472,45 +472,57 @@ static int add_cidr_strings(const char *const *l, size_t n, struct faddr **list,
 }
 
 /*
- * nodePortAddresses as kube-proxy reads it, per family: "primary" (or an
- * empty list) means the node's primary addresses of the family, CIDRs add
- * to that, and a family the node has but the list gives no CIDR of takes
- * every address of that family (kube-proxy's per-family proxier falls back
- * to 0.0.0.0/0 or ::/0). "primary" mixed with CIDRs keeps both.
+ * nodePortAddresses as kube-proxy v1.37 reads it
+ * (cmd/kube-proxy/app/server.go expandNodePortAddressKeywords, then
+ * NewNodePortAddresses per family): "primary" (the default, also for an
+ * empty list) is the node's first InternalIP of each family, "localhost"
+ * 127.0.0.0/8 and ::1/128, "all" both zero CIDRs; CIDRs add to these; a
+ * family of the node left with no CIDR takes all its addresses.
  */
 static int fill_nodeport_addresses(struct build *b, struct fnode *fn)
 {
+	static const char *const localhost[] = { "127.0.0.0/8", "::1/128" };
+	static const char *const all[] = { "0.0.0.0/0", "::/0" };
 	const struct proxy_config *cfg = b->cfg;
-	bool primary = !cfg->n_nodeport_addresses, cidrs[2] = { false, false }, has[2] = { false, false };
+	bool primary = !cfg->n_nodeport_addresses, got[2] = { false, false }, has[2] = { false, false };
+	const char *l[20];
 	size_t n = 0;
-	const char *l[16];
 
-	for (size_t i = 0; i < cfg->n_nodeport_addresses && n < 16; i++) {
+	for (size_t i = 0; i < cfg->n_nodeport_addresses && n + 2 <= 20; i++) {
 		const char *a = cfg->nodeport_addresses[i];
 
 		if (!strcmp(a, "primary")) {
 			primary = true;
-			continue;
+		} else if (!strcmp(a, "localhost") || !strcmp(a, "all")) {
+			const char *const *two = a[0] == 'l' ? localhost : all;
+
+			l[n++] = two[0];
+			l[n++] = two[1];
+			got[0] = got[1] = true;
+		} else {
+			l[n++] = a;
+			got[!!strchr(a, ':')] = true;
 		}
-		l[n++] = a;
-		cidrs[!!strchr(a, ':')] = true;
 	}
 	for (size_t i = 0; i < fn->n_node_ips; i++) {
-		has[fn->node_ips[i].family == AF_INET6] = true;
-		if (primary && fsvc_add_addr(&fn->nodeport_cidrs, &fn->n_nodeport_cidrs, &fn->node_ips[i]) < 0)
-			return -ENOMEM;
+		int f = fn->node_ips[i].family == AF_INET6;
+
+		if (primary && !has[f]) {
+			if (fsvc_add_addr(&fn->nodeport_cidrs, &fn->n_nodeport_cidrs, &fn->node_ips[i]) < 0)
+				return -ENOMEM;
+			got[f] = true;
+		}
+		has[f] = true;
 	}
 	if (add_cidr_strings(l, n, &fn->nodeport_cidrs, &fn->n_nodeport_cidrs, "nodePortAddresses") < 0)
 		return -ENOMEM;
-	if (primary || !n)
-		return 0;
 	for (int f = 0; f < 2; f++) {
-		struct faddr all;
+		struct faddr any;
 
-		if (!has[f] || cidrs[f])
+		if (!has[f] || got[f])
 			continue;
-		faddr_parse(&all, f ? "::/0" : "0.0.0.0/0");
-		if (fsvc_add_addr(&fn->nodeport_cidrs, &fn->n_nodeport_cidrs, &all) < 0)
+		faddr_parse(&any, all[f]);
+		if (fsvc_add_addr(&fn->nodeport_cidrs, &fn->n_nodeport_cidrs, &any) < 0)
 			return -ENOMEM;
 	}
 	return 0;
