@@ -555,6 +555,27 @@ def isolated_changes(offset, node="node1", quiet_ms=100):
     return n
 
 
+def test_deleted_tables_come_back_within_seconds(cluster):
+    """`ferry cleanup --force`, an operator's `nft delete table`, a stray
+    script: ferry notices its tables changed within about a second (a
+    generation read every second) and rebuilds them, instead of waiting
+    for the periodic resync (30 s)."""
+    if cluster.proxy != "ferry":
+        pytest.skip("kube-proxy repairs at its next periodic sync")
+    c = cluster
+    s = service(c, "rebuilt", "web")
+    try:
+        url = "http://%s/" % s["spec"]["clusterIP"]
+        until(c, "node1", url)
+        c.exec("node1", "nft", "delete", "table", "ip", "ferry")
+        t0 = time.time()
+        until(c, "node1", url, timeout=10, what="the ClusterIP again after the table was deleted")
+        assert time.time() - t0 < 5
+        assert "ferry tables changed by someone else, rebuilding" in agent_log("node1")
+    finally:
+        delete(c, "rebuilt")
+
+
 def test_a_change_after_a_burst_is_not_held_back(cluster):
     """Ferry does better than kube-proxy here, on purpose: after a burst
     has stretched the wait between syncs to --min-sync-period, a change

@@ -52,6 +52,14 @@ int nft_sync_update(struct nft_sync *s, const struct fnode *node,
 const struct nft_sync_stats *nft_sync_last(const struct nft_sync *s);
 /* Forces the next apply to rebuild the tables completely. */
 void nft_sync_invalidate(struct nft_sync *s);
+/*
+ * Cheap check between syncs: has someone else changed our tables since the
+ * last sync? One generation read when nothing moved; when the ruleset's
+ * generation moved, a count of our rules per chain (not the big maps).
+ * 1: they changed (the next apply rebuilds), 0: intact, or a negative
+ * errno when the kernel could not be asked.
+ */
+int nft_sync_verify(struct nft_sync *s);
 
 /* Deletes ferry's tables (both families) in one batch; 0 when none exist. */
 int nft_cleanup(void);

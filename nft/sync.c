@@ -340,6 +340,26 @@ static int pair_if_changed(pairs_t *ps, const struct fsvc *o, const struct fsvc 
 	return vec_push(ps, ((struct pair){ o, w }));
 }
 
+int nft_sync_verify(struct nft_sync *s)
+{
+	uint32_t gen;
+	int r;
+
+	if (s->need_full)
+		return 1;
+	if ((r = nl_get_genid(s->nl, &s->seq, &gen)) < 0)
+		return r;
+	if (gen == s->genid)
+		return 0;
+	if (tables_intact(s)) {
+		s->genid = gen;		/* someone else's table moved it */
+		return 0;
+	}
+	log_warn("nft", "ferry tables changed by someone else, rebuilding", "gen=%u want=%u", gen, s->genid);
+	s->need_full = true;
+	return 1;
+}
+
 int nft_sync_apply(struct nft_sync *s, const struct fstate *st)
 {
 	uint64_t t0 = loop_now_us();

@@ -26,6 +26,11 @@
  * keeps refusing must not starve the loop (probes, other parts) */
 #define RETRY_MS 1000
 #define RETRY_MAX_MS 30000
+/* `ferry cleanup`, an operator's `nft flush ruleset`, another agent: our
+ * tables are checked this often (one generation read when nothing moved),
+ * so a deleted table is rebuilt in about a second, not at the next
+ * periodic resync */
+#define WATCH_MS 1000
 
 /*
  * Where the proxier is between the caches and the kernel; every change of
@@ -35,6 +40,7 @@
  *   IDLE     --a Service's or slice's change-----------------> PENDING
  *   IDLE     --periodic resync-------------------------------> CHECK
  *   IDLE, PENDING --Node change, out of memory---------------> FULL
+ *   IDLE     --someone else changed our tables (watch, 1 s)--> FULL
  *   PENDING, CHECK --periodic resync; CHECK --any change-----> FULL
  *   any but WAITING --sync fails-----------------------------> RETRY
  *   any but WAITING --sync succeeds--------------------------> IDLE
@@ -53,6 +59,7 @@ struct proxier {
 	struct nft_sync *nft;
 	struct loop_timer timer;	/* the next sync, coalesced */
 	struct loop_timer periodic;
+	struct loop_timer watch;	/* our tables, checked every WATCH_MS */
 	enum px_state state;		/* only through set_state() */
 	/* PX_PENDING: Services ("namespace/name") whose Service or
 	 * EndpointSlices changed since the last good sync: the next sync
@@ -498,6 +505,17 @@ static void on_timer(struct loop_timer *t)
 		sync_now(p);
 }
 
+static void on_watch(struct loop_timer *t)
+{
+	struct proxier *p = t->arg;
+
+	loop_timer_arm(p->loop, &p->watch, WATCH_MS);
+	if (p->state != PX_IDLE || nft_sync_verify(p->nft) != 1)
+		return;
+	set_state(p, PX_FULL, "tables changed by someone else");
+	schedule(p, 0);
+}
+
 static void on_periodic(struct loop_timer *t)
 {
 	struct proxier *p = t->arg;
@@ -544,6 +562,7 @@ static struct proxier *proxier_new(struct loop *l, const struct proxier_opts *o,
 	kp_metrics_bind_health(&p->metrics, &p->health);
 	loop_timer_init(&p->timer, on_timer, p);
 	loop_timer_init(&p->periodic, on_periodic, p);
+	loop_timer_init(&p->watch, on_watch, p);
 	if (!(p->nft = nft_sync_new())) {
 		hc_free(p->hc);
 		kp_metrics_free(&p->metrics);
@@ -559,6 +578,7 @@ static void proxier_free(struct proxier *p)
 		return;
 	loop_timer_cancel(p->loop, &p->timer);
 	loop_timer_cancel(p->loop, &p->periodic);
+	loop_timer_cancel(p->loop, &p->watch);
 	nft_sync_free(p->nft);
 	hc_free(p->hc);
 	kp_metrics_free(&p->metrics);
@@ -582,6 +602,7 @@ static void proxier_start(struct proxier *p)
 	sync_now(p);
 	if (p->o.sync_period_ms)
 		loop_timer_arm(p->loop, &p->periodic, p->o.sync_period_ms);
+	loop_timer_arm(p->loop, &p->watch, WATCH_MS);
 }
 
 static void queued(struct proxier *p, enum kube_kind kind)
