@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -346,6 +347,14 @@ int kube_config_resolve(struct kube_config *cfg, const char *kubeconfig, const c
 	if (rc == 0 && master && *master) {
 		free(cfg->server);
 		cfg->server = strdup(master);
+	}
+	/* a bearer token or a client key over plain HTTP crosses the network
+	 * in clear, to whoever answers on that address: refuse */
+	if (rc == 0 && cfg->server && !strncasecmp(cfg->server, "http://", 7) &&
+	    (cfg->token || cfg->token_file || cfg->key_file || cfg->key_data.len)) {
+		rc = fail(err, errlen, "%s is plain HTTP and the credentials of %s would cross the network "
+			  "in clear: use https://", cfg->server, cfg->source ? cfg->source : "the kubeconfig");
+		kube_config_free(cfg);
 	}
 	return rc;
 }

@@ -164,6 +164,16 @@ static void test_in_cluster_and_rotation(void)
 	CHECK_EQ_STR(c.source, p);
 	CHECK(strstr(c.token_file, dir) == c.token_file);
 	kube_config_free(&c);
+	/* a token over plain HTTP: refused, saying why */
+	CHECK(kube_config_resolve(&c, p, "http://192.0.2.50:8080", err, sizeof(err)) < 0);
+	CHECK(strstr(err, "plain HTTP") != NULL);
+	CHECK(c.server == NULL);
+	/* --master alone (no credentials) may be plain HTTP */
+	unsetenv("KUBECONFIG");
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	setenv("HOME", "/nonexistent", 1);
+	CHECK_EQ_INT(kube_config_resolve(&c, NULL, "http://192.0.2.50:8080", err, sizeof(err)), 0);
+	kube_config_free(&c);
 	CHECK(kube_config_resolve(&c, "/nonexistent/kubeconfig", NULL, err, sizeof(err)) < 0);
 	CHECK(strstr(err, "/nonexistent/kubeconfig") != NULL);
 
