@@ -104,7 +104,7 @@ int kp_metrics_init_families(struct kp_metrics *m, bool ipv4, bool ipv6)
 	ok = ok && (m->livez[1] = metrics_counter(r, "kubeproxy_proxy_livez_total", "code=\"503\"",
 						A "Cumulative proxy livez HTTP status"));
 	ok = ok && (m->nft_objects = metrics_gauge(r, "ferry_nft_objects", NULL,
-						 "Rules and set/map elements in ferry's nftables tables after the last sync"));
+						 "Rules, and set/map elements Services put, in ferry's nftables tables after the last sync"));
 	ok = ok && (m->nft_batch_messages = metrics_histogram(r, "ferry_nft_batch_messages", NULL,
 							    "Netlink messages per nftables sync batch", batch_b, 10));
 	ok = ok && (m->nft_sync_errors = metrics_counter(r, "ferry_nft_sync_errors_total", NULL,
