@@ -55,15 +55,17 @@ http.server.HTTPServer(("0.0.0.0", int(sys.argv[1])), H).serve_forever()
 '''
 
 
-def pod(name, sa="probe-sa", image="e2e/python:3", script=SCRIPT, grace=5, extra=None):
+def pod(name, sa="probe-sa", image="e2e/python:3", script=SCRIPT, grace=5, extra=None, port=PORT):
+    """hostNetwork containerPorts are hostPorts: each pod of this module
+    needs its own port, or the scheduler keeps the next one Pending."""
     spec = {
         "hostNetwork": True, "serviceAccountName": sa, "terminationGracePeriodSeconds": grace,
         "containers": [{
             "name": "app", "image": image,
             "command": ["python3", "-c", script], "args": ["$(PORT_NUM)"],
-            "ports": [{"name": "http", "containerPort": PORT}],
+            "ports": [{"name": "http", "containerPort": port}],
             "env": [
-                {"name": "PORT_NUM", "value": str(PORT)},
+                {"name": "PORT_NUM", "value": str(port)},
                 {"name": "FLAGS", "value": FLAGS},
                 {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
                 {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
@@ -79,7 +81,7 @@ def pod(name, sa="probe-sa", image="e2e/python:3", script=SCRIPT, grace=5, extra
             "volumeMounts": [{"name": "cm", "mountPath": "/etc/e2e-hp", "readOnly": True}],
             "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"},
                                "periodSeconds": 1, "failureThreshold": 1},
-            "livenessProbe": {"httpGet": {"path": "/live", "port": PORT},
+            "livenessProbe": {"httpGet": {"path": "/live", "port": port},
                               "periodSeconds": 1, "failureThreshold": 2},
         }],
         "volumes": [{"name": "cm", "configMap": {"name": "hp-cm"}}],
@@ -225,7 +227,7 @@ def test_exit_restarts(cluster, web):
 
 
 def test_unknown_image_is_refused(cluster):
-    cluster.apply(json.dumps(pod("noimage", image="example.org/nope:1")))
+    cluster.apply(json.dumps(pod("noimage", image="example.org/nope:1", port=PORT + 1)))
     try:
         cluster.wait(lambda: (waiting(get(cluster, "noimage")) or {}).get("reason") == "ErrImagePull",
                      30, "ErrImagePull")
@@ -238,7 +240,7 @@ def test_missing_service_account_is_refused(cluster):
     # admission refuses a pod naming a missing ServiceAccount; make it go
     # away while the pod waits on a scheduling gate, so the kubelet meets it
     cluster.kubectl("-n", NS, "create", "serviceaccount", "short-lived")
-    cluster.apply(json.dumps(pod("nosa", sa="short-lived",
+    cluster.apply(json.dumps(pod("nosa", sa="short-lived", port=PORT + 2,
                                  extra={"schedulingGates": [{"name": "e2e.ferry.dev/hold"}]})))
     try:
         cluster.kubectl("-n", NS, "delete", "serviceaccount", "short-lived")
@@ -268,7 +270,7 @@ def test_graceful_delete(cluster, web):
 def test_sigkill_after_grace(cluster):
     stubborn = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n" \
                "print('INFO {}', flush=True)\ntime.sleep(3600)\n"
-    p = pod("stubborn", script=stubborn, grace=2)
+    p = pod("stubborn", script=stubborn, grace=2, port=PORT + 3)
     del p["spec"]["containers"][0]["readinessProbe"], p["spec"]["containers"][0]["livenessProbe"]
     cluster.apply(json.dumps(p))
     cluster.wait(lambda: ready(get(cluster, "stubborn")), 60, "pod stubborn Ready")
