@@ -140,6 +140,7 @@ class HostPod:
         self.ips = [x for x in (kubelet.c["ip"], kubelet.c.get("ip6")) if x]
         self.tokens = {}            # volume/source key -> (issued, refresh_after)
         self.vol_next = 0.0
+        self.vols_ok = False        # every volume written once: containers may start
         self.error = None           # StartError keeping the pod from starting
         self.last_status = None
         self.stop_at = None         # deletion: SIGKILL deadline
@@ -358,6 +359,7 @@ class HostPod:
                 raise StartError("ContainerCreating", "volume %s: type %s is not emulated" % (
                     name, [k for k in v if k != "name"]))
         self.vol_next = time.time() + 10
+        self.vols_ok = True
 
     def mounts(self, c):
         """(source, mountPath, readOnly) for the container's volumeMounts."""
@@ -664,7 +666,7 @@ class HostPod:
                         self.on_exit(c, rc)
                     else:
                         self.check(c)
-                elif not c.done and now >= c.next_start:
+                elif not c.done and now >= c.next_start and self.vols_ok:
                     self.start(c)
             if self.error:
                 self.log("started after: %s" % self.error)
