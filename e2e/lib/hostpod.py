@@ -142,6 +142,7 @@ class HostPod:
         self.vol_next = 0.0
         self.vols_ok = False        # every volume written once: containers may start
         self.error = None           # StartError keeping the pod from starting
+        self.retry_at = 0.0
         self.last_status = None
         self.stop_at = None         # deletion: SIGKILL deadline
         self.stopping = False
@@ -654,11 +655,15 @@ class HostPod:
 
     # ------------------------------------------------------------ life
     def step(self):
-        """One pass of the pod's loop: volumes, starts, exits, probes."""
+        """One pass of the pod's loop: volumes, starts, exits, probes. A
+        reason that keeps the pod from starting stays shown until a retry
+        (every 5 s) gets past it."""
         now = time.time()
         try:
+            progressed = False
             if now >= self.vol_next:
                 self.sync_volumes()
+                progressed = True
             for c in self.containers:
                 if c.pid:
                     rc = self.exited(c)
@@ -666,16 +671,18 @@ class HostPod:
                         self.on_exit(c, rc)
                     else:
                         self.check(c)
-                elif not c.done and now >= c.next_start and self.vols_ok:
+                elif not c.done and now >= c.next_start and self.vols_ok and \
+                        not (self.error and now < self.retry_at):
                     self.start(c)
-            if self.error:
-                self.log("started after: %s" % self.error)
-            self.error = None
+                    progressed = True
+            if progressed and self.error:
+                self.log("past: %s" % self.error)
+                self.error = None
         except StartError as e:
             if str(e) != str(self.error):
                 self.log("cannot start: %s" % e)
             self.error = e
-            self.vol_next = now + 5
+            self.retry_at = self.vol_next = now + 5
         except ApiError as e:
             self.log("API: %s" % e)
             self.vol_next = now + 2
