@@ -17,7 +17,7 @@ import pytest
 from lib import metallb, seed
 
 # agents: the speakers reach the apiserver through the kubernetes Service
-CLUSTER_ARGS = ["--nodes", "2", "--lb", "metallb"]
+CLUSTER_ARGS = ["--nodes", "2", "--ipv6", "--lb", "metallb"]
 FIRST, LAST = "192.0.2.200", "192.0.2.250"
 CONF = os.path.join(os.environ.get("FERRY_E2E_STATE", "/run/ferry-e2e"), "cluster.json")
 
@@ -157,3 +157,38 @@ def test_layer2_one_speaker_answers_arp(cluster):
         cluster.kubectl("delete", "deployment", "myapp", "--ignore-not-found")
         cluster.kubectl("delete", "service", "myapp-svc", "--ignore-not-found")
         metallb.delete_pool(cluster.kubectl, "seed")
+
+
+def test_layer2_one_speaker_answers_ndp(cluster):
+    """The same for IPv6. MetalLB sends its Neighbor Advertisements from
+    the interface's link-local address, which ndisc6 ignores (issue 14), so
+    the advertisements are read off the client's link with tcpdump while
+    ndisc6 solicits."""
+    metallb.apply(cluster.kubectl, [metallb.pool("seed6", ["2001:db8::c8-2001:db8::fa"]),
+                                    metallb.l2_advertisement("seed6", ["seed6"])])
+    svc = {"apiVersion": "v1", "kind": "Service",
+           "metadata": {"name": "web6", "annotations": {"metallb.io/address-pool": "seed6"}},
+           "spec": {"type": "LoadBalancer", "ipFamilies": ["IPv6"], "ipFamilyPolicy": "SingleStack",
+                    "selector": {"app": "web6"}, "ports": [{"port": 80}]}}
+    cluster.apply(json.dumps(svc))
+    try:
+        ip = metallb.wait_external_ip(cluster.kubectl, "web6", timeout=60)[0]
+        assert ":" in ip
+
+        def macs():
+            script = ("timeout 4 tcpdump -l -n -e -i eth0 'icmp6 and ip6[40] == 136' 2>/dev/null & "
+                      "sleep 1; ndisc6 -n -r 2 -w 1000 %s eth0 >/dev/null 2>&1; wait" % ip)
+            p = cluster.exec("client", "sh", "-c", script, check=False, timeout=30)
+            return [m for m, tgt in re.findall(r"^\S+ ([0-9a-f:]{17}) > .*tgt is ([0-9a-f:]+),",
+                                               p.stdout.lower(), re.M) if tgt == ip]
+        # MetalLB announces an IP only with a ready endpoint on some node
+        # (ExternalTrafficPolicy Cluster: any node): a web6 pod is needed
+        cluster.apply(seed.myapp().replace("myapp", "web6").split("---")[0])
+        cluster.wait(lambda: len(cluster.ready_pods("app=web6")) == 4, 90, "web6 Ready")
+        got = cluster.wait(macs, 60, "NDP answers for %s" % ip)
+        by_node = node_macs(cluster)
+        assert len(set(got)) == 1 and got[0] in by_node.values(), (got, by_node)
+    finally:
+        cluster.kubectl("delete", "deployment", "web6", "--ignore-not-found")
+        cluster.kubectl("delete", "service", "web6", "--ignore-not-found")
+        metallb.delete_pool(cluster.kubectl, "seed6")
