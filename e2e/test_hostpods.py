@@ -278,3 +278,26 @@ def test_sigkill_after_grace(cluster):
     cluster.kubectl("-n", NS, "delete", "pod", "stubborn", "--timeout", "30s")
     took = time.time() - t0
     assert 2 <= took < 10, took
+
+
+def test_init_container_runs_first(cluster):
+    init = "open('/etc/e2e-init/hello', 'w').write('from init')\n"
+    main = ("import json, time\nprint('INFO ' + json.dumps({'init': open('/etc/e2e-init/hello').read()}),"
+            " flush=True)\ntime.sleep(3600)\n")
+    p = pod("withinit", script=main, port=PORT + 4)
+    ctr = p["spec"]["containers"][0]
+    del ctr["readinessProbe"], ctr["livenessProbe"]
+    ctr["volumeMounts"].append({"name": "shared", "mountPath": "/etc/e2e-init"})
+    p["spec"]["volumes"].append({"name": "shared", "emptyDir": {}})
+    p["spec"]["initContainers"] = [{
+        "name": "prepare", "image": "e2e/python:3", "command": ["python3", "-c", init],
+        "volumeMounts": [{"name": "shared", "mountPath": "/etc/e2e-init"}]}]
+    cluster.apply(json.dumps(p))
+    try:
+        cluster.wait(lambda: ready(get(cluster, "withinit")), 60, "pod withinit Ready")
+        assert info("withinit") == {"init": "from init"}
+        st = get(cluster, "withinit")["status"]
+        assert st["initContainerStatuses"][0]["state"]["terminated"]["reason"] == "Completed"
+        assert os.path.exists(os.path.join(STATE, "logs", "pod-%s_withinit_prepare.log" % NS))
+    finally:
+        cluster.kubectl("-n", NS, "delete", "pod", "withinit", "--wait=false")

@@ -121,6 +121,7 @@ class Container:
         self.probe_state = {}       # kind -> {"ok": n, "fail": n, "next": t}
         self.waiting = ("ContainerCreating", "")
         self.done = False           # exited for good (restartPolicy)
+        self.ok = False             # an init container that exited 0
 
 
 class HostPod:
@@ -137,6 +138,7 @@ class HostPod:
         self.logs = os.path.join(kubelet.c["state"], "logs")
         self.pid_dir = os.path.join(kubelet.c["state"], "pids")
         self.containers = [Container(c) for c in pod["spec"]["containers"]]
+        self.inits = [Container(c) for c in pod["spec"].get("initContainers") or []]
         self.ips = [x for x in (kubelet.c["ip"], kubelet.c.get("ip6")) if x]
         self.tokens = {}            # volume/source key -> (issued, refresh_after)
         self.vol_next = 0.0
@@ -618,11 +620,34 @@ class HostPod:
             if c.last_term:
                 s["lastState"] = {"terminated": c.last_term}
             statuses.append(s)
+        inits = []
+        for c in self.inits:
+            s = {"name": c.name, "image": c.spec.get("image", ""), "ready": c.ok,
+                 "restartCount": c.restarts, "imageID": "e2e://" + image_repo(c.spec.get("image", ""))}
+            if c.ok:
+                s["state"] = {"terminated": c.last_term}
+            elif c.pid:
+                s["state"] = {"running": {"startedAt": now_rfc3339(c.started_at)}}
+            else:
+                w = self.error or (StartError(*c.waiting) if c.waiting else None)
+                s["state"] = {"waiting": {"reason": w.reason, "message": w.message} if w
+                              else {"reason": "PodInitializing"}}
+            if c.last_term and not c.ok:
+                s["lastState"] = {"terminated": c.last_term}
+            inits.append(s)
+        initialized = all(c.ok for c in self.inits)
+        if not initialized:
+            for s in statuses:
+                s["state"] = {"waiting": {"reason": "PodInitializing"}}
         ready = all(c.ready for c in self.containers)
         running = any(c.pid for c in self.containers)
-        if all(c.done for c in self.containers):
+        if any(c.done and not c.ok for c in self.inits):
+            phase = "Failed"
+        elif all(c.done for c in self.containers):
             phase = "Failed" if any(c.last_term and c.last_term["exitCode"] for c in self.containers) \
                 else "Succeeded"
+        elif not initialized:
+            phase = "Pending"
         else:
             phase = "Running" if running or any(c.restarts for c in self.containers) else "Pending"
         st = "True" if ready else "False"
@@ -631,10 +656,10 @@ class HostPod:
                 "podIPs": ips, "startTime": self.started,
                 "conditions": [
                     {"type": "PodScheduled", "status": "True"},
-                    {"type": "Initialized", "status": "True"},
+                    {"type": "Initialized", "status": "True" if initialized else "False"},
                     {"type": "ContainersReady", "status": st},
                     {"type": "Ready", "status": st}],
-                "containerStatuses": statuses, "_t": t}
+                "containerStatuses": statuses, "initContainerStatuses": inits, "_t": t}
 
     def report(self):
         s = self.status()
@@ -664,7 +689,9 @@ class HostPod:
             if now >= self.vol_next:
                 self.sync_volumes()
                 progressed = True
-            for c in self.containers:
+            if not all(c.ok for c in self.inits):
+                progressed |= self.step_init(now)
+            for c in (self.containers if all(c.ok for c in self.inits) else []):
                 if c.pid:
                     rc = self.exited(c)
                     if rc is not None:
@@ -688,6 +715,32 @@ class HostPod:
             self.vol_next = now + 2
         self.report()
 
+    def step_init(self, now):
+        """Init containers one after the other, each to exit 0; a failed one
+        is retried with back-off (restartPolicy Never: the pod fails)."""
+        c = next(x for x in self.inits if not x.ok)
+        if c.spec.get("restartPolicy") == "Always":
+            raise StartError("CreateContainerConfigError",
+                             "init container %s: sidecar containers are not emulated" % c.name)
+        if c.pid:
+            rc = self.exited(c)
+            if rc == 0:
+                c.last_term = {"exitCode": 0, "reason": "Completed",
+                               "startedAt": now_rfc3339(c.started_at), "finishedAt": now_rfc3339()}
+                c.proc, c.pid, c.ok = None, None, True
+                self.log("init container %s completed" % c.name)
+            elif rc is not None:
+                self.on_exit(c, rc)
+                if c.done:   # restartPolicy Never: the pod has failed
+                    for x in self.containers:
+                        x.done = True
+            return False
+        if not c.done and now >= c.next_start and self.vols_ok and \
+                not (self.error and now < self.retry_at):
+            self.start(c)
+            return True
+        return False
+
     def run(self):
         while not self.stopping and not self.k.stopping:
             self.step()
@@ -696,12 +749,13 @@ class HostPod:
     def terminate(self, grace):
         """Graceful deletion: SIGTERM every container, SIGKILL after grace."""
         self.stopping = True
-        for c in self.containers:
+        every = self.inits + self.containers
+        for c in every:
             self.kill(c, signal.SIGTERM)
         end = time.time() + grace
-        while time.time() < end and any(self.exited(c) is None for c in self.containers if c.pid):
+        while time.time() < end and any(self.exited(c) is None for c in every if c.pid):
             time.sleep(0.1)
-        for c in self.containers:
+        for c in every:
             if c.pid and self.exited(c) is None:
                 self.log("container %s: SIGKILL after %ss" % (c.name, grace))
                 self.kill(c, signal.SIGKILL)
@@ -711,7 +765,7 @@ class HostPod:
                 self.on_exit(c, self.exited(c))
 
     def cleanup(self):
-        for c in self.containers:
+        for c in self.inits + self.containers:
             if c.pid and self.exited(c) is None:
                 self.kill(c, signal.SIGKILL)
             try:
