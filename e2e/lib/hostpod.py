@@ -14,7 +14,6 @@ tcpSocket, exec) are acted upon, exited containers restart with back-off
 the grace period. See docs/e2e.md, "hostNetwork pods".
 """
 import base64
-import hashlib
 import http.client
 import json
 import os
@@ -26,7 +25,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 
 from lib.kubeapi import ApiError
@@ -789,7 +787,3 @@ def pid_alive(pid):
             return f.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def digest(s):
-    return hashlib.sha1(s.encode()).hexdigest()[:8]
