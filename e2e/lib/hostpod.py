@@ -622,7 +622,7 @@ class HostPod:
         for c in self.inits:
             s = {"name": c.name, "image": c.spec.get("image", ""), "ready": c.ok,
                  "restartCount": c.restarts, "imageID": "e2e://" + image_repo(c.spec.get("image", ""))}
-            if c.ok:
+            if c.ok or (c.done and c.last_term):
                 s["state"] = {"terminated": c.last_term}
             elif c.pid:
                 s["state"] = {"running": {"startedAt": now_rfc3339(c.started_at)}}
