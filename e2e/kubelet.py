@@ -14,7 +14,10 @@ NodeRestriction admission plugin judge everything it does. It:
 - handles graceful deletion like kubelet: the pod keeps serving for the
   annotation `e2e.ferry.dev/terminating-seconds` (default 0, at most the
   grace period), then stops and is deleted with grace 0;
-- keeps host-gw routes to the other nodes' pod subnets (as a network plugin).
+- keeps host-gw routes to the other nodes' pod subnets (as a network plugin);
+- runs a `hostNetwork: true` pod's containers as real programs in the
+  node's namespace (e2e/lib/hostpod.py: the image table, env and downward
+  API, the ServiceAccount token, volumes, probes, restarts).
 """
 import hashlib
 import ipaddress
@@ -29,7 +32,7 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from lib import net  # noqa: E402
+from lib import hostpod, net  # noqa: E402
 from lib.kubeapi import ApiError, Client  # noqa: E402
 
 TERMINATING_ANN = "e2e.ferry.dev/terminating-seconds"
@@ -64,6 +67,9 @@ class Kubelet:
         self.stopping = False
         self.pod_cidrs = []
         self.routes = {}        # cidr -> via
+        self.hostpods = {}      # uid -> hostpod.HostPod
+        self.images = hostpod.image_table(conf)
+        self.api_svc = None     # (ClusterIP, port) of the kubernetes Service
 
     # ------------------------------------------------------------ node
     def node_status(self):
@@ -183,7 +189,37 @@ class Kubelet:
                 ports.add(int(p["containerPort"]))
         return sorted(ports) or [80]
 
+    def api_service(self):
+        """The `kubernetes` Service's ClusterIP and port, as kubelet puts
+        them in every container's environment."""
+        if not self.api_svc:
+            svc = self.api.get("/api/v1/namespaces/default/services/kubernetes")
+            port = next((p["port"] for p in svc["spec"]["ports"] if p.get("name") == "https"),
+                        svc["spec"]["ports"][0]["port"])
+            self.api_svc = (svc["spec"]["clusterIP"], int(port))
+        return self.api_svc
+
+    def log_pod(self, hp, msg):
+        log("pod %s/%s: %s" % (hp.ns, hp.name, msg))
+
+    def start_hostpod(self, pod):
+        md = pod["metadata"]
+        r = {"name": md["name"], "namespace": md["namespace"], "uid": md["uid"], "node": self.name,
+             "hostnet": True, "netns": self.name, "ip": self.c["ip"], "ip6": self.c.get("ip6"),
+             "ports": [], "started": hostpod.now_rfc3339(), "ready": None}
+        hp = hostpod.HostPod(self, pod, r)
+        os.makedirs(hp.dir, exist_ok=True)
+        with self.lock:
+            self.pods[md["uid"]] = r
+            self.hostpods[md["uid"]] = hp
+            self.save_record(r)
+        log("pod %s/%s: hostNetwork, containers %s" % (
+            md["namespace"], md["name"], [c.name for c in hp.containers]))
+        threading.Thread(target=hp.run, daemon=True).start()
+
     def start_pod(self, pod):
+        if pod["spec"].get("hostNetwork"):
+            return self.start_hostpod(pod)
         md = pod["metadata"]
         uid = md["uid"]
         if not self.pod_cidrs:
@@ -288,7 +324,12 @@ class Kubelet:
         pid = r.get("pid")
         if pid:
             net.stop_pid(pid, wait=2)
-        net.netns_del(r["netns"])
+        hp = self.hostpods.pop(r["uid"], None)
+        if hp:
+            hp.stopping = True
+            hp.cleanup()
+        elif not r.get("hostnet"):
+            net.netns_del(r["netns"])
         for suffix in (".json", ".unready"):
             try:
                 os.remove(os.path.join(self.pods_dir, "%s_%s%s" % (r["namespace"], r["name"], suffix)))
@@ -309,6 +350,10 @@ class Kubelet:
             return
         r["terminating"] = True
         grace = pod["metadata"].get("deletionGracePeriodSeconds") or 0
+        hp = self.hostpods.get(r["uid"])
+        if hp:
+            threading.Thread(target=self.terminate_hostpod, args=(r, hp, grace), daemon=True).start()
+            return
         try:
             linger = float(pod["metadata"].get("annotations", {}).get(TERMINATING_ANN, "0"))
         except ValueError:
@@ -331,12 +376,31 @@ class Kubelet:
             self.teardown(r)
         threading.Thread(target=run, daemon=True).start()
 
+    def terminate_hostpod(self, r, hp, grace):
+        hp.terminate(grace)
+        r["stopped"] = True
+        hp.report()
+        try:
+            self.api.delete("/api/v1/namespaces/%s/pods/%s" % (r["namespace"], r["name"]),
+                            {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0,
+                             "preconditions": {"uid": r["uid"]}})
+        except ApiError as e:
+            if e.status not in (404, 409):
+                log("final delete of %s failed: %s" % (r["name"], e))
+        self.teardown(r)
+
     def handle(self, typ, pod):
         uid = pod["metadata"]["uid"]
         with self.lock:
             r = self.pods.get(uid)
         if typ == "DELETED":
-            if r and not r.get("terminating"):
+            hp = self.hostpods.get(uid)
+            if r and hp and not r.get("terminating"):
+                # deleted with grace 0 (--force): still SIGTERM first, as kubelet does
+                r["terminating"] = True
+                threading.Thread(target=self.terminate_hostpod, daemon=True, args=(
+                    r, hp, min(2, pod["spec"].get("terminationGracePeriodSeconds", 2)))).start()
+            elif r and not r.get("terminating"):
                 threading.Thread(target=self.teardown, args=(r,), daemon=True).start()
             return
         if pod["status"].get("phase") in ("Succeeded", "Failed") and not r:
@@ -367,9 +431,22 @@ class Kubelet:
                 continue
             with open(os.path.join(self.pods_dir, f)) as fh:
                 r = json.load(fh)
+            if r.get("node") == self.name and r.get("hostnet"):
+                # its processes were children of the old kubelet: start afresh
+                self.kill_hostpod_leftovers(r)
+                os.remove(os.path.join(self.pods_dir, f))
+                continue
             if r.get("node") == self.name and r.get("pid"):
                 r["ready"] = None
                 self.pods[r["uid"]] = r
+
+    def kill_hostpod_leftovers(self, r):
+        pids = os.path.join(self.c["state"], "pids")
+        prefix = "hostpod-%s_%s_" % (r["namespace"], r["name"])
+        for f in os.listdir(pids):
+            if f.startswith(prefix) and f.endswith(".pid"):
+                net.stop_pid(net.read_pid(pids, f[:-4]), wait=2)
+                os.remove(os.path.join(pids, f))
 
     def pod_watch(self):
         path = "/api/v1/pods"
@@ -423,7 +500,7 @@ class Kubelet:
 
     def report_all(self):
         with self.lock:
-            live = [r for r in self.pods.values() if not r.get("terminating")]
+            live = [r for r in self.pods.values() if not r.get("terminating") and not r.get("hostnet")]
         for r in live:
             self.report(r)
 

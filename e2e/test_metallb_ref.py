@@ -1,17 +1,34 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""MetalLB as the reference allocator (issue 13): `e2e/cluster up --lb
+"""MetalLB as the reference (issues 13 and 14): `e2e/cluster up --lb
 metallb` runs MetalLB v0.15.2's own controller, built from its Go module,
-against CRDs installed from the module without webhooks. It allocates from
-an IPAddressPool and writes status.loadBalancer.ingress; a legacy ConfigMap
-converted by MetalLB's configmaptocrs gives a pool it uses the same way."""
+against CRDs installed from the module without webhooks, and its speaker
+DaemonSet from the release manifest as real hostNetwork pods (layer 2,
+memberlist on). The controller allocates from an IPAddressPool and writes
+status.loadBalancer.ingress; a legacy ConfigMap converted by MetalLB's
+configmaptocrs gives a pool it uses the same way; exactly one speaker
+answers ARP for the IP, and the ferry agents (forwarding only) carry the
+traffic."""
 import json
 import os
+import re
 
-from lib import metallb
+import pytest
 
-CLUSTER_ARGS = ["--nodes", "1", "--no-agents", "--lb", "metallb"]
+from lib import metallb, seed
+
+# agents: the speakers reach the apiserver through the kubernetes Service
+CLUSTER_ARGS = ["--nodes", "2", "--ipv6", "--lb", "metallb"]
 FIRST, LAST = "192.0.2.200", "192.0.2.250"
 CONF = os.path.join(os.environ.get("FERRY_E2E_STATE", "/run/ferry-e2e"), "cluster.json")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def metallb_binaries():
+    """Before the cluster: skip only when MetalLB is neither cached nor buildable."""
+    try:
+        metallb.build()
+    except RuntimeError as e:
+        pytest.skip("MetalLB v0.15.2 is not cached and cannot be built: %s" % e)
 
 
 def lb_service(name, pool=None):
@@ -78,3 +95,100 @@ def test_legacy_configmap_converted(cluster):
         cluster.kubectl("delete", "service", "legacy-web", "--ignore-not-found")
         cluster.kubectl("-n", metallb.NAMESPACE, "delete", "ipaddresspools,l2advertisements",
                         "--all")
+
+
+def node_macs(cluster):
+    """nodeK -> the MAC of its LAN interface."""
+    out = {}
+    for k in (1, 2):
+        link = json.loads(cluster.exec("node%d" % k, "ip", "-j", "link", "show", "eth0").stdout)
+        out["node%d" % k] = link[0]["address"]
+    return out
+
+
+def test_speakers_are_real_hostnetwork_pods(cluster):
+    nodes = {n["metadata"]["name"]: n for n in cluster.kjson("get", "nodes")["items"]}
+    pods = metallb.speaker_pods(cluster.kubectl)
+    assert sorted(p["spec"]["nodeName"] for p in pods) == sorted(nodes)
+    for p in pods:
+        node = nodes[p["spec"]["nodeName"]]
+        ip = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+        assert p["spec"]["hostNetwork"] and p["status"]["podIP"] == ip == p["status"]["hostIP"]
+        assert p["metadata"]["ownerReferences"][0]["kind"] == "DaemonSet"
+        assert any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"]["conditions"])
+    # memberlist: every speaker saw the other join (peers found by status.podIP)
+    logs = os.path.join(os.path.dirname(CONF), "logs")
+    for p in pods:
+        other = next(n for n in nodes if n != p["spec"]["nodeName"])
+        path = os.path.join(logs, "pod-%s_%s_speaker.log" % (metallb.NAMESPACE, p["metadata"]["name"]))
+
+        def joined():
+            with open(path) as f:
+                return any("NodeJoin" in line and '"node name":"%s"' % other in line for line in f)
+        cluster.wait(joined, 60, "%s's memberlist join of %s" % (p["metadata"]["name"], other))
+
+
+def arp_macs(cluster, ip, count=4):
+    p = cluster.exec("client", "arping", "-I", "eth0", "-c", str(count), "-w", str(count + 2), ip,
+                     check=False, timeout=30)
+    return re.findall(r"from ([0-9a-f]{2}(?::[0-9a-f]{2}){5}) \(", p.stdout.lower())
+
+
+def test_layer2_one_speaker_answers_arp(cluster):
+    metallb.apply(cluster.kubectl, [metallb.pool("seed", ["192.0.2.200-192.0.2.250"]),
+                                    metallb.l2_advertisement("seed", ["seed"])])
+    cluster.apply(seed.myapp("LoadBalancer", spread="ScheduleAnyway"))
+    try:
+        ip = metallb.wait_external_ip(cluster.kubectl, "myapp-svc", timeout=60)[0]
+        assert metallb.in_range(ip, "192.0.2.200", "192.0.2.250")
+        cluster.wait(lambda: len(cluster.ready_pods("app=myapp")) == 4, 90, "myapp Ready")
+        macs = cluster.wait(lambda: arp_macs(cluster, ip), 60, "ARP replies for %s" % ip)
+        by_node = node_macs(cluster)
+        assert len(set(macs)) == 1 and macs[0] in by_node.values(), (macs, by_node)
+        # the owner MetalLB reports is the node whose MAC answers
+        st = [x for x in cluster.kjson("-n", metallb.NAMESPACE, "get", "servicel2statuses")["items"]
+              if x["status"].get("serviceName") == "myapp-svc"]
+        if st:
+            assert by_node[st[0]["status"]["node"]] == macs[0], (st[0]["status"], macs)
+        body = cluster.wait(lambda: cluster.curl("client", "http://%s/" % ip, check=False), 30,
+                            "curl http://%s/" % ip)
+        assert "Hello MyApp" in body
+    finally:
+        cluster.kubectl("delete", "deployment", "myapp", "--ignore-not-found")
+        cluster.kubectl("delete", "service", "myapp-svc", "--ignore-not-found")
+        metallb.delete_pool(cluster.kubectl, "seed")
+
+
+def test_layer2_one_speaker_answers_ndp(cluster):
+    """The same for IPv6. MetalLB sends its Neighbor Advertisements from
+    the interface's link-local address, which ndisc6 ignores (issue 14), so
+    the advertisements are read off the client's link with tcpdump while
+    ndisc6 solicits."""
+    metallb.apply(cluster.kubectl, [metallb.pool("seed6", ["2001:db8::c8-2001:db8::fa"]),
+                                    metallb.l2_advertisement("seed6", ["seed6"])])
+    svc = {"apiVersion": "v1", "kind": "Service",
+           "metadata": {"name": "web6", "annotations": {"metallb.io/address-pool": "seed6"}},
+           "spec": {"type": "LoadBalancer", "ipFamilies": ["IPv6"], "ipFamilyPolicy": "SingleStack",
+                    "selector": {"app": "web6"}, "ports": [{"port": 80}]}}
+    cluster.apply(json.dumps(svc))
+    try:
+        ip = metallb.wait_external_ip(cluster.kubectl, "web6", timeout=60)[0]
+        assert ":" in ip
+
+        def macs():
+            script = ("timeout 4 tcpdump -l -n -e -i eth0 'icmp6 and ip6[40] == 136' 2>/dev/null & "
+                      "sleep 1; ndisc6 -n -r 2 -w 1000 %s eth0 >/dev/null 2>&1; wait" % ip)
+            p = cluster.exec("client", "sh", "-c", script, check=False, timeout=30)
+            return [m for m, tgt in re.findall(r"^\S+ ([0-9a-f:]{17}) > .*tgt is ([0-9a-f:]+),",
+                                               p.stdout.lower(), re.M) if tgt == ip]
+        # MetalLB announces an IP only with a ready endpoint on some node
+        # (ExternalTrafficPolicy Cluster: any node): a web6 pod is needed
+        cluster.apply(seed.myapp().replace("myapp", "web6").split("---")[0])
+        cluster.wait(lambda: len(cluster.ready_pods("app=web6")) == 4, 90, "web6 Ready")
+        got = cluster.wait(macs, 60, "NDP answers for %s" % ip)
+        by_node = node_macs(cluster)
+        assert len(set(got)) == 1 and got[0] in by_node.values(), (got, by_node)
+    finally:
+        cluster.kubectl("delete", "deployment", "web6", "--ignore-not-found")
+        cluster.kubectl("delete", "service", "web6", "--ignore-not-found")
+        metallb.delete_pool(cluster.kubectl, "seed6")

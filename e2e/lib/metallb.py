@@ -6,6 +6,7 @@ runs (ferry and MetalLB read the same metallb.io resources).
 Helpers that talk to the cluster take `kubectl`, a callable
 kubectl(*args, input=None) -> stdout: conftest's Cluster.kubectl, or
 e2e/cluster's own."""
+import base64
 import glob
 import ipaddress
 import json
@@ -190,3 +191,50 @@ def wait_external_ip(kubectl, name, namespace="default", timeout=60, count=1):
 def in_range(ip, first, last):
     a = ipaddress.ip_address(ip)
     return ipaddress.ip_address(first) <= a <= ipaddress.ip_address(last)
+
+
+# ---------------------------------------------------------------- the speaker
+
+def speaker_manifests(cache, lb_class=None, namespace=NAMESPACE):
+    """The speaker's DaemonSet and the ConfigMap it mounts, taken unchanged
+    from the release's own install manifest (config/manifests/
+    metallb-native.yaml of go.universe.tf/metallb v0.15.2, copied by
+    e2e/build-metallb): layer 2 with memberlist on (METALLB_ML_BIND_ADDR is
+    status.podIP, METALLB_ML_LABELS finds the peers, the key is mounted from
+    Secret `memberlist`). Only `--lb-class` is added when MetalLB shares the
+    cluster with ferry (--lb both). Its RBAC is rbac() above."""
+    docs = load_docs(os.path.join(cache, "manifests", "metallb-native.yaml"))
+    out = [d for d in docs if (d["kind"], d["metadata"]["name"]) in
+           (("DaemonSet", "speaker"), ("ConfigMap", "metallb-excludel2"))]
+    if len(out) != 2:
+        raise ValueError("metallb-native.yaml: no speaker DaemonSet or excludel2 ConfigMap")
+    for d in out:
+        d["metadata"]["namespace"] = namespace
+        if d["kind"] == "DaemonSet" and lb_class:
+            ctr = d["spec"]["template"]["spec"]["containers"][0]
+            ctr["args"] = list(ctr.get("args") or []) + ["--lb-class=" + lb_class]
+    return out
+
+
+def memberlist_secret(namespace=NAMESPACE):
+    """Secret `memberlist` as MetalLB's controller creates it (16 random
+    bytes, unpadded base64, key `secretkey`). The controller only creates it
+    when it finds its own Deployment, which does not exist here (it runs as
+    a process in cp)."""
+    key = base64.b64encode(os.urandom(16)).rstrip(b"=")
+    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": "memberlist", "namespace": namespace},
+            "data": {"secretkey": base64.b64encode(key).decode()}}
+
+
+def speaker_pods(kubectl):
+    out = kubectl("-n", NAMESPACE, "get", "pods", "-l", "app=metallb,component=speaker",
+                  "-o", "json")
+    return json.loads(out)["items"]
+
+
+def speakers_ready(kubectl, nodes):
+    ready = [p for p in speaker_pods(kubectl) if not p["metadata"].get("deletionTimestamp")
+             and any(c["type"] == "Ready" and c["status"] == "True"
+                     for c in p["status"].get("conditions", []))]
+    return len(ready) == nodes
