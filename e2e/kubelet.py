@@ -366,20 +366,18 @@ class Kubelet:
                 time.sleep(0.1)
             net.stop_pid(r.get("pid"), wait=2)
             r["stopped"] = True
-            try:
-                self.api.delete("/api/v1/namespaces/%s/pods/%s" % (r["namespace"], r["name"]),
-                                {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0,
-                                 "preconditions": {"uid": r["uid"]}})
-            except ApiError as e:
-                if e.status not in (404, 409):
-                    log("final delete of %s failed: %s" % (r["name"], e))
-            self.teardown(r)
+            self.final_delete(r)
         threading.Thread(target=run, daemon=True).start()
 
     def terminate_hostpod(self, r, hp, grace):
         hp.terminate(grace)
         r["stopped"] = True
         hp.report()
+        self.final_delete(r)
+
+    def final_delete(self, r):
+        """The stopped pod's object goes (grace 0, this uid only), then its
+        node-side state."""
         try:
             self.api.delete("/api/v1/namespaces/%s/pods/%s" % (r["namespace"], r["name"]),
                             {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0,

@@ -28,6 +28,7 @@ import sys
 import time
 
 from lib.kubeapi import ApiError
+from lib.net import pid_alive
 
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 # e2e only: rotate the projected token after this many seconds instead of
@@ -777,13 +778,3 @@ def fmt_host(h):
     return "[%s]" % h if ":" in h else h
 
 
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
