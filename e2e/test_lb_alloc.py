@@ -347,7 +347,8 @@ def test_hundred_at_once(cluster):
     label = {"e2e-bulk": "yes"}
     try:
         t0 = time.time()
-        create(c, *(lb_service("bulk-%03d" % i, labels=label) for i in range(100)))
+        c.burst("POST", [("/api/v1/namespaces/default/services", lb_service("bulk-%03d" % i, labels=label))
+                         for i in range(100)])
 
         def all_allocated():
             items = c.kjson("get", "services", "-l", "e2e-bulk=yes")["items"]
@@ -362,7 +363,8 @@ def test_hundred_at_once(cluster):
         wait_event(c, "Service", "bulk-101", "AllocationFailed")
         assert external_ips(c, "bulk-101") == []
     finally:
-        c.kubectl("delete", "service", "-l", "e2e-bulk=yes", timeout=300)
+        names = [s["metadata"]["name"] for s in c.kjson("get", "services", "-l", "e2e-bulk=yes")["items"]]
+        c.burst("DELETE", [("/api/v1/namespaces/default/services/%s" % n, None) for n in names])
         reset_config(c)
 
 
