@@ -560,7 +560,7 @@ int l2io_refresh(struct l2io *io)
 		if (was_usable && !f->pub.usable && f->beat)
 			went_down = true;
 		if (!was_usable && f->pub.usable) {
-			came_up = true;
+			came_up = came_up || f->beat;
 			garp_restart(io, f->pub.ifindex);
 		} else if (was_usable && f->pub.usable && memcmp(old->pub.mac, f->pub.mac, L2_ETH_ALEN)) {
 			log_info("l2", "interface MAC changed: announcing again", "if=%s", f->pub.name);
@@ -588,6 +588,9 @@ int l2io_refresh(struct l2io *io)
 			break;
 	for (size_t i = 0; i < io->ifs.n; i++)
 		groups_sync(io, io->ifs.v[i]);
+	/* before any frame goes out on a link that came back (the gratuitous
+	 * timer and the sockets wait for the loop): the owner re-decides,
+	 * and a node back from a cut withdraws before it says anything */
 	io->ops->links(io->arg, went_down, came_up);
 	return 0;
 }

@@ -62,8 +62,10 @@ struct l2io_if {
 struct l2io_ops {
 	/* A heartbeat frame's payload arrived on ifindex (not yet checked). */
 	void (*beat)(void *arg, int ifindex, const uint8_t *p, size_t n);
-	/* The interfaces changed (link, carrier, MAC, addresses): recompute.
-	 * went_down: some interface that carried beats lost its link. */
+	/* The interfaces changed (link, carrier, MAC, addresses): recompute,
+	 * best at once: no frame has left on a link that came back yet, and
+	 * l2io_set may be called from here. went_down / came_up: some
+	 * interface that carries beats lost / regained its link. */
 	void (*links)(void *arg, bool went_down, bool came_up);
 	/* Counters for metrics (may be NULL): what = "arp", "ndp" answered,
 	 * "garp", "una" sent, "bad" refused frames (why says what). */

@@ -80,7 +80,7 @@ struct l2speaker {
 	bool synced, cfg_dirty, pending, stopping, beating;
 	struct htab addrs;		/* struct l2addr by ip */
 	struct loop_timer pass_timer, beat_timer;
-	uint64_t last_view;
+	uint64_t last_view, last_beat_ms;
 	struct metric *m_takes, *m_withdraws, *m_failovers, *m_beats_sent, *m_beats_ok,
 		*m_answers_arp, *m_answers_ndp, *m_garp, *m_una, *m_bad_frames;
 	struct metric *m_refused[6];
@@ -578,13 +578,18 @@ static void beat_run(struct loop_timer *t)
 			loop_timer_cancel(s->env.loop, &s->pass_timer);
 		run(&s->pass_timer);
 	}
-	if (s->beating)
+	/* the timer also runs for state deadlines between beats */
+	if (s->beating && now >= s->last_beat_ms + s->o.interval_ms) {
 		send_beat(s, false);
+		s->last_beat_ms = now;
+	}
 	l2live_walk(s->live, peers_metrics, by);
 	for (int i = 0; i < L2P_N; i++)
 		metric_set(s->m_peers[i], by[i]);
 	next = l2live_next_ms(s->live, now);
 	next = next > now ? next - now : 0;
+	if (s->beating && next > s->last_beat_ms + s->o.interval_ms - now)
+		next = s->last_beat_ms + s->o.interval_ms - now;
 	if (next > s->o.interval_ms)
 		next = s->o.interval_ms;
 	loop_timer_arm(s->env.loop, &s->beat_timer, next);
@@ -637,7 +642,12 @@ static void on_links(void *arg, bool went_down, bool came_up)
 	/* a cut link: what we believed may be stale; listen before claiming */
 	if (went_down || came_up)
 		l2live_relisten(s->live, loop_now_ms());
-	kick(s);
+	if (!s->synced)
+		return;
+	/* now, not at the next turn of the loop: see l2io_ops.links */
+	if (loop_timer_armed(&s->pass_timer))
+		loop_timer_cancel(s->env.loop, &s->pass_timer);
+	run(&s->pass_timer);
 }
 
 static void on_count(void *arg, const char *what, const char *why)

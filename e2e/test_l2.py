@@ -1,0 +1,191 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Layer-2 announcement (issue 14), end to end: ferry's agents answer ARP and
+NDP for LoadBalancer addresses of layer-2 pools (docs/l2.md). Three nodes,
+IPv4 and IPv6 on the LAN, ferry allocating and announcing (`--lb ferry`:
+the cluster gives every agent the shared heartbeat key).
+
+From `client`: arping (and ndisc6) get replies from exactly one MAC, the
+owner node's LAN MAC; curl through the address works; after `node down` of
+the owner another node answers within 2 s, and when it comes back no
+request is ever answered by two MACs."""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from conftest import CLUSTER, cluster_up  # noqa: E402
+from lib import metallb, seed  # noqa: E402
+
+NODES = 3
+V6_POOL = "2001:db8::200-2001:db8::2ff"
+CONFIG = seed.METALLB_CONFIGMAP.rstrip() + """
+    - name: v6-space
+      protocol: layer2
+      addresses:
+      - %s
+""" % V6_POOL
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    gen = cluster_up(["--nodes", str(NODES), "--ipv6", "--lb", "ferry"])
+    c = next(gen)
+    try:
+        c.apply(seed.myapp().split("\n---\n")[0])
+        c.apply(CONFIG)
+        c.wait(lambda: len(c.ready_pods("app=myapp")) == 4, 120, "myapp's 4 pods ready")
+        c.macs = {}
+        for k in range(1, NODES + 1):
+            mac = c.exec("node%d" % k, "cat", "/sys/class/net/eth0/address").stdout.strip()
+            c.macs[mac.lower()] = "node%d" % k
+        yield c
+    finally:
+        for _ in gen:
+            pass
+
+
+def lb_service(c, name, **spec):
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "annotations": {}},
+           "spec": dict({"type": "LoadBalancer", "selector": {"app": "myapp"},
+                         "ports": [{"name": "http", "port": 80, "targetPort": 80}]}, **spec)}
+    if spec.get("ipFamilies") == ["IPv6"]:
+        svc["metadata"]["annotations"]["metallb.universe.tf/address-pool"] = "v6-space"
+    c.apply(json.dumps(svc))
+    return metallb.wait_external_ip(c.kubectl, name, timeout=60)[0]
+
+
+ARPING_LINE = re.compile(r"bytes from ([0-9a-fA-F:]{17}) \(([^)]*)\): index=(\d+)")
+
+
+def arping(c, ip, count=3, interval=0.2):
+    """[(index, mac)] of every reply arping saw from client."""
+    p = c.exec("client", "arping", "-I", "eth0", "-c", str(count), "-W", str(interval), ip,
+               check=False, timeout=count * interval + 20)
+    return [(int(m.group(3)), m.group(1).lower()) for m in ARPING_LINE.finditer(p.stdout)]
+
+
+def ndisc_macs(c, ip):
+    p = c.exec("client", "ndisc6", "-n", "-m", "-r", "3", "-w", "500", ip, "eth0", check=False)
+    return [m.lower() for m in re.findall(r"Target link-layer address: ([0-9A-Fa-f:]{17})", p.stdout)]
+
+
+def owner_by_arp(c, ip):
+    macs = {m for _, m in arping(c, ip)}
+    assert len(macs) == 1, "replies for %s from %s (want exactly one MAC)" % (ip, macs)
+    mac = macs.pop()
+    assert mac in c.macs, "%s answered by %s, no node's LAN MAC (%s)" % (ip, mac, c.macs)
+    return c.macs[mac]
+
+
+def metrics(c, node):
+    return c.exec(node, "curl", "-s", "-m", "3", "http://127.0.0.1:10249/metrics").stdout
+
+
+class ArpWatch:
+    """arping from client in the background, one request every `interval`:
+    which MAC answered which request (index), and when requests started."""
+
+    def __init__(self, ip, count, interval=0.05):
+        self.interval = interval
+        self.p = subprocess.Popen([CLUSTER, "exec", "client", "--", "arping", "-I", "eth0",
+                                   "-c", str(count), "-W", str(interval), ip],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def wait_started(self, timeout=10):
+        # the first reply line shows arping runs (the address answers)
+        end = time.time() + timeout
+        self.lines = []
+        while time.time() < end:
+            line = self.p.stdout.readline()
+            if not line:
+                break
+            self.lines.append(line)
+            if ARPING_LINE.search(line):
+                return
+        raise AssertionError("arping never got a first reply: %s" % "".join(self.lines))
+
+    def finish(self, timeout=60):
+        out, _ = self.p.communicate(timeout=timeout)
+        text = "".join(self.lines) + out
+        replies = [(int(m.group(3)), m.group(1).lower()) for m in ARPING_LINE.finditer(text)]
+        by_index = {}
+        for i, mac in replies:
+            by_index.setdefault(i, set()).add(mac)
+        return replies, by_index, text
+
+
+def test_ipv4_one_mac_and_curl(cluster):
+    c = cluster
+    ip = lb_service(c, "l2-v4")
+    assert ip.startswith("192.0.2.")
+    owner = c.wait(lambda: owner_by_arp(c, ip), 15, "one node answering ARP for %s" % ip)
+    body = c.wait(lambda: c.curl("client", "http://%s/" % ip, check=False), 15, "curl through %s" % ip)
+    assert "Hello MyApp" in body
+    # the owner says so: metric, Event; the others announce nothing for it
+    m = metrics(c, owner)
+    assert re.search(r'metallb_speaker_announced\{ip="%s",node="%s",protocol="layer2",'
+                     r'service="default/l2-v4"\} 1' % (re.escape(ip), owner), m), m
+    for k in range(1, NODES + 1):
+        if "node%d" % k != owner:
+            assert 'ip="%s"' % ip not in metrics(c, "node%d" % k)
+    ev = c.wait(lambda: [e for e in c.kjson("get", "events", "--field-selector",
+                                            "involvedObject.name=l2-v4")["items"]
+                         if e["reason"] == "nodeAssigned"], 15, "nodeAssigned Event")
+    assert owner in ev[-1]["message"]
+    st = c.exec(owner, "curl", "-s", "-m", "3", "http://127.0.0.1:10249/status").stdout
+    assert "Layer-2 announcement" in st and ip in st
+
+
+def test_ipv6_one_mac(cluster):
+    c = cluster
+    ip = lb_service(c, "l2-v6", ipFamilies=["IPv6"], ipFamilyPolicy="SingleStack")
+    assert ip.startswith("2001:db8::")
+    macs = c.wait(lambda: ndisc_macs(c, ip), 15, "a Neighbor Advertisement for %s" % ip)
+    assert len(set(macs)) == 1 and macs[0] in c.macs, (macs, c.macs)
+    body = c.wait(lambda: c.curl("client", "http://[%s]/" % ip, check=False), 15, "curl through %s" % ip)
+    assert "Hello MyApp" in body
+
+
+def test_failover_and_return(cluster):
+    c = cluster
+    ip = lb_service(c, "l2-v4")
+    owner = c.wait(lambda: owner_by_arp(c, ip), 15, "one node answering ARP for %s" % ip)
+    old_mac = [m for m, n in c.macs.items() if n == owner][0]
+    # 8 s of requests every 50 ms; cut the owner's link after the first reply
+    w = ArpWatch(ip, 160)
+    w.wait_started()
+    c.run("node", "down", owner)
+    try:
+        replies, by_index, text = w.finish()
+    finally:
+        pass
+    two = {i: m for i, m in by_index.items() if len(m) > 1}
+    assert not two, "requests answered by two MACs: %s" % two
+    last_old = max((i for i, m in replies if m == old_mac), default=None)
+    first_new = min((i for i, m in replies if m != old_mac), default=None)
+    assert first_new is not None, "nobody took %s over after %s went down:\n%s" % (ip, owner, text)
+    gap_ms = (first_new - (last_old or 0)) * w.interval * 1000
+    print("failover of %s from %s: %d ms silent (requests %s..%s)" % (ip, owner, gap_ms, last_old, first_new))
+    assert gap_ms < 2000, "failover took %d ms" % gap_ms
+    new_owner = c.macs[replies[-1][1]]
+    assert new_owner != owner
+    assert "Hello MyApp" in c.wait(lambda: c.curl("client", "http://%s/" % ip, check=False), 10,
+                                   "curl after failover")
+    # the owner returns: it listens before it claims; never two MACs at once
+    w = ArpWatch(ip, 120)
+    w.wait_started()
+    c.run("node", "up", owner)
+    replies, by_index, text = w.finish()
+    two = {i: m for i, m in by_index.items() if len(m) > 1}
+    assert not two, "requests answered by two MACs after the return: %s" % two
+    owner2 = c.wait(lambda: owner_by_arp(c, ip), 15, "one node answering ARP after the return")
+    # no stickiness: the hash puts it back on its first owner
+    assert owner2 == owner, (owner, owner2)
+    assert "Hello MyApp" in c.wait(lambda: c.curl("client", "http://%s/" % ip, check=False), 10,
+                                   "curl after the return")
