@@ -23,6 +23,7 @@ from conftest import CLUSTER, cluster_up  # noqa: E402
 from lib import metallb, seed  # noqa: E402
 
 NODES = 3
+CLIENT_IP = "192.0.2.100"
 V6_POOL = "2001:db8::200-2001:db8::2ff"
 CONFIG = seed.METALLB_CONFIGMAP.rstrip() + """
     - name: v6-space
@@ -87,37 +88,60 @@ def metrics(c, node):
     return c.exec(node, "curl", "-s", "-m", "3", "http://127.0.0.1:10249/metrics").stdout
 
 
+# One ARP request every `interval` from client's eth0 (raw socket), and every
+# reply attributed to the request whose window it arrives in: one JSON line
+# per request, [index, seconds since start, [MACs that answered]].
+PROBE = r"""
+import json, socket, struct, sys, time
+ip, src, n, iv = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+s.bind(("eth0", 0))
+mac = s.getsockname()[4]
+tip = socket.inet_aton(ip)
+req = (b"\xff" * 6 + mac + b"\x08\x06" + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac
+       + socket.inet_aton(src) + b"\x00" * 6 + tip)
+s.settimeout(0.005)
+t0 = time.monotonic()
+for i in range(n):
+    s.send(req)
+    macs = set()
+    while time.monotonic() < t0 + (i + 1) * iv:
+        try:
+            d = s.recv(128)
+        except socket.timeout:
+            continue
+        if len(d) >= 42 and d[20:22] == b"\x00\x02" and d[28:32] == tip:
+            macs.add(d[22:28].hex(":"))
+    print(json.dumps([i, round(time.monotonic() - t0, 3), sorted(macs)]), flush=True)
+"""
+
+
 class ArpWatch:
-    """arping from client in the background, one request every `interval`:
-    which MAC answered which request (index), and when requests started."""
+    """The probe above in the background, from client."""
 
-    def __init__(self, ip, count, interval=0.05):
+    def __init__(self, ip, seconds, interval=0.05):
         self.interval = interval
-        self.p = subprocess.Popen([CLUSTER, "exec", "client", "--", "arping", "-I", "eth0",
-                                   "-c", str(count), "-W", str(interval), ip],
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.rows = []
+        self.p = subprocess.Popen([CLUSTER, "exec", "client", "--", "python3", "-c", PROBE, ip,
+                                   CLIENT_IP, str(int(seconds / interval)), str(interval)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-    def wait_started(self, timeout=10):
-        # the first reply line shows arping runs (the address answers)
+    def wait_answered(self, timeout=10):
         end = time.time() + timeout
-        self.lines = []
         while time.time() < end:
             line = self.p.stdout.readline()
             if not line:
                 break
-            self.lines.append(line)
-            if ARPING_LINE.search(line):
+            self.rows.append(json.loads(line))
+            if self.rows[-1][2]:
                 return
-        raise AssertionError("arping never got a first reply: %s" % "".join(self.lines))
+        raise AssertionError("no ARP answer at all: %s %s" % (self.rows, self.p.stderr.read()))
 
     def finish(self, timeout=60):
-        out, _ = self.p.communicate(timeout=timeout)
-        text = "".join(self.lines) + out
-        replies = [(int(m.group(3)), m.group(1).lower()) for m in ARPING_LINE.finditer(text)]
-        by_index = {}
-        for i, mac in replies:
-            by_index.setdefault(i, set()).add(mac)
-        return replies, by_index, text
+        out, err = self.p.communicate(timeout=timeout)
+        self.rows += [json.loads(x) for x in out.splitlines() if x.strip()]
+        assert self.rows, err
+        return self.rows
 
 
 def test_ipv4_one_mac_and_curl(cluster):
@@ -157,32 +181,30 @@ def test_failover_and_return(cluster):
     ip = lb_service(c, "l2-v4")
     owner = c.wait(lambda: owner_by_arp(c, ip), 15, "one node answering ARP for %s" % ip)
     old_mac = [m for m, n in c.macs.items() if n == owner][0]
-    # 8 s of requests every 50 ms; cut the owner's link after the first reply
-    w = ArpWatch(ip, 160)
-    w.wait_started()
+    # 6 s of requests every 50 ms; cut the owner's link once it answers
+    w = ArpWatch(ip, 6)
+    w.wait_answered()
     c.run("node", "down", owner)
-    try:
-        replies, by_index, text = w.finish()
-    finally:
-        pass
-    two = {i: m for i, m in by_index.items() if len(m) > 1}
+    rows = w.finish()
+    two = [r for r in rows if len(r[2]) > 1]
     assert not two, "requests answered by two MACs: %s" % two
-    last_old = max((i for i, m in replies if m == old_mac), default=None)
-    first_new = min((i for i, m in replies if m != old_mac), default=None)
-    assert first_new is not None, "nobody took %s over after %s went down:\n%s" % (ip, owner, text)
-    gap_ms = (first_new - (last_old or 0)) * w.interval * 1000
-    print("failover of %s from %s: %d ms silent (requests %s..%s)" % (ip, owner, gap_ms, last_old, first_new))
+    last_old = max((r[1] for r in rows if old_mac in r[2]), default=None)
+    first_new = min((r[1] for r in rows if r[2] and old_mac not in r[2]), default=None)
+    assert first_new is not None, "nobody took %s over after %s went down: %s" % (ip, owner, rows)
+    gap_ms = (first_new - last_old) * 1000
+    print("failover of %s from %s: %d ms without an answer" % (ip, owner, gap_ms))
     assert gap_ms < 2000, "failover took %d ms" % gap_ms
+    replies = [(r[0], r[2][0]) for r in rows if r[2]]
     new_owner = c.macs[replies[-1][1]]
     assert new_owner != owner
     assert "Hello MyApp" in c.wait(lambda: c.curl("client", "http://%s/" % ip, check=False), 10,
                                    "curl after failover")
     # the owner returns: it listens before it claims; never two MACs at once
-    w = ArpWatch(ip, 120)
-    w.wait_started()
+    w = ArpWatch(ip, 5)
+    w.wait_answered()
     c.run("node", "up", owner)
-    replies, by_index, text = w.finish()
-    two = {i: m for i, m in by_index.items() if len(m) > 1}
+    rows = w.finish()
+    two = [r for r in rows if len(r[2]) > 1]
     assert not two, "requests answered by two MACs after the return: %s" % two
     owner2 = c.wait(lambda: owner_by_arp(c, ip), 15, "one node answering ARP after the return")
     # no stickiness: the hash puts it back on its first owner
