@@ -211,3 +211,59 @@ def test_failover_and_return(cluster):
     assert owner2 == owner, (owner, owner2)
     assert "Hello MyApp" in c.wait(lambda: c.curl("client", "http://%s/" % ip, check=False), 10,
                                    "curl after the return")
+
+
+def test_graceful_stop_hands_over(cluster):
+    """SIGTERM: the agent withdraws, says LEAVING, and another node answers
+    within 0.5 s; never two MACs."""
+    c = cluster
+    ip = lb_service(c, "l2-v4")
+    owner = c.wait(lambda: owner_by_arp(c, ip), 15, "one node answering ARP for %s" % ip)
+    old_mac = [m for m, n in c.macs.items() if n == owner][0]
+    w = ArpWatch(ip, 4)
+    w.wait_answered()
+    c.run("agent", "stop", owner)
+    try:
+        rows = w.finish()
+    finally:
+        c.run("agent", "start", owner)
+    assert not [r for r in rows if len(r[2]) > 1], rows
+    last_old = max(r[1] for r in rows if old_mac in r[2])
+    first_new = min((r[1] for r in rows if r[2] and old_mac not in r[2]), default=None)
+    assert first_new is not None, "nobody took %s over after the agent on %s stopped" % (ip, owner)
+    gap_ms = (first_new - last_old) * 1000
+    print("graceful handover of %s from %s: %d ms without an answer" % (ip, owner, gap_ms))
+    assert gap_ms < 500, "graceful handover took %d ms" % gap_ms
+
+
+def test_local_policy_follows_the_pod(cluster):
+    """externalTrafficPolicy Local: the owner is the node with the pod; it
+    moves with the pod; the client's address survives."""
+    c = cluster
+
+    def solo(node):
+        return json.dumps({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "solo"},
+                           "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "solo"}},
+                                    "template": {"metadata": {"labels": {"app": "solo"}},
+                                                 "spec": {"nodeSelector": {"kubernetes.io/hostname": node},
+                                                          "containers": [{"name": "app", "image": "e2e/podserver",
+                                                                          "ports": [{"containerPort": 80}]}]}}}})
+
+    c.apply(solo("node3"))
+    c.wait(lambda: [p for p in c.ready_pods("app=solo") if p["spec"]["nodeName"] == "node3"], 60,
+           "solo's pod on node3")
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "l2-local"},
+           "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local", "selector": {"app": "solo"},
+                    "ports": [{"port": 80, "targetPort": 80}]}}
+    c.apply(json.dumps(svc))
+    ip = metallb.wait_external_ip(c.kubectl, "l2-local", timeout=60)[0]
+    c.wait(lambda: owner_by_arp(c, ip) == "node3", 15, "node3 (the pod's node) answering for %s" % ip)
+    assert c.wait(lambda: c.curl("client", "http://%s/clientip" % ip, check=False), 10,
+                  "curl /clientip").startswith(CLIENT_IP)
+    c.apply(solo("node1"))
+    c.wait(lambda: [p for p in c.ready_pods("app=solo") if p["spec"]["nodeName"] == "node1"]
+           and not [p for p in c.pods("app=solo") if p["spec"]["nodeName"] == "node3"], 90,
+           "solo's pod moved to node1")
+    c.wait(lambda: owner_by_arp(c, ip) == "node1", 15, "node1 answering for %s after the move" % ip)
+    assert c.wait(lambda: c.curl("client", "http://%s/clientip" % ip, check=False), 10,
+                  "curl /clientip after the move").startswith(CLIENT_IP)
