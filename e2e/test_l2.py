@@ -11,6 +11,7 @@ request is ever answered by two MACs."""
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ sys.path.insert(0, HERE)
 from conftest import CLUSTER, cluster_up  # noqa: E402
 from lib import metallb, seed  # noqa: E402
 
+STATE = os.environ.get("FERRY_E2E_STATE", "/run/ferry-e2e")
 NODES = 3
 CLIENT_IP = "192.0.2.100"
 V6_POOL = "2001:db8::200-2001:db8::2ff"
@@ -47,6 +49,10 @@ def cluster():
             c.macs[mac.lower()] = "node%d" % k
         yield c
     finally:
+        keep = os.environ.get("FERRY_E2E_KEEP_LOGS")  # a folder: the logs outlive down
+        if keep:
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.copytree(os.path.join(STATE, "logs"), keep)
         for _ in gen:
             pass
 
