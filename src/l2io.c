@@ -134,7 +134,7 @@ static void garp_run(struct loop_timer *t)
 		while (x->step < GARP_STEPS && x->t0 + garp_at[x->step] <= now) {
 			if (sent >= L2IO_BURST)
 				break;
-			if ((f = if_find(io, x->a.ifindex)) && f->pub.usable)
+			if ((f = if_find(io, x->a.ifindex)) && f->fd >= 0)
 				send_gratuitous(f, &x->a.ip);
 			x->step++;
 			sent++;
@@ -174,7 +174,7 @@ int l2io_send_beat(struct l2io *io, const uint8_t *p, size_t n)
 	for (size_t i = 0; i < io->ifs.n; i++) {
 		struct iface *f = io->ifs.v[i];
 
-		if (!f->pub.usable || !f->beat)
+		if (f->fd < 0 || !f->beat)
 			continue;
 		memset(buf, 0xff, L2_ETH_ALEN);
 		memcpy(buf + 6, f->pub.mac, L2_ETH_ALEN);
@@ -385,6 +385,36 @@ static void groups_sync(struct l2io *io, struct iface *f)
 	vec_free(&want);
 }
 
+/* A socket only where needed: on an interface that carries beats or
+ * announces something (a node with many pod veths keeps no socket on
+ * them), and only while it is usable. */
+static void socket_sync(struct l2io *io, struct iface *f)
+{
+	bool want = f->beat;
+	int rc;
+
+	HTAB_WALK(&io->anns, n) {
+		if (want)
+			break;
+		want = container_of(n, struct ann, node)->a.ifindex == f->pub.ifindex;
+	}
+	want = want && f->pub.usable;
+	if (!want && f->fd >= 0) {
+		log_v(1, "l2", "packet socket closed", "if=%s", f->pub.name);
+		if_close(f);
+	} else if (want && f->pub.usable && f->fd < 0) {
+		if ((rc = if_open(f)) < 0)
+			log_warn("l2", "cannot open a packet socket", "if=%s err=%s", f->pub.name,
+				 log_q(strerror(-rc)));
+		else
+			log_info("l2", "packet socket open", "if=%s ifindex=%d", f->pub.name, f->pub.ifindex);
+	}
+	if (f->pub.usable && f->fd >= 0)
+		groups_sync(io, f);
+	else
+		f->groups.n = 0;
+}
+
 /* ---- rtnetlink: the interfaces ---- */
 
 struct dump {
@@ -549,14 +579,9 @@ int l2io_refresh(struct l2io *io)
 				}
 			}
 		}
-		if (f->pub.usable && f->fd < 0 && (rc = if_open(f)) < 0) {
-			log_warn("l2", "cannot open a packet socket", "if=%s err=%s", f->pub.name,
-				 log_q(strerror(-rc)));
-			f->pub.usable = false;
-		}
 		if (was_usable != f->pub.usable)
-			log_info("l2", f->pub.usable ? "interface in use" : "interface out of use",
-				 "if=%s ifindex=%d up=%d", f->pub.name, f->pub.ifindex, f->pub.up);
+			log_v(f->beat ? 0 : 2, "l2", f->pub.usable ? "interface usable" : "interface not usable",
+			      "if=%s ifindex=%d up=%d", f->pub.name, f->pub.ifindex, f->pub.up);
 		if (was_usable && !f->pub.usable && f->beat)
 			went_down = true;
 		if (!was_usable && f->pub.usable) {
@@ -587,7 +612,7 @@ int l2io_refresh(struct l2io *io)
 		if (vec_push(&io->pub, io->ifs.v[i]->pub) < 0)
 			break;
 	for (size_t i = 0; i < io->ifs.n; i++)
-		groups_sync(io, io->ifs.v[i]);
+		socket_sync(io, io->ifs.v[i]);
 	/* before any frame goes out on a link that came back (the gratuitous
 	 * timer and the sockets wait for the loop): the owner re-decides,
 	 * and a node back from a cut withdraws before it says anything */
@@ -633,8 +658,10 @@ void l2io_set_beat(struct l2io *io, int ifindex, bool beat)
 {
 	struct iface *f = if_find(io, ifindex);
 
-	if (f)
+	if (f) {
 		f->beat = beat;
+		socket_sync(io, f);
+	}
 }
 
 bool l2io_announced(const struct l2io *io, const struct lb_addr *ip)
@@ -675,7 +702,7 @@ int l2io_set(struct l2io *io, const struct l2io_ann *a, size_t n)
 		}
 	}
 	for (size_t i = 0; i < io->ifs.n; i++)
-		groups_sync(io, io->ifs.v[i]);
+		socket_sync(io, io->ifs.v[i]);
 	if (fresh && !err)
 		loop_timer_arm(io->loop, &io->garp_timer, 0);
 	return err;

@@ -7,7 +7,7 @@
  *    address notification triggers a fresh dump (a few hundred bytes per
  *    interface; simpler and never out of step, unlike applying deltas);
  *  - one AF_PACKET socket per usable interface (up, Ethernet, ARP on, not
- *    loopback), with a classic BPF filter that lets through ARP, ICMPv6
+ *    loopback) that carries beats or announcements, with a classic BPF filter that lets through ARP, ICMPv6
  *    Neighbor Solicitations and heartbeat frames only;
  *  - answers to ARP requests and NS for the (address, interface) pairs the
  *    caller announces, from the interface's MAC; the addresses are never
@@ -54,7 +54,9 @@ struct l2io_if {
 	char name[IF_NAMESIZE];
 	uint8_t mac[L2_ETH_ALEN];
 	bool up;			/* IFF_UP and carrier (IFF_LOWER_UP) */
-	bool usable;			/* up, Ethernet, ARP on, not loopback, socket open */
+	bool usable;			/* up, Ethernet, ARP on, not loopback (and
+					 * allowed by the flag): the socket opens
+					 * when it beats or announces */
 	const struct l2io_pfx *pfx;	/* its addresses and prefix lengths */
 	size_t n_pfx;
 };

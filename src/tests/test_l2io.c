@@ -192,6 +192,7 @@ int main(void)
 	CHECK(ioa && iob);
 	if (!ioa || !iob)
 		return test_done("src_l2io");
+	l2io_set_beat(iob, (int)if_nametoindex("b"), true);	/* b listens for beats */
 	spin(100);	/* carrier comes up a moment after "up" on veth */
 	ia = (int)if_nametoindex("a");
 	fa = l2io_if_get(ioa, ia);
