@@ -85,6 +85,8 @@ struct l2speaker {
 		*m_answers_arp, *m_answers_ndp, *m_garp, *m_una, *m_bad_frames;
 	struct metric *m_refused[6];
 	struct metric *m_peers[L2P_N];
+	struct metric *m_dead_ready;
+	VEC(char *) warned;		/* peers warned about (dead but Ready) */
 };
 
 static const char *const refused_name[] = { "malformed", "bad_mac", "replay", "clock", "self",
@@ -557,18 +559,62 @@ static void send_beat(struct l2speaker *s, bool leaving)
 		metric_inc(s->m_beats_sent);
 }
 
-static void peers_metrics(void *arg, const struct l2peer_info *pi)
-{
-	int *by = arg;
+struct peer_walk {
+	struct l2speaker *s;
+	uint64_t now;
+	int by[L2P_N];
+	int dead_ready;
+};
 
-	by[pi->state]++;
+static bool warned(struct l2speaker *s, const char *node)
+{
+	for (size_t i = 0; i < s->warned.n; i++)
+		if (!strcmp(s->warned.v[i], node))
+			return true;
+	return false;
+}
+
+/* A peer the heartbeat calls DEAD while the API says its Node is Ready,
+ * for longer than the API takes to notice a dead node (node-monitor grace
+ * period, 40 s by default): the heartbeat is cut (a firewall, a partition)
+ * while the API still hears it, and ARP may flow too, so two nodes may
+ * answer (docs/l2.md). Said once per episode. */
+#define DEAD_READY_WARN_MS 60000
+static void peers_check(void *arg, const struct l2peer_info *pi)
+{
+	struct peer_walk *w = arg;
+	struct l2speaker *s = w->s;
+	const struct kube_node *nd = s->env.inf[KUBE_NODE] ?
+		kube_node(kube_informer_get(s->env.inf[KUBE_NODE], "", pi->node)) : NULL;
+	bool bad = pi->state == L2P_DEAD && nd && nd->ready == 1 &&
+		   w->now > pi->last_ms + DEAD_READY_WARN_MS;
+	char *name;
+
+	w->by[pi->state]++;
+	w->dead_ready += bad;
+	if (bad && !warned(s, pi->node) && (name = strdup(pi->node))) {
+		if (vec_push(&s->warned, name) < 0) {
+			free(name);
+			return;
+		}
+		log_warn("l2", "peer silent on the heartbeat but its Node is Ready: is the heartbeat "
+			 "blocked between the nodes? both may answer for its addresses", "node=%s",
+			 pi->node);
+	} else if (!bad && pi->state != L2P_DEAD) {
+		for (size_t i = 0; i < s->warned.n; i++)
+			if (!strcmp(s->warned.v[i], pi->node)) {
+				free(s->warned.v[i]);
+				s->warned.v[i] = s->warned.v[--s->warned.n];
+				break;
+			}
+	}
 }
 
 static void beat_run(struct loop_timer *t)
 {
 	struct l2speaker *s = t->arg;
 	uint64_t now = loop_now_ms(), next;
-	int by[L2P_N] = { 0 };
+	struct peer_walk pw = { .s = s, .now = now };
 
 	/* the passing of time first, then the pass, then the beat: a beat
 	 * never tells a view before the withdrawals it implies */
@@ -583,9 +629,10 @@ static void beat_run(struct loop_timer *t)
 		send_beat(s, false);
 		s->last_beat_ms = now;
 	}
-	l2live_walk(s->live, peers_metrics, by);
+	l2live_walk(s->live, peers_check, &pw);
 	for (int i = 0; i < L2P_N; i++)
-		metric_set(s->m_peers[i], by[i]);
+		metric_set(s->m_peers[i], pw.by[i]);
+	metric_set(s->m_dead_ready, pw.dead_ready);
 	next = l2live_next_ms(s->live, now);
 	next = next > now ? next - now : 0;
 	if (s->beating && next > s->last_beat_ms + s->o.interval_ms - now)
@@ -710,6 +757,8 @@ static void metrics_init(struct l2speaker *s)
 				   "Gratuitous ARP and unsolicited Neighbor Advertisements sent");
 	s->m_bad_frames = metrics_counter(m, "ferry_l2_bad_frames_total", NULL,
 					  "Malformed ARP/NDP frames ignored");
+	s->m_dead_ready = metrics_gauge(m, "ferry_l2_peers_dead_but_ready", NULL,
+					"Peers silent on the heartbeat whose Node is Ready");
 }
 
 static void *l2_start(const struct consumer_env *env, const void *opts)
@@ -873,6 +922,9 @@ static void l2_stop(void *arg)
 		l2live_free(s->live);
 		lb_config_free(s->cfg);
 		kube_recorder_free(s->rec);
+		for (size_t i = 0; i < s->warned.n; i++)
+			free(s->warned.v[i]);
+		vec_free(&s->warned);
 	}
 	free(s);
 }
