@@ -165,7 +165,10 @@ struct l2peer_info {
 	uint64_t boot_id, seq;
 	uint8_t flags;
 	uint32_t n_owned;
+	uint64_t owned;			/* the owned digest of its last beat */
 };
 void l2live_walk(const struct l2live *t, void (*fn)(void *ctx, const struct l2peer_info *p), void *ctx);
+/* One peer; false when unknown. */
+bool l2live_peer(const struct l2live *t, const char *node, struct l2peer_info *out);
 
 #endif

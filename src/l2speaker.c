@@ -52,6 +52,7 @@ struct l2addr {
 	char owner[L2BEAT_NAME_MAX + 1];	/* computed owner, "" nobody */
 	char why[96];			/* why that owner, or why nobody */
 	enum addr_state state;
+	uint64_t since;			/* entered its state (monotonic ms) */
 	bool seen;
 	struct metric *m_announced;
 };
@@ -66,6 +67,8 @@ struct psvc {
 	const char *pool;
 	struct l2_svc l2;
 	VEC(const char *) ep_nodes;
+	int owner, prev;		/* indexes in the pass's nodes, -1 nobody */
+	const char *why;
 };
 
 struct l2speaker {
@@ -122,6 +125,7 @@ static void set_state(struct l2speaker *s, struct l2addr *a, enum addr_state to,
 		a->m_announced = NULL;
 	}
 	a->state = to;
+	a->since = loop_now_ms();
 }
 
 /* ---- the addresses ---- */
@@ -388,11 +392,36 @@ static void post_assigned(struct l2speaker *s, const struct l2addr *a)
 		   s->env.node_name);
 }
 
+/*
+ * A move the API decided (an endpoint moved, a label, the configuration)
+ * reaches each agent at its own watch latency: the new owner may see it
+ * before the old one has. So taking from a live `prev` also waits until
+ * prev's last beat announces exactly what our view gives it (the owned
+ * digest): then it has let go of this address. After HANDOVER_WAIT_MS
+ * without that (prev's view of some other address differs, or its API
+ * connection is stuck) we take anyway: an address nobody answers for is
+ * the worse failure. A failover (prev dead) never waits here.
+ */
+#define HANDOVER_WAIT_MS 2000
+
+static bool prev_let_go(struct l2speaker *s, const struct l2addr *a, const char *prev,
+			uint64_t expect, uint64_t now)
+{
+	struct l2peer_info pi;
+
+	if (!prev || !l2live_counts(s->live, prev, now))
+		return true;
+	if (l2live_peer(s->live, prev, &pi) && pi.owned == expect)
+		return true;
+	return a->state == A_WAITING && now >= a->since + HANDOVER_WAIT_MS;
+}
+
 static void run(struct loop_timer *t)
 {
 	struct l2speaker *s = t->arg;
 	struct pass p = { .s = s, .self = -1, .now = loop_now_ms() };
 	VEC(struct l2io_ann) anns = { 0 };
+	uint64_t *expect;		/* per node: digest of the addresses it should announce */
 	const struct l2io_if *ifs;
 	size_t n_ifs;
 
@@ -434,6 +463,12 @@ static void run(struct loop_timer *t)
 		return;
 	}
 	n_ifs = l2io_ifs(s->io, &ifs);
+	/* first every owner, and what each node should announce by our view */
+	if (!(expect = calloc(p.nodes.n + 1, sizeof(*expect)))) {
+		pass_free(&p);
+		loop_timer_arm(s->env.loop, &s->pass_timer, 1000);
+		return;
+	}
 	for (size_t i = 0; i < p.list.n; i++) {
 		struct psvc *v = p.list.v[i];
 		struct l2_ip key;
@@ -458,6 +493,17 @@ static void run(struct loop_timer *t)
 			prev = l2_owner(s->cfg, v->pool, &key.ip, &v->l2, p.nodes.v, p.nodes.n);
 			p.nodes.v[p.self].alive = true;
 		}
+		v->owner = owner;
+		v->prev = prev;
+		v->why = why;
+		for (size_t k = 0; owner >= 0 && k < v->n_ips; k++)
+			expect[owner] = l2beat_digest_add(expect[owner], v->ips[k].b, sizeof(v->ips[k].b));
+	}
+	for (size_t i = 0; i < p.list.n; i++) {
+		struct psvc *v = p.list.v[i];
+		int owner = v->owner, prev = v->prev;
+		const char *why = v->why;
+
 		for (size_t k = 0; k < v->n_ips; k++) {
 			struct l2addr *a = addr_find(s, &v->ips[k], true);
 			bool ours = owner >= 0 && owner == p.self;
@@ -474,7 +520,8 @@ static void run(struct loop_timer *t)
 			} else if (a->state != A_ANNOUNCED) {
 				const char *pn = prev >= 0 ? p.nodes.v[prev].name : NULL;
 
-				if (l2live_may_take(s->live, p.now, pn)) {
+				if (l2live_may_take(s->live, p.now, pn) &&
+				    prev_let_go(s, a, pn, prev >= 0 ? expect[prev] : 0, p.now)) {
 					bool failover = a->owner[0] && strcmp(a->owner, s->env.node_name);
 
 					set_state(s, a, A_ANNOUNCED, failover ? "taken over" : "owner");
@@ -511,6 +558,7 @@ static void run(struct loop_timer *t)
 		loop_timer_arm(s->env.loop, &s->pass_timer, 1000);
 	}
 	vec_free(&anns);
+	free(expect);
 	pass_free(&p);
 	s->last_view = l2live_view(s->live, loop_now_ms());
 }

@@ -249,6 +249,26 @@ int main(void)
 	feed(t, "y", 1, 1, 10, 0, 0);
 	l2live_walk(t, walk_count, &n);
 	CHECK_EQ_INT(n, 14);
+	/* one peer's last beat: what it announces (the owned digest) */
+	{
+		struct l2peer_info pi;
+		struct l2beat b = beat("x", 1, 2, WALL + 20, L2BEAT_READY);
+
+		b.owned = 0x1234;
+		b.n_owned = 3;
+		CHECK_EQ_INT(l2live_beat(t, &b, 20, WALL + 20), 0);
+		CHECK(l2live_peer(t, "x", &pi));
+		CHECK(pi.owned == 0x1234 && pi.n_owned == 3 && pi.seq == 2 && !strcmp(pi.node, "x"));
+		b.seq = 3;
+		b.owned = 0x99;
+		CHECK_EQ_INT(l2live_beat(t, &b, 30, WALL + 30), 0);
+		CHECK(l2live_peer(t, "x", &pi) && pi.owned == 0x99);
+		b.seq = 3;	/* a replay changes nothing */
+		b.owned = 0x77;
+		CHECK_EQ_INT(l2live_beat(t, &b, 40, WALL + 40), -EALREADY);
+		CHECK(l2live_peer(t, "x", &pi) && pi.owned == 0x99);
+		CHECK(!l2live_peer(t, "nobody", &pi));
+	}
 	l2live_free(t);
 	return test_done("lbip_l2beat");
 }
