@@ -143,6 +143,11 @@ class ArpWatch:
                 return
         raise AssertionError("no ARP answer at all: %s %s" % (self.rows, self.p.stderr.read()))
 
+    def stop(self):
+        """End early (the probe itself ends with its count)."""
+        self.p.terminate()
+        return self.finish()
+
     def finish(self, timeout=60):
         out, err = self.p.communicate(timeout=timeout)
         self.rows += [json.loads(x) for x in out.splitlines() if x.strip()]
@@ -266,10 +271,18 @@ def test_local_policy_follows_the_pod(cluster):
     c.wait(lambda: owner_by_arp(c, ip) == "node3", 15, "node3 (the pod's node) answering for %s" % ip)
     assert c.wait(lambda: c.curl("client", "http://%s/clientip" % ip, check=False), 10,
                   "curl /clientip").startswith(CLIENT_IP)
+    # the move: the Deployment rolls (both pods ready for a while, then only
+    # node1's); at no moment two MACs
+    w = ArpWatch(ip, 60)
+    w.wait_answered()
     c.apply(solo("node1"))
-    c.wait(lambda: [p for p in c.ready_pods("app=solo") if p["spec"]["nodeName"] == "node1"]
-           and not [p for p in c.pods("app=solo") if p["spec"]["nodeName"] == "node3"], 90,
-           "solo's pod moved to node1")
-    c.wait(lambda: owner_by_arp(c, ip) == "node1", 15, "node1 answering for %s after the move" % ip)
+    try:
+        c.wait(lambda: [p for p in c.ready_pods("app=solo") if p["spec"]["nodeName"] == "node1"]
+               and not [p for p in c.pods("app=solo") if p["spec"]["nodeName"] == "node3"], 90,
+               "solo's pod moved to node1")
+        c.wait(lambda: owner_by_arp(c, ip) == "node1", 15, "node1 answering for %s after the move" % ip)
+    finally:
+        rows = w.stop()
+    assert not [r for r in rows if len(r[2]) > 1], "two MACs during the move: %s" % rows
     assert c.wait(lambda: c.curl("client", "http://%s/clientip" % ip, check=False), 10,
                   "curl /clientip after the move").startswith(CLIENT_IP)
