@@ -1,11 +1,22 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * One loop_io per connection, one idle timer each. A connection is only ever
+ * One loop_io per connection, one timer each. A connection is only ever
  * freed from its own io callback (the loop may hold an event for it in the
- * batch it is dispatching); the idle timer just shuts the socket down, which
+ * batch it is dispatching); the timer just shuts the socket down, which
  * wakes that callback.
+ *
+ * Anyone on the node's network reaches these ports, and the kubelet's
+ * liveness probe and the load balancers' health checks must get through
+ * while strangers hold connections open (slowloris). So the timer is a
+ * deadline, not an idle timeout: a request head must be complete within
+ * head_ms of the connection waiting for it (bytes trickling in do not extend
+ * it), a kept-alive connection waits keepalive_ms for the next request, a
+ * response must be read within write_ms. When the table is full the oldest
+ * connection waiting for a request makes room; one address holds at most
+ * per_source connections.
  */
 #include "core/httpd.h"
+#include "core/httphead.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/vec.h"
@@ -23,9 +34,12 @@
 #include <unistd.h>
 
 #define MAX_HEAD 8192
-#define MAX_CONNS 128
-#define IDLE_MS 30000
 #define MAX_ROUTES 16
+
+static const struct httpd_limits default_limits = {
+	.max_conns = 128, .per_source = 16,
+	.head_ms = 5000, .keepalive_ms = 5000, .write_ms = 10000,
+};
 
 struct route {
 	char *path;
@@ -35,24 +49,30 @@ struct route {
 
 struct conn {
 	struct httpd *h;
-	struct conn *prev, *next;
+	struct conn *prev, *next;	/* newest first */
 	struct loop_io io;
-	struct loop_timer idle;
+	struct loop_timer deadline;
+	struct sockaddr_in6 peer;	/* IPv4 as v4-mapped */
+	uint64_t since_ms;		/* when it began waiting for a request */
 	char in[MAX_HEAD];
 	size_t in_len;
 	char *out;
 	size_t out_len, out_off;
 	bool close_after;
+	bool evicted;			/* shut down to make room */
 };
 
 struct httpd {
 	struct loop *loop;
 	struct loop_io listen;
 	int port;
+	struct httpd_limits lim;
 	struct route routes[MAX_ROUTES];
 	int n_routes;
 	struct conn *conns;
 	int n_conns;
+	/* refusals, logged at most once a minute */
+	uint64_t refused_source, evicted, expired, last_log_ms;
 };
 
 void httpd_printf(struct httpd_resp *r, const char *fmt, ...)
@@ -82,7 +102,7 @@ static void conn_free(struct conn *c)
 	struct httpd *h = c->h;
 
 	loop_io_del(h->loop, &c->io);
-	loop_timer_cancel(h->loop, &c->idle);
+	loop_timer_cancel(h->loop, &c->deadline);
 	close(c->io.fd);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -95,12 +115,35 @@ static void conn_free(struct conn *c)
 	free(c);
 }
 
-static void idle_fire(struct loop_timer *t)
+static void report(struct httpd *h)
+{
+	uint64_t now = loop_now_ms();
+
+	if (now - h->last_log_ms < 60000 || !(h->refused_source + h->evicted + h->expired))
+		return;
+	log_warn("httpd", "connections cut to keep the port serving",
+		 "port=%d over_per_source=%llu evicted=%llu deadline=%llu", h->port,
+		 (unsigned long long)h->refused_source, (unsigned long long)h->evicted,
+		 (unsigned long long)h->expired);
+	h->refused_source = h->evicted = h->expired = 0;
+	h->last_log_ms = now;
+}
+
+static void deadline_fire(struct loop_timer *t)
 {
 	struct conn *c = t->arg;
 
+	c->h->expired++;
+	report(c->h);
 	/* wakes conn_event with EOF; it frees the connection */
 	shutdown(c->io.fd, SHUT_RDWR);
+}
+
+/* Waiting for a request: the head must be complete within `ms`. */
+static void await_request(struct conn *c, int ms)
+{
+	c->since_ms = loop_now_ms();
+	loop_timer_arm(c->h->loop, &c->deadline, ms);
 }
 
 static const char *reason(int status)
@@ -112,6 +155,7 @@ static const char *reason(int status)
 	case 405: return "Method Not Allowed";
 	case 413: return "Payload Too Large";
 	case 431: return "Request Header Fields Too Large";
+	case 505: return "HTTP Version Not Supported";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
 	default: return "Unknown";
@@ -153,84 +197,51 @@ static void respond(struct conn *c, int status, const char *ctype, const char *b
 	respond_h(c, status, ctype, "", body, len, head);
 }
 
-/* Find a header's value in the head (case-insensitive name). */
-static bool header_is(const char *head, const char *name, const char *value)
-{
-	size_t nl = strlen(name);
-
-	for (const char *p = strstr(head, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
-		const char *l = p + 2;
-
-		if (!strncasecmp(l, name, nl) && l[nl] == ':') {
-			l += nl + 1;
-			while (*l == ' ')
-				l++;
-			return !strncasecmp(l, value, strlen(value));
-		}
-	}
-	return false;
-}
-
-static bool has_header(const char *head, const char *name)
-{
-	size_t nl = strlen(name);
-
-	for (const char *p = strstr(head, "\r\n"); p; p = strstr(p + 2, "\r\n"))
-		if (!strncasecmp(p + 2, name, nl) && p[2 + nl] == ':')
-			return true;
-	return false;
-}
-
 /* One complete request head in c->in[0..end): answer it. */
 static void handle(struct conn *c, size_t end)
 {
-	char *head = c->in, *sp1, *sp2, *q;
-	struct httpd_req req;
+	struct http_head req;
 	struct httpd_resp resp = { .status = 200 };
-	bool head_only;
+	int rc = http_head_parse(c->in, end, &req);
 
-	head[end - 2] = 0;	/* keep the last "\r\n" of the headers for header_is */
-	sp1 = strchr(head, ' ');
-	sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-	if (!sp1 || !sp2 || strncmp(sp2 + 1, "HTTP/1.", 7)) {
+	if (rc) {
+		static const char *const why[] = { [0] = "bad request\n", [1] = "method not allowed\n",
+						   [2] = "no request bodies\n",
+						   [3] = "HTTP/1.x only\n" };
+		const char *w = why[rc == 405 ? 1 : rc == 413 ? 2 : rc == 505 ? 3 : 0];
+
 		c->close_after = true;
-		respond(c, 400, "text/plain", "bad request\n", 12, false);
+		respond(c, rc, "text/plain", w, strlen(w), false);
 		return;
 	}
-	*sp1 = *sp2 = 0;
-	req.method = head;
-	req.path = sp1 + 1;
-	q = strchr(sp1 + 1, '?');
-	req.query = "";
-	if (q) {
-		*q = 0;
-		req.query = q + 1;
-	}
-	if (sp2[8] == '0' || header_is(sp2 + 9, "Connection", "close"))
-		c->close_after = true;
-	head_only = !strcmp(req.method, "HEAD");
-	if (strcmp(req.method, "GET") && !head_only) {
-		c->close_after = true;
-		respond(c, 405, "text/plain", "method not allowed\n", 19, false);
-		return;
-	}
-	/* no bodies: a request with one would desynchronise keep-alive */
-	if (has_header(sp2 + 9, "Transfer-Encoding") ||
-	    (has_header(sp2 + 9, "Content-Length") && !header_is(sp2 + 9, "Content-Length", "0"))) {
-		c->close_after = true;
-		respond(c, 413, "text/plain", "no request bodies\n", 18, false);
-		return;
-	}
+	c->close_after |= req.close;
 	for (int i = 0; i < c->h->n_routes; i++)
 		if (!strcmp(c->h->routes[i].path, req.path) || !strcmp(c->h->routes[i].path, "*")) {
-			c->h->routes[i].fn(c->h->routes[i].arg, &req, &resp);
+			struct httpd_req r = { req.method, req.path, req.query };
+
+			c->h->routes[i].fn(c->h->routes[i].arg, &r, &resp);
 			resp.headers[sizeof(resp.headers) - 1] = 0;
 			respond_h(c, resp.status, resp.content_type ? resp.content_type : "text/plain; charset=utf-8",
-				  resp.headers, resp.body, resp.len, head_only);
+				  resp.headers, resp.body, resp.len, req.head_only);
 			free(resp.body);
 			return;
 		}
-	respond(c, 404, "text/plain", "not found\n", 10, head_only);
+	respond(c, 404, "text/plain", "not found\n", 10, req.head_only);
+}
+
+/* The end of the head: after the first empty line, CRLF or (to refuse it
+ * rather than wait) a bare LF; 0 while incomplete. */
+static size_t head_end(const char *in, size_t len)
+{
+	for (const char *p = memchr(in, '\n', len); p; p = memchr(p + 1, '\n', in + len - p - 1)) {
+		size_t i = p - in;
+
+		if (i + 1 < len && in[i + 1] == '\n')
+			return i + 2;
+		if (i + 2 < len && in[i + 1] == '\r' && in[i + 2] == '\n')
+			return i + 3;
+	}
+	return 0;
 }
 
 static void conn_event(struct loop_io *io, uint32_t events)
@@ -250,10 +261,9 @@ static void conn_event(struct loop_io *io, uint32_t events)
 	}
 	/* answer one request at a time; pipelined ones wait in c->in */
 	while (!c->out && c->in_len) {
-		char *e = strstr(c->in, "\r\n\r\n");
-		size_t end;
+		size_t end = head_end(c->in, c->in_len);
 
-		if (!e) {
+		if (!end) {
 			if (c->in_len >= sizeof(c->in) - 1) {
 				c->close_after = true;
 				respond(c, 431, "text/plain", "request head too large\n", 23, false);
@@ -261,13 +271,15 @@ static void conn_event(struct loop_io *io, uint32_t events)
 			}
 			break;
 		}
-		end = e - c->in + 4;
 		handle(c, end);
 		memmove(c->in, c->in + end, c->in_len - end + 1);
 		c->in_len -= end;
+		if (c->out)
+			loop_timer_arm(c->h->loop, &c->deadline, c->h->lim.write_ms);
 	}
 	if (c->out) {
-		ssize_t n = write(io->fd, c->out + c->out_off, c->out_len - c->out_off);
+		/* MSG_NOSIGNAL: a peer that reset must not kill the agent with SIGPIPE */
+		ssize_t n = send(io->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
 
 		if (n < 0 && errno != EAGAIN && errno != EINTR) {
 			conn_free(c);
@@ -282,7 +294,8 @@ static void conn_event(struct loop_io *io, uint32_t events)
 				conn_free(c);
 				return;
 			}
-			if (c->in_len && strstr(c->in, "\r\n\r\n")) {
+			await_request(c, c->in_len ? c->h->lim.head_ms : c->h->lim.keepalive_ms);
+			if (c->in_len && head_end(c->in, c->in_len)) {
 				/* a pipelined request is complete: come back for it */
 				loop_io_mod(c->h->loop, io, EPOLLIN | EPOLLOUT);
 				return;
@@ -290,7 +303,55 @@ static void conn_event(struct loop_io *io, uint32_t events)
 		}
 	}
 	loop_io_mod(c->h->loop, io, c->out ? EPOLLOUT : EPOLLIN);
-	loop_timer_arm(c->h->loop, &c->idle, IDLE_MS);
+}
+
+static bool same_peer(const struct sockaddr_in6 *a, const struct sockaddr_in6 *b)
+{
+	return !memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr));
+}
+
+/* Room for one more from `peer`? Over the per-source limit: no. Table
+ * full: shut down the oldest connection waiting for a request (it is freed
+ * from its own callback; until then it still counts, hence the flag). */
+static bool make_room(struct httpd *h, const struct sockaddr_in6 *peer)
+{
+	struct conn *oldest = NULL;
+	int mine = 0, live = 0;
+
+	for (struct conn *c = h->conns; c; c = c->next) {
+		if (c->evicted)
+			continue;
+		live++;
+		if (same_peer(&c->peer, peer))
+			mine++;
+		if (!c->out && (!oldest || c->since_ms <= oldest->since_ms))
+			oldest = c;
+	}
+	if (mine >= h->lim.per_source) {
+		h->refused_source++;
+		return false;
+	}
+	if (live < h->lim.max_conns)
+		return true;
+	if (!oldest)
+		return false;
+	oldest->evicted = true;
+	loop_timer_cancel(h->loop, &oldest->deadline);
+	shutdown(oldest->io.fd, SHUT_RDWR);
+	h->evicted++;
+	return true;
+}
+
+static void to_v6(const struct sockaddr_storage *ss, struct sockaddr_in6 *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->sin6_family = AF_INET6;
+	if (ss->ss_family == AF_INET6) {
+		*out = *(const struct sockaddr_in6 *)ss;
+	} else if (ss->ss_family == AF_INET) {
+		out->sin6_addr.s6_addr[10] = out->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&out->sin6_addr.s6_addr[12], &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	}
 }
 
 static void accept_event(struct loop_io *io, uint32_t events)
@@ -298,7 +359,10 @@ static void accept_event(struct loop_io *io, uint32_t events)
 	struct httpd *h = io->arg;
 
 	for (;;) {
-		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(io->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct sockaddr_in6 peer;
 		struct conn *c;
 
 		if (fd < 0) {
@@ -306,18 +370,23 @@ static void accept_event(struct loop_io *io, uint32_t events)
 				log_warn("httpd", "accept failed", "err=%s", log_q(strerror(errno)));
 			return;
 		}
-		if (h->n_conns >= MAX_CONNS || !(c = calloc(1, sizeof(*c)))) {
+		to_v6(&ss, &peer);
+		/* the hard ceiling, whatever the evictions in flight */
+		if (h->n_conns >= 2 * h->lim.max_conns || !make_room(h, &peer) ||
+		    !(c = calloc(1, sizeof(*c)))) {
+			report(h);
 			close(fd);
 			continue;
 		}
 		c->h = h;
+		c->peer = peer;
 		if (loop_io_add(h->loop, &c->io, fd, EPOLLIN, conn_event, c) < 0) {
 			close(fd);
 			free(c);
 			continue;
 		}
-		loop_timer_init(&c->idle, idle_fire, c);
-		loop_timer_arm(h->loop, &c->idle, IDLE_MS);
+		loop_timer_init(&c->deadline, deadline_fire, c);
+		await_request(c, h->lim.head_ms);
 		c->next = h->conns;
 		if (h->conns)
 			h->conns->prev = c;
@@ -392,6 +461,7 @@ struct httpd *httpd_new(struct loop *l, const char *bind_addr, int *err)
 		return NULL;
 	}
 	h->loop = l;
+	h->lim = default_limits;
 	h->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 						  : ((struct sockaddr_in *)&ss)->sin_port);
 	if ((rc = loop_io_add(l, &h->listen, fd, EPOLLIN, accept_event, h)) < 0) {
@@ -415,6 +485,11 @@ int httpd_route(struct httpd *h, const char *path, httpd_fn fn, void *arg)
 }
 
 int httpd_port(const struct httpd *h) { return h->port; }
+
+void httpd_set_limits(struct httpd *h, const struct httpd_limits *lim)
+{
+	h->lim = *lim;
+}
 
 void httpd_free(struct httpd *h)
 {

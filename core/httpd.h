@@ -2,8 +2,10 @@
 /*
  * A minimal HTTP/1.1 server on the core loop, for /healthz, /livez,
  * /metrics and health-check node ports: GET and HEAD only, request heads up
- * to 8 KiB, no bodies, keep-alive, idle connections closed after 30 s.
- * Handlers answer at once (no asynchronous responses).
+ * to 8 KiB parsed strictly (core/httphead.h), no bodies, keep-alive, and
+ * deadlines and connection limits that keep it answering while strangers
+ * hold connections open (struct httpd_limits). Handlers answer at once (no
+ * asynchronous responses).
  */
 #ifndef FERRY_CORE_HTTPD_H
 #define FERRY_CORE_HTTPD_H
@@ -41,6 +43,15 @@ struct httpd *httpd_new(struct loop *l, const char *bind, int *err);
  * The path "*" matches every path (health-check ports answer on any). */
 int httpd_route(struct httpd *h, const char *path, httpd_fn fn, void *arg);
 int httpd_port(const struct httpd *h);
+
+struct httpd_limits {
+	int max_conns;		/* 128: then the oldest waiting one makes room */
+	int per_source;		/* 16 connections from one address */
+	int head_ms;		/* 5 s for a whole request head, from accept */
+	int keepalive_ms;	/* 5 s for the next request on a kept-alive one */
+	int write_ms;		/* 10 s for the client to read a response */
+};
+void httpd_set_limits(struct httpd *h, const struct httpd_limits *lim);
 void httpd_free(struct httpd *h);
 
 #endif

@@ -10,6 +10,7 @@ touches them); the client reaches such an IP through a host route to one
 node, as a router or an ARP announcement would send it."""
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -423,6 +424,11 @@ def test_healthz_and_metrics(cluster):
             assert field in h, h
         assert h["healthy"] is True and h["nodeEligible"] is True
         assert c.exec("node1", "curl", "-sf", "-m", "3", "http://192.0.2.11:10256/livez").returncode == 0
+        # kube-proxy's mode page (upstream "should check kube-proxy urls")
+        assert c.exec("node1", "curl", "-sf", "-m", "3", "http://127.0.0.1:10249/proxyMode").stdout == "nftables"
+        if c.proxy == "ferry":
+            # the manifest's liveness probe: loopback, out of strangers' reach
+            assert c.exec("node1", "curl", "-sf", "-m", "3", "http://127.0.0.1:10249/livez").returncode == 0
         m = c.exec("node1", "curl", "-sf", "-m", "3", "http://127.0.0.1:10249/metrics").stdout
         for name in ("kubeproxy_sync_proxy_rules_duration_seconds_bucket",
                      "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
@@ -434,7 +440,16 @@ def test_healthz_and_metrics(cluster):
                    if line.startswith("kubeproxy_network_programming_duration_seconds_count")]
         assert sum(netprog) > 0, "EndpointSlice changes observed as network programming latency"
         if c.proxy == "ferry":
-            assert "\nferry_nft_objects" in m
+            # the object gauge follows what the kernel lists (rules and
+            # set/map elements of ferry's two tables)
+            objects = float(re.search(r"^ferry_nft_objects (\S+)$", m, re.M).group(1))
+            listed = 0
+            for item in json.loads(c.exec("node1", "nft", "-j", "list", "ruleset").stdout)["nftables"]:
+                obj = item.get("rule") or item.get("set") or item.get("map")
+                if not obj or obj.get("table") != "ferry":
+                    continue
+                listed += 1 if "rule" in item else len(obj.get("elem", []))
+            assert listed > 0 and abs(objects - listed) <= max(5, listed * 0.1), (objects, listed)
             ferry = os.environ.get("FERRY_BIN") or os.path.join(os.path.dirname(HERE), "build", "src", "ferry")
             st = c.exec("node1", ferry, "status").stdout
             assert "default/observed:http/tcp  port 80" in st, st
@@ -471,9 +486,11 @@ def test_healthz_drains_a_node_going_away(cluster):
 
 
 def sync_count(c, node):
+    """Syncs so far. The count is per IP family (ip_family="IPv4", "IPv6");
+    ferry programs both in one batch, so the largest is the number of syncs."""
     m = c.exec(node, "curl", "-sf", "-m", "3", "http://127.0.0.1:10249/metrics").stdout
-    return sum(float(line.split()[-1]) for line in m.splitlines()
-               if line.startswith("kubeproxy_sync_proxy_rules_duration_seconds_count"))
+    return max([float(line.split()[-1]) for line in m.splitlines()
+                if line.startswith("kubeproxy_sync_proxy_rules_duration_seconds_count")] or [0])
 
 
 def test_burst_of_changes_is_coalesced(cluster):
@@ -482,21 +499,25 @@ def test_burst_of_changes_is_coalesced(cluster):
     programmed at once."""
     c = cluster
     before = sync_count(c, "node1")
+    log_before = len(agent_log("node1")) if c.proxy == "ferry" else 0
     t0 = time.time()
+    base = "/api/v1/namespaces/default/services"
     items = [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "burst-%d" % i},
               "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}} for i in range(500)]
     try:
-        c.kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
-                                                         "items": items}), timeout=300)
-        c.kubectl("delete", "services", "-l", "!e2e-keep", "--field-selector",
-                  "metadata.name!=kubernetes", "--wait=true", timeout=300)
+        c.burst("POST", [(base, i) for i in items])
+        c.burst("DELETE", [("%s/burst-%d" % (base, i), None) for i in range(500)])
         time.sleep(3)
         took = time.time() - t0
         syncs = sync_count(c, "node1") - before
         # under a stream of changes both proxies sync about once per
-        # min-sync-period (1 s): bounded by the burst's length, not its size
-        assert 1 <= syncs <= min(250, 1.5 * took + 10), \
-            "1,000 changes over %.0f s took %d syncs" % (took, syncs)
+        # min-sync-period (1 s): bounded by the burst's length, not its size.
+        # ferry also programs an isolated change at once (none in the 100 ms
+        # before it): when a loaded apiserver trickles the burst out slower
+        # than that, those changes are not a burst, and each may sync.
+        isolated = isolated_changes(log_before) if c.proxy == "ferry" else 0
+        assert 1 <= syncs <= min(250, 1.5 * took + 10) + isolated, \
+            "1,000 changes over %.0f s took %d syncs (%d isolated)" % (took, syncs, isolated)
         s = service(c, "after-burst", "web")
         t0 = time.time()
         until(c, "node1", "http://%s/" % s["spec"]["clusterIP"], timeout=10)
@@ -517,6 +538,21 @@ def log_ms(line):
     t = line.split("ts=", 1)[1].split()[0].split("T")[1].rstrip("Z")
     h, m, sec = t.split(":")
     return (int(h) * 3600 + int(m) * 60 + float(sec)) * 1000
+
+
+def isolated_changes(offset, node="node1", quiet_ms=100):
+    """Service and EndpointSlice changes in ferry's log after offset that
+    came more than quiet_ms after the change before them."""
+    n, last = 0, None
+    for line in agent_log(node)[offset:].splitlines():
+        if "sub=kube msg=" not in line or not re.search(r"kind=(Service|EndpointSlice) ", line) or \
+                not re.search(r"msg=(add|update|delete) ", line):
+            continue
+        t = log_ms(line)
+        if last is not None and t - last > quiet_ms:
+            n += 1
+        last = t
+    return n
 
 
 def test_a_change_after_a_burst_is_not_held_back(cluster):

@@ -24,6 +24,10 @@
 #define BACKOFF_MAX_MS 30000
 #define MAX_EVENT (16u << 20)	/* the API server's own object limit is ~1.5 MiB */
 #define MAX_RESUME_FAILURES 3
+/* a watch that stayed up this long proves the server healthy: only then
+ * does the backoff start again from nothing (a server that lists fine and
+ * answers every watch 410 would otherwise be relisted in a tight loop) */
+#define STABLE_MS 10000
 
 enum state { ST_IDLE, ST_LISTING, ST_WATCHING, ST_BACKOFF };
 static const char *const state_names[] = { "idle", "listing", "watching", "backoff" };
@@ -50,6 +54,7 @@ struct kube_informer {
 	struct kube_watch_parser *wp;
 	struct loop_timer retry;
 	unsigned backoff_ms;
+	uint64_t watch_start_ms;
 	int resume_failures;
 	struct kube_informer_stats st;
 };
@@ -295,7 +300,7 @@ static void list_done(void *arg, const struct kube_result *r)
 		backoff(inf, "list failed");
 		return;
 	}
-	j = json_tokener_parse(r->body);
+	j = kube_json_parse(r->body, r->len);
 	if (!j || !json_object_object_get_ex(j, "items", &items) ||
 	    !json_object_is_type(items, json_type_array)) {
 		log_warn("kube", "list answer is not a list, keeping the cache", "kind=%s bytes=%zu",
@@ -344,7 +349,6 @@ static void list_done(void *arg, const struct kube_result *r)
 	drop_unseen(inf);
 	inf->relist = false;
 	inf->resume_failures = 0;
-	inf->backoff_ms = 0;
 	if (inf->missing)
 		log_info("kube", "resource served again", "kind=%s path=%s", kname(inf), inf->base);
 	inf->missing = false;
@@ -450,6 +454,8 @@ static void watch_done(void *arg, const struct kube_result *r)
 	bool midway = kube_watch_parser_midway(inf->wp);
 
 	inf->req = NULL;
+	if (loop_now_ms() - inf->watch_start_ms >= STABLE_MS)
+		inf->backoff_ms = 0;
 	if (r->status == 410 || inf->relist) {
 		inf->st.gone += r->status == 410;
 		inf->relist = true;
@@ -494,6 +500,7 @@ static void watch(struct kube_informer *inf)
 
 	kube_watch_parser_reset(inf->wp);
 	inf->stream_events = false;
+	inf->watch_start_ms = loop_now_ms();
 	/* a silent dead stream ends at the latest a minute after the server's own timeout */
 	o.timeout_ms = (long)(timeout + 60) * 1000;
 	if (asprintf(&path, "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u%s",

@@ -127,6 +127,42 @@ static long long jint(struct json_object *o, const char *k, long long dflt)
 	return v ? json_object_get_int64(v) : dflt;
 }
 
+struct json_object *kube_json_parse(const char *text, size_t len)
+{
+	struct json_tokener *t = json_tokener_new_ex(KUBE_JSON_DEPTH);
+	struct json_object *j;
+
+	if (!t)
+		return NULL;
+	j = json_tokener_parse_ex(t, text, (int)len);
+	/* a complete value and nothing after it but the end */
+	if (j && (json_tokener_get_error(t) != json_tokener_success)) {
+		json_object_put(j);
+		j = NULL;
+	}
+	json_tokener_free(t);
+	return j;
+}
+
+/* A port number field: absent gives dflt; a number outside 0-65535 (or not
+ * a number) is an error, never silently narrowed to another port. */
+static int jport(struct json_object *o, const char *k, long long dflt, long long *out)
+{
+	struct json_object *v = jget(o, k);
+	long long n;
+
+	*out = dflt;
+	if (!v)
+		return 0;
+	if (!json_object_is_type(v, json_type_int))
+		return -1;
+	n = json_object_get_int64(v);
+	if (n < 0 || n > 65535)
+		return -1;
+	*out = n;
+	return 0;
+}
+
 static int jbool(struct json_object *o, const char *k)
 {
 	struct json_object *v = jtyped(o, k, json_type_boolean);
@@ -368,7 +404,13 @@ static int build_service(struct bld *b, struct json_object *j, const char **err)
 	s->session_affinity_client_ip = t && !strcmp(t, "ClientIP");
 	s->session_affinity_timeout = (int32_t)jint(jget(jget(spec, "sessionAffinityConfig"), "clientIP"),
 						    "timeoutSeconds", 0);
-	s->health_check_node_port = (uint16_t)jint(spec, "healthCheckNodePort", 0);
+	long long hc;
+
+	if (jport(spec, "healthCheckNodePort", 0, &hc) < 0) {
+		*err = "spec.healthCheckNodePort is not a port number";
+		return -1;
+	}
+	s->health_check_node_port = (uint16_t)hc;
 	s->allocate_lb_node_ports = jbool(spec, "allocateLoadBalancerNodePorts") != 0;
 	hash_int(b, s->external_traffic_policy | s->internal_traffic_policy << 2 |
 		    s->session_affinity_client_ip << 4 | s->allocate_lb_node_ports << 5);
@@ -395,13 +437,21 @@ static int build_service(struct bld *b, struct json_object *j, const char **err)
 		for (size_t i = 0; i < n; i++) {
 			struct json_object *p = json_object_array_get_idx(a, i), *tp = jget(p, "targetPort");
 
+			long long port, node_port, target_port;
+
+			if (jport(p, "port", 0, &port) < 0 || jport(p, "nodePort", 0, &node_port) < 0 ||
+			    (tp && json_object_is_type(tp, json_type_int) &&
+			     jport(p, "targetPort", 0, &target_port) < 0)) {
+				*err = "spec.ports[]: a port number outside 0-65535";
+				return -1;
+			}
 			ports[i].name = bstr(b, jstr(p, "name"));
 			ports[i].app_protocol = bstr(b, jstr(p, "appProtocol"));
 			ports[i].protocol = protocol(jstr(p, "protocol"));
-			ports[i].port = (uint16_t)jint(p, "port", 0);
-			ports[i].node_port = (uint16_t)jint(p, "nodePort", 0);
+			ports[i].port = (uint16_t)port;
+			ports[i].node_port = (uint16_t)node_port;
 			if (tp && json_object_is_type(tp, json_type_int))
-				ports[i].target_port = (uint16_t)json_object_get_int(tp);
+				ports[i].target_port = (uint16_t)target_port;
 			ports[i].target_port_name = bstr(b, tp && json_object_is_type(tp, json_type_string) ?
 							 json_object_get_string(tp) : NULL);
 			hash_int(b, ports[i].protocol | (long long)ports[i].port << 8 |
@@ -481,7 +531,13 @@ static int build_endpointslice(struct bld *b, struct json_object *j, const char 
 			ports[i].name = bstr(b, jstr(p, "name"));
 			ports[i].app_protocol = bstr(b, jstr(p, "appProtocol"));
 			ports[i].protocol = protocol(jstr(p, "protocol"));
-			ports[i].port = (int32_t)jint(p, "port", -1);
+			long long port;
+
+			if (jport(p, "port", -1, &port) < 0) {
+				*err = "ports[].port outside 0-65535";
+				return -1;
+			}
+			ports[i].port = (int32_t)port;
 			hash_int(b, (long long)((uint64_t)ports[i].protocol | (uint64_t)(uint32_t)ports[i].port << 8));
 		}
 		s->ports = ports;

@@ -192,6 +192,18 @@ struct kube_custom {
 	size_t json_len;
 };
 
+/*
+ * The nesting the parsers accept: the API server's own limit (10,000 in
+ * apimachinery's JSON decoder) plus the list or watch event around the
+ * object. json-c's default (32) let one deeply nested object, which the
+ * server had accepted, fail a whole list. The tokener's stack is calloc'd,
+ * so untouched depth costs no resident memory.
+ */
+#define KUBE_JSON_DEPTH 10016
+/* Parse a whole document (a list, a Status) at that depth; NULL if it is
+ * not valid JSON. */
+struct json_object *kube_json_parse(const char *text, size_t len);
+
 /* Build from a decoded API object (the `object` of a watch event or an
  * item of a list). NULL with *err set (a static string) when the object
  * lacks what every object needs (metadata.name) or memory runs out. Fields

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "kube/watch.h"
+#include "kube/objects.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -23,8 +24,8 @@ struct kube_watch_parser *kube_watch_parser_new(size_t max_event, kube_watch_eve
 
 	if (!p)
 		return NULL;
-	/* depth: Kubernetes objects nest far less than 64 levels */
-	p->tok = json_tokener_new_ex(64);
+	/* as deep as the API server accepts (objects.h) */
+	p->tok = json_tokener_new_ex(KUBE_JSON_DEPTH);
 	if (!p->tok) {
 		free(p);
 		return NULL;

@@ -257,6 +257,70 @@ static void put_tuple(struct nlmsghdr *nlh, int family, const struct tuple *t)
 	mnl_attr_nest_end(nlh, tup);
 }
 
+/*
+ * The deletions, DELETE_BATCH messages to a datagram: the kernel takes the
+ * messages of one send in order and acknowledges each (NETLINK_CAP_ACK keeps
+ * an ack to its header), so a hundred thousand stale entries cost a few
+ * hundred round trips, not one each. An entry gone meanwhile (ENOENT) is
+ * fine. 0 or a negative errno; *deleted counts the successes.
+ */
+enum { DELETE_BATCH = 256, DELETE_MSG_MAX = 256 };
+static size_t delete_batch = DELETE_BATCH;
+
+void ct_set_delete_batch(size_t n)
+{
+	delete_batch = n ? n : DELETE_BATCH;
+}
+
+static int delete_hits(struct mnl_socket *nl, int family, const struct dump *d, uint32_t *seq,
+		       char *buf, size_t cap, int *deleted)
+{
+	unsigned int portid = mnl_socket_get_portid(nl);
+
+	for (size_t i = 0; i < d->n_hits;) {
+		uint32_t first = *seq + 1, last;
+		size_t off = 0, sent = 0, acked = 0;
+
+		while (i < d->n_hits && sent < delete_batch && off + DELETE_MSG_MAX <= cap) {
+			const struct entry *e = &d->hits[i++];
+			struct nlmsghdr *nlh = ct_msg(buf + off, IPCTNL_MSG_CT_DELETE, NLM_F_ACK, family, ++*seq);
+
+			put_tuple(nlh, family, &e->orig);
+			if (e->has_zone)
+				mnl_attr_put_u16(nlh, CTA_ZONE, e->zone);
+			off += NLMSG_ALIGN(nlh->nlmsg_len);
+			sent++;
+		}
+		last = *seq;
+		if (mnl_socket_sendto(nl, buf, off) < 0)
+			return -errno;
+		while (acked < sent) {
+			ssize_t len = mnl_socket_recvfrom(nl, buf, cap);
+			int left;
+
+			if (len < 0)
+				return -errno;
+			left = (int)len;
+			for (const struct nlmsghdr *h = (const struct nlmsghdr *)buf; mnl_nlmsg_ok(h, left);
+			     h = mnl_nlmsg_next(h, &left)) {
+				const struct nlmsgerr *err;
+
+				if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_pid != portid ||
+				    h->nlmsg_seq < first || h->nlmsg_seq > last)
+					continue;
+				err = mnl_nlmsg_get_payload(h);
+				acked++;
+				if (!err->error)
+					(*deleted)++;
+				else if (err->error != -ENOENT)	/* gone meanwhile: fine */
+					log_warn("conntrack", "delete failed", "family=%d err=%s", family,
+						 log_q(strerror(-err->error)));
+			}
+		}
+	}
+	return 0;
+}
+
 /* Dumps `family`'s table and deletes the matches; returns deletions or -errno. */
 static int clean_family(struct mnl_socket *nl, int family, uint8_t proto,
 			bool (*want)(void *ctx, int family, const struct entry *e), void *ctx, uint32_t *seq)
@@ -323,31 +387,9 @@ again:
 			goto fail;
 		}
 	}
-	for (size_t i = 0; i < d.n_hits; i++) {
-		const struct entry *e = &d.hits[i];
-
-		s = ++*seq;
-		nlh = ct_msg(buf, IPCTNL_MSG_CT_DELETE, NLM_F_ACK, family, s);
-		put_tuple(nlh, family, &e->orig);
-		if (e->has_zone)
-			mnl_attr_put_u16(nlh, CTA_ZONE, e->zone);
-		if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
-			rc = -errno;
-			goto fail;
-		}
-		ssize_t len = mnl_socket_recvfrom(nl, buf, BUF);
-
-		if (len < 0) {
-			rc = -errno;
-			goto fail;
-		}
-		rc = mnl_cb_run(buf, len, s, portid, NULL, NULL);
-		if (rc >= 0)
-			deleted++;
-		else if (errno != ENOENT)	/* gone meanwhile: fine */
-			log_warn("conntrack", "delete failed", "family=%d err=%s", family,
-				 log_q(strerror(errno)));
-	}
+	rc = delete_hits(nl, family, &d, seq, buf, BUF, &deleted);
+	if (rc < 0)
+		goto fail;
 	free(d.hits);
 	free(buf);
 	return deleted;
@@ -387,6 +429,12 @@ static int clean(const bool fams[2], uint8_t proto, bool (*want)(void *, int, co
 	if (!fams[0] && !fams[1])
 		return 0;
 	nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (nl) {
+		int one = 1;
+
+		/* acks without a copy of each request: a batch's acks fit */
+		mnl_socket_setsockopt(nl, NETLINK_CAP_ACK, &one, sizeof(one));
+	}
 	if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
 		int err = -errno;
 

@@ -55,6 +55,9 @@ int ct_match_endpoint(struct ct_match *m, const char *svc_ip, uint16_t svc_port,
  * not errors.
  */
 int ct_delete(const struct ct_match *m, size_t n);
+/* Deletions per netlink send (default 256; 1 is the one-by-one baseline
+ * bench/ct_bench measures against; 0 restores the default). */
+void ct_set_delete_batch(size_t n);
 
 /*
  * kube-proxy v1.37's reconciler (pkg/proxy/conntrack/cleanup.go), the way

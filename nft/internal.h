@@ -158,6 +158,7 @@ struct nft_sync {
 	VEC(struct chain_ent) chains;	/* index + 1 is the chain's number */
 	struct htab hairpin;	/* struct hp_ent: shared hairpin elements */
 	VEC(struct quarantine) quar;
+	uint64_t elements;	/* set/map elements installed, kept across syncs */
 	struct nft_sync_stats stats;
 };
 

@@ -438,45 +438,81 @@ size_t fsvc_pick_eps(const struct fsvc *v, int family, bool local_only,
 	return n;
 }
 
-static int check_addrs(const struct fsvc *v, const char *what, const struct faddr *l, size_t n, bool host)
+static bool addrs_ok(const struct faddr *l, size_t n, bool host)
 {
 	for (size_t i = 0; i < n; i++) {
 		int full = l[i].family == AF_INET ? 32 : 128;
-		if ((l[i].family != AF_INET && l[i].family != AF_INET6) || (host && l[i].plen != full)) {
-			log_err("nft", "bad service", "service=%s field=%s", log_q(v->key), what);
-			return -EINVAL;
-		}
+
+		if ((l[i].family != AF_INET && l[i].family != AF_INET6) || (host && l[i].plen != full))
+			return false;
 	}
-	return 0;
+	return true;
+}
+
+/* What is wrong with one service port, or NULL. */
+static const char *svc_problem(const struct fsvc *v)
+{
+	if (!v->key || !v->key[0])
+		return "no key";
+	if (v->proto != IPPROTO_TCP && v->proto != IPPROTO_UDP && v->proto != IPPROTO_SCTP)
+		return "protocol";
+	if (!v->port)
+		return "port 0";
+	if (!addrs_ok(v->cluster_ips, v->n_cluster_ips, true))
+		return "clusterIPs";
+	if (!addrs_ok(v->external_ips, v->n_external_ips, true))
+		return "externalIPs";
+	if (!addrs_ok(v->lb_ips, v->n_lb_ips, true))
+		return "loadBalancerIPs";
+	if (!addrs_ok(v->source_ranges, v->n_source_ranges, false))
+		return "sourceRanges";
+	for (size_t k = 0; k < v->n_eps; k++) {
+		const struct fendpoint *e = &v->eps[k];
+		int full = e->addr.family == AF_INET ? 32 : 128;
+
+		if ((e->addr.family != AF_INET && e->addr.family != AF_INET6) ||
+		    e->addr.plen != full || !e->port)
+			return "endpoint";
+	}
+	return NULL;
 }
 
 int fstate_check(const struct fstate *s)
 {
 	for (size_t i = 0; i < s->n_svcs; i++) {
 		const struct fsvc *v = &s->svcs[i];
-		if (!v->key[0] || (v->proto != IPPROTO_TCP && v->proto != IPPROTO_UDP &&
-				   v->proto != IPPROTO_SCTP) || !v->port) {
-			log_err("nft", "bad service", "service=%s", log_q(v->key));
-			return -EINVAL;
-		}
-		if (check_addrs(v, "clusterIPs", v->cluster_ips, v->n_cluster_ips, true) ||
-		    check_addrs(v, "externalIPs", v->external_ips, v->n_external_ips, true) ||
-		    check_addrs(v, "loadBalancerIPs", v->lb_ips, v->n_lb_ips, true) ||
-		    check_addrs(v, "sourceRanges", v->source_ranges, v->n_source_ranges, false))
-			return -EINVAL;
-		for (size_t k = 0; k < v->n_eps; k++) {
-			const struct fendpoint *e = &v->eps[k];
-			int full = e->addr.family == AF_INET ? 32 : 128;
-			if ((e->addr.family != AF_INET && e->addr.family != AF_INET6) ||
-			    e->addr.plen != full || !e->port) {
-				log_err("nft", "bad endpoint", "service=%s", log_q(v->key));
-				return -EINVAL;
-			}
-		}
-		if (i > 0 && !strcmp(s->svcs[i - 1].key, v->key)) {
-			log_err("nft", "duplicate service", "service=%s", log_q(v->key));
+		const char *why = svc_problem(v);
+
+		if (!why && i > 0 && !strcmp(s->svcs[i - 1].key, v->key))
+			why = "duplicate";
+		if (why) {
+			log_err("nft", "bad service", "service=%s field=%s", log_q(v->key), why);
 			return -EINVAL;
 		}
 	}
 	return 0;
+}
+
+size_t fstate_drop_bad(struct fstate *s)
+{
+	size_t kept = 0, n = s->n_svcs;
+
+	for (size_t i = 0; i < n; i++) {
+		struct fsvc *v = &s->svcs[i];
+		const char *why = svc_problem(v);
+
+		if (!why && kept && !strcmp(s->svcs[kept - 1].key, v->key))
+			why = "duplicate";
+		if (why) {
+			log_warn("nft", "service port left out; the others are programmed",
+				 "service=%s field=%s", log_q(v->key ? v->key : ""), why);
+			fsvc_free(v);
+			continue;
+		}
+		if (kept != i)
+			s->svcs[kept] = *v;
+		kept++;
+	}
+	s->n_svcs = kept;
+	return n - kept;
 }

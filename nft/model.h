@@ -106,6 +106,10 @@ int fstate_replace_services(struct fstate *s, const char *const *svcs, size_t n,
 			    struct fstate *ports, struct fstate *old);
 /* 0, or -EINVAL with a log line naming the first bad service. */
 int fstate_check(const struct fstate *s);
+/* In a sorted state: leave out every bad service port and every repeated
+ * key after its first, each with a log line, so that one tenant's broken
+ * object never stops the others. Returns how many were left out. */
+size_t fstate_drop_bad(struct fstate *s);
 
 /* ---- comparing ---- */
 bool fsvc_equal(const struct fsvc *a, const struct fsvc *b);	/* ignores version */

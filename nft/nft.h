@@ -23,6 +23,7 @@ struct nft_sync_stats {
 	double ms;		/* wall time of the sync */
 	double kernel_ms;	/* of which: sending the batch until the kernel's ack */
 	uint32_t quarantined;	/* services left out after kernel errors */
+	uint64_t objects;	/* rules and set/map elements in ferry's tables now */
 };
 
 /* Opens the netlink socket; NULL (with a log line) on failure. */

@@ -174,6 +174,26 @@ static int add_pick(struct relem_vec *out, int fam, int set, const struct fsvc *
 	return 0;
 }
 
+
+/*
+ * loadBalancerSourceRanges guard a family's LB IPs when that family has
+ * ranges of its own, as kube-proxy filters them per family: IPv4-only
+ * ranges leave a dual-stack Service's IPv6 address open, not closed to
+ * every IPv6 client. A /0 of the family allows everyone: no guard.
+ */
+static bool firewalled(const struct fsvc *v, int af)
+{
+	bool any = false;
+
+	for (size_t s = 0; s < v->n_source_ranges; s++) {
+		if (v->source_ranges[s].family != af)
+			continue;
+		if (v->source_ranges[s].plen == 0)
+			return false;
+		any = true;
+	}
+	return any;
+}
 static void range_end(const struct faddr *a, int alen, uint8_t *out)
 {
 	memcpy(out, a->a, alen);
@@ -245,7 +265,7 @@ int render_svc(const struct fsvc *v, int fam, struct relem_vec *out)
 			    add_pick(out, fam, RS_PICK_IPS_INTERNAL, v, &en, all, n_all, false) ||
 			    (ext_local && add_pick(out, fam, RS_PICK_IPS_EXTERNAL, v, &en, loc, n_loc, true)))
 				goto out;
-			if (!l || !v->n_source_ranges)
+			if (!l || !firewalled(v, af))
 				continue;
 			/* loadBalancerSourceRanges: the LB IP is guarded, these sources pass. */
 			if (add_entry_elem(out, fam, RS_FIREWALL_IPS, v, &en, 0, NULL))
@@ -257,8 +277,7 @@ int render_svc(const struct fsvc *v, int fam, struct relem_vec *out)
 				struct relem *e = push(out, fam, RS_FIREWALL_ALLOW);
 				if (!e)
 					goto out;
-				uint8_t off = put_addr(e->key, 0, en.addr, alen);
-				off = put_port(e->key, off, v->port);
+				uint8_t off = put_entry_key(e->key, &en, v->proto, alen);
 				memcpy(e->key_end, e->key, off);
 				e->klen = put_addr(e->key, off, src, alen);
 				range_end(src, alen, e->key_end + off);

@@ -165,7 +165,8 @@ static const struct set_spec set_specs[RS_COUNT] = {
 	  { 0, 0, DT_INET_PROTO, DT_INET_SERVICE }, 4, { DT_MARK }, 1 },
 	{ RS_HAIRPIN, 0, { 0, 0 }, 2, { 0 }, 0 },
 	{ RS_FIREWALL_IPS, 0, { 0, DT_INET_PROTO, DT_INET_SERVICE }, 3, { 0 }, 0 },
-	{ RS_FIREWALL_ALLOW, NFT_SET_INTERVAL | NFT_SET_CONCAT, { 0, DT_INET_SERVICE, 0 }, 3, { 0 }, 0 },
+	{ RS_FIREWALL_ALLOW, NFT_SET_INTERVAL | NFT_SET_CONCAT,
+	  { 0, DT_INET_PROTO, DT_INET_SERVICE, 0 }, 4, { 0 }, 0 },
 	{ RS_NOEP_IPS, 0, { 0, DT_INET_PROTO, DT_INET_SERVICE }, 3, { 0 }, 0 },
 	{ RS_NOEP_NODEPORTS, 0, { DT_INET_PROTO, DT_INET_SERVICE }, 2, { 0 }, 0 },
 	{ RS_KINDS, NFT_SET_MAP, { DT_MARK }, 1, { DT_VERDICT }, 1 },
@@ -455,17 +456,17 @@ static int base_chains(struct nft_sync *s, struct nbatch *bt, int fam, const str
 
 	/* chain filter-prerouting { type filter hook prerouting priority -110;
 	 *   ct state new ip daddr . meta l4proto . th dport @firewall-ips
-	 *     ip daddr . th dport . ip saddr != @firewall-allow drop } */
+	 *     ip daddr . meta l4proto . th dport . ip saddr != @firewall-allow drop }
+	 * The protocol is in both keys: TCP and UDP Services sharing an LB IP
+	 * and port (MetalLB's allow-shared-ip) have elements of their own. */
 	if (!(c = static_chain(s, bt, fam, "filter-prerouting", "filter", NF_INET_PRE_ROUTING, -110)))
 		return -ENOMEM;
 	r = rule_new(fam, c->name);
 	x_ct_new(r);
-	x_key_ip(r, fam, daddr_off(fam), 0);
+	uint32_t at = x_key_ip(r, fam, daddr_off(fam), 0);
 	x_lookup(r, "firewall-ips", -1, 0);
-	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, daddr_off(fam), (uint32_t)rfam_alen(fam), R(0));
-	x_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, R((uint32_t)rfam_alen(fam) / 4));
-	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), (uint32_t)rfam_alen(fam),
-		  R((uint32_t)rfam_alen(fam) / 4 + 1));
+	/* the lookup left daddr . l4proto . dport in place: append saddr */
+	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), (uint32_t)rfam_alen(fam), R(at));
 	x_lookup(r, "firewall-allow", -1, NFT_LOOKUP_F_INV);
 	x_verdict(r, NF_DROP, NULL);
 	err_keep(&ret, rule_emit(bt, fam, r, &c->rules));

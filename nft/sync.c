@@ -315,6 +315,15 @@ static int sync_finish(struct nft_sync *s, int r, bool full, const struct fnode 
 	}
 	s->stats.ms = (double)(loop_now_us() - t0) / 1000.0;
 	s->stats.quarantined = (uint32_t)s->quar.n;
+	/* a rebuild writes every element; a change sync the difference */
+	if (s->stats.full)
+		s->elements = s->stats.elements_added;
+	else
+		s->elements += (int64_t)s->stats.elements_added - (int64_t)s->stats.elements_deleted;
+	s->stats.objects = s->elements;
+	for (size_t i = 0; i < s->chains.n; i++)
+		if (s->chains.v[i].exists)
+			s->stats.objects += s->chains.v[i].rules;
 	log_v(1, "nft", "sync done", "full=%d services=%zu messages=%u added=%u deleted=%u ms=%.2f",
 	      s->stats.full, services, s->stats.messages, s->stats.elements_added,
 	      s->stats.elements_deleted, s->stats.ms);

@@ -124,7 +124,7 @@ void kp_metrics_free(struct kp_metrics *m)
 	memset(m, 0, sizeof(*m));
 }
 
-static void proxy_mode(void *arg, const struct httpd_req *req, struct httpd_resp *r)
+void kp_metrics_proxy_mode(void *arg, const struct httpd_req *req, struct httpd_resp *r)
 {
 	r->content_type = "text/plain; charset=utf-8";
 	snprintf(r->headers, sizeof(r->headers), "X-Content-Type-Options: nosniff\r\n");
@@ -144,7 +144,7 @@ int kp_metrics_serve(struct kp_metrics *m, struct httpd *h)
 	int rc;
 
 	if ((rc = httpd_route(h, "/metrics", metrics_http, m->reg)) < 0 ||
-	    (rc = httpd_route(h, "/proxyMode", proxy_mode, NULL)) < 0 ||
+	    (rc = httpd_route(h, "/proxyMode", kp_metrics_proxy_mode, NULL)) < 0 ||
 	    (rc = httpd_route(h, "/healthz", ping, NULL)) < 0)
 		return rc;
 	return 0;

@@ -20,6 +20,8 @@ struct metrics;
 struct metric;
 struct hc_health;
 struct httpd;
+struct httpd_req;
+struct httpd_resp;
 
 struct kp_metrics {
 	struct metrics *reg;	/* route "/metrics" to metrics_http with this */
@@ -48,6 +50,8 @@ void kp_metrics_free(struct kp_metrics *m);
  * 127.0.0.1:10249): /metrics, /proxyMode ("nftables"), /healthz ("ok").
  * 0, or a negative errno from httpd_route. */
 int kp_metrics_serve(struct kp_metrics *m, struct httpd *h);
+/* GET /proxyMode: "nftables", as kube-proxy's metrics server answers */
+void kp_metrics_proxy_mode(void *arg, const struct httpd_req *req, struct httpd_resp *r);
 
 /* Count /healthz and /livez answers in kubeproxy_proxy_{healthz,livez}_total. */
 void kp_metrics_bind_health(struct kp_metrics *m, struct hc_health *h);

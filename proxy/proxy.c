@@ -3,6 +3,7 @@
 #include "core/log.h"
 #include "core/vec.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -283,15 +284,58 @@ static int ep_cmp(const void *a, const void *b)
 
 /* Parses IP strings (or CIDRs) into a model address list; a bad one is
  * logged and skipped, the others kept. */
+/* Does prefix a hold every address of b? */
+static bool prefix_holds(const struct faddr *a, const struct faddr *b)
+{
+	if (a->family != b->family || a->plen > b->plen)
+		return false;
+	for (int bit = 0; bit < a->plen; bit++)
+		if ((a->a[bit / 8] ^ b->a[bit / 8]) & (0x80 >> (bit % 8)))
+			return false;
+	return true;
+}
+
+/* Two prefixes either nest or are apart: keep only the outer ones. An
+ * interval set refuses overlapping elements (EEXIST) and would fail the
+ * Service; kube-proxy's anonymous sets merge them. */
+static void merge_nested(struct faddr *l, size_t *n)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < *n; i++) {
+		bool inner = false;
+
+		for (size_t j = 0; j < *n && !inner; j++)
+			inner = j != i && prefix_holds(&l[j], &l[i]) &&
+				(l[j].plen < l[i].plen || j < i);	/* equal: keep the first */
+		if (!inner)
+			l[kept++] = l[i];
+	}
+	*n = kept;
+}
+
 static int add_ips(struct build *b, const struct kube_service *svc, const char *field,
 		   const char *const *ips, size_t n, bool cidr, struct faddr **list, size_t *cnt)
 {
 	for (size_t i = 0; i < n; i++) {
+		char buf[INET6_ADDRSTRLEN + 8];
+		const char *t = ips[i];
+		size_t len;
 		struct faddr a;
 
-		if (!ips[i] || !*ips[i] || !strcmp(ips[i], "None"))
+		if (!t)
 			continue;
-		if (faddr_parse(&a, ips[i]) < 0 ||
+		/* " 192.0.2.0/24" passes API validation; kube-proxy trims it */
+		while (*t == ' ' || *t == '\t')
+			t++;
+		len = strlen(t);
+		while (len && (t[len - 1] == ' ' || t[len - 1] == '\t'))
+			len--;
+		if (!len || len >= sizeof(buf) || !strncmp(t, "None", len))
+			continue;
+		memcpy(buf, t, len);
+		buf[len] = 0;
+		if (faddr_parse(&a, buf) < 0 ||
 		    (!cidr && a.plen != (a.family == AF_INET ? 32 : 128))) {
 			log_warn("proxy", "ignoring a bad address", "service=%s/%s field=%s value=%s",
 				 svc->obj.namespace, svc->obj.name, field, log_q(ips[i]));
@@ -300,7 +344,20 @@ static int add_ips(struct build *b, const struct kube_service *svc, const char *
 		if (fsvc_add_addr(list, cnt, &a) < 0)
 			return -ENOMEM;
 	}
+	if (cidr)
+		merge_nested(*list, cnt);
 	return 0;
+}
+
+/* What one service port costs in the ruleset, about: an entry, a pick and
+ * the DNAT targets per address, the firewall per LB address and range, the
+ * same for the NodePort. */
+static size_t fsvc_elements(const struct fsvc *v)
+{
+	size_t ips = v->n_cluster_ips + v->n_external_ips + v->n_lb_ips;
+
+	return ips * (2 + v->n_eps) + v->n_lb_ips * v->n_source_ranges +
+	       (v->node_port ? 2 + v->n_eps : 0);
 }
 
 static int add_service(void *arg, const struct kube_object *o)
@@ -319,6 +376,7 @@ static int add_service(void *arg, const struct kube_object *o)
 	b->st->services++;
 	lb = svc->type == KUBE_SVC_LOAD_BALANCER;
 	external = lb || svc->type == KUBE_SVC_NODE_PORT || svc->n_external_ips;
+	size_t first = b->out->n_svcs, elements = 0;
 
 	for (uint16_t i = 0; i < svc->n_ports; i++) {
 		const struct kube_service_port *sp = &svc->ports[i];
@@ -373,6 +431,22 @@ static int add_service(void *arg, const struct kube_object *o)
 		if (v->n_eps > 1)
 			qsort(v->eps, v->n_eps, sizeof(*v->eps), ep_cmp);
 		b->st->service_ports++;
+		elements += fsvc_elements(v);
+	}
+	if (elements > PROXY_SVC_ELEMENT_BUDGET) {
+		/* one tenant's object must not block the loop for seconds with a
+		 * million elements (1,024 ports x 1,024 externalIPs) */
+		log_warn("proxy", "service left out: too many nftables elements", "service=%s/%s "
+			 "elements=%zu budget=%d", o->namespace, o->name, elements, PROXY_SVC_ELEMENT_BUDGET);
+		b->st->service_ports -= b->out->n_svcs - first;
+		while (b->out->n_svcs > first) {
+			struct fsvc *x = &b->out->svcs[--b->out->n_svcs];
+
+			b->st->endpoints -= x->n_eps;
+			fsvc_free(x);
+		}
+		b->st->services--;
+		b->st->over_budget++;
 	}
 	return 0;
 oom:

@@ -48,7 +48,13 @@ struct proxy_config {
 /* What the build saw, for logs and metrics. */
 struct proxy_stats {
 	size_t services, service_ports, endpoints, skipped_services;
+	size_t over_budget;	/* Services left out: over PROXY_SVC_ELEMENT_BUDGET */
 };
+
+/* The most nftables elements one Service may cost (about: addresses x
+ * (endpoints + 2) per port); over it the Service is left out with a log
+ * line. 100,000 is 50 ports x 2 addresses x 1,000 endpoints. */
+#define PROXY_SVC_ELEMENT_BUDGET 100000
 
 /*
  * Iteration over a cache: calls fn for every object until it returns

@@ -12,18 +12,21 @@
 #include "src/kpconfig_file.h"
 #include "src/l2speaker.h"
 #include "src/lbctl.h"
+#include "src/presence.h"
 #include "lbip/svc.h"
 #include "src/proxier.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define MAX_CONSUMERS 8
+#define KUBE_COUNTERS 3
 
 struct agent {
 	struct loop *loop;
@@ -48,9 +51,76 @@ struct agent {
 	struct lbctl_opts lbopts;
 	struct l2speaker_opts l2opts;
 	struct metrics *metrics;	/* /metrics: every part's registry */
+	/* the caches' own counters, read at each scrape */
+	struct metrics *kube_reg;
+	struct kube_counters {
+		struct metric *m[KUBE_COUNTERS];	/* as kube_counter_defs */
+		struct kube_informer_stats seen;
+	} kc[KUBE_KIND_COUNT];
+	struct metric *api_reachable;
 	char cm_selector[300];
 	const char *nodeport_addresses[8], *cluster_cidrs[4];
 };
+
+/* The caches' counters on /metrics, one family after another (their HELP
+ * and TYPE lines once each): a relist storm or a tenant's malformed objects
+ * show there, not only in the log. */
+static const struct kube_counter_def {
+	const char *name, *help;
+	size_t off;		/* in struct kube_informer_stats */
+} kube_counter_defs[KUBE_COUNTERS] = {
+	{ "ferry_kube_relists_total", "Full lists after the first, by kind (a 410, or failed resumes)",
+	  offsetof(struct kube_informer_stats, relists) },
+	{ "ferry_kube_watch_errors_total", "Watches that broke (not the server's normal end), by kind",
+	  offsetof(struct kube_informer_stats, watch_errors) },
+	{ "ferry_kube_bad_objects_total", "Objects the agent could not read and left out, by kind",
+	  offsetof(struct kube_informer_stats, bad_objects) },
+};
+
+static unsigned stat_at(const struct kube_informer_stats *st, size_t off)
+{
+	return *(const unsigned *)((const char *)st + off);
+}
+
+static void kube_scrape(void *arg)
+{
+	struct agent *a = arg;
+
+	metric_set(a->api_reachable, a->kube && kube_client_reachable(a->kube));
+	for (int k = 0; k < KUBE_KIND_COUNT; k++) {
+		struct kube_counters *c = &a->kc[k];
+		struct kube_informer_stats st;
+
+		if (!a->inf[k] || !c->m[0])
+			continue;
+		kube_informer_stats(a->inf[k], &st);
+		for (int i = 0; i < KUBE_COUNTERS; i++)
+			metric_add(c->m[i], stat_at(&st, kube_counter_defs[i].off) -
+					    stat_at(&c->seen, kube_counter_defs[i].off));
+		c->seen = st;
+	}
+}
+
+static int kube_metrics(struct agent *a)
+{
+	if (!(a->kube_reg = metrics_new()) ||
+	    !(a->api_reachable = metrics_gauge(a->kube_reg, "ferry_kube_api_reachable", NULL,
+					       "1 when the API server answers the agent, else 0")))
+		return -1;
+	for (int i = 0; i < KUBE_COUNTERS; i++)
+		for (int k = 0; k < KUBE_KIND_COUNT; k++) {
+			const struct kube_counter_def *d = &kube_counter_defs[i];
+			char l[96];
+
+			if (!a->inf[k])
+				continue;
+			snprintf(l, sizeof(l), "kind=\"%s\"", kube_kind_name(k));
+			if (!(a->kc[k].m[i] = metrics_counter(a->kube_reg, d->name, l, d->help)))
+				return -1;
+		}
+	metrics_on_scrape(a->kube_reg, kube_scrape, a);
+	return metrics_include(a->metrics, a->kube_reg);
+}
 
 /* Durations as kube-proxy's flags take them ("30s", "1m0s", "250ms"):
  * the --config parser's Go-duration reader, negative ones refused. */
@@ -157,7 +227,12 @@ static void on_del(void *arg, const struct kube_object *o)
 static bool healthz_extra(void *arg, struct httpd_resp *r)
 {
 	struct agent *a = arg;
-	bool api = a->kube && kube_client_reachable(a->kube), ok = api;
+	/* kube-proxy's semantics: the API being away says nothing about the
+	 * data plane, which forwards on; a load balancer probing 10256 must
+	 * not drain every node during a control-plane outage. Reachability is
+	 * reported here and on /metrics (ferry_kube_api_reachable). Until its
+	 * forwarding caches were listed once the node is not healthy. */
+	bool api = a->kube && kube_client_reachable(a->kube), ok = true;
 	int n = 0;
 
 	httpd_printf(r, ",\"apiReachable\":%s,\"synced\":{", api ? "true" : "false");
@@ -247,7 +322,7 @@ static int kube_start(struct agent *a)
 	if (open_http(a, a->healthz_bind, "/healthz", &a->httpd) < 0 ||
 	    open_http(a, a->metrics_bind, "/metrics", &a->metrics_httpd) < 0)
 		return -1;
-	if (!(a->metrics = metrics_new()))
+	if (!(a->metrics = metrics_new()) || kube_metrics(a) < 0)
 		return -1;
 	if (a->metrics_httpd)
 		httpd_route(a->metrics_httpd, "/metrics", metrics_http, a->metrics);
@@ -285,6 +360,7 @@ static void kube_stop(struct agent *a)
 		kube_informer_free(a->inf[k]);
 	kube_client_free(a->kube);
 	metrics_free(a->metrics);
+	metrics_free(a->kube_reg);
 }
 
 /*
@@ -584,6 +660,14 @@ int cmd_agent(int argc, char **argv)
 	else if (!a.l2opts.key_file)
 		log_info("agent", "layer-2 announcement off: no --l2-key-file (the heartbeat between "
 			 "agents needs a shared key)", "");
+	/* held until exit: `ferry cleanup` will not delete live tables. Two
+	 * agents on one node would fight over the same tables: say so. */
+	int presence = presence_claim();
+
+	if (presence == -EADDRINUSE)
+		log_err("agent", "another ferry agent runs on this node (network namespace)", "");
+	else if (presence < 0)
+		log_warn("agent", "cannot mark this agent as running", "err=%s", log_q(strerror(-presence)));
 	if (kube_start(&a) < 0) {
 		kube_stop(&a);
 		loop_free(a.loop);

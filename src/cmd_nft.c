@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "nft/model.h"
 #include "nft/kpcleanup.h"
+#include "src/presence.h"
 #include "nft/nft.h"
 
 #include <errno.h>
@@ -75,16 +76,41 @@ static int take_verbosity(int *argc, char **argv)
 	return 0;
 }
 
+/*
+ * Two jobs. `--kube-proxy-only` removes what kube-proxy left behind and
+ * nothing of ferry's: safe while ferry runs (the install steps use it).
+ * Without it, ferry's own tables go too, which cuts every Service on the
+ * node: refused while an agent runs here, unless --force.
+ */
 int cmd_cleanup(int argc, char **argv)
 {
-	if (take_verbosity(&argc, argv) || argc != 1) {
-		fprintf(stderr, "usage: ferry cleanup [-v N]\n");
-		return 2;
+	bool kp_only = false, force = false;
+	int o = 1, r;
+
+	if (take_verbosity(&argc, argv))
+		goto usage;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--kube-proxy-only"))
+			kp_only = true;
+		else if (!strcmp(argv[i], "--force"))
+			force = true;
+		else
+			argv[o++] = argv[i];
 	}
-	int r = nft_cleanup();
-	if (r) {
-		fprintf(stderr, "ferry: cleanup failed: %s\n", strerror(r < 0 ? -r : r));
-		return 1;
+	if (o != 1)
+		goto usage;
+	if (!kp_only) {
+		if (presence_held() && !force) {
+			fprintf(stderr, "ferry: an agent runs on this node: deleting its tables would cut "
+				"every Service here.\n  kube-proxy's leftovers only: ferry cleanup "
+				"--kube-proxy-only\n  ferry's tables anyway: ferry cleanup --force\n");
+			return 1;
+		}
+		r = nft_cleanup();
+		if (r) {
+			fprintf(stderr, "ferry: cleanup failed: %s\n", strerror(r < 0 ? -r : r));
+			return 1;
+		}
 	}
 	/* Migration: what kube-proxy left behind goes too. */
 	r = kp_cleanup();
@@ -95,6 +121,9 @@ int cmd_cleanup(int argc, char **argv)
 	if (r > 0)
 		log_info("cleanup", "removed kube-proxy's leftovers", "objects=%d", r);
 	return 0;
+usage:
+	fprintf(stderr, "usage: ferry cleanup [--kube-proxy-only] [--force] [-v N]\n");
+	return 2;
 }
 
 int cmd_dump(int argc, char **argv)

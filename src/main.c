@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 
 static int cmd_version(int argc, char **argv)
@@ -24,7 +25,7 @@ int cmd_check_config(int argc, char **argv);	/* src/cmd_check_config.c */
 
 static const struct command commands[] = {
 	{ "agent", cmd_agent, "run the node agent (Services and LoadBalancer IPs)" },
-	{ "cleanup", cmd_cleanup, "remove ferry's nftables tables" },
+	{ "cleanup", cmd_cleanup, "remove kube-proxy's leftovers and ferry's tables (--kube-proxy-only: only the former)" },
 	{ "dump", cmd_dump, "print a desired forwarding state (normalised JSON)" },
 	{ "apply-state", cmd_apply_state, "apply forwarding state files without Kubernetes" },
 	{ "check-config", cmd_check_config, "validate MetalLB configuration files offline" },
@@ -53,6 +54,9 @@ int parse_verbosity(const char *s)
 
 int main(int argc, char **argv)
 {
+	/* a peer that went away is an error return (EPIPE), never the end of
+	 * the agent: every socket write copes with it */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2) {
 		cmd_help(0, NULL);
 		return 2;

@@ -22,7 +22,10 @@
 #include <sys/time.h>
 #include <time.h>
 
+/* a failed sync is retried after 1 s, doubling up to 30 s: a kernel that
+ * keeps refusing must not starve the loop (probes, other parts) */
 #define RETRY_MS 1000
+#define RETRY_MAX_MS 30000
 
 /*
  * Where the proxier is between the caches and the kernel; every change of
@@ -71,6 +74,7 @@ struct proxier {
 	struct hc_servers *hc;		/* health-check node ports */
 	struct kp_metrics metrics;
 	uint32_t pending_svc, pending_eps;
+	int retry_ms;			/* the wait after the last failed sync */
 	/* EndpointSlice changes since the last good sync: their trigger times
 	 * (endpoints.kubernetes.io/last-change-trigger-time) and families */
 	struct pending_trigger { char *when; int family; } *triggers;
@@ -144,7 +148,8 @@ static uint64_t wall_ms(void)
 /*
  * When to sync after a change. An isolated change syncs at once: network
  * programming latency is the number users feel. A change is isolated when
- * none came in the QUIET_MS before it, even right after a burst. Changes
+ * none came in the QUIET_MS before it, even right after a burst (and the
+ * burst's wait is kept for the changes after it). Changes
  * that keep coming are gathered: the wait after a sync doubles from 10 ms
  * up to --min-sync-period (1 s by default, as kube-proxy's), so a burst of
  * a thousand changes costs a handful of syncs. The wait halves when syncs
@@ -300,6 +305,8 @@ static int sync_full(struct proxier *p, struct proxy_input *in, struct proxy_sta
 	int err = proxy_build(&p->o.cfg, in, &p->want, ps);
 
 	if (!err)
+		fstate_drop_bad(&p->want);
+	if (!err)
 		err = fstate_check(&p->want);
 	if (!err)
 		err = nft_sync_apply(p->nft, &p->want);
@@ -340,7 +347,10 @@ static int sync_some(struct proxier *p, struct proxy_input *in)
 	in->only = svcs;
 	in->n_only = n;
 	fstate_init(&old);
-	if ((err = proxy_build(&p->o.cfg, in, &p->want, NULL)) || (err = fstate_check(&p->want)) ||
+	if ((err = proxy_build(&p->o.cfg, in, &p->want, NULL)))
+		goto out;
+	fstate_drop_bad(&p->want);
+	if ((err = fstate_check(&p->want)) ||
 	    (err = fstate_dropped_keys(&p->applied, svcs, n, &p->want, &gone, &n_gone)))
 		goto out;
 	err = nft_sync_update(p->nft, &p->applied.node, p->want.svcs, p->want.n_svcs, gone, n_gone);
@@ -375,6 +385,31 @@ out:
 	return err;
 }
 
+/* Service ports with a Local policy and no local endpoint, per family, as
+ * kubeproxy_sync_proxy_rules_no_local_endpoints_total counts them: their
+ * traffic of that kind is dropped on this node. */
+static void count_no_local(const struct fstate *st, struct kp_sync_result *r)
+{
+	for (size_t i = 0; i < st->n_svcs; i++) {
+		const struct fsvc *v = &st->svcs[i];
+
+		for (int f = 0; f < 2; f++) {
+			int af = f ? AF_INET6 : AF_INET;
+			bool has_ip = false, local = false;
+
+			for (size_t k = 0; k < v->n_cluster_ips && !has_ip; k++)
+				has_ip = v->cluster_ips[k].family == af;
+			for (size_t k = 0; k < v->n_eps && !local; k++)
+				local = v->eps[k].local && v->eps[k].addr.family == af &&
+					(v->eps[k].ready || v->eps[k].serving);
+			if (!has_ip || local)
+				continue;
+			r->no_local_internal[f] += v->internal_policy == FPOLICY_LOCAL;
+			r->no_local_external[f] += v->external_policy == FPOLICY_LOCAL;
+		}
+	}
+}
+
 /* A rebuild from the whole cache beats many small ones past this share. */
 #define SOME_MAX_SHARE 4
 
@@ -402,14 +437,18 @@ static void sync_now(struct proxier *p)
 		kp_metrics_synced(&p->metrics, &r);
 		p->st.sync_errors++;
 		changed_clear(p);
+		p->retry_ms = p->retry_ms ? p->retry_ms * 2 : RETRY_MS;
+		if (p->retry_ms > RETRY_MAX_MS)
+			p->retry_ms = RETRY_MAX_MS;
 		log_err("proxy", "sync failed; the previous ruleset stays, retrying",
-			"err=%s retry_ms=%d", log_q(strerror(-err)), RETRY_MS);
+			"err=%s retry_ms=%d", log_q(strerror(-err)), p->retry_ms);
 		set_state(p, PX_RETRY, "sync failed");
-		schedule(p, loop_now_ms() + RETRY_MS);
+		schedule(p, loop_now_ms() + p->retry_ms);
 		return;
 	}
 	bool check = p->state == PX_CHECK;
 
+	p->retry_ms = 0;
 	set_state(p, PX_IDLE, "synced");
 	changed_clear(p);
 	const struct nft_sync_stats *ns = nft_sync_last(p->nft);
@@ -426,7 +465,9 @@ static void sync_now(struct proxier *p)
 	hc_health_updated(&p->health, AF_INET);
 	hc_health_updated(&p->health, AF_INET6);
 	struct kp_sync_result r = { .ok = true, .full = ns->full, .messages = ns->messages,
-				    .seconds = (loop_now_us() - t0) / 1e6 };
+				    .seconds = (loop_now_us() - t0) / 1e6, .objects = ns->objects };
+
+	count_no_local(&p->applied, &r);
 	kp_metrics_synced(&p->metrics, &r);
 	p->pending_svc = p->pending_eps = 0;
 	struct timespec now;
@@ -546,12 +587,9 @@ static void proxier_start(struct proxier *p)
 static void queued(struct proxier *p, enum kube_kind kind)
 {
 	uint64_t now = loop_now_ms();
-
 	/* the first change after a quiet spell: not part of a burst */
-	if (now - p->last_event_ms > QUIET_MS && started(p) && p->state != PX_RETRY) {
-		p->coalesce_ms = 0;
-		loop_timer_cancel(p->loop, &p->timer);
-	}
+	bool isolated = now - p->last_event_ms > QUIET_MS && started(p) && p->state != PX_RETRY;
+
 	p->last_event_ms = now;
 	/* a change: a pending self-check becomes a plain rebuild */
 	if (p->state == PX_CHECK)
@@ -563,8 +601,17 @@ static void queued(struct proxier *p, enum kube_kind kind)
 	kp_metrics_queued(&p->metrics, kind == KUBE_SERVICE, kind == KUBE_ENDPOINTSLICE);
 	hc_health_queued(&p->health, AF_INET);
 	hc_health_queued(&p->health, AF_INET6);
-	if (started(p))
-		schedule(p, 0);
+	if (!started(p))
+		return;
+	if (isolated) {
+		/* programmed at once; a burst that pauses for a moment keeps the
+		 * wait it built up, or every pause would restart the ramp */
+		if (now - p->last_sync_ms > 2 * p->coalesce_ms + QUIET_MS)
+			p->coalesce_ms = 0;
+		loop_timer_arm(p->loop, &p->timer, 0);
+		return;
+	}
+	schedule(p, 0);
 }
 
 static void proxier_changed(struct proxier *p, enum kube_kind kind)
@@ -652,6 +699,12 @@ static void *px_start(const struct consumer_env *env, const void *opts)
 	}
 	if (env->metrics_httpd) {
 		httpd_route(env->metrics_httpd, "/healthz", hc_healthz_http, &p->health);
+		/* kube-proxy's mode page: tools and the upstream e2e read it */
+		httpd_route(env->metrics_httpd, "/proxyMode", kp_metrics_proxy_mode, NULL);
+		/* the liveness probe's door: loopback only by default, so
+		 * strangers holding 10256's connections cannot get the agent
+		 * restarted (the manifest probes 127.0.0.1:10249/livez) */
+		httpd_route(env->metrics_httpd, "/livez", hc_livez_http, &p->health);
 	}
 	return p;
 }
@@ -673,6 +726,10 @@ static void px_changed(void *arg, enum kube_kind kind, const struct kube_object 
 		if (strcmp(o->name, p->o.cfg.node_name))
 			return;
 		if (!obj) {
+			/* our Node was deleted: the node is leaving the cluster
+			 * (kube-proxy exits here); load balancers drain it, and
+			 * forwarding carries on for what is still in flight */
+			hc_health_node_eligible(&p->health, false);
 			proxier_changed(p, kind);
 			return;
 		}

@@ -12,6 +12,7 @@ Serves paged lists and chunked watch streams of Services over HTTP/1.1 on
   {"op": "bookmark"}                      send a BOOKMARK to every watch
   {"op": "raw", "data": "..."}            write raw bytes into every watch
   {"op": "fail_lists", "count": N}        answer the next N lists with 500
+  {"op": "gone_watches", "count": N}      answer the next N watches with 410 at once
   {"op": "stats"}                         counters as JSON
   {"op": "conflicts", "count": N}         answer the next N PUTs with 409
   {"op": "forget", "prefix": P}           drop stored objects under P (event expiry)
@@ -32,7 +33,7 @@ from urllib.parse import parse_qs, urlparse
 
 lock = threading.Condition()
 state = {"rv": 1000, "compacted": 0, "objects": {}, "log": [], "cut": 0,
-         "fail_lists": 0, "lists": 0, "watches": 0, "raw": [], "bookmarks": 0,
+         "fail_lists": 0, "gone_watches": 0, "lists": 0, "watches": 0, "raw": [], "bookmarks": 0,
          "gen": 0, "store": {}, "writes": [], "conflicts": 0, "requests": [],
          "serve": {"/api/v1/services"}}
 
@@ -224,6 +225,8 @@ class Handler(BaseHTTPRequestHandler):
                 state["raw"].append(cmd["data"])
             elif op == "fail_lists":
                 state["fail_lists"] = cmd["count"]
+            elif op == "gone_watches":
+                state["gone_watches"] = cmd["count"]
             elif op == "conflicts":
                 state["conflicts"] = cmd["count"]
             elif op == "serve":
@@ -284,6 +287,9 @@ class Handler(BaseHTTPRequestHandler):
         rv = int(q.get("resourceVersion") or 0)
         with lock:
             state["watches"] += 1
+            if state["gone_watches"] > 0:
+                state["gone_watches"] -= 1
+                return self.status(410, "Expired", "too old resource version: %d (injected)" % rv)
             if rv < state["compacted"]:
                 return self.status(410, "Expired", "too old resource version: %d (%d)" % (rv, state["compacted"]))
             cut, bookmarks, raw = state["cut"], state["bookmarks"], len(state["raw"])

@@ -240,6 +240,62 @@ int main(int argc, char **argv)
 		CHECK_EQ_STR(kube_informer_resource_version(INF), want_rv);
 	}
 
+	/* 9b. a server that lists fine and answers every watch 410: the relists
+	 * back off instead of storming it (a list used to reset the backoff) */
+	{
+		struct kube_informer_stats s0, s1;
+
+		/* a fresh informer: no backoff left from the faults above */
+		kube_informer_free(INF);
+		synced = 0;
+		INF = kube_informer_new(C, KUBE_SERVICE, NULL, &h, NULL);
+		kube_informer_start(INF);
+		CHECK(run_until(is_synced, 10000));
+		run_for(300);
+		kube_informer_stats(INF, &s0);
+		ctl("{\"op\":\"gone_watches\",\"count\":1000}");
+		ctl("{\"op\":\"compact\"}");
+		run_for(3000);
+		ctl("{\"op\":\"gone_watches\",\"count\":0}");
+		kube_informer_stats(INF, &s1);
+		fprintf(stderr, "relists in 3 s of watches answered 410: %u\n", s1.relists - s0.relists);
+		CHECK(s1.relists - s0.relists >= 2);
+		CHECK(s1.relists - s0.relists <= 4);
+		/* and it heals once the watches work again */
+		put("put", 13, 113, "a13");
+		uint64_t end = loop_now_ms() + 15000;
+		while (loop_now_ms() < end && !(get(13) && get(13)->ports[0].port == 113))
+			loop_run_once(L, 20);
+		CHECK(get(13) && get(13)->ports[0].port == 113);
+	}
+
+	/* 9c. an object nested deeper than json-c's default 32 levels, in a list
+	 * and in a watch: it is read, and so is everything around it */
+	{
+		char deep[602], cmd[1024];
+
+		memset(deep, '[', 300);
+		memset(deep + 300, ']', 300);
+		deep[600] = 0;
+		snprintf(cmd, sizeof(cmd), "{\"op\":\"quiet_put\",\"object\":{\"metadata\":{\"name\":\"deep\","
+			 "\"namespace\":\"ns-d\"},\"spec\":{\"ports\":[{\"port\":80}],\"x\":%s}}}", deep);
+		ctl(cmd);
+		kube_informer_free(INF);
+		synced = 0;
+		INF = kube_informer_new(C, KUBE_SERVICE, NULL, &h, NULL);
+		kube_informer_start(INF);
+		CHECK(run_until(is_synced, 10000));
+		CHECK(kube_informer_get(INF, "ns-d", "deep") != NULL);
+		CHECK(get(13) != NULL);
+		snprintf(cmd, sizeof(cmd), "{\"op\":\"put\",\"object\":{\"metadata\":{\"name\":\"deep2\","
+			 "\"namespace\":\"ns-d\"},\"spec\":{\"ports\":[{\"port\":80}],\"x\":%s}}}", deep);
+		ctl(cmd);
+		uint64_t end = loop_now_ms() + 5000;
+		while (loop_now_ms() < end && !kube_informer_get(INF, "ns-d", "deep2"))
+			loop_run_once(L, 20);
+		CHECK(kube_informer_get(INF, "ns-d", "deep2") != NULL);
+	}
+
 	kube_informer_free(INF);
 
 	/* 10. selectors are escaped into the list and watch, with bookmarks and

@@ -201,7 +201,7 @@ static void test_malformed(void)
 		{ "{\"metadata\":\"x\"}", 0 },
 		{ "[1,2]", 0 },
 		{ "{\"metadata\":{\"name\":\"x\",\"labels\":[1]},\"spec\":{\"ports\":{\"port\":80},\"clusterIPs\":\"x\"}}", 1 },
-		{ "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"ports\":[1,\"a\",null,{\"port\":\"80\"}]}}", 1 },
+		{ "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"ports\":[1,\"a\",null,{\"port\":80}]}}", 1 },
 		{ "{\"metadata\":{\"name\":\"x\"},\"endpoints\":[null,{\"addresses\":[1,\"198.18.0.1\"],\"conditions\":{\"ready\":\"yes\"}}]}", 1 },
 	};
 
@@ -216,6 +216,34 @@ static void test_malformed(void)
 			kube_object_free(o);
 			json_object_put(j);
 		}
+	/* a port number outside 0-65535 (or not a number) refuses the object:
+	 * narrowed to 16 bits it would forward another port */
+	static const struct { enum kube_kind k; const char *json; int ok; } ports[] = {
+		{ KUBE_SERVICE, "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"ports\":[{\"port\":65535,\"nodePort\":30000,\"targetPort\":0}]}}", 1 },
+		{ KUBE_SERVICE, "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"ports\":[{\"port\":65616}]}}", 0 },
+		{ KUBE_SERVICE, "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"ports\":[{\"port\":-1}]}}", 0 },
+		{ KUBE_SERVICE, "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"ports\":[{\"port\":\"80\"}]}}", 0 },
+		{ KUBE_SERVICE, "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"ports\":[{\"port\":80,\"nodePort\":95536}]}}", 0 },
+		{ KUBE_SERVICE, "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"ports\":[{\"port\":80,\"targetPort\":70000}]}}", 0 },
+		{ KUBE_SERVICE, "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"ports\":[{\"port\":80,\"targetPort\":\"http\"}]}}", 1 },
+		{ KUBE_SERVICE, "{\"metadata\":{\"name\":\"x\"},\"spec\":{\"healthCheckNodePort\":4294967297}}", 0 },
+		{ KUBE_ENDPOINTSLICE, "{\"metadata\":{\"name\":\"x\"},\"ports\":[{\"port\":8080},{}]}", 1 },
+		{ KUBE_ENDPOINTSLICE, "{\"metadata\":{\"name\":\"x\"},\"ports\":[{\"port\":73616}]}", 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++) {
+		struct json_object *pj = json_tokener_parse(ports[i].json);
+		const char *err = NULL;
+		struct kube_object *po = kube_object_from_json(ports[i].k, pj, &err);
+
+		if (!!po != ports[i].ok)
+			fprintf(stderr, "port row %zu: %s\n", i, err ? err : "accepted");
+		CHECK(!!po == ports[i].ok);
+		CHECK(po || (err && strstr(err, "port")));
+		kube_object_free(po);
+		json_object_put(pj);
+	}
+
 	struct json_object *j = json_tokener_parse("{\"metadata\":{\"name\":\"x\"},\"endpoints\":[null,"
 		"{\"addresses\":[1,\"198.18.0.1\"],\"conditions\":{\"ready\":\"yes\"}}]}");
 	struct kube_object *o = kube_object_from_json(KUBE_ENDPOINTSLICE, j, NULL);

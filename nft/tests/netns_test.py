@@ -215,6 +215,28 @@ def test_operator_table():
     nft('delete', 'table', 'inet', 'operator')
 
 
+def test_cleanup_spares_a_running_agent():
+    """`ferry cleanup` will not cut a running agent's Services; the
+    kube-proxy-only form and --force say what they do. The agent's mark is
+    its abstract socket "ferry-agent" in this network namespace: held here
+    as the agent holds it."""
+    apply({'node': NODE, 'services': [web()]})
+    mark = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    mark.bind('\0ferry-agent')
+    try:
+        r = subprocess.run([FERRY, 'cleanup'], capture_output=True, text=True)
+        check(r.returncode == 1 and 'an agent runs' in r.stderr, 'cleanup refused while an agent runs')
+        check(nft('list', 'table', 'ip', 'ferry').returncode == 0, 'the agent\'s table survived')
+        r = subprocess.run([FERRY, 'cleanup', '--kube-proxy-only'], capture_output=True, text=True)
+        check(r.returncode == 0, 'kube-proxy-only cleanup runs beside an agent')
+        check(nft('list', 'table', 'ip', 'ferry').returncode == 0, 'kube-proxy-only cleanup kept ferry')
+        r = subprocess.run([FERRY, 'cleanup', '--force'], capture_output=True, text=True)
+        check(r.returncode == 0 and nft('list', 'table', 'ip', 'ferry').returncode != 0,
+              '--force removes ferry\'s tables')
+    finally:
+        mark.close()
+
+
 def test_flush_repaired():
     cleanup()
     st = {'node': NODE, 'services': [web()]}
@@ -439,7 +461,8 @@ def main():
             sys.exit(2)
         os.environ['FERRY_NETNS_TEST_INNER'] = '1'
         os.execvp('unshare', ['unshare', '-n', sys.executable, os.path.abspath(__file__), *sys.argv[1:]])
-    for t in (test_expectations, test_big_service, test_reload, test_operator_table, test_flush_repaired,
+    for t in (test_expectations, test_big_service, test_reload, test_operator_table,
+              test_cleanup_spares_a_running_agent, test_flush_repaired,
               test_node_change_rebuilds, test_bad_input_keeps_state, test_property, test_property_via_update, test_dumps):
         n = failures
         t()

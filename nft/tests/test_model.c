@@ -4,6 +4,7 @@
 #include "nft/model.h"
 #include "nft/render.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
@@ -69,6 +70,30 @@ static void test_pick_eps(void)
 	CHECK(out[0] == &v->eps[2]);
 	v->eps[2].serving = false;
 	CHECK_EQ_INT(fsvc_pick_eps(v, AF_INET, false, out), 0);
+	fstate_free(&s);
+}
+
+/* One tenant's broken Service port leaves out that port alone. */
+static void test_drop_bad(void)
+{
+	struct fstate s;
+
+	fstate_init(&s);
+	svc(&s, "a/good:http/tcp", "198.19.0.1", 1, 0);
+	svc(&s, "b/dup:http/tcp", "198.19.0.2", 1, 0);
+	svc(&s, "b/dup:http/tcp", "198.19.0.3", 1, 0);
+	svc(&s, "c/noport:http/tcp", "198.19.0.4", 1, 0)->port = 0;
+	svc(&s, "d/badip:http/tcp", "198.19.0.5", 1, 0)->cluster_ips[0].plen = 24;
+	svc(&s, "e/good:http/tcp", "198.19.0.6", 1, 0);
+	fstate_sort(&s);
+	CHECK_EQ_INT(fstate_check(&s), -EINVAL);
+	CHECK_EQ_INT((int)fstate_drop_bad(&s), 3);
+	CHECK_EQ_INT(fstate_check(&s), 0);
+	CHECK_EQ_INT((int)s.n_svcs, 3);
+	CHECK(fstate_find(&s, "a/good:http/tcp") && fstate_find(&s, "e/good:http/tcp"));
+	CHECK(fstate_find(&s, "b/dup:http/tcp") != NULL);
+	CHECK(!fstate_find(&s, "c/noport:http/tcp") && !fstate_find(&s, "d/badip:http/tcp"));
+	CHECK_EQ_INT((int)fstate_drop_bad(&s), 0);
 	fstate_free(&s);
 }
 
@@ -218,6 +243,7 @@ int main(void)
 {
 	test_addr();
 	test_pick_eps();
+	test_drop_bad();
 	test_render();
 	test_pick_names();
 	test_json();

@@ -126,6 +126,8 @@ static char *run(const char *dir)
 	json_object_object_add(c, "servicePorts", json_object_new_int64(ps.service_ports));
 	json_object_object_add(c, "endpoints", json_object_new_int64(ps.endpoints));
 	json_object_object_add(c, "skippedServices", json_object_new_int64(ps.skipped_services));
+	if (ps.over_budget)
+		json_object_object_add(c, "overBudget", json_object_new_int64(ps.over_budget));
 	json_object_object_add(res, "stats", c);
 	json_object_object_add(res, "state", json_tokener_parse(dump));
 	free(dump);
