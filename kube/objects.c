@@ -437,7 +437,7 @@ static int build_service(struct bld *b, struct json_object *j, const char **err)
 		for (size_t i = 0; i < n; i++) {
 			struct json_object *p = json_object_array_get_idx(a, i), *tp = jget(p, "targetPort");
 
-			long long port, node_port, target_port;
+			long long port, node_port, target_port = 0;	/* -O2 cannot see the guard */
 
 			if (jport(p, "port", 0, &port) < 0 || jport(p, "nodePort", 0, &node_port) < 0 ||
 			    (tp && json_object_is_type(tp, json_type_int) &&
