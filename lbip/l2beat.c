@@ -452,3 +452,41 @@ bool l2live_peer(const struct l2live *t, const char *node, struct l2peer_info *o
 	peer_info(pe, out);
 	return true;
 }
+
+int l2beat_keys_parse(const char *text, size_t n, struct l2beat_keys *out, const char **why)
+{
+	size_t i = 0;
+
+	memset(out, 0, sizeof(*out));
+	while (i < n) {
+		size_t j = i, len;
+
+		while (j < n && text[j] != '\n')
+			j++;
+		len = j - i;
+		if (len && text[i + len - 1] == '\r')
+			len--;
+		if (len) {
+			if (memchr(text + i, '\0', len)) {
+				*why = "a key holds a NUL byte";
+				return -EINVAL;
+			}
+			if (len < L2BEAT_KEY_MIN || len > L2BEAT_KEY_MAX) {
+				*why = "a key must be 16 to 256 bytes";
+				return -EINVAL;
+			}
+			if (out->n == L2BEAT_KEYS) {
+				*why = "more than two keys (the signing one and one more)";
+				return -EINVAL;
+			}
+			memcpy(out->k[out->n], text + i, len);
+			out->len[out->n++] = len;
+		}
+		i = j + 1;
+	}
+	if (!out->n) {
+		*why = "no key";
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -74,8 +74,7 @@ struct psvc {
 struct l2speaker {
 	struct consumer_env env;
 	struct l2speaker_opts o;
-	uint8_t key[256];
-	size_t klen;
+	struct l2beat_keys keys;	/* [0] signs, all verify */
 	struct l2io *io;
 	struct l2live *live;
 	struct kube_recorder *rec;
@@ -601,7 +600,7 @@ static void send_beat(struct l2speaker *s, bool leaving)
 	b.n_owned = n_owned;
 	if (leaving)
 		b.flags = (uint8_t)((b.flags & ~L2BEAT_READY) | L2BEAT_LEAVING);
-	if ((len = l2beat_encode(&b, s->key, s->klen, buf, sizeof(buf))) < 0)
+	if ((len = l2beat_encode(&b, s->keys.k[0], s->keys.len[0], buf, sizeof(buf))) < 0)
 		return;
 	if (l2io_send_beat(s->io, buf, (size_t)len) > 0)
 		metric_inc(s->m_beats_sent);
@@ -700,7 +699,10 @@ static void on_beat(void *arg, int ifindex, const uint8_t *p, size_t n)
 
 	if (s->stopping)
 		return;
-	rc = l2beat_decode(p, n, s->key, s->klen, &b, &why);
+	/* the signing key first, then the other one (rotation) */
+	rc = -EACCES;
+	for (size_t k = 0; k < s->keys.n && rc == -EACCES; k++)
+		rc = l2beat_decode(p, n, s->keys.k[k], s->keys.len[k], &b, &why);
 	if (rc == 0) {
 		enum l2peer_state before = l2live_state(s->live, b.node);
 
@@ -814,6 +816,8 @@ static void *l2_start(const struct consumer_env *env, const void *opts)
 	const struct l2speaker_opts *o = opts;
 	struct l2live_params lp = L2LIVE_DEFAULTS;
 	struct l2speaker *s;
+	struct l2beat_keys keys;
+	const char *why = NULL;
 	char *key = NULL;
 	size_t klen = 0;
 	uint64_t boot;
@@ -826,22 +830,16 @@ static void *l2_start(const struct consumer_env *env, const void *opts)
 			log_q(strerror(-rc)));
 		return NULL;
 	}
-	/* a trailing newline (echo, a Secret made with --from-literal) is not key */
-	while (klen && (key[klen - 1] == '\n' || key[klen - 1] == '\r'))
-		klen--;
-	if (klen < L2BEAT_KEY_MIN || klen > 256) {
-		log_err("l2", "heartbeat key must be 16 to 256 bytes", "path=%s bytes=%zu",
-			log_q(o->key_file), klen);
-		free(key);
-		return NULL;
-	}
-	if (!(s = calloc(1, sizeof(*s)))) {
-		free(key);
-		return NULL;
-	}
-	memcpy(s->key, key, klen);
-	s->klen = klen;
+	rc = l2beat_keys_parse(key, klen, &keys, &why);
 	free(key);
+	if (rc < 0) {
+		log_err("l2", "bad heartbeat key file (one key per line, 16 to 256 bytes, at most two)",
+			"path=%s err=%s", log_q(o->key_file), log_q(why));
+		return NULL;
+	}
+	if (!(s = calloc(1, sizeof(*s))))
+		return NULL;
+	s->keys = keys;
 	s->env = *env;
 	s->o = *o;
 	if (!s->o.interval_ms)
@@ -864,8 +862,8 @@ static void *l2_start(const struct consumer_env *env, const void *opts)
 	}
 	s->cfg_dirty = true;
 	loop_timer_arm(env->loop, &s->beat_timer, 0);
-	log_info("l2", "layer-2 speaker ready", "interval_ms=%u interfaces=%s key_bytes=%zu",
-		 s->o.interval_ms, s->o.n_interfaces ? "flag" : "by subnet", s->klen);
+	log_info("l2", "layer-2 speaker ready", "interval_ms=%u interfaces=%s keys=%zu",
+		 s->o.interval_ms, s->o.n_interfaces ? "flag" : "by subnet", s->keys.n);
 	return s;
 fail:
 	l2live_free(s->live);

@@ -235,6 +235,34 @@ static void walk_count(void *ctx, const struct l2peer_info *p)
 	(*(int *)ctx) += p->n_owned;
 }
 
+static void test_keys(void)
+{
+	struct l2beat_keys k;
+	const char *why = NULL;
+	static const char two[] = "0123456789abcdef-old\r\n\n0123456789abcdef-new\n";
+	static const char nul[] = "0123456789abcdef\0xyz\n";
+
+	CHECK_EQ_INT(l2beat_keys_parse(two, strlen(two), &k, &why), 0);
+	CHECK(k.n == 2 && k.len[0] == 20 && !memcmp(k.k[0], "0123456789abcdef-old", 20));
+	CHECK(k.len[1] == 20 && !memcmp(k.k[1], "0123456789abcdef-new", 20));
+	/* no trailing newline, one key */
+	CHECK_EQ_INT(l2beat_keys_parse("0123456789abcdef", 16, &k, &why), 0);
+	CHECK(k.n == 1 && k.len[0] == 16);
+	CHECK_EQ_INT(l2beat_keys_parse("short\n", 6, &k, &why), -EINVAL);
+	CHECK_EQ_INT(l2beat_keys_parse("\n\r\n", 3, &k, &why), -EINVAL);
+	CHECK_EQ_INT(l2beat_keys_parse("", 0, &k, &why), -EINVAL);
+	CHECK_EQ_INT(l2beat_keys_parse(nul, sizeof(nul) - 1, &k, &why), -EINVAL);
+	CHECK_EQ_INT(l2beat_keys_parse("0123456789abcdef\n0123456789abcdeg\n0123456789abcdeh\n", 51, &k,
+					&why), -EINVAL);
+	{
+		char big[300];
+
+		memset(big, 'a', sizeof(big));
+		CHECK_EQ_INT(l2beat_keys_parse(big, 257, &k, &why), -EINVAL);
+		CHECK_EQ_INT(l2beat_keys_parse(big, 256, &k, &why), 0);
+	}
+}
+
 int main(void)
 {
 	log_set_stream(stdout);
@@ -242,6 +270,7 @@ int main(void)
 	test_replay();
 	test_liveness();
 	test_claim();
+	test_keys();
 	struct l2live *t = l2live_new("self", 1, NULL, 0);
 	int n = 0;
 
