@@ -95,8 +95,9 @@ def metrics(c, node):
 
 
 # One ARP request every `interval` from client's eth0 (raw socket), and every
-# reply attributed to the request whose window it arrives in: one JSON line
-# per request, [index, seconds since start, [MACs that answered]].
+# reply to it attributed to the request whose window it arrives in: one JSON
+# line per request, [index, seconds since start, [MACs that answered]]. Two
+# MACs for one request: two nodes owned the address when it arrived.
 PROBE = r"""
 import json, socket, struct, sys, time
 ip, src, n, iv = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
@@ -116,7 +117,10 @@ for i in range(n):
             d = s.recv(128)
         except socket.timeout:
             continue
-        if len(d) >= 42 and d[20:22] == b"\x00\x02" and d[28:32] == tip:
+        # answers to our requests only (to us): a new owner's gratuitous
+        # ARP is not a second answer
+        if (len(d) >= 42 and d[20:22] == b"\x00\x02" and d[28:32] == tip and d[0:6] == mac
+                and d[32:38] == mac):
             macs.add(d[22:28].hex(":"))
     print(json.dumps([i, round(time.monotonic() - t0, 3), sorted(macs)]), flush=True)
 """

@@ -403,16 +403,30 @@ static void post_assigned(struct l2speaker *s, const struct l2addr *a)
  */
 #define HANDOVER_WAIT_MS 2000
 
-static bool prev_let_go(struct l2speaker *s, const struct l2addr *a, const char *prev,
-			uint64_t expect, uint64_t now)
+static bool let_go(struct l2speaker *s, const char *node, uint64_t expect, uint64_t now)
 {
 	struct l2peer_info pi;
 
-	if (!prev || !l2live_counts(s->live, prev, now))
+	if (!node || !strcmp(node, s->env.node_name) || !l2live_counts(s->live, node, now))
 		return true;
-	if (l2live_peer(s->live, prev, &pi) && pi.owned == expect)
+	return l2live_peer(s->live, node, &pi) && pi.owned == expect;
+}
+
+/* Both prev (who would own it without us) and the owner our last pass
+ * computed (who announced it, when our own view says nobody else may: its
+ * view may lag ours) must have let go. */
+static bool prev_let_go(struct l2speaker *s, const struct l2addr *a, const struct pass *p, int prev,
+			const uint64_t *expect)
+{
+	int last = -1;
+
+	for (size_t i = 0; a->owner[0] && i < p->nodes.n && last < 0; i++)
+		if (!strcmp(p->nodes.v[i].name, a->owner))
+			last = (int)i;
+	if (let_go(s, prev >= 0 ? p->nodes.v[prev].name : NULL, prev >= 0 ? expect[prev] : 0, p->now) &&
+	    let_go(s, last >= 0 ? p->nodes.v[last].name : NULL, last >= 0 ? expect[last] : 0, p->now))
 		return true;
-	return a->state == A_WAITING && now >= a->since + HANDOVER_WAIT_MS;
+	return a->state == A_WAITING && p->now >= a->since + HANDOVER_WAIT_MS;
 }
 
 static void run(struct loop_timer *t)
@@ -520,7 +534,7 @@ static void run(struct loop_timer *t)
 				const char *pn = prev >= 0 ? p.nodes.v[prev].name : NULL;
 
 				if (l2live_may_take(s->live, p.now, pn) &&
-				    prev_let_go(s, a, pn, prev >= 0 ? expect[prev] : 0, p.now)) {
+				    prev_let_go(s, a, &p, prev, expect)) {
 					bool failover = a->owner[0] && strcmp(a->owner, s->env.node_name);
 
 					set_state(s, a, A_ANNOUNCED, failover ? "taken over" : "owner");
