@@ -151,6 +151,7 @@ struct peer {
 	uint64_t boot_id, seq, view;
 	uint8_t flags;
 	uint32_t n_owned;
+	uint64_t owned;
 };
 
 struct l2live {
@@ -361,6 +362,7 @@ int l2live_beat(struct l2live *t, const struct l2beat *b, uint64_t now_ms, int64
 	pe->view = b->view;
 	pe->flags = b->flags;
 	pe->n_owned = b->n_owned;
+	pe->owned = b->owned;
 	transition(pe, (b->flags & L2BEAT_LEAVING) ? EV_LEAVING : EV_BEAT, now_ms, NULL);
 	update_agree(t, now_ms);
 	return 0;
@@ -425,13 +427,66 @@ void l2live_own_beat(struct l2live *t, uint64_t now_ms, struct l2beat *b)
 	b->view = l2live_view(t, now_ms);
 }
 
+static void peer_info(const struct peer *pe, struct l2peer_info *i)
+{
+	*i = (struct l2peer_info){ pe->name, pe->state, pe->last_ms, pe->boot_id, pe->seq,
+				   pe->flags, pe->n_owned, pe->owned };
+}
+
 void l2live_walk(const struct l2live *t, void (*fn)(void *ctx, const struct l2peer_info *p), void *ctx)
 {
 	HTAB_WALK(&t->peers, n) {
-		struct peer *pe = container_of(n, struct peer, node);
-		struct l2peer_info i = { pe->name, pe->state, pe->last_ms, pe->boot_id, pe->seq,
-					 pe->flags, pe->n_owned };
+		struct l2peer_info i;
 
+		peer_info(container_of(n, struct peer, node), &i);
 		fn(ctx, &i);
 	}
+}
+
+bool l2live_peer(const struct l2live *t, const char *node, struct l2peer_info *out)
+{
+	const struct peer *pe = find(t, node);
+
+	if (!pe)
+		return false;
+	peer_info(pe, out);
+	return true;
+}
+
+int l2beat_keys_parse(const char *text, size_t n, struct l2beat_keys *out, const char **why)
+{
+	size_t i = 0;
+
+	memset(out, 0, sizeof(*out));
+	while (i < n) {
+		size_t j = i, len;
+
+		while (j < n && text[j] != '\n')
+			j++;
+		len = j - i;
+		if (len && text[i + len - 1] == '\r')
+			len--;
+		if (len) {
+			if (memchr(text + i, '\0', len)) {
+				*why = "a key holds a NUL byte";
+				return -EINVAL;
+			}
+			if (len < L2BEAT_KEY_MIN || len > L2BEAT_KEY_MAX) {
+				*why = "a key must be 16 to 256 bytes";
+				return -EINVAL;
+			}
+			if (out->n == L2BEAT_KEYS) {
+				*why = "more than two keys (the signing one and one more)";
+				return -EINVAL;
+			}
+			memcpy(out->k[out->n], text + i, len);
+			out->len[out->n++] = len;
+		}
+		i = j + 1;
+	}
+	if (!out->n) {
+		*why = "no key";
+		return -EINVAL;
+	}
+	return 0;
 }

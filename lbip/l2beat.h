@@ -68,6 +68,20 @@ int l2beat_encode(const struct l2beat *b, const void *key, size_t klen, uint8_t 
 int l2beat_decode(const uint8_t *p, size_t n, const void *key, size_t klen, struct l2beat *b,
 		  const char **why);
 
+/* The shared key file: one key per line, 16 to 256 bytes each (no NUL);
+ * a trailing CR and blank lines are ignored. The first key signs, every key
+ * verifies, so a key rotates without a moment two agents cannot hear each
+ * other: "old\nnew" everywhere, then "new\nold", then "new". 0, or -EINVAL
+ * with *why (no key, more than L2BEAT_KEYS, a bad length or a NUL). */
+#define L2BEAT_KEY_MAX 256
+#define L2BEAT_KEYS 2
+struct l2beat_keys {
+	uint8_t k[L2BEAT_KEYS][L2BEAT_KEY_MAX];
+	size_t len[L2BEAT_KEYS];
+	size_t n;
+};
+int l2beat_keys_parse(const char *text, size_t n, struct l2beat_keys *out, const char **why);
+
 /* Order-independent digest of a set: start from 0, add each member's bytes
  * (a node name, an address's struct lb_addr b[]); equal sets, equal sums. */
 uint64_t l2beat_digest_add(uint64_t d, const void *p, size_t n);
@@ -165,7 +179,10 @@ struct l2peer_info {
 	uint64_t boot_id, seq;
 	uint8_t flags;
 	uint32_t n_owned;
+	uint64_t owned;			/* the owned digest of its last beat */
 };
 void l2live_walk(const struct l2live *t, void (*fn)(void *ctx, const struct l2peer_info *p), void *ctx);
+/* One peer; false when unknown. */
+bool l2live_peer(const struct l2live *t, const char *node, struct l2peer_info *out);
 
 #endif

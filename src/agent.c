@@ -10,6 +10,7 @@
 #include "kube/informer.h"
 #include "src/cmd.h"
 #include "src/kpconfig_file.h"
+#include "src/l2speaker.h"
 #include "src/lbctl.h"
 #include "src/presence.h"
 #include "lbip/svc.h"
@@ -48,6 +49,7 @@ struct agent {
 	size_t n_cons;
 	struct proxier_opts popts;
 	struct lbctl_opts lbopts;
+	struct l2speaker_opts l2opts;
 	struct metrics *metrics;	/* /metrics: every part's registry */
 	/* the caches' own counters, read at each scrape */
 	struct metrics *kube_reg;
@@ -158,6 +160,7 @@ static size_t consumers_list(struct agent *a, struct consumer_slot *out)
 	const struct consumer_slot list[] = {
 		{ &proxier_consumer, &a->popts },
 		{ &lbctl_consumer, &a->lbopts },
+		{ &l2speaker_consumer, &a->l2opts },
 	};
 
 	_Static_assert(sizeof(list) / sizeof(list[0]) <= MAX_CONSUMERS, "raise MAX_CONSUMERS");
@@ -302,7 +305,7 @@ static int kube_start(struct agent *a)
 	/* the allocator's inputs: MetalLB's configuration (one ConfigMap, the
 	 * metallb.io resources, cluster-wide as MetalLB reads them) and the
 	 * Namespaces its pools may select */
-	if (!a->lbopts.disabled) {
+	if (!a->lbopts.disabled || !a->l2opts.disabled) {
 		struct kube_informer_opts cm = { .namespace = a->lbopts.config_namespace,
 						 .field_selector = a->cm_selector };
 
@@ -434,7 +437,11 @@ static void usage(FILE *f)
 		   "                   [--lb-config-namespace NS (metallb-system)] [--lb-config-name NAME (config)]\n"
 		   "                   [--lb-lease-namespace NS (ferry-system)] [--lb-lease-name NAME (ferry-lb-allocator)]\n"
 		   "                   [--lb-lease-duration DURATION (15s)] [--lb-renew-deadline DURATION (10s)]\n"
-		   "                   [--lb-retry-period DURATION (2s)]\n");
+		   "                   [--lb-retry-period DURATION (2s)]\n"
+		   "Layer-2 announcement (ARP/NDP for the LoadBalancer IPs of layer-2 pools):\n"
+		   "                   [--l2=true|false (true)] [--l2-key-file FILE (none: layer 2 is off)]\n"
+		   "                   [--l2-interfaces IF,... (default: those on an address's subnet)]\n"
+		   "                   [--l2-beat-interval DURATION (200ms)]\n");
 }
 
 int cmd_agent(int argc, char **argv)
@@ -464,6 +471,10 @@ int cmd_agent(int argc, char **argv)
 		{ "lb-lease-duration", required_argument, NULL, 1006 },
 		{ "lb-renew-deadline", required_argument, NULL, 1007 },
 		{ "lb-retry-period", required_argument, NULL, 1008 },
+		{ "l2", required_argument, NULL, 1100 },
+		{ "l2-key-file", required_argument, NULL, 1101 },
+		{ "l2-interfaces", required_argument, NULL, 1102 },
+		{ "l2-beat-interval", required_argument, NULL, 1103 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -481,6 +492,7 @@ int cmd_agent(int argc, char **argv)
 	struct kp_config kc = { 0 };
 	char *end;
 	char host[256] = "";
+	bool l2_off = false;
 	int c, v;
 
 	while ((c = getopt_long(argc, argv, "v:h", opts, NULL)) != -1) {
@@ -582,6 +594,28 @@ int cmd_agent(int argc, char **argv)
 			else
 				a.lbopts.retry_ms = (int)ms;
 			break;
+		case 1100:
+			if (strcmp(optarg, "true") && strcmp(optarg, "false")) {
+				fprintf(stderr, "ferry agent: --l2 takes true or false\n");
+				return 2;
+			}
+			l2_off = !strcmp(optarg, "false");
+			break;
+		case 1101: a.l2opts.key_file = optarg; break;
+		case 1102:
+			if ((n = split_list(optarg, a.l2opts.interfaces, L2_MAX_IFACE_FLAGS)) < 0) {
+				fprintf(stderr, "ferry agent: at most %d --l2-interfaces\n", L2_MAX_IFACE_FLAGS);
+				return 2;
+			}
+			a.l2opts.n_interfaces = (size_t)n;
+			break;
+		case 1103:
+			if (parse_duration_ms(optarg, &ms) < 0 || ms < 20 || ms > 10000) {
+				fprintf(stderr, "ferry agent: --l2-beat-interval between 20ms and 10s\n");
+				return 2;
+			}
+			a.l2opts.interval_ms = (uint32_t)ms;
+			break;
 		case 'F':
 			config_path = optarg;
 			break;
@@ -605,6 +639,12 @@ int cmd_agent(int argc, char **argv)
 		gethostname(host, sizeof(host) - 1);
 		a.node_name = host;
 	}
+	/* layer 2 shares the allocator's view of MetalLB's configuration; it
+	 * needs the heartbeat key, without which it cannot be safe */
+	a.l2opts.lb_class = a.lbopts.lb_class;
+	a.l2opts.config_namespace = a.lbopts.config_namespace;
+	a.l2opts.config_name = a.lbopts.config_name;
+	a.l2opts.disabled = l2_off || !a.l2opts.key_file;
 
 	a.loop = loop_new();
 	if (!a.loop) {
@@ -615,6 +655,11 @@ int cmd_agent(int argc, char **argv)
 	loop_signal(a.loop, SIGINT, on_stop_signal, &a);
 	log_info("agent", "started", "version=%s node=%s pid=%d", FERRY_VERSION,
 		 log_q(a.node_name), (int)getpid());
+	if (l2_off)
+		log_info("agent", "layer-2 announcement off (--l2=false)", "");
+	else if (!a.l2opts.key_file)
+		log_info("agent", "layer-2 announcement off: no --l2-key-file (the heartbeat between "
+			 "agents needs a shared key)", "");
 	/* held until exit: `ferry cleanup` will not delete live tables. Two
 	 * agents on one node would fight over the same tables: say so. */
 	int presence = presence_claim();

@@ -27,6 +27,7 @@
 #include "lbip/alloc.h"
 #include "lbip/configparse.h"
 #include "lbip/svc.h"
+#include "src/lbconfig.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -170,48 +171,23 @@ static void report_config_errors(struct lbctl *c, const struct kube_object *cm,
 	}
 }
 
-struct add_ctx {
-	struct lb_config_builder *b;
-	struct lb_errors *errs;
-};
-
-static int add_resource(void *arg, const struct kube_object *o)
-{
-	struct add_ctx *x = arg;
-	const struct kube_custom *cr = kube_custom(o);
-
-	if (cr && cr->json)
-		lb_config_add_resource(x->b, cr->json, cr->json_len, x->errs);
-	return 0;
-}
-
 static void pool_metrics_update(struct lbctl *c);
 
 /* Build the configuration from the caches; keep the last good one when the
  * new one is refused. */
 static void load_config(struct lbctl *c)
 {
-	struct lb_config_builder *b = lb_config_builder_new();
 	struct lb_errors errs = { 0 };
 	struct lb_config *cfg = NULL;
 	const struct kube_object *cm = NULL;
-	struct add_ctx x = { b, &errs };
-	const char *text;
+	int rc;
 
 	c->cfg_dirty = false;
-	if (!b) {
+	rc = lb_config_from_caches(c->env.inf, c->o.config_namespace, c->o.config_name, &cfg, &cm,
+				   &errs);
+	if (rc == -ENOMEM && !errs.n) {
 		c->cfg_dirty = true;	/* try again at the next pass */
-		return;
-	}
-	if (c->env.inf[KUBE_CONFIGMAP])
-		cm = kube_informer_get(c->env.inf[KUBE_CONFIGMAP], c->o.config_namespace,
-				       c->o.config_name);
-	if (cm && (text = kube_kv_get(kube_configmap(cm)->data, kube_configmap(cm)->n_data, "config")))
-		lb_config_add_configmap_text(b, text, strlen(text), &errs);
-	for (int k = KUBE_CUSTOM_FIRST; k < KUBE_KIND_COUNT; k++)
-		if (c->env.inf[k])
-			kube_informer_foreach(c->env.inf[k], add_resource, &x);
-	if (lb_config_finish(b, &cfg, &errs) < 0 || !cfg) {
+	} else if (rc < 0) {
 		report_config_errors(c, cm, &errs);
 		metric_inc(c->m_config_errors);
 		metric_set(c->m_config_ok, 0);
@@ -231,7 +207,6 @@ static void load_config(struct lbctl *c)
 		}
 	}
 	lb_errors_free(&errs);
-	lb_config_builder_free(b);
 	pool_metrics_update(c);
 }
 
@@ -516,7 +491,7 @@ static int restore(struct lbctl *c)
 		x.err = -ENOMEM;
 	if (!x.err)
 		kube_informer_foreach(c->env.inf[KUBE_SERVICE], collect, &x);
-	if (!x.err)
+	if (!x.err && x.views.n)	/* qsort(NULL, 0) is undefined */
 		qsort(x.views.v, x.views.n, sizeof(*x.views.v), by_age);
 	for (size_t i = 0; i < x.views.n; i++) {
 		if (!x.err && lb_alloc_restore(c->alloc, &x.views.v[i].svc, NULL) == 0)

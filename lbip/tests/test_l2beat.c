@@ -235,6 +235,34 @@ static void walk_count(void *ctx, const struct l2peer_info *p)
 	(*(int *)ctx) += p->n_owned;
 }
 
+static void test_keys(void)
+{
+	struct l2beat_keys k;
+	const char *why = NULL;
+	static const char two[] = "0123456789abcdef-old\r\n\n0123456789abcdef-new\n";
+	static const char nul[] = "0123456789abcdef\0xyz\n";
+
+	CHECK_EQ_INT(l2beat_keys_parse(two, strlen(two), &k, &why), 0);
+	CHECK(k.n == 2 && k.len[0] == 20 && !memcmp(k.k[0], "0123456789abcdef-old", 20));
+	CHECK(k.len[1] == 20 && !memcmp(k.k[1], "0123456789abcdef-new", 20));
+	/* no trailing newline, one key */
+	CHECK_EQ_INT(l2beat_keys_parse("0123456789abcdef", 16, &k, &why), 0);
+	CHECK(k.n == 1 && k.len[0] == 16);
+	CHECK_EQ_INT(l2beat_keys_parse("short\n", 6, &k, &why), -EINVAL);
+	CHECK_EQ_INT(l2beat_keys_parse("\n\r\n", 3, &k, &why), -EINVAL);
+	CHECK_EQ_INT(l2beat_keys_parse("", 0, &k, &why), -EINVAL);
+	CHECK_EQ_INT(l2beat_keys_parse(nul, sizeof(nul) - 1, &k, &why), -EINVAL);
+	CHECK_EQ_INT(l2beat_keys_parse("0123456789abcdef\n0123456789abcdeg\n0123456789abcdeh\n", 51, &k,
+					&why), -EINVAL);
+	{
+		char big[300];
+
+		memset(big, 'a', sizeof(big));
+		CHECK_EQ_INT(l2beat_keys_parse(big, 257, &k, &why), -EINVAL);
+		CHECK_EQ_INT(l2beat_keys_parse(big, 256, &k, &why), 0);
+	}
+}
+
 int main(void)
 {
 	log_set_stream(stdout);
@@ -242,6 +270,7 @@ int main(void)
 	test_replay();
 	test_liveness();
 	test_claim();
+	test_keys();
 	struct l2live *t = l2live_new("self", 1, NULL, 0);
 	int n = 0;
 
@@ -249,6 +278,26 @@ int main(void)
 	feed(t, "y", 1, 1, 10, 0, 0);
 	l2live_walk(t, walk_count, &n);
 	CHECK_EQ_INT(n, 14);
+	/* one peer's last beat: what it announces (the owned digest) */
+	{
+		struct l2peer_info pi;
+		struct l2beat b = beat("x", 1, 2, WALL + 20, L2BEAT_READY);
+
+		b.owned = 0x1234;
+		b.n_owned = 3;
+		CHECK_EQ_INT(l2live_beat(t, &b, 20, WALL + 20), 0);
+		CHECK(l2live_peer(t, "x", &pi));
+		CHECK(pi.owned == 0x1234 && pi.n_owned == 3 && pi.seq == 2 && !strcmp(pi.node, "x"));
+		b.seq = 3;
+		b.owned = 0x99;
+		CHECK_EQ_INT(l2live_beat(t, &b, 30, WALL + 30), 0);
+		CHECK(l2live_peer(t, "x", &pi) && pi.owned == 0x99);
+		b.seq = 3;	/* a replay changes nothing */
+		b.owned = 0x77;
+		CHECK_EQ_INT(l2live_beat(t, &b, 40, WALL + 40), -EALREADY);
+		CHECK(l2live_peer(t, "x", &pi) && pi.owned == 0x99);
+		CHECK(!l2live_peer(t, "nobody", &pi));
+	}
 	l2live_free(t);
 	return test_done("lbip_l2beat");
 }

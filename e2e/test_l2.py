@@ -1,0 +1,292 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Layer-2 announcement (issue 14), end to end: ferry's agents answer ARP and
+NDP for LoadBalancer addresses of layer-2 pools (docs/l2.md). Three nodes,
+IPv4 and IPv6 on the LAN, ferry allocating and announcing (`--lb ferry`:
+the cluster gives every agent the shared heartbeat key).
+
+From `client`: arping (and ndisc6) get replies from exactly one MAC, the
+owner node's LAN MAC; curl through the address works; after `node down` of
+the owner another node answers within 2 s, and when it comes back no
+request is ever answered by two MACs."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from conftest import CLUSTER, cluster_up  # noqa: E402
+from lib import metallb, seed  # noqa: E402
+
+STATE = os.environ.get("FERRY_E2E_STATE", "/run/ferry-e2e")
+NODES = 3
+CLIENT_IP = "192.0.2.100"
+V6_POOL = "2001:db8::200-2001:db8::2ff"
+CONFIG = seed.METALLB_CONFIGMAP.rstrip() + """
+    - name: v6-space
+      protocol: layer2
+      addresses:
+      - %s
+""" % V6_POOL
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    gen = cluster_up(["--nodes", str(NODES), "--ipv6", "--lb", "ferry"])
+    c = next(gen)
+    try:
+        c.apply(seed.myapp().split("\n---\n")[0])
+        c.apply(CONFIG)
+        c.wait(lambda: len(c.ready_pods("app=myapp")) == 4, 120, "myapp's 4 pods ready")
+        c.macs = {}
+        for k in range(1, NODES + 1):
+            mac = c.exec("node%d" % k, "cat", "/sys/class/net/eth0/address").stdout.strip()
+            c.macs[mac.lower()] = "node%d" % k
+        yield c
+    finally:
+        keep = os.environ.get("FERRY_E2E_KEEP_LOGS")  # a folder: the logs outlive down
+        if keep:
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.copytree(os.path.join(STATE, "logs"), keep)
+        for _ in gen:
+            pass
+
+
+def lb_service(c, name, **spec):
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "annotations": {}},
+           "spec": dict({"type": "LoadBalancer", "selector": {"app": "myapp"},
+                         "ports": [{"name": "http", "port": 80, "targetPort": 80}]}, **spec)}
+    if spec.get("ipFamilies") == ["IPv6"]:
+        svc["metadata"]["annotations"]["metallb.universe.tf/address-pool"] = "v6-space"
+    c.apply(json.dumps(svc))
+    return metallb.wait_external_ip(c.kubectl, name, timeout=60)[0]
+
+
+ARPING_LINE = re.compile(r"bytes from ([0-9a-fA-F:]{17}) \(([^)]*)\): index=(\d+)")
+
+
+def arping(c, ip, count=3, interval=0.2):
+    """[(index, mac)] of every reply arping saw from client."""
+    p = c.exec("client", "arping", "-I", "eth0", "-c", str(count), "-W", str(interval), ip,
+               check=False, timeout=count * interval + 20)
+    return [(int(m.group(3)), m.group(1).lower()) for m in ARPING_LINE.finditer(p.stdout)]
+
+
+def ndisc_macs(c, ip):
+    p = c.exec("client", "ndisc6", "-n", "-m", "-r", "3", "-w", "500", ip, "eth0", check=False)
+    return [m.lower() for m in re.findall(r"Target link-layer address: ([0-9A-Fa-f:]{17})", p.stdout)]
+
+
+def owner_by_arp(c, ip):
+    macs = {m for _, m in arping(c, ip)}
+    assert len(macs) == 1, "replies for %s from %s (want exactly one MAC)" % (ip, macs)
+    mac = macs.pop()
+    assert mac in c.macs, "%s answered by %s, no node's LAN MAC (%s)" % (ip, mac, c.macs)
+    return c.macs[mac]
+
+
+def metrics(c, node):
+    return c.exec(node, "curl", "-s", "-m", "3", "http://127.0.0.1:10249/metrics").stdout
+
+
+# One ARP request every `interval` from client's eth0 (raw socket), and every
+# reply to it attributed to the request whose window it arrives in: one JSON
+# line per request, [index, seconds since start, [MACs that answered]]. Two
+# MACs for one request: two nodes owned the address when it arrived.
+PROBE = r"""
+import json, socket, struct, sys, time
+ip, src, n, iv = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+s.bind(("eth0", 0))
+mac = s.getsockname()[4]
+tip = socket.inet_aton(ip)
+req = (b"\xff" * 6 + mac + b"\x08\x06" + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac
+       + socket.inet_aton(src) + b"\x00" * 6 + tip)
+s.settimeout(0.005)
+t0 = time.monotonic()
+for i in range(n):
+    s.send(req)
+    macs = set()
+    while time.monotonic() < t0 + (i + 1) * iv:
+        try:
+            d = s.recv(128)
+        except socket.timeout:
+            continue
+        # answers to our requests only (to us): a new owner's gratuitous
+        # ARP is not a second answer
+        if (len(d) >= 42 and d[20:22] == b"\x00\x02" and d[28:32] == tip and d[0:6] == mac
+                and d[32:38] == mac):
+            macs.add(d[22:28].hex(":"))
+    print(json.dumps([i, round(time.monotonic() - t0, 3), sorted(macs)]), flush=True)
+"""
+
+
+class ArpWatch:
+    """The probe above in the background, from client."""
+
+    def __init__(self, ip, seconds, interval=0.05):
+        self.interval = interval
+        self.rows = []
+        self.p = subprocess.Popen([CLUSTER, "exec", "client", "--", "python3", "-c", PROBE, ip,
+                                   CLIENT_IP, str(int(seconds / interval)), str(interval)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def wait_answered(self, timeout=10):
+        end = time.time() + timeout
+        while time.time() < end:
+            line = self.p.stdout.readline()
+            if not line:
+                break
+            self.rows.append(json.loads(line))
+            if self.rows[-1][2]:
+                return
+        raise AssertionError("no ARP answer at all: %s %s" % (self.rows, self.p.stderr.read()))
+
+    def stop(self):
+        """End early (the probe itself ends with its count)."""
+        self.p.terminate()
+        return self.finish()
+
+    def finish(self, timeout=60):
+        out, err = self.p.communicate(timeout=timeout)
+        self.rows += [json.loads(x) for x in out.splitlines() if x.strip()]
+        assert self.rows, err
+        return self.rows
+
+
+def test_ipv4_one_mac_and_curl(cluster):
+    c = cluster
+    ip = lb_service(c, "l2-v4")
+    assert ip.startswith("192.0.2.")
+    owner = c.wait(lambda: owner_by_arp(c, ip), 15, "one node answering ARP for %s" % ip)
+    body = c.wait(lambda: c.curl("client", "http://%s/" % ip, check=False), 15, "curl through %s" % ip)
+    assert "Hello MyApp" in body
+    # the owner says so: metric, Event; the others announce nothing for it
+    m = metrics(c, owner)
+    assert re.search(r'metallb_speaker_announced\{ip="%s",node="%s",protocol="layer2",'
+                     r'service="default/l2-v4"\} 1' % (re.escape(ip), owner), m), m
+    for k in range(1, NODES + 1):
+        if "node%d" % k != owner:
+            assert 'ip="%s"' % ip not in metrics(c, "node%d" % k)
+    ev = c.wait(lambda: [e for e in c.kjson("get", "events", "--field-selector",
+                                            "involvedObject.name=l2-v4")["items"]
+                         if e["reason"] == "nodeAssigned"], 15, "nodeAssigned Event")
+    assert owner in ev[-1]["message"]
+    st = c.exec(owner, "curl", "-s", "-m", "3", "http://127.0.0.1:10249/status").stdout
+    assert "Layer-2 announcement" in st and ip in st
+
+
+def test_ipv6_one_mac(cluster):
+    c = cluster
+    ip = lb_service(c, "l2-v6", ipFamilies=["IPv6"], ipFamilyPolicy="SingleStack")
+    assert ip.startswith("2001:db8::")
+    macs = c.wait(lambda: ndisc_macs(c, ip), 15, "a Neighbor Advertisement for %s" % ip)
+    assert len(set(macs)) == 1 and macs[0] in c.macs, (macs, c.macs)
+    body = c.wait(lambda: c.curl("client", "http://[%s]/" % ip, check=False), 15, "curl through %s" % ip)
+    assert "Hello MyApp" in body
+
+
+def test_failover_and_return(cluster):
+    c = cluster
+    ip = lb_service(c, "l2-v4")
+    owner = c.wait(lambda: owner_by_arp(c, ip), 15, "one node answering ARP for %s" % ip)
+    old_mac = [m for m, n in c.macs.items() if n == owner][0]
+    # 6 s of requests every 50 ms; cut the owner's link once it answers
+    w = ArpWatch(ip, 6)
+    w.wait_answered()
+    c.run("node", "down", owner)
+    rows = w.finish()
+    two = [r for r in rows if len(r[2]) > 1]
+    assert not two, "requests answered by two MACs: %s" % two
+    last_old = max((r[1] for r in rows if old_mac in r[2]), default=None)
+    first_new = min((r[1] for r in rows if r[2] and old_mac not in r[2]), default=None)
+    assert first_new is not None, "nobody took %s over after %s went down: %s" % (ip, owner, rows)
+    gap_ms = (first_new - last_old) * 1000
+    print("failover of %s from %s: %d ms without an answer" % (ip, owner, gap_ms))
+    assert gap_ms < 2000, "failover took %d ms" % gap_ms
+    replies = [(r[0], r[2][0]) for r in rows if r[2]]
+    new_owner = c.macs[replies[-1][1]]
+    assert new_owner != owner
+    assert "Hello MyApp" in c.wait(lambda: c.curl("client", "http://%s/" % ip, check=False), 10,
+                                   "curl after failover")
+    # the owner returns: it listens before it claims; never two MACs at once
+    w = ArpWatch(ip, 5)
+    w.wait_answered()
+    c.run("node", "up", owner)
+    rows = w.finish()
+    two = [r for r in rows if len(r[2]) > 1]
+    assert not two, "requests answered by two MACs after the return: %s" % two
+    owner2 = c.wait(lambda: owner_by_arp(c, ip), 15, "one node answering ARP after the return")
+    # no stickiness: the hash puts it back on its first owner
+    assert owner2 == owner, (owner, owner2)
+    assert "Hello MyApp" in c.wait(lambda: c.curl("client", "http://%s/" % ip, check=False), 10,
+                                   "curl after the return")
+
+
+def test_graceful_stop_hands_over(cluster):
+    """SIGTERM: the agent withdraws, says LEAVING, and another node answers
+    within 0.5 s; never two MACs."""
+    c = cluster
+    ip = lb_service(c, "l2-v4")
+    owner = c.wait(lambda: owner_by_arp(c, ip), 15, "one node answering ARP for %s" % ip)
+    old_mac = [m for m, n in c.macs.items() if n == owner][0]
+    w = ArpWatch(ip, 4)
+    w.wait_answered()
+    c.run("agent", "stop", owner)
+    try:
+        rows = w.finish()
+    finally:
+        c.run("agent", "start", owner)
+    assert not [r for r in rows if len(r[2]) > 1], rows
+    last_old = max(r[1] for r in rows if old_mac in r[2])
+    first_new = min((r[1] for r in rows if r[2] and old_mac not in r[2]), default=None)
+    assert first_new is not None, "nobody took %s over after the agent on %s stopped" % (ip, owner)
+    gap_ms = (first_new - last_old) * 1000
+    print("graceful handover of %s from %s: %d ms without an answer" % (ip, owner, gap_ms))
+    assert gap_ms < 500, "graceful handover took %d ms" % gap_ms
+
+
+def test_local_policy_follows_the_pod(cluster):
+    """externalTrafficPolicy Local: the owner is the node with the pod; it
+    moves with the pod; the client's address survives."""
+    c = cluster
+
+    def solo(node):
+        return json.dumps({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "solo"},
+                           "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "solo"}},
+                                    "template": {"metadata": {"labels": {"app": "solo"}},
+                                                 "spec": {"nodeSelector": {"kubernetes.io/hostname": node},
+                                                          "containers": [{"name": "app", "image": "e2e/podserver",
+                                                                          "ports": [{"containerPort": 80}]}]}}}})
+
+    c.apply(solo("node3"))
+    c.wait(lambda: [p for p in c.ready_pods("app=solo") if p["spec"]["nodeName"] == "node3"], 60,
+           "solo's pod on node3")
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "l2-local"},
+           "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local", "selector": {"app": "solo"},
+                    "ports": [{"port": 80, "targetPort": 80}]}}
+    c.apply(json.dumps(svc))
+    ip = metallb.wait_external_ip(c.kubectl, "l2-local", timeout=60)[0]
+    c.wait(lambda: owner_by_arp(c, ip) == "node3", 15, "node3 (the pod's node) answering for %s" % ip)
+    assert c.wait(lambda: c.curl("client", "http://%s/clientip" % ip, check=False), 10,
+                  "curl /clientip").startswith(CLIENT_IP)
+    # the move: the Deployment rolls (both pods ready for a while, then only
+    # node1's); at no moment two MACs
+    w = ArpWatch(ip, 60)
+    w.wait_answered()
+    c.apply(solo("node1"))
+    try:
+        c.wait(lambda: [p for p in c.ready_pods("app=solo") if p["spec"]["nodeName"] == "node1"]
+               and not [p for p in c.pods("app=solo") if p["spec"]["nodeName"] == "node3"], 90,
+               "solo's pod moved to node1")
+        c.wait(lambda: owner_by_arp(c, ip) == "node1", 15, "node1 answering for %s after the move" % ip)
+    finally:
+        rows = w.stop()
+    assert not [r for r in rows if len(r[2]) > 1], "two MACs during the move: %s" % rows
+    assert c.wait(lambda: c.curl("client", "http://%s/clientip" % ip, check=False), 10,
+                  "curl /clientip after the move").startswith(CLIENT_IP)

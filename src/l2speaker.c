@@ -1,0 +1,1001 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The layer-2 speaker (see l2speaker.h, docs/l2.md). Touches the world for
+ * lbip/l2owner and lbip/l2beat: reads the caches, keeps the heartbeat, and
+ * tells src/l2io what to answer for on which interface.
+ *
+ * One pass (run) decides everything from the present: the caches, the
+ * liveness view and the interfaces. Every address of ours is in one state,
+ * changed only by set_state (logged):
+ *
+ *	idle --owner is us--> waiting --l2live_may_take--> announced
+ *	waiting|announced --owner is not us (or config, link, stop)--> idle
+ *
+ * Withdrawing takes effect inside the pass (l2io_set drops the answers
+ * before it returns) and the pass runs before every beat we send, so a beat
+ * that tells the others our new view never precedes the withdrawal.
+ */
+#include "src/l2speaker.h"
+
+#include "core/file.h"
+#include "core/hash.h"
+#include "core/httpd.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/metrics.h"
+#include "core/vec.h"
+#include "kube/events.h"
+#include "lbip/l2beat.h"
+#include "lbip/l2owner.h"
+#include "lbip/range.h"
+#include "lbip/svc.h"
+#include "src/l2io.h"
+#include "src/lbconfig.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+enum addr_state { A_IDLE, A_WAITING, A_ANNOUNCED };
+static const char *const state_name[] = { "idle", "waiting", "announced" };
+
+/* One LoadBalancer address of ours (any owner). */
+struct l2addr {
+	struct hnode node;
+	struct lb_addr ip;
+	char svc[320];			/* "namespace/name" */
+	char svc_uid[64];
+	char pool[128];
+	char owner[L2BEAT_NAME_MAX + 1];	/* computed owner, "" nobody */
+	char why[96];			/* why that owner, or why nobody */
+	enum addr_state state;
+	uint64_t since;			/* entered its state (monotonic ms) */
+	bool seen;
+	struct metric *m_announced;
+};
+
+/* A Service with addresses, during one pass. */
+struct psvc {
+	struct hnode node;
+	const struct kube_service *svc;
+	char key[320];
+	struct lb_addr ips[2];
+	size_t n_ips;
+	const char *pool;
+	struct l2_svc l2;
+	VEC(const char *) ep_nodes;
+	int owner, prev;		/* indexes in the pass's nodes, -1 nobody */
+	const char *why;
+};
+
+struct l2speaker {
+	struct consumer_env env;
+	struct l2speaker_opts o;
+	struct l2beat_keys keys;	/* [0] signs, all verify */
+	struct l2io *io;
+	struct l2live *live;
+	struct kube_recorder *rec;
+	struct lb_config *cfg;
+	bool synced, cfg_dirty, pending, stopping, beating;
+	struct htab addrs;		/* struct l2addr by ip */
+	struct loop_timer pass_timer, beat_timer;
+	uint64_t last_view, last_beat_ms;
+	struct metric *m_takes, *m_withdraws, *m_failovers, *m_beats_sent, *m_beats_ok,
+		*m_answers_arp, *m_answers_ndp, *m_garp, *m_una, *m_bad_frames;
+	struct metric *m_refused[6];
+	struct metric *m_peers[L2P_N];
+	struct metric *m_dead_ready;
+	VEC(char *) warned;		/* peers warned about (dead but Ready) */
+};
+
+static const char *const refused_name[] = { "malformed", "bad_mac", "replay", "clock", "self",
+					     "too_many_peers" };
+
+/* ---- the one transition function ---- */
+
+static void set_state(struct l2speaker *s, struct l2addr *a, enum addr_state to, const char *why)
+{
+	char ip[64];
+
+	if (a->state == to)
+		return;
+	lb_addr_format(&a->ip, ip, sizeof(ip));
+	log_info("l2", "address state", "ip=%s service=%s from=%s to=%s why=%s", ip, log_q(a->svc),
+		 state_name[a->state], state_name[to], log_q(why));
+	if (to == A_ANNOUNCED) {
+		metric_inc(s->m_takes);
+		if (s->env.metrics && !a->m_announced) {
+			char labels[600];
+
+			snprintf(labels, sizeof(labels),
+				 "ip=\"%s\",node=\"%s\",protocol=\"layer2\",service=\"%s\"", ip,
+				 s->env.node_name, a->svc);
+			a->m_announced = metrics_gauge(s->env.metrics, "metallb_speaker_announced", labels,
+						       "The service is announced from this node");
+			metric_set(a->m_announced, 1);
+		}
+	} else if (a->state == A_ANNOUNCED) {
+		metric_inc(s->m_withdraws);
+		if (a->m_announced)
+			metrics_remove(s->env.metrics, a->m_announced);
+		a->m_announced = NULL;
+	}
+	a->state = to;
+	a->since = loop_now_ms();
+}
+
+/* ---- the addresses ---- */
+
+static uint64_t ip_hash(const struct lb_addr *ip)
+{
+	return hash_bytes(ip->b, 16, HASH_SEED + ip->family);
+}
+
+static struct l2addr *addr_find(struct l2speaker *s, const struct lb_addr *ip, bool create)
+{
+	uint64_t h = ip_hash(ip);
+	struct l2addr *a;
+
+	for (struct hnode *n = htab_first(&s->addrs, h); n; n = htab_next(n, h)) {
+		a = container_of(n, struct l2addr, node);
+		if (!lb_addr_cmp(&a->ip, ip))
+			return a;
+	}
+	if (!create || !(a = calloc(1, sizeof(*a))))
+		return NULL;
+	a->ip = *ip;
+	if (htab_add(&s->addrs, &a->node, h) < 0) {
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+static void addr_forget(struct l2speaker *s, struct l2addr *a)
+{
+	set_state(s, a, A_IDLE, "gone");
+	htab_del(&s->addrs, &a->node);
+	free(a);
+}
+
+static const struct lb_pool *pool_of(const struct lb_config *cfg, const struct lb_addr *ip)
+{
+	for (size_t p = 0; cfg && p < cfg->n_pools; p++)
+		for (size_t r = 0; r < cfg->pools[p].n_ranges; r++) {
+			const struct lb_range *g = &cfg->pools[p].ranges[r];
+
+			if (g->lo.family == ip->family && lb_addr_cmp(&g->lo, ip) <= 0 &&
+			    lb_addr_cmp(ip, &g->hi) <= 0)
+				return &cfg->pools[p];
+		}
+	return NULL;
+}
+
+/* The range of a prefix. */
+static void pfx_range(const struct l2io_pfx *p, struct lb_range *r)
+{
+	int bits = p->addr.family == 4 ? 32 : 128;
+
+	r->lo = r->hi = p->addr;
+	for (int i = p->plen; i < bits; i++) {
+		r->lo.b[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
+		r->hi.b[i / 8] |= (uint8_t)(0x80 >> (i % 8));
+	}
+}
+
+static bool if_has_subnet_of(const struct l2io_if *f, const struct lb_range *want)
+{
+	for (size_t i = 0; i < f->n_pfx; i++) {
+		struct lb_range r;
+
+		if (f->pfx[i].addr.family != want->lo.family)
+			continue;
+		pfx_range(&f->pfx[i], &r);
+		if (lb_range_overlap(&r, want))
+			return true;
+	}
+	return false;
+}
+
+static bool adv_names_if(const struct lb_config *cfg, const char *ifname)
+{
+	for (size_t i = 0; cfg && i < cfg->n_l2_advs; i++)
+		for (size_t j = 0; j < cfg->l2_advs[i].n_interfaces; j++)
+			if (!strcmp(cfg->l2_advs[i].interfaces[j], ifname))
+				return true;
+	return false;
+}
+
+/* The interface rule (docs/l2.md): the L2Advertisements' interfaces when
+ * they name some; else, with --l2-interfaces, those (l2io uses no others);
+ * else every usable interface with an address in the address's subnet. */
+static bool if_allowed(struct l2speaker *s, const struct l2io_if *f, const char *pool,
+		       const struct l2_node *self, const struct lb_addr *ip)
+{
+	struct lb_range one = { *ip, *ip };
+
+	if (!f->usable || !l2_interface_allowed(s->cfg, pool, self, f->name))
+		return false;
+	return s->o.n_interfaces || adv_names_if(s->cfg, f->name) || if_has_subnet_of(f, &one);
+}
+
+/* Beat on the interfaces that may carry some announcement. */
+static void beat_ifs(struct l2speaker *s, uint64_t now)
+{
+	const struct l2io_if *ifs;
+	size_t n = l2io_ifs(s->io, &ifs);
+	bool any = false;
+
+	for (size_t i = 0; i < n; i++) {
+		bool beat = ifs[i].usable && (s->o.n_interfaces || adv_names_if(s->cfg, ifs[i].name));
+
+		for (size_t p = 0; s->cfg && !beat && p < s->cfg->n_pools; p++)
+			for (size_t r = 0; !beat && r < s->cfg->pools[p].n_ranges; r++)
+				beat = ifs[i].usable && if_has_subnet_of(&ifs[i], &s->cfg->pools[p].ranges[r]);
+		l2io_set_beat(s->io, ifs[i].ifindex, beat);
+		any = any || beat;
+	}
+	if (any != s->beating) {
+		log_info("l2", any ? "heartbeat on" : "heartbeat off: no interface on an address pool's subnet",
+			 "");
+		/* we were not heard until now: listen before claiming */
+		if (any)
+			l2live_relisten(s->live, now);
+	}
+	s->beating = any;
+}
+
+/* ---- one pass ---- */
+
+struct pass {
+	struct l2speaker *s;
+	VEC(struct l2_node) nodes;
+	VEC(struct lb_label *) label_bufs;
+	struct htab svcs;		/* struct psvc by key */
+	VEC(struct psvc *) list;
+	int self;
+	int err;
+	uint64_t now;
+};
+
+static struct psvc *psvc_find(struct pass *p, const char *ns, const char *name)
+{
+	char key[320];
+	uint64_t h;
+
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	h = hash_str(key, HASH_SEED);
+	for (struct hnode *n = htab_first(&p->svcs, h); n; n = htab_next(n, h)) {
+		struct psvc *v = container_of(n, struct psvc, node);
+
+		if (!strcmp(v->key, key))
+			return v;
+	}
+	return NULL;
+}
+
+static int collect_node(void *arg, const struct kube_object *o)
+{
+	struct pass *p = arg;
+	const struct kube_node *nd = kube_node(o);
+	struct lb_label *l = calloc(o->n_labels ? o->n_labels : 1, sizeof(*l));
+	struct l2_node x = { .name = o->name, .n_labels = o->n_labels, .ready = nd->ready == 1 };
+
+	if (!l || vec_push(&p->label_bufs, l) < 0) {
+		free(l);
+		p->err = -ENOMEM;
+		return 1;
+	}
+	for (size_t i = 0; i < o->n_labels; i++)
+		l[i] = (struct lb_label){ o->labels[i].key, o->labels[i].value };
+	x.labels = l;
+	x.alive = l2live_counts(p->s->live, o->name, p->now);
+	if (!strcmp(o->name, p->s->env.node_name))
+		p->self = (int)p->nodes.n;
+	if (vec_push(&p->nodes, x) < 0) {
+		p->err = -ENOMEM;
+		return 1;
+	}
+	return 0;
+}
+
+static int collect_svc(void *arg, const struct kube_object *o)
+{
+	struct pass *p = arg;
+	const struct kube_service *svc = kube_service(o);
+	const struct lb_pool *pool;
+	struct psvc *v;
+
+	if (!lb_svc_is_ours(svc, p->s->o.lb_class) || !svc->n_lb_ingress)
+		return 0;
+	if (!(v = calloc(1, sizeof(*v)))) {
+		p->err = -ENOMEM;
+		return 1;
+	}
+	v->svc = svc;
+	snprintf(v->key, sizeof(v->key), "%s/%s", o->namespace, o->name);
+	for (size_t i = 0; i < svc->n_lb_ingress && v->n_ips < 2; i++)
+		if (svc->lb_ingress[i].ip && lb_addr_parse(svc->lb_ingress[i].ip, &v->ips[v->n_ips]) == 0)
+			v->n_ips++;
+	v->l2.local = svc->external_traffic_policy == KUBE_POLICY_LOCAL;
+	/* the pool of the first address (the key): a dual-stack Service
+	 * lands on one node */
+	pool = v->n_ips ? pool_of(p->s->cfg, &v->ips[0]) : NULL;
+	v->pool = pool ? pool->name : NULL;
+	if (!v->n_ips || htab_add(&p->svcs, &v->node, hash_str(v->key, HASH_SEED)) < 0 ||
+	    vec_push(&p->list, v) < 0) {
+		if (v->n_ips)
+			htab_del(&p->svcs, &v->node);
+		free(v);
+		return 0;
+	}
+	return 0;
+}
+
+static int collect_slice(void *arg, const struct kube_object *o)
+{
+	struct pass *p = arg;
+	const struct kube_endpointslice *es = kube_endpointslice(o);
+	struct psvc *v;
+
+	if (!es || !es->service_name || !(v = psvc_find(p, o->namespace, es->service_name)))
+		return 0;
+	for (uint32_t i = 0; i < es->n_endpoints; i++) {
+		const struct kube_endpoint *ep = &es->endpoints[i];
+
+		/* ready unset means ready (the API's rule) */
+		if (ep->ready == 0 && ep->serving != 1)
+			continue;
+		v->l2.serving = true;
+		if (ep->node_name && vec_push(&v->ep_nodes, ep->node_name) < 0)
+			p->err = -ENOMEM;
+	}
+	return 0;
+}
+
+static void pass_free(struct pass *p)
+{
+	for (size_t i = 0; i < p->list.n; i++) {
+		vec_free(&p->list.v[i]->ep_nodes);
+		free(p->list.v[i]);
+	}
+	vec_free(&p->list);
+	htab_free(&p->svcs);
+	for (size_t i = 0; i < p->label_bufs.n; i++)
+		free(p->label_bufs.v[i]);
+	vec_free(&p->label_bufs);
+	vec_free(&p->nodes);
+}
+
+static void post_assigned(struct l2speaker *s, const struct l2addr *a)
+{
+	char ns[320];
+	const char *slash = strchr(a->svc, '/');
+	struct kube_ref ref;
+
+	/* once per Service: only when no other address of it is announced */
+	HTAB_WALK(&s->addrs, n) {
+		const struct l2addr *b = container_of(n, struct l2addr, node);
+
+		if (b != a && b->state == A_ANNOUNCED && !strcmp(b->svc, a->svc))
+			return;
+	}
+	if (!slash || !s->rec)
+		return;
+	snprintf(ns, sizeof(ns), "%.*s", (int)(slash - a->svc), a->svc);
+	ref = (struct kube_ref){ "Service", "v1", ns, slash + 1, a->svc_uid };
+	kube_event(s->rec, &ref, "Normal", "nodeAssigned", "announcing from node \"%s\" with protocol \"layer2\"",
+		   s->env.node_name);
+}
+
+/*
+ * A move the API decided (an endpoint moved, a label, the configuration)
+ * reaches each agent at its own watch latency: the new owner may see it
+ * before the old one has. So taking from a live `prev` also waits until
+ * prev's last beat announces exactly what our view gives it (the owned
+ * digest): then it has let go of this address. After HANDOVER_WAIT_MS
+ * without that (prev's view of some other address differs, or its API
+ * connection is stuck) we take anyway: an address nobody answers for is
+ * the worse failure. A failover (prev dead) never waits here.
+ */
+#define HANDOVER_WAIT_MS 2000
+
+static bool let_go(struct l2speaker *s, const char *node, uint64_t expect, uint64_t now)
+{
+	struct l2peer_info pi;
+
+	if (!node || !strcmp(node, s->env.node_name) || !l2live_counts(s->live, node, now))
+		return true;
+	return l2live_peer(s->live, node, &pi) && pi.owned == expect;
+}
+
+/* Both prev (who would own it without us) and the owner our last pass
+ * computed (who announced it, when our own view says nobody else may: its
+ * view may lag ours) must have let go. */
+static bool prev_let_go(struct l2speaker *s, const struct l2addr *a, const struct pass *p, int prev,
+			const uint64_t *expect)
+{
+	int last = -1;
+
+	for (size_t i = 0; a->owner[0] && i < p->nodes.n && last < 0; i++)
+		if (!strcmp(p->nodes.v[i].name, a->owner))
+			last = (int)i;
+	if (let_go(s, prev >= 0 ? p->nodes.v[prev].name : NULL, prev >= 0 ? expect[prev] : 0, p->now) &&
+	    let_go(s, last >= 0 ? p->nodes.v[last].name : NULL, last >= 0 ? expect[last] : 0, p->now))
+		return true;
+	return a->state == A_WAITING && p->now >= a->since + HANDOVER_WAIT_MS;
+}
+
+static void run(struct loop_timer *t)
+{
+	struct l2speaker *s = t->arg;
+	struct pass p = { .s = s, .self = -1, .now = loop_now_ms() };
+	VEC(struct l2io_ann) anns = { 0 };
+	uint64_t *expect;		/* per node: digest of the addresses it should announce */
+	const struct l2io_if *ifs;
+	size_t n_ifs;
+
+	if (!s->synced)
+		return;
+	if (s->cfg_dirty) {
+		struct lb_errors errs = { 0 };
+		struct lb_config *cfg;
+		const struct kube_object *cm;
+
+		s->cfg_dirty = false;
+		if (lb_config_from_caches(s->env.inf, s->o.config_namespace, s->o.config_name, &cfg, &cm,
+					  &errs) == 0) {
+			lb_config_free(s->cfg);
+			s->cfg = cfg;
+		} else {
+			/* the allocator reports the errors; keep the last good one */
+			log_v(1, "l2", "configuration refused, the last good one stays", "errors=%zu", errs.n);
+		}
+		lb_errors_free(&errs);
+	}
+	beat_ifs(s, p.now);
+	s->pending = false;
+	HTAB_WALK(&s->addrs, n)
+		container_of(n, struct l2addr, node)->seen = false;
+	if (s->env.inf[KUBE_NODE])
+		kube_informer_foreach(s->env.inf[KUBE_NODE], collect_node, &p);
+	kube_informer_foreach(s->env.inf[KUBE_SERVICE], collect_svc, &p);
+	if (s->env.inf[KUBE_ENDPOINTSLICE])
+		kube_informer_foreach(s->env.inf[KUBE_ENDPOINTSLICE], collect_slice, &p);
+	if (p.err) {
+		/* out of memory: announce nothing rather than something wrong */
+		log_err("l2", "pass failed, withdrawing everything", "err=%s", log_q(strerror(-p.err)));
+		HTAB_WALK(&s->addrs, n)
+			set_state(s, container_of(n, struct l2addr, node), A_IDLE, "out of memory");
+		l2io_set(s->io, NULL, 0);
+		pass_free(&p);
+		loop_timer_arm(s->env.loop, &s->pass_timer, 1000);
+		return;
+	}
+	n_ifs = l2io_ifs(s->io, &ifs);
+	/* first every owner, and what each node should announce by our view */
+	if (!(expect = calloc(p.nodes.n + 1, sizeof(*expect)))) {
+		pass_free(&p);
+		loop_timer_arm(s->env.loop, &s->pass_timer, 1000);
+		return;
+	}
+	for (size_t i = 0; i < p.list.n; i++) {
+		struct psvc *v = p.list.v[i];
+		struct l2_ip key;
+		int owner = -1, prev = -1;
+		const char *why;
+
+		v->l2.endpoint_nodes = v->ep_nodes.v;
+		v->l2.n_endpoint_nodes = v->ep_nodes.n;
+		key = (struct l2_ip){ v->ips[0], v->pool, &v->l2 };
+		if (!s->cfg || !v->pool)
+			why = "in no address pool";
+		else if (!v->l2.serving)
+			why = "no ready or serving endpoint";
+		else if ((owner = l2_owner(s->cfg, v->pool, &key.ip, &v->l2, p.nodes.v, p.nodes.n)) < 0)
+			why = v->l2.local ? "no eligible live node with a local endpoint" :
+					    "no eligible live node";
+		else
+			why = "smallest sha256(node#ip) among eligible live nodes";
+		if (owner >= 0 && owner == p.self) {
+			/* who would own it without us: may we take it from them? */
+			p.nodes.v[p.self].alive = false;
+			prev = l2_owner(s->cfg, v->pool, &key.ip, &v->l2, p.nodes.v, p.nodes.n);
+			p.nodes.v[p.self].alive = true;
+		}
+		v->owner = owner;
+		v->prev = prev;
+		v->why = why;
+		for (size_t k = 0; owner >= 0 && k < v->n_ips; k++)
+			expect[owner] = l2beat_digest_add(expect[owner], v->ips[k].b, sizeof(v->ips[k].b));
+	}
+	for (size_t i = 0; i < p.list.n; i++) {
+		struct psvc *v = p.list.v[i];
+		int owner = v->owner, prev = v->prev;
+		const char *why = v->why;
+
+		for (size_t k = 0; k < v->n_ips; k++) {
+			struct l2addr *a = addr_find(s, &v->ips[k], true);
+			bool ours = owner >= 0 && owner == p.self;
+
+			if (!a)
+				continue;
+			a->seen = true;
+			snprintf(a->svc, sizeof(a->svc), "%s", v->key);
+			snprintf(a->svc_uid, sizeof(a->svc_uid), "%s", v->svc->obj.uid ? v->svc->obj.uid : "");
+			snprintf(a->pool, sizeof(a->pool), "%s", v->pool ? v->pool : "");
+			snprintf(a->why, sizeof(a->why), "%s", why);
+			if (!ours) {
+				set_state(s, a, A_IDLE, owner >= 0 ? "another node owns it" : why);
+			} else if (a->state != A_ANNOUNCED) {
+				const char *pn = prev >= 0 ? p.nodes.v[prev].name : NULL;
+
+				if (l2live_may_take(s->live, p.now, pn) &&
+				    prev_let_go(s, a, &p, prev, expect)) {
+					bool failover = a->owner[0] && strcmp(a->owner, s->env.node_name);
+
+					set_state(s, a, A_ANNOUNCED, failover ? "taken over" : "owner");
+					if (failover)
+						metric_inc(s->m_failovers);
+					post_assigned(s, a);
+				} else {
+					set_state(s, a, A_WAITING, "owner, waiting for the peers to agree");
+					s->pending = true;
+				}
+			}
+			snprintf(a->owner, sizeof(a->owner), "%s", owner >= 0 ? p.nodes.v[owner].name : "");
+			if (a->state != A_ANNOUNCED)
+				continue;
+			for (size_t f = 0; f < n_ifs; f++) {
+				struct l2io_ann x = { a->ip, ifs[f].ifindex };
+
+				if (if_allowed(s, &ifs[f], v->pool, &p.nodes.v[p.self], &a->ip) &&
+				    vec_push(&anns, x) < 0)
+					p.err = -ENOMEM;
+			}
+		}
+	}
+	HTAB_WALK(&s->addrs, n) {
+		struct l2addr *a = container_of(n, struct l2addr, node);
+
+		if (!a->seen)
+			addr_forget(s, a);
+	}
+	if (p.err || l2io_set(s->io, anns.v, anns.n) < 0) {
+		l2io_set(s->io, NULL, 0);
+		HTAB_WALK(&s->addrs, n)
+			set_state(s, container_of(n, struct l2addr, node), A_IDLE, "out of memory");
+		loop_timer_arm(s->env.loop, &s->pass_timer, 1000);
+	}
+	vec_free(&anns);
+	free(expect);
+	pass_free(&p);
+	s->last_view = l2live_view(s->live, loop_now_ms());
+}
+
+static void kick(struct l2speaker *s)
+{
+	if (s->synced && !loop_timer_armed(&s->pass_timer))
+		loop_timer_arm(s->env.loop, &s->pass_timer, 0);
+}
+
+/* ---- the heartbeat ---- */
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void send_beat(struct l2speaker *s, bool leaving)
+{
+	struct l2beat b;
+	uint8_t buf[L2BEAT_MAX];
+	uint64_t owned = 0;
+	uint32_t n_owned = 0;
+	int len;
+
+	HTAB_WALK(&s->addrs, n) {
+		const struct l2addr *a = container_of(n, struct l2addr, node);
+
+		if (a->state == A_ANNOUNCED && !leaving) {
+			owned = l2beat_digest_add(owned, a->ip.b, sizeof(a->ip.b));
+			n_owned++;
+		}
+	}
+	l2live_own_beat(s->live, loop_now_ms(), &b);
+	b.time_ms = wall_ms();
+	b.owned = owned;
+	b.n_owned = n_owned;
+	if (leaving)
+		b.flags = (uint8_t)((b.flags & ~L2BEAT_READY) | L2BEAT_LEAVING);
+	if ((len = l2beat_encode(&b, s->keys.k[0], s->keys.len[0], buf, sizeof(buf))) < 0)
+		return;
+	if (l2io_send_beat(s->io, buf, (size_t)len) > 0)
+		metric_inc(s->m_beats_sent);
+}
+
+struct peer_walk {
+	struct l2speaker *s;
+	uint64_t now;
+	int by[L2P_N];
+	int dead_ready;
+};
+
+static bool warned(struct l2speaker *s, const char *node)
+{
+	for (size_t i = 0; i < s->warned.n; i++)
+		if (!strcmp(s->warned.v[i], node))
+			return true;
+	return false;
+}
+
+/* A peer the heartbeat calls DEAD while the API says its Node is Ready,
+ * for longer than the API takes to notice a dead node (node-monitor grace
+ * period, 40 s by default): the heartbeat is cut (a firewall, a partition)
+ * while the API still hears it, and ARP may flow too, so two nodes may
+ * answer (docs/l2.md). Said once per episode. */
+#define DEAD_READY_WARN_MS 60000
+static void peers_check(void *arg, const struct l2peer_info *pi)
+{
+	struct peer_walk *w = arg;
+	struct l2speaker *s = w->s;
+	const struct kube_node *nd = s->env.inf[KUBE_NODE] ?
+		kube_node(kube_informer_get(s->env.inf[KUBE_NODE], "", pi->node)) : NULL;
+	bool bad = pi->state == L2P_DEAD && nd && nd->ready == 1 &&
+		   w->now > pi->last_ms + DEAD_READY_WARN_MS;
+	char *name;
+
+	w->by[pi->state]++;
+	w->dead_ready += bad;
+	if (bad && !warned(s, pi->node) && (name = strdup(pi->node))) {
+		if (vec_push(&s->warned, name) < 0) {
+			free(name);
+			return;
+		}
+		log_warn("l2", "peer silent on the heartbeat but its Node is Ready: is the heartbeat "
+			 "blocked between the nodes? both may answer for its addresses", "node=%s",
+			 pi->node);
+	} else if (!bad && pi->state != L2P_DEAD) {
+		for (size_t i = 0; i < s->warned.n; i++)
+			if (!strcmp(s->warned.v[i], pi->node)) {
+				free(s->warned.v[i]);
+				s->warned.v[i] = s->warned.v[--s->warned.n];
+				break;
+			}
+	}
+}
+
+static void beat_run(struct loop_timer *t)
+{
+	struct l2speaker *s = t->arg;
+	uint64_t now = loop_now_ms(), next;
+	struct peer_walk pw = { .s = s, .now = now };
+
+	/* the passing of time first, then the pass, then the beat: a beat
+	 * never tells a view before the withdrawals it implies */
+	if (l2live_tick(s->live, now) > 0 || s->pending ||
+	    l2live_view(s->live, now) != s->last_view) {
+		if (loop_timer_armed(&s->pass_timer))
+			loop_timer_cancel(s->env.loop, &s->pass_timer);
+		run(&s->pass_timer);
+	}
+	/* the timer also runs for state deadlines between beats */
+	if (s->beating && now >= s->last_beat_ms + s->o.interval_ms) {
+		send_beat(s, false);
+		s->last_beat_ms = now;
+	}
+	l2live_walk(s->live, peers_check, &pw);
+	for (int i = 0; i < L2P_N; i++)
+		metric_set(s->m_peers[i], pw.by[i]);
+	metric_set(s->m_dead_ready, pw.dead_ready);
+	next = l2live_next_ms(s->live, now);
+	next = next > now ? next - now : 0;
+	if (s->beating && next > s->last_beat_ms + s->o.interval_ms - now)
+		next = s->last_beat_ms + s->o.interval_ms - now;
+	if (next > s->o.interval_ms)
+		next = s->o.interval_ms;
+	loop_timer_arm(s->env.loop, &s->beat_timer, next);
+}
+
+static void on_beat(void *arg, int ifindex, const uint8_t *p, size_t n)
+{
+	struct l2speaker *s = arg;
+	struct l2beat b;
+	const char *why = NULL;
+	uint64_t now = loop_now_ms();
+	int rc, r = -1;
+
+	if (s->stopping)
+		return;
+	/* the signing key first, then the other one (rotation) */
+	rc = -EACCES;
+	for (size_t k = 0; k < s->keys.n && rc == -EACCES; k++)
+		rc = l2beat_decode(p, n, s->keys.k[k], s->keys.len[k], &b, &why);
+	if (rc == 0) {
+		enum l2peer_state before = l2live_state(s->live, b.node);
+
+		rc = l2live_beat(s->live, &b, now, wall_ms());
+		if (rc == 0) {
+			metric_inc(s->m_beats_ok);
+			/* recompute when something may have moved: a state,
+			 * our view, a view not yet agreed, a take waiting */
+			if (s->pending || before != l2live_state(s->live, b.node) ||
+			    l2live_view(s->live, now) != s->last_view || b.view != s->last_view)
+				kick(s);
+			return;
+		}
+	}
+	switch (rc) {
+	case -EBADMSG: r = 0; break;
+	case -EACCES: r = 1; break;
+	case -EALREADY: r = 2; break;
+	case -ETIME: r = 3; break;
+	case -EEXIST: r = 4; break;
+	case -ENOSPC: r = 5; break;
+	default: return;
+	}
+	metric_inc(s->m_refused[r]);
+	/* the same beat through two interfaces on one LAN, and our own, are normal */
+	log_v(r == 2 || r == 4 ? 3 : 1, "l2", "heartbeat refused", "ifindex=%d reason=%s why=%s",
+	      ifindex, refused_name[r], log_q(why ? why : ""));
+}
+
+static void on_links(void *arg, bool went_down, bool came_up)
+{
+	struct l2speaker *s = arg;
+
+	/* a cut link: what we believed may be stale; listen before claiming */
+	if (went_down || came_up)
+		l2live_relisten(s->live, loop_now_ms());
+	if (!s->synced)
+		return;
+	/* now, not at the next turn of the loop: see l2io_ops.links */
+	if (loop_timer_armed(&s->pass_timer))
+		loop_timer_cancel(s->env.loop, &s->pass_timer);
+	run(&s->pass_timer);
+}
+
+static void on_count(void *arg, const char *what, const char *why)
+{
+	struct l2speaker *s = arg;
+
+	if (!strcmp(what, "arp"))
+		metric_inc(s->m_answers_arp);
+	else if (!strcmp(what, "ndp"))
+		metric_inc(s->m_answers_ndp);
+	else if (!strcmp(what, "garp"))
+		metric_inc(s->m_garp);
+	else if (!strcmp(what, "una"))
+		metric_inc(s->m_una);
+	else if (!strcmp(what, "bad"))
+		metric_inc(s->m_bad_frames);
+	(void)why;
+}
+
+static const struct l2io_ops io_ops = { .beat = on_beat, .links = on_links, .count = on_count };
+
+/* ---- the consumer ---- */
+
+static void metrics_init(struct l2speaker *s)
+{
+	struct metrics *m = s->env.metrics;
+	char labels[64];
+
+	if (!m)
+		return;
+	s->m_takes = metrics_counter(m, "ferry_l2_announce_total", NULL,
+				     "Addresses this node started to announce");
+	s->m_withdraws = metrics_counter(m, "ferry_l2_withdraw_total", NULL,
+					 "Addresses this node stopped announcing");
+	s->m_failovers = metrics_counter(m, "ferry_l2_failover_total", NULL,
+					 "Addresses taken over from another node");
+	s->m_beats_sent = metrics_counter(m, "ferry_l2_beats_sent_total", NULL, "Heartbeats sent");
+	s->m_beats_ok = metrics_counter(m, "ferry_l2_beats_received_total", NULL,
+					"Heartbeats accepted");
+	for (int i = 0; i < 6; i++) {
+		snprintf(labels, sizeof(labels), "reason=\"%s\"", refused_name[i]);
+		s->m_refused[i] = metrics_counter(m, "ferry_l2_beats_refused_total", labels,
+						  "Heartbeats refused, by reason");
+	}
+	for (int i = 0; i < L2P_N; i++) {
+		snprintf(labels, sizeof(labels), "state=\"%s\"", l2live_state_name(i));
+		s->m_peers[i] = metrics_gauge(m, "ferry_l2_peers", labels, "Heartbeat peers, by state");
+	}
+	snprintf(labels, sizeof(labels), "protocol=\"arp\"");
+	s->m_answers_arp = metrics_counter(m, "ferry_l2_answers_total", labels,
+					   "ARP replies and Neighbor Advertisements sent");
+	snprintf(labels, sizeof(labels), "protocol=\"ndp\"");
+	s->m_answers_ndp = metrics_counter(m, "ferry_l2_answers_total", labels,
+					   "ARP replies and Neighbor Advertisements sent");
+	snprintf(labels, sizeof(labels), "protocol=\"arp\"");
+	s->m_garp = metrics_counter(m, "ferry_l2_gratuitous_total", labels,
+				    "Gratuitous ARP and unsolicited Neighbor Advertisements sent");
+	snprintf(labels, sizeof(labels), "protocol=\"ndp\"");
+	s->m_una = metrics_counter(m, "ferry_l2_gratuitous_total", labels,
+				   "Gratuitous ARP and unsolicited Neighbor Advertisements sent");
+	s->m_bad_frames = metrics_counter(m, "ferry_l2_bad_frames_total", NULL,
+					  "Malformed ARP/NDP frames ignored");
+	s->m_dead_ready = metrics_gauge(m, "ferry_l2_peers_dead_but_ready", NULL,
+					"Peers silent on the heartbeat whose Node is Ready");
+}
+
+static void *l2_start(const struct consumer_env *env, const void *opts)
+{
+	const struct l2speaker_opts *o = opts;
+	struct l2live_params lp = L2LIVE_DEFAULTS;
+	struct l2speaker *s;
+	struct l2beat_keys keys;
+	const char *why = NULL;
+	char *key = NULL;
+	size_t klen = 0;
+	uint64_t boot;
+	int rc;
+
+	if (o->disabled)
+		return calloc(1, sizeof(struct l2speaker));	/* inert */
+	if ((rc = file_read(o->key_file, 4096, &key, &klen)) < 0) {
+		log_err("l2", "cannot read the heartbeat key", "path=%s err=%s", log_q(o->key_file),
+			log_q(strerror(-rc)));
+		return NULL;
+	}
+	rc = l2beat_keys_parse(key, klen, &keys, &why);
+	free(key);
+	if (rc < 0) {
+		log_err("l2", "bad heartbeat key file (one key per line, 16 to 256 bytes, at most two)",
+			"path=%s err=%s", log_q(o->key_file), log_q(why));
+		return NULL;
+	}
+	if (!(s = calloc(1, sizeof(*s))))
+		return NULL;
+	s->keys = keys;
+	s->env = *env;
+	s->o = *o;
+	if (!s->o.interval_ms)
+		s->o.interval_ms = 200;
+	lp.interval_ms = s->o.interval_ms;
+	loop_timer_init(&s->pass_timer, run, s);
+	loop_timer_init(&s->beat_timer, beat_run, s);
+	if (getrandom(&boot, sizeof(boot), 0) != sizeof(boot))
+		boot = loop_now_us() ^ ((uint64_t)wall_ms() << 20);
+	metrics_init(s);
+	if (!(s->live = l2live_new(env->node_name, boot, &lp, loop_now_ms())) ||
+	    !(s->rec = kube_recorder_new(env->kube, "ferry-l2-speaker", env->node_name))) {
+		log_err("l2", "cannot start the layer-2 speaker", "err=%s", log_q(strerror(ENOMEM)));
+		goto fail;
+	}
+	if (!(s->io = l2io_new(env->loop, o->interfaces, o->n_interfaces, &io_ops, s, &rc))) {
+		log_err("l2", "cannot start the layer-2 I/O (needs CAP_NET_RAW)", "err=%s",
+			log_q(strerror(-rc)));
+		goto fail;
+	}
+	s->cfg_dirty = true;
+	loop_timer_arm(env->loop, &s->beat_timer, 0);
+	log_info("l2", "layer-2 speaker ready", "interval_ms=%u interfaces=%s keys=%zu",
+		 s->o.interval_ms, s->o.n_interfaces ? "flag" : "by subnet", s->keys.n);
+	return s;
+fail:
+	l2live_free(s->live);
+	kube_recorder_free(s->rec);
+	free(s);
+	return NULL;
+}
+
+static void l2_changed(void *arg, enum kube_kind kind, const struct kube_object *old,
+		       const struct kube_object *obj)
+{
+	struct l2speaker *s = arg;
+
+	if (!s->env.loop)
+		return;
+	if (kind == KUBE_CONFIGMAP || kube_kind_is_custom(kind))
+		s->cfg_dirty = true;
+	if (kind == KUBE_NODE && !obj && old)
+		l2live_forget(s->live, old->name);
+	if (kind == KUBE_SERVICE || kind == KUBE_ENDPOINTSLICE || kind == KUBE_NODE ||
+	    kind == KUBE_CONFIGMAP || kube_kind_is_custom(kind))
+		kick(s);
+}
+
+static void l2_synced(void *arg)
+{
+	struct l2speaker *s = arg;
+
+	if (!s->env.loop)
+		return;
+	s->synced = true;
+	kick(s);
+}
+
+struct status_ctx {
+	struct httpd_resp *r;
+	uint64_t now;
+};
+
+static void status_peer(void *arg, const struct l2peer_info *pi)
+{
+	struct status_ctx *x = arg;
+
+	httpd_printf(x->r, "  %-30s %-8s last beat %llu ms ago, announces %u%s\n", pi->node,
+		     l2live_state_name(pi->state), (unsigned long long)(x->now - pi->last_ms),
+		     pi->n_owned, pi->flags & L2BEAT_READY ? "" : " (listening)");
+}
+
+static void l2_status(void *arg, struct httpd_resp *r)
+{
+	struct l2speaker *s = arg;
+	struct status_ctx x = { r, loop_now_ms() };
+	const struct l2io_if *ifs;
+	size_t n;
+
+	if (!s->env.loop) {
+		httpd_printf(r, "\nLayer-2 announcement: off on this agent\n");
+		return;
+	}
+	httpd_printf(r, "\nLayer-2 announcement: %s, heartbeat %s\n",
+		     l2live_ready(s->live, x.now) ? "ready" : "listening before claiming",
+		     s->beating ? "on" : "off (no interface on a pool's subnet)");
+	n = l2io_ifs(s->io, &ifs);
+	httpd_printf(r, "interfaces:");
+	for (size_t i = 0; i < n; i++)
+		if (ifs[i].usable)
+			httpd_printf(r, " %s", ifs[i].name);
+	httpd_printf(r, "\npeers:\n");
+	l2live_walk(s->live, status_peer, &x);
+	httpd_printf(r, "addresses:\n");
+	HTAB_WALK(&s->addrs, hn) {
+		const struct l2addr *a = container_of(hn, struct l2addr, node);
+		char ip[64];
+
+		lb_addr_format(&a->ip, ip, sizeof(ip));
+		httpd_printf(r, "  %-40s %s pool=%s owner=%s state=%s (%s)\n", ip, a->svc,
+			     a->pool[0] ? a->pool : "-", a->owner[0] ? a->owner : "none",
+			     state_name[a->state], a->why);
+	}
+}
+
+static void l2_stop(void *arg)
+{
+	struct l2speaker *s = arg;
+
+	if (s->env.loop) {
+		s->stopping = true;
+		/* graceful handover: stop answering, then tell the others at
+		 * once (twice, against one lost frame) */
+		l2io_set(s->io, NULL, 0);
+		HTAB_WALK(&s->addrs, n)
+			addr_forget(s, container_of(n, struct l2addr, node));
+		htab_free(&s->addrs);
+		if (s->beating) {
+			send_beat(s, true);
+			send_beat(s, true);
+			log_info("l2", "withdrawn everything and said so (leaving)", "");
+		}
+		loop_timer_cancel(s->env.loop, &s->pass_timer);
+		loop_timer_cancel(s->env.loop, &s->beat_timer);
+		l2io_free(s->io);
+		l2live_free(s->live);
+		lb_config_free(s->cfg);
+		kube_recorder_free(s->rec);
+		for (size_t i = 0; i < s->warned.n; i++)
+			free(s->warned.v[i]);
+		vec_free(&s->warned);
+	}
+	free(s);
+}
+
+const struct consumer_ops l2speaker_consumer = {
+	.name = "l2-speaker",
+	.kinds = 1u << KUBE_SERVICE | 1u << KUBE_ENDPOINTSLICE | 1u << KUBE_NODE |
+		 1u << KUBE_CONFIGMAP | 1u << KUBE_IPADDRESSPOOL | 1u << KUBE_L2ADVERTISEMENT,
+	.start = l2_start,
+	.changed = l2_changed,
+	.synced = l2_synced,
+	.status = l2_status,
+	.stop = l2_stop,
+};
