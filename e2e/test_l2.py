@@ -191,14 +191,21 @@ def test_ipv6_one_mac(cluster):
     assert "Hello MyApp" in body
 
 
+def watched_owner(c, name, seconds):
+    """The Service's address, its owner and the owner's MAC, and an ArpWatch
+    of `seconds` that has seen the owner answer."""
+    ip = lb_service(c, name)
+    owner = c.wait(lambda: owner_by_arp(c, ip), 15, "one node answering ARP for %s" % ip)
+    mac = [m for m, n in c.macs.items() if n == owner][0]
+    w = ArpWatch(ip, seconds)
+    w.wait_answered()
+    return ip, owner, mac, w
+
+
 def test_failover_and_return(cluster):
     c = cluster
-    ip = lb_service(c, "l2-v4")
-    owner = c.wait(lambda: owner_by_arp(c, ip), 15, "one node answering ARP for %s" % ip)
-    old_mac = [m for m, n in c.macs.items() if n == owner][0]
     # 6 s of requests every 50 ms; cut the owner's link once it answers
-    w = ArpWatch(ip, 6)
-    w.wait_answered()
+    ip, owner, old_mac, w = watched_owner(c, "l2-v4", 6)
     c.run("node", "down", owner)
     rows = w.finish()
     two = [r for r in rows if len(r[2]) > 1]
@@ -232,11 +239,7 @@ def test_graceful_stop_hands_over(cluster):
     """SIGTERM: the agent withdraws, says LEAVING, and another node answers
     within 0.5 s; never two MACs."""
     c = cluster
-    ip = lb_service(c, "l2-v4")
-    owner = c.wait(lambda: owner_by_arp(c, ip), 15, "one node answering ARP for %s" % ip)
-    old_mac = [m for m, n in c.macs.items() if n == owner][0]
-    w = ArpWatch(ip, 4)
-    w.wait_answered()
+    ip, owner, old_mac, w = watched_owner(c, "l2-v4", 4)
     c.run("agent", "stop", owner)
     try:
         rows = w.finish()

@@ -782,6 +782,19 @@ static const struct l2io_ops io_ops = { .beat = on_beat, .links = on_links, .cou
 
 /* ---- the consumer ---- */
 
+static const char answers_help[] = "ARP replies and Neighbor Advertisements sent";
+static const char gratuitous_help[] = "Gratuitous ARP and unsolicited Neighbor Advertisements sent";
+
+/* One counter of a family split by protocol="arp"|"ndp". */
+static struct metric *by_protocol(struct metrics *m, const char *name, const char *proto,
+				  const char *help)
+{
+	char labels[32];
+
+	snprintf(labels, sizeof(labels), "protocol=\"%s\"", proto);
+	return metrics_counter(m, name, labels, help);
+}
+
 static void metrics_init(struct l2speaker *s)
 {
 	struct metrics *m = s->env.metrics;
@@ -807,18 +820,10 @@ static void metrics_init(struct l2speaker *s)
 		snprintf(labels, sizeof(labels), "state=\"%s\"", l2live_state_name(i));
 		s->m_peers[i] = metrics_gauge(m, "ferry_l2_peers", labels, "Heartbeat peers, by state");
 	}
-	snprintf(labels, sizeof(labels), "protocol=\"arp\"");
-	s->m_answers_arp = metrics_counter(m, "ferry_l2_answers_total", labels,
-					   "ARP replies and Neighbor Advertisements sent");
-	snprintf(labels, sizeof(labels), "protocol=\"ndp\"");
-	s->m_answers_ndp = metrics_counter(m, "ferry_l2_answers_total", labels,
-					   "ARP replies and Neighbor Advertisements sent");
-	snprintf(labels, sizeof(labels), "protocol=\"arp\"");
-	s->m_garp = metrics_counter(m, "ferry_l2_gratuitous_total", labels,
-				    "Gratuitous ARP and unsolicited Neighbor Advertisements sent");
-	snprintf(labels, sizeof(labels), "protocol=\"ndp\"");
-	s->m_una = metrics_counter(m, "ferry_l2_gratuitous_total", labels,
-				   "Gratuitous ARP and unsolicited Neighbor Advertisements sent");
+	s->m_answers_arp = by_protocol(m, "ferry_l2_answers_total", "arp", answers_help);
+	s->m_answers_ndp = by_protocol(m, "ferry_l2_answers_total", "ndp", answers_help);
+	s->m_garp = by_protocol(m, "ferry_l2_gratuitous_total", "arp", gratuitous_help);
+	s->m_una = by_protocol(m, "ferry_l2_gratuitous_total", "ndp", gratuitous_help);
 	s->m_bad_frames = metrics_counter(m, "ferry_l2_bad_frames_total", NULL,
 					  "Malformed ARP/NDP frames ignored");
 	s->m_dead_ready = metrics_gauge(m, "ferry_l2_peers_dead_but_ready", NULL,
