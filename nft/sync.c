@@ -211,6 +211,22 @@ static int app_apply(struct nft_sync *s, const pairs_t *ps)
 
 /* ---- one sync ---- */
 
+/* The ruleset is at generation `gen`: if it moved since our last commit,
+ * are our tables still ours? Not: the next apply rebuilds. True when a
+ * rebuild is due. */
+static bool foreign_change(struct nft_sync *s, uint32_t gen)
+{
+	if (s->need_full || gen == s->genid)
+		return s->need_full;
+	if (tables_intact(s)) {
+		s->genid = gen;		/* someone else's table moved it */
+		return false;
+	}
+	log_warn("nft", "ferry tables changed by someone else, rebuilding", "gen=%u want=%u", gen, s->genid);
+	s->need_full = true;
+	return true;
+}
+
 static int sync_begin(struct nft_sync *s, const struct fnode *node, uint32_t *gen)
 {
 	memset(&s->stats, 0, sizeof(s->stats));
@@ -219,15 +235,7 @@ static int sync_begin(struct nft_sync *s, const struct fnode *node, uint32_t *ge
 		log_err("nft", "cannot read the ruleset generation", "err=%s", log_q(strerror(-r)));
 		return r;
 	}
-	if (!s->need_full && *gen != s->genid) {
-		if (tables_intact(s)) {
-			s->genid = *gen;	/* someone else's table moved it */
-		} else {
-			log_warn("nft", "ferry tables changed by someone else, rebuilding",
-				 "gen=%u want=%u", *gen, s->genid);
-			s->need_full = true;
-		}
-	}
+	foreign_change(s, *gen);
 	if (!s->need_full && !fnode_equal(&s->node, node))
 		s->need_full = true;	/* node settings shape the rules: rebuild */
 	return 0;
@@ -349,15 +357,7 @@ int nft_sync_verify(struct nft_sync *s)
 		return 1;
 	if ((r = nl_get_genid(s->nl, &s->seq, &gen)) < 0)
 		return r;
-	if (gen == s->genid)
-		return 0;
-	if (tables_intact(s)) {
-		s->genid = gen;		/* someone else's table moved it */
-		return 0;
-	}
-	log_warn("nft", "ferry tables changed by someone else, rebuilding", "gen=%u want=%u", gen, s->genid);
-	s->need_full = true;
-	return 1;
+	return foreign_change(s, gen);
 }
 
 int nft_sync_apply(struct nft_sync *s, const struct fstate *st)
