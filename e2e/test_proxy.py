@@ -544,15 +544,19 @@ def log_ms(line):
     return (int(h) * 3600 + int(m) * 60 + float(sec)) * 1000
 
 
+CHANGE = re.compile(r"sub=kube msg=(add|update|delete) kind=(Service|EndpointSlice) ")
+
+
+def change_times(text):
+    """ms of day of each Service or EndpointSlice change in ferry's log text."""
+    return [log_ms(line) for line in text.splitlines() if CHANGE.search(line)]
+
+
 def isolated_changes(offset, node="node1", quiet_ms=100):
     """Service and EndpointSlice changes in ferry's log after offset that
     came more than quiet_ms after the change before them."""
     n, last = 0, None
-    for line in agent_log(node)[offset:].splitlines():
-        if "sub=kube msg=" not in line or not re.search(r"kind=(Service|EndpointSlice) ", line) or \
-                not re.search(r"msg=(add|update|delete) ", line):
-            continue
-        t = log_ms(line)
+    for t in change_times(agent_log(node)[offset:]):
         if last is not None and t - last > quiet_ms:
             n += 1
         last = t
@@ -598,10 +602,9 @@ def test_a_change_after_a_burst_is_not_held_back(cluster):
         # 200 ms without a Service or slice event at the agent (past the
         # 100 ms of quiet, well inside the burst's 1 s wait)
         def quiet():
-            last = [line for line in agent_log("node1").splitlines()[-400:]
-                    if "sub=kube msg=" in line and re.search(r"msg=(add|update|delete) kind=(Service|EndpointSlice) ", line)]
+            last = change_times("\n".join(agent_log("node1").splitlines()[-400:]))
             now = (time.time() % 86400) * 1000     # ms of the UTC day, as log_ms
-            return not last or now - log_ms(last[-1]) > 200
+            return not last or now - last[-1] > 200
         c.wait(quiet, 60, "the burst's events to stop", interval=0.05)
         service(c, "after-quiet", "web", labels={"e2e-quiet": "1"})
 
