@@ -14,19 +14,13 @@ import re
 import yaml
 
 from conftest import STATE
+from lib import seed
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLUSTER_ARGS = ["--nodes", "2", "--install", "manifest"]
 SA = "system:serviceaccount:ferry-system:ferry"
 
-APP = {"apiVersion": "v1", "kind": "List", "items": [
-    {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "inst"},
-     "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "inst"}},
-              "template": {"metadata": {"labels": {"app": "inst"}},
-                           "spec": {"containers": [{"name": "app", "image": "e2e/podserver",
-                                                    "ports": [{"containerPort": 80}]}]}}}},
-    {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "inst"},
-     "spec": {"type": "NodePort", "selector": {"app": "inst"}, "ports": [{"port": 80}]}}]}
+APP = seed.app("inst")
 
 
 def ferry_pods(c):
