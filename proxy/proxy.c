@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +160,22 @@ static bool has_str(const char *const *l, size_t n, const char *s)
 		if (l[i] && s && !strcmp(l[i], s))
 			return true;
 	return false;
+}
+
+static void problem(const struct build *b, const struct kube_object *o, const char *reason,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void problem(const struct build *b, const struct kube_object *o, const char *reason,
+		    const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (!b->in->problem)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	b->in->problem(b->in->problem_arg, o, reason, msg);
 }
 
 /* Adds an endpoint, or merges it with the copy another slice listed. */
@@ -349,6 +366,35 @@ static int add_ips(struct build *b, const struct kube_service *svc, const char *
 	return 0;
 }
 
+/* Whether the user wrote any loadBalancerSourceRanges entry at all. */
+static bool wrote_ranges(const struct kube_service *svc)
+{
+	for (uint32_t i = 0; i < svc->n_lb_source_ranges; i++)
+		if (svc->lb_source_ranges[i] &&
+		    svc->lb_source_ranges[i][strspn(svc->lb_source_ranges[i], " \t")])
+			return true;
+	return false;
+}
+
+/*
+ * Ranges were written and none parses: an empty list would mean "allow
+ * all", so fail closed instead (kube-proxy drops bad entries and then
+ * allows all; docs/kube-proxy-compat.md). The only allowed sources are the
+ * unspecified addresses, which no client holds (0.0.0.0 is a martian
+ * source; :: only precedes an address and cannot be answered): every
+ * client of either family is refused, and `ferry status` shows it.
+ */
+static int deny_all_sources(struct fsvc *v)
+{
+	struct faddr a;
+
+	faddr_parse(&a, "0.0.0.0/32");
+	if (fsvc_add_addr(&v->source_ranges, &v->n_source_ranges, &a) < 0)
+		return -ENOMEM;
+	faddr_parse(&a, "::/128");
+	return fsvc_add_addr(&v->source_ranges, &v->n_source_ranges, &a);
+}
+
 /* What one service port costs in the ruleset, about: an entry, a pick and
  * the DNAT targets per address, the firewall per LB address and range, the
  * same for the NodePort. */
@@ -377,6 +423,7 @@ static int add_service(void *arg, const struct kube_object *o)
 	lb = svc->type == KUBE_SVC_LOAD_BALANCER;
 	external = lb || svc->type == KUBE_SVC_NODE_PORT || svc->n_external_ips;
 	size_t first = b->out->n_svcs, elements = 0;
+	int ranges_told = 0;
 
 	for (uint16_t i = 0; i < svc->n_ports; i++) {
 		const struct kube_service_port *sp = &svc->ports[i];
@@ -423,6 +470,18 @@ static int add_service(void *arg, const struct kube_object *o)
 				    svc->n_lb_source_ranges, true, &v->source_ranges,
 				    &v->n_source_ranges) < 0)
 				goto oom;
+			if (!v->n_source_ranges && wrote_ranges(svc)) {
+				if (deny_all_sources(v) < 0)
+					goto oom;
+				if (!ranges_told++) {
+					log_warn("proxy", "no loadBalancerSourceRanges entry is valid; "
+						 "the LoadBalancer IPs allow no client", "service=%s/%s",
+						 o->namespace, o->name);
+					problem(b, o, "InvalidSourceRanges", "no entry of "
+						"loadBalancerSourceRanges is a valid CIDR: the "
+						"LoadBalancer IPs allow no client until one is");
+				}
+			}
 		}
 		if (fill_endpoints(b, v, svc, sp) < 0)
 			goto oom;
@@ -438,6 +497,9 @@ static int add_service(void *arg, const struct kube_object *o)
 		 * million elements (1,024 ports x 1,024 externalIPs) */
 		log_warn("proxy", "service left out: too many nftables elements", "service=%s/%s "
 			 "elements=%zu budget=%d", o->namespace, o->name, elements, PROXY_SVC_ELEMENT_BUDGET);
+		problem(b, o, "TooManyElements", "left out of this node's data plane: it would cost "
+			"%zu nftables elements, over the budget of %d per Service (ports x "
+			"addresses x endpoints)", elements, PROXY_SVC_ELEMENT_BUDGET);
 		b->st->service_ports -= b->out->n_svcs - first;
 		while (b->out->n_svcs > first) {
 			struct fsvc *x = &b->out->svcs[--b->out->n_svcs];
