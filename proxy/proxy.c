@@ -207,28 +207,53 @@ static int add_endpoint(struct fsvc *v, const struct faddr *a, uint16_t port,
 	return 0;
 }
 
-/* kube-proxy's topology rule: use zone hints only when every endpoint has
- * them and at least one is for this zone; else all endpoints. */
-static bool use_zone_hints(const struct build *b, const struct slice_list *sl,
-			   const struct kube_service_port *sp)
-{
-	bool any_for_zone = false;
+/*
+ * kube-proxy's topology rule (pkg/proxy/topology.go): when every ready
+ * endpoint carries node hints and one names this node, only the endpoints
+ * hinted for this node take cluster-wide traffic (trafficDistribution
+ * PreferSameNode); else the same with zone hints and this node's zone
+ * (PreferSameZone, PreferClose, topology-aware hints); else all endpoints.
+ */
+enum topo { TOPO_NONE, TOPO_NODE, TOPO_ZONE };
 
-	if (!b->zone)
-		return false;
+static enum topo topology_mode(const struct build *b, const struct slice_list *sl)
+{
+	bool any_ready = false, all_nodes = true, for_node = false, all_zones = true, for_zone = false;
+
 	for (size_t i = 0; i < sl->n; i++) {
 		const struct kube_endpointslice *s = sl->v[i];
 		for (uint32_t j = 0; j < s->n_endpoints; j++) {
 			const struct kube_endpoint *e = &s->endpoints[j];
 			if (!tri(e->ready, true))
 				continue;
+			any_ready = true;
+			if (!e->n_hint_nodes)
+				all_nodes = false;
+			else if (has_str(e->hint_nodes, e->n_hint_nodes, b->cfg->node_name))
+				for_node = true;
 			if (!e->n_hint_zones)
-				return false;
-			if (has_str(e->hint_zones, e->n_hint_zones, b->zone))
-				any_for_zone = true;
+				all_zones = false;
+			else if (b->zone && has_str(e->hint_zones, e->n_hint_zones, b->zone))
+				for_zone = true;
 		}
 	}
-	return any_for_zone;
+	if (!any_ready)
+		return TOPO_NONE;
+	if (all_nodes && for_node)
+		return TOPO_NODE;
+	return all_zones && for_zone ? TOPO_ZONE : TOPO_NONE;
+}
+
+static bool for_topology(const struct build *b, enum topo t, const struct kube_endpoint *e)
+{
+	switch (t) {
+	case TOPO_NODE:
+		return has_str(e->hint_nodes, e->n_hint_nodes, b->cfg->node_name);
+	case TOPO_ZONE:
+		return has_str(e->hint_zones, e->n_hint_zones, b->zone);
+	default:
+		return true;
+	}
 }
 
 static const struct kube_eps_port *slice_port(const struct kube_endpointslice *s,
@@ -247,14 +272,14 @@ static int fill_endpoints(struct build *b, struct fsvc *v, const struct kube_ser
 			  const struct kube_service_port *sp)
 {
 	const struct slice_list *sl = slices_of(b, svc->obj.namespace, svc->obj.name);
-	bool hints;
+	enum topo topo;
 
 	if (!sl)
 		return 0;
 	/* Topology narrows cluster-wide traffic; Local policies keep their own
 	 * rule (this node's endpoints), so hints are not applied to them. */
-	hints = use_zone_hints(b, sl, sp) && v->external_policy == FPOLICY_CLUSTER &&
-		v->internal_policy == FPOLICY_CLUSTER;
+	topo = v->external_policy == FPOLICY_CLUSTER && v->internal_policy == FPOLICY_CLUSTER ?
+		topology_mode(b, sl) : TOPO_NONE;
 	for (size_t i = 0; i < sl->n; i++) {
 		const struct kube_endpointslice *s = sl->v[i];
 		const struct kube_eps_port *p = slice_port(s, sp);
@@ -269,7 +294,7 @@ static int fill_endpoints(struct build *b, struct fsvc *v, const struct kube_ser
 			bool local = e->node_name && !strcmp(e->node_name, b->cfg->node_name);
 			struct faddr a;
 
-			if (hints && !has_str(e->hint_zones, e->n_hint_zones, b->zone))
+			if (!for_topology(b, topo, e))
 				continue;
 			/* One address per endpoint is used, as kube-proxy does. */
 			if (!e->n_addresses || faddr_parse(&a, e->addresses[0]) < 0 ||
