@@ -34,6 +34,7 @@
  *   cleared, masquerade.
  *   chain filter-prerouting: loadBalancerSourceRanges (@firewall-*).
  *   chain filter-input/forward/output: Services with no endpoint -> reject.
+ *   chain filter-forward: ct state invalid drop (kube-proxy's iptables mode).
  *   chain filter-forward, filter-output-post (after NAT): what is still
  *   addressed to a ClusterIP is for a port it lacks -> reject (kube-proxy's
  *   cluster-ips-check).
@@ -398,6 +399,29 @@ static int rule_ct_clear_return(struct nbatch *bt, int fam, struct chain_ent *c,
 }
 
 /*
+ * ct state invalid drop
+ * A packet conntrack cannot place (a spurious retransmit outside the TCP
+ * window) is not un-NATed: it would reach the pod with the Service's
+ * address swapped out and the pod would reset the connection (kubernetes
+ * #74839; upstream e2e "should not be vulnerable to the invalid conntrack
+ * state bug"). kube-proxy's iptables mode drops these in FORWARD (its
+ * nftables mode leaves it to nf_conntrack_tcp_be_liberal); ferry drops
+ * them whatever that sysctl says: with it set, only out-of-window RSTs
+ * are INVALID and dropping them is as harmless.
+ */
+static int invalid_drop(struct nbatch *bt, int fam, struct chain_ent *c)
+{
+	struct xrule *r = rule_new(fam, c->name);
+	uint32_t zero = 0;
+
+	x_ct(r, NFT_CT_STATE, R(0));
+	x_bitwise(r, NF_CT_STATE_INVALID_BIT, 0);
+	x_cmp(r, NFT_CMP_NEQ, &zero, 4);
+	x_verdict(r, NF_DROP, NULL);
+	return rule_emit(bt, fam, r, &c->rules);
+}
+
+/*
  * ct state new ip daddr @cluster-ips goto reject-service
  * After DNAT, a new connection still addressed to a ClusterIP asked for a
  * port the Service does not have: refuse it at once, as kube-proxy does,
@@ -519,6 +543,8 @@ static int base_chains(struct nft_sync *s, struct nbatch *bt, int fam, const str
 	for (int i = 0; i < 3; i++) {
 		if (!(c = static_chain(s, bt, fam, filt[i].name, "filter", filt[i].hook, -110)))
 			return -ENOMEM;
+		if (filt[i].hook == NF_INET_FORWARD)
+			err_keep(&ret, invalid_drop(bt, fam, c));
 		r = rule_new(fam, c->name);
 		x_ct_new(r);
 		x_key_ip(r, fam, daddr_off(fam), 0);
