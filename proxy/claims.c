@@ -179,8 +179,16 @@ static int entry_insert(struct centry *e, struct csvc *s, uint8_t field)
 	struct claimant x = { .svc = s, .field = field };
 	size_t at = 0;
 
-	if (vec_reserve(&e->who, e->who.n + 1))
-		return -ENOMEM;
+	/* exact sizes: almost every key has one claimant, and there is one
+	 * key per ClusterIP and port of every Service */
+	if (e->who.n == e->who.cap) {
+		struct claimant *nv = realloc(e->who.v, (e->who.n + 1) * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		e->who.v = nv;
+		e->who.cap = e->who.n + 1;
+	}
 	while (at < e->who.n && rank_cmp(&e->who.v[at], &x) < 0)
 		at++;
 	memmove(&e->who.v[at + 1], &e->who.v[at], (e->who.n - at) * sizeof(x));
@@ -352,6 +360,14 @@ static int update_one(struct claims *c, const char *name, const struct fstate *o
 		free(s->name);
 		free(s);
 		return 0;
+	}
+	if (cv.cap > cv.n) {
+		struct cclaim *tight = realloc(cv.v, cv.n * sizeof(*cv.v));
+
+		if (tight) {
+			cv.v = tight;
+			cv.cap = cv.n;
+		}
 	}
 	s->claims.v = cv.v;
 	s->claims.n = cv.n;
