@@ -401,8 +401,12 @@ static int claims_update(struct claims *c, const char *const *names, size_t n,
 		struct centry *e = touched.v[i];
 		const char *now = winner(e);
 
+		bool moved = !e->was || !now || strcmp(e->was, now);
+
 		c->conflicts += e->who.n ? e->who.n - 1 : 0;
-		if (!err && others && (!e->was || !now || strcmp(e->was, now)) &&
+		if (moved && now)
+			e->who.v[0].reported = false;	/* losing it again is news */
+		if (!err && others && moved &&
 		    (add_other(others, names, n, e->was) || add_other(others, names, n, now)))
 			err = -ENOMEM;
 		free(e->was);
@@ -483,8 +487,6 @@ static void filter(struct claims *c, struct csvc *s, const struct fsvc *v, int f
 		make_key(&k, &list[i], v->proto, v->port);
 		e = entry_find(c, &k);
 		if (!e || !e->who.n || e->who.v[0].svc == s) {
-			if (e && e->who.n)
-				e->who.v[0].reported = false;	/* a later loss is news */
 			list[w++] = list[i];
 			continue;
 		}
