@@ -42,12 +42,13 @@ struct cclaim {
 	struct ckey k;
 	uint8_t field;
 };
+typedef VEC(struct cclaim) claim_vec;
 
 struct csvc {
 	struct hnode node;
 	char *name;			/* "namespace/name" */
 	int64_t created;		/* unix seconds; INT64_MAX: unknown */
-	VEC(struct cclaim) claims;	/* sorted by key, each key once */
+	claim_vec claims;		/* sorted by key, each key once */
 };
 
 struct claims {
@@ -217,7 +218,6 @@ static struct claimant *claimant_of(struct centry *e, const struct csvc *s)
 
 /* ---- updating ---- */
 
-typedef VEC(struct cclaim) claim_vec;
 typedef VEC(struct centry *) entry_vec;
 typedef VEC(char *) name_vec;
 
@@ -317,6 +317,16 @@ static int add_other(name_vec *others, const char *const *names, size_t n, const
 	return 0;
 }
 
+static bool same_claims(const claim_vec *x, const claim_vec *b)
+{
+	if (x->n != b->n)
+		return false;
+	for (size_t i = 0; i < x->n; i++)
+		if (x->v[i].field != b->v[i].field || memcmp(&x->v[i].k, &b->v[i].k, sizeof(b->v[i].k)))
+			return false;
+	return true;
+}
+
 static int update_one(struct claims *c, const char *name, const struct fstate *out,
 		      const struct proxy_input *in, entry_vec *touched)
 {
@@ -326,8 +336,7 @@ static int update_one(struct claims *c, const char *name, const struct fstate *o
 
 	if (claims_of(out, name, &cv))
 		goto oom;
-	if (s ? s->created == created && s->claims.n == cv.n &&
-		!memcmp(s->claims.v, cv.v, cv.n * sizeof(*cv.v)) : !cv.n) {
+	if (s ? s->created == created && same_claims(&s->claims, &cv) : !cv.n) {
 		vec_free(&cv);
 		return 0;	/* nothing moved: flags (reported) stay */
 	}
