@@ -927,27 +927,22 @@ static void px_synced(void *arg)
 	proxier_start(arg);
 }
 
-struct note {
-	struct httpd_resp *r;
-};
-
 static void note_loss(void *arg, const struct claim_loss *l)
 {
 	char what[256];
 
 	loss_text(what, sizeof(what), l);
-	httpd_printf(((struct note *)arg)->r, "    %-13s %s\n", "left out", what);
+	httpd_printf(arg, "    %-13s %s\n", "left out", what);
 }
 
 /* `ferry status`: the addresses a port lost to another Service */
 static void status_note(void *arg, const struct fsvc *v, struct httpd_resp *r)
 {
 	struct proxier *p = arg;
-	struct note nt = { r };
 	char svc[FSVC_KEY_MAX + 2];
 
 	snprintf(svc, sizeof(svc), "%.*s", (int)strcspn(v->key, ":"), v->key);
-	claims_lost_of(p->claims, svc, v->proto, v->port, note_loss, &nt);
+	claims_lost_of(p->claims, svc, v->proto, v->port, note_loss, r);
 }
 
 static void px_status(void *arg, struct httpd_resp *r)
