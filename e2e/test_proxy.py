@@ -368,6 +368,77 @@ def test_established_connection_survives_syncs_and_restart(cluster):
     assert int(last.split("ok=")[1].split()[0]) > 100
 
 
+def test_cluster_ip_keeps_its_address_against_a_tenants_external_ip(cluster):
+    """CVE-2020-8554's class (issue 17): a tenant's Service lists another
+    Service's ClusterIP and port as an externalIP. The ClusterIP wins, even
+    against an older tenant, and after an agent restart; the tenant keeps
+    its own ClusterIP, the loss shows in an Event, a metric and `ferry
+    status`. kube-proxy has no such rule: the kernel's answer depends on
+    rule order there (upstream closes it with an admission webhook)."""
+    c = cluster
+    if c.proxy == "kube-proxy":
+        pytest.skip("kube-proxy has no claim rule; upstream relies on the DenyServiceExternalIPs admission")
+    vip = "198.19.200.53"      # the victim's ClusterIP, asked for by hand
+    # the tenant first: it is the older Service, and still loses
+    tenant = service(c, "tenant-dns", "solo", externalIPs=[vip, "203.0.113.53"])
+    service(c, "cluster-dns", "web", clusterIP=vip)
+    ferry = os.environ.get("FERRY_BIN") or os.path.join(os.path.dirname(HERE), "build", "src", "ferry")
+    try:
+        def served_by(prefix):
+            return lambda b: isinstance(b, str) and b.startswith(prefix)
+
+        route_to(c, "203.0.113.53", "node1")
+
+        for round_ in ("after the sync of the change", "after an agent restart"):
+            if round_ == "after an agent restart":
+                c.run("agent", "restart", "node1")
+            for _ in range(6):
+                b = until(c, "node1", "http://%s/hostname" % vip, served_by("web-"),
+                          what="the ClusterIP served by its own pods " + round_)
+                assert b.startswith("web-"), (round_, b)
+            # the tenant keeps its own ClusterIP and its other external IP
+            until(c, "node1", "http://%s/hostname" % tenant["spec"]["clusterIP"], served_by("solo-"),
+                  what="the tenant's own ClusterIP " + round_)
+            until(c, "client", "http://203.0.113.53/hostname", served_by("solo-"),
+                  what="the tenant's other external IP " + round_)
+        m = c.exec("node1", "curl", "-sf", "-m", "3", "http://127.0.0.1:10249/metrics").stdout
+        assert float(re.search(r"^ferry_proxy_claim_conflicts (\S+)$", m, re.M).group(1)) >= 1, m
+        st = c.exec("node1", ferry, "status").stdout
+        assert re.search(r"left out +%s:80/tcp of externalIPs is the ClusterIP of default/cluster-dns"
+                         % re.escape(vip), st), st
+
+        def event():
+            items = c.kjson("get", "events", "--field-selector",
+                            "involvedObject.kind=Service,involvedObject.name=tenant-dns,"
+                            "reason=AddressConflict")["items"]
+            return items or None
+        ev = c.wait(event, 30, "AddressConflict Event on the tenant's Service")
+        assert vip in ev[0]["message"] and ev[0]["type"] == "Warning", ev
+    finally:
+        c.exec("client", "ip", "route", "del", "203.0.113.53/32", check=False)
+        delete(c, "tenant-dns", "cluster-dns")
+
+
+def test_unknown_port_of_a_cluster_ip_is_refused(cluster):
+    """A ClusterIP on a port its Service lacks is refused at once (kube-proxy's
+    cluster-ips-check: reject), from a node and from a pod, instead of timing
+    out; its real port still serves."""
+    c = cluster
+    s = service(c, "oneport", "web")
+    vip = s["spec"]["clusterIP"]
+    try:
+        until(c, "node1", "http://%s/" % vip)
+        for where in ("node1", pod_on(c, "web", "node2")["metadata"]["name"]):
+            c.wait(lambda: get(c, where, "http://%s:81/" % vip) == ("refused",), 20,
+                   "port 81 of the ClusterIP refused from " + where)
+            t0 = time.time()
+            assert get(c, where, "http://%s:8081/" % vip, timeout=5) == ("refused",), where
+            assert time.time() - t0 < 3, "refused, not timed out"
+            assert isinstance(get(c, where, "http://%s/" % vip), str), "port 80 still serves"
+    finally:
+        delete(c, "oneport")
+
+
 def test_udp_flow_recovers_after_endpoint_change(cluster):
     """A UDP client that keeps its source port (as DNS clients do) is moved
     to the new endpoint within a second: stale conntrack entries go."""
@@ -692,3 +763,4 @@ def test_syncs_of_changes_add_up_to_a_full_rebuild(cluster):
         assert "rebuilt=changed" in log, "no sync of changes ran on " + node
         missed = [line for line in log.splitlines() if "syncs of changes missed" in line]
         assert not missed, "\n".join(missed[:5])
+

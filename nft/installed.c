@@ -70,22 +70,23 @@ void quarantine_add(struct nft_sync *s, const struct fsvc *v)
 /* ---- hairpin elements ---- */
 
 /* Hairpin elements are shared by every Service with the same local
- * endpoint address: count them, install on 0->1, delete on 1->0. */
+ * endpoint address, cluster-ips elements by the ports of a Service: count
+ * them (by set and first address), install on 0->1, delete on 1->0. */
 struct hp_ent {
 	struct hnode node;
-	uint8_t fam, a[16];
+	uint8_t fam, set, a[16];
 	uint32_t count;
 };
 
-static uint32_t *hp_slot(struct nft_sync *s, int fam, const uint8_t *a, bool create)
+static uint32_t *hp_slot(struct nft_sync *s, int fam, int set, const uint8_t *a, bool create)
 {
 	uint8_t k[16] = { 0 };
 	memcpy(k, a, (size_t)rfam_alen(fam));
-	uint64_t h = hash_bytes(k, 16, (uint64_t)fam);
+	uint64_t h = hash_bytes(k, 16, (uint64_t)(fam * RS_COUNT + set));
 
 	for (struct hnode *n = htab_first(&s->hairpin, h); n; n = htab_next(n, h)) {
 		struct hp_ent *e = container_of(n, struct hp_ent, node);
-		if (e->fam == fam && !memcmp(e->a, k, 16))
+		if (e->fam == fam && e->set == set && !memcmp(e->a, k, 16))
 			return &e->count;
 	}
 	if (!create)
@@ -94,6 +95,7 @@ static uint32_t *hp_slot(struct nft_sync *s, int fam, const uint8_t *a, bool cre
 	if (!e)
 		return NULL;
 	e->fam = (uint8_t)fam;
+	e->set = (uint8_t)set;
 	memcpy(e->a, k, 16);
 	if (htab_add(&s->hairpin, &e->node, h)) {
 		free(e);
@@ -171,8 +173,8 @@ int account(struct nft_sync *s, struct nbatch *bt, struct relem_vec *vec, bool d
 	size_t o = 0;
 	for (size_t i = 0; i < vec->n; i++) {
 		struct relem *e = &vec->v[i];
-		if (e->set == RS_HAIRPIN) {
-			uint32_t *cnt = hp_slot(s, e->fam, e->key, !del);
+		if (e->set == RS_HAIRPIN || e->set == RS_CLUSTER_IPS) {
+			uint32_t *cnt = hp_slot(s, e->fam, e->set, e->key, !del);
 			if (!cnt)
 				return del ? 0 : -ENOMEM;
 			if (del ? (*cnt == 0 || --*cnt > 0) : (*cnt)++ > 0)

@@ -36,6 +36,7 @@ static const char *const set_names[RS_COUNT] = {
 	[RS_FIREWALL_ALLOW] = "firewall-allow",
 	[RS_NOEP_IPS] = "no-endpoint-ips",
 	[RS_NOEP_NODEPORTS] = "no-endpoint-nodeports",
+	[RS_CLUSTER_IPS] = "cluster-ips",
 	[RS_KINDS] = "kinds",
 	[RS_PICK_CHAINS] = "pick-chains",
 };
@@ -217,6 +218,17 @@ int render_svc(const struct fsvc *v, int fam, struct relem_vec *out)
 		has_fam |= v->lb_ips[i].family == af;
 	if (!has_fam)
 		return 0;
+	/* every ClusterIP, for the reject of its unknown ports (skeleton.c);
+	 * shared by the ports of a Service, so counted (installed.c) */
+	for (size_t i = 0; i < v->n_cluster_ips; i++) {
+		struct relem *e;
+
+		if (v->cluster_ips[i].family != af)
+			continue;
+		if (!(e = push(out, fam, RS_CLUSTER_IPS)))
+			goto out;
+		e->klen = put_addr(e->key, 0, &v->cluster_ips[i], alen);
+	}
 	all = calloc(v->n_eps + 1, sizeof(*all));
 	loc = calloc(v->n_eps + 1, sizeof(*loc));
 	if (!all || !loc)

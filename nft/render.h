@@ -29,6 +29,7 @@ enum rset {
 	RS_AFFINITY, RS_HAIRPIN,
 	RS_FIREWALL_IPS, RS_FIREWALL_ALLOW,
 	RS_NOEP_IPS, RS_NOEP_NODEPORTS,
+	RS_CLUSTER_IPS,			/* shared: counted in installed.c */
 	RS_KINDS, RS_PICK_CHAINS,	/* small verdict maps, filled by sync.c */
 	RS_COUNT
 };

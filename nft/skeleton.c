@@ -34,6 +34,10 @@
  *   cleared, masquerade.
  *   chain filter-prerouting: loadBalancerSourceRanges (@firewall-*).
  *   chain filter-input/forward/output: Services with no endpoint -> reject.
+ *   chain filter-forward: ct state invalid drop (kube-proxy's iptables mode).
+ *   chain filter-forward, filter-output-post (after NAT): what is still
+ *   addressed to a ClusterIP is for a port it lacks -> reject (kube-proxy's
+ *   cluster-ips-check).
  *
  * The packet mark is scratch for the endpoint index on the first packet of a
  * new Service connection (the NAT chains see no other packet); the decision
@@ -169,6 +173,7 @@ static const struct set_spec set_specs[RS_COUNT] = {
 	  { 0, DT_INET_PROTO, DT_INET_SERVICE, 0 }, 4, { 0 }, 0 },
 	{ RS_NOEP_IPS, 0, { 0, DT_INET_PROTO, DT_INET_SERVICE }, 3, { 0 }, 0 },
 	{ RS_NOEP_NODEPORTS, 0, { DT_INET_PROTO, DT_INET_SERVICE }, 2, { 0 }, 0 },
+	{ RS_CLUSTER_IPS, 0, { 0 }, 1, { 0 }, 0 },
 	{ RS_KINDS, NFT_SET_MAP, { DT_MARK }, 1, { DT_VERDICT }, 1 },
 	{ RS_PICK_CHAINS, NFT_SET_MAP, { DT_MARK }, 1, { DT_VERDICT }, 1 },
 };
@@ -393,6 +398,46 @@ static int rule_ct_clear_return(struct nbatch *bt, int fam, struct chain_ent *c,
 	return rule_emit(bt, fam, r, &c->rules);
 }
 
+/*
+ * ct state invalid drop
+ * A packet conntrack cannot place (a spurious retransmit outside the TCP
+ * window) is not un-NATed: it would reach the pod with the Service's
+ * address swapped out and the pod would reset the connection (kubernetes
+ * #74839; upstream e2e "should not be vulnerable to the invalid conntrack
+ * state bug"). kube-proxy's iptables mode drops these in FORWARD (its
+ * nftables mode leaves it to nf_conntrack_tcp_be_liberal); ferry drops
+ * them whatever that sysctl says: with it set, only out-of-window RSTs
+ * are INVALID and dropping them is as harmless.
+ */
+static int invalid_drop(struct nbatch *bt, int fam, struct chain_ent *c)
+{
+	struct xrule *r = rule_new(fam, c->name);
+	uint32_t zero = 0;
+
+	x_ct(r, NFT_CT_STATE, R(0));
+	x_bitwise(r, NF_CT_STATE_INVALID_BIT, 0);
+	x_cmp(r, NFT_CMP_NEQ, &zero, 4);
+	x_verdict(r, NF_DROP, NULL);
+	return rule_emit(bt, fam, r, &c->rules);
+}
+
+/*
+ * ct state new ip daddr @cluster-ips goto reject-service
+ * After DNAT, a new connection still addressed to a ClusterIP asked for a
+ * port the Service does not have: refuse it at once, as kube-proxy does,
+ * instead of letting it time out (a ClusterIP answers nothing else).
+ */
+static int cluster_ips_check(struct nbatch *bt, int fam, struct chain_ent *c)
+{
+	struct xrule *r = rule_new(fam, c->name);
+
+	x_ct_new(r);
+	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, daddr_off(fam), (uint32_t)rfam_alen(fam), R(0));
+	x_lookup(r, "cluster-ips", -1, 0);
+	x_verdict(r, NFT_GOTO, "reject-service");
+	return rule_emit(bt, fam, r, &c->rules);
+}
+
 static int base_chains(struct nft_sync *s, struct nbatch *bt, int fam, const struct fnode *nd)
 {
 	struct xrule *r;
@@ -498,12 +543,16 @@ static int base_chains(struct nft_sync *s, struct nbatch *bt, int fam, const str
 	for (int i = 0; i < 3; i++) {
 		if (!(c = static_chain(s, bt, fam, filt[i].name, "filter", filt[i].hook, -110)))
 			return -ENOMEM;
+		if (filt[i].hook == NF_INET_FORWARD)
+			err_keep(&ret, invalid_drop(bt, fam, c));
 		r = rule_new(fam, c->name);
 		x_ct_new(r);
 		x_key_ip(r, fam, daddr_off(fam), 0);
 		x_lookup(r, "no-endpoint-ips", -1, 0);
 		x_verdict(r, NFT_GOTO, "reject-service");
 		err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
+		if (filt[i].hook == NF_INET_FORWARD)
+			err_keep(&ret, cluster_ips_check(bt, fam, c));
 		if (filt[i].hook != NF_INET_LOCAL_IN)
 			continue;
 		r = rule_new(fam, c->name);
@@ -514,6 +563,12 @@ static int base_chains(struct nft_sync *s, struct nbatch *bt, int fam, const str
 		x_verdict(r, NFT_GOTO, "reject-service");
 		err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
 	}
+	/* chain filter-output-post { type filter hook output priority 0; ... }:
+	 * the node's own packets, after nat-output's DNAT (forwarded ones
+	 * were translated in prerouting already) */
+	if (!(c = static_chain(s, bt, fam, "filter-output-post", "filter", NF_INET_LOCAL_OUT, 0)))
+		return -ENOMEM;
+	err_keep(&ret, cluster_ips_check(bt, fam, c));
 	return ret;
 }
 

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +162,22 @@ static bool has_str(const char *const *l, size_t n, const char *s)
 	return false;
 }
 
+static void problem(const struct build *b, const struct kube_object *o, const char *reason,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void problem(const struct build *b, const struct kube_object *o, const char *reason,
+		    const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (!b->in->problem)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	b->in->problem(b->in->problem_arg, o, reason, msg);
+}
+
 /* Adds an endpoint, or merges it with the copy another slice listed. */
 static int add_endpoint(struct fsvc *v, const struct faddr *a, uint16_t port,
 			bool ready, bool serving, bool terminating, bool local)
@@ -190,28 +207,53 @@ static int add_endpoint(struct fsvc *v, const struct faddr *a, uint16_t port,
 	return 0;
 }
 
-/* kube-proxy's topology rule: use zone hints only when every endpoint has
- * them and at least one is for this zone; else all endpoints. */
-static bool use_zone_hints(const struct build *b, const struct slice_list *sl,
-			   const struct kube_service_port *sp)
-{
-	bool any_for_zone = false;
+/*
+ * kube-proxy's topology rule (pkg/proxy/topology.go): when every ready
+ * endpoint carries node hints and one names this node, only the endpoints
+ * hinted for this node take cluster-wide traffic (trafficDistribution
+ * PreferSameNode); else the same with zone hints and this node's zone
+ * (PreferSameZone, PreferClose, topology-aware hints); else all endpoints.
+ */
+enum topo { TOPO_NONE, TOPO_NODE, TOPO_ZONE };
 
-	if (!b->zone)
-		return false;
+static enum topo topology_mode(const struct build *b, const struct slice_list *sl)
+{
+	bool any_ready = false, all_nodes = true, for_node = false, all_zones = true, for_zone = false;
+
 	for (size_t i = 0; i < sl->n; i++) {
 		const struct kube_endpointslice *s = sl->v[i];
 		for (uint32_t j = 0; j < s->n_endpoints; j++) {
 			const struct kube_endpoint *e = &s->endpoints[j];
 			if (!tri(e->ready, true))
 				continue;
+			any_ready = true;
+			if (!e->n_hint_nodes)
+				all_nodes = false;
+			else if (has_str(e->hint_nodes, e->n_hint_nodes, b->cfg->node_name))
+				for_node = true;
 			if (!e->n_hint_zones)
-				return false;
-			if (has_str(e->hint_zones, e->n_hint_zones, b->zone))
-				any_for_zone = true;
+				all_zones = false;
+			else if (b->zone && has_str(e->hint_zones, e->n_hint_zones, b->zone))
+				for_zone = true;
 		}
 	}
-	return any_for_zone;
+	if (!any_ready)
+		return TOPO_NONE;
+	if (all_nodes && for_node)
+		return TOPO_NODE;
+	return all_zones && for_zone ? TOPO_ZONE : TOPO_NONE;
+}
+
+static bool for_topology(const struct build *b, enum topo t, const struct kube_endpoint *e)
+{
+	switch (t) {
+	case TOPO_NODE:
+		return has_str(e->hint_nodes, e->n_hint_nodes, b->cfg->node_name);
+	case TOPO_ZONE:
+		return has_str(e->hint_zones, e->n_hint_zones, b->zone);
+	default:
+		return true;
+	}
 }
 
 static const struct kube_eps_port *slice_port(const struct kube_endpointslice *s,
@@ -230,14 +272,14 @@ static int fill_endpoints(struct build *b, struct fsvc *v, const struct kube_ser
 			  const struct kube_service_port *sp)
 {
 	const struct slice_list *sl = slices_of(b, svc->obj.namespace, svc->obj.name);
-	bool hints;
+	enum topo topo;
 
 	if (!sl)
 		return 0;
 	/* Topology narrows cluster-wide traffic; Local policies keep their own
 	 * rule (this node's endpoints), so hints are not applied to them. */
-	hints = use_zone_hints(b, sl, sp) && v->external_policy == FPOLICY_CLUSTER &&
-		v->internal_policy == FPOLICY_CLUSTER;
+	topo = v->external_policy == FPOLICY_CLUSTER && v->internal_policy == FPOLICY_CLUSTER ?
+		topology_mode(b, sl) : TOPO_NONE;
 	for (size_t i = 0; i < sl->n; i++) {
 		const struct kube_endpointslice *s = sl->v[i];
 		const struct kube_eps_port *p = slice_port(s, sp);
@@ -252,7 +294,7 @@ static int fill_endpoints(struct build *b, struct fsvc *v, const struct kube_ser
 			bool local = e->node_name && !strcmp(e->node_name, b->cfg->node_name);
 			struct faddr a;
 
-			if (hints && !has_str(e->hint_zones, e->n_hint_zones, b->zone))
+			if (!for_topology(b, topo, e))
 				continue;
 			/* One address per endpoint is used, as kube-proxy does. */
 			if (!e->n_addresses || faddr_parse(&a, e->addresses[0]) < 0 ||
@@ -349,6 +391,35 @@ static int add_ips(struct build *b, const struct kube_service *svc, const char *
 	return 0;
 }
 
+/* Whether the user wrote any loadBalancerSourceRanges entry at all. */
+static bool wrote_ranges(const struct kube_service *svc)
+{
+	for (uint32_t i = 0; i < svc->n_lb_source_ranges; i++)
+		if (svc->lb_source_ranges[i] &&
+		    svc->lb_source_ranges[i][strspn(svc->lb_source_ranges[i], " \t")])
+			return true;
+	return false;
+}
+
+/*
+ * Ranges were written and none parses: an empty list would mean "allow
+ * all", so fail closed instead (kube-proxy drops bad entries and then
+ * allows all; docs/kube-proxy-compat.md). The only allowed sources are the
+ * unspecified addresses, which no client holds (0.0.0.0 is a martian
+ * source; :: only precedes an address and cannot be answered): every
+ * client of either family is refused, and `ferry status` shows it.
+ */
+static int deny_all_sources(struct fsvc *v)
+{
+	struct faddr a;
+
+	faddr_parse(&a, "0.0.0.0/32");
+	if (fsvc_add_addr(&v->source_ranges, &v->n_source_ranges, &a) < 0)
+		return -ENOMEM;
+	faddr_parse(&a, "::/128");
+	return fsvc_add_addr(&v->source_ranges, &v->n_source_ranges, &a);
+}
+
 /* What one service port costs in the ruleset, about: an entry, a pick and
  * the DNAT targets per address, the firewall per LB address and range, the
  * same for the NodePort. */
@@ -377,6 +448,7 @@ static int add_service(void *arg, const struct kube_object *o)
 	lb = svc->type == KUBE_SVC_LOAD_BALANCER;
 	external = lb || svc->type == KUBE_SVC_NODE_PORT || svc->n_external_ips;
 	size_t first = b->out->n_svcs, elements = 0;
+	int ranges_told = 0;
 
 	for (uint16_t i = 0; i < svc->n_ports; i++) {
 		const struct kube_service_port *sp = &svc->ports[i];
@@ -423,6 +495,18 @@ static int add_service(void *arg, const struct kube_object *o)
 				    svc->n_lb_source_ranges, true, &v->source_ranges,
 				    &v->n_source_ranges) < 0)
 				goto oom;
+			if (!v->n_source_ranges && wrote_ranges(svc)) {
+				if (deny_all_sources(v) < 0)
+					goto oom;
+				if (!ranges_told++) {
+					log_warn("proxy", "no loadBalancerSourceRanges entry is valid; "
+						 "the LoadBalancer IPs allow no client", "service=%s/%s",
+						 o->namespace, o->name);
+					problem(b, o, "InvalidSourceRanges", "no entry of "
+						"loadBalancerSourceRanges is a valid CIDR: the "
+						"LoadBalancer IPs allow no client until one is");
+				}
+			}
 		}
 		if (fill_endpoints(b, v, svc, sp) < 0)
 			goto oom;
@@ -438,6 +522,9 @@ static int add_service(void *arg, const struct kube_object *o)
 		 * million elements (1,024 ports x 1,024 externalIPs) */
 		log_warn("proxy", "service left out: too many nftables elements", "service=%s/%s "
 			 "elements=%zu budget=%d", o->namespace, o->name, elements, PROXY_SVC_ELEMENT_BUDGET);
+		problem(b, o, "TooManyElements", "left out of this node's data plane: it would cost "
+			"%zu nftables elements, over the budget of %d per Service (ports x "
+			"addresses x endpoints)", elements, PROXY_SVC_ELEMENT_BUDGET);
 		b->st->service_ports -= b->out->n_svcs - first;
 		while (b->out->n_svcs > first) {
 			struct fsvc *x = &b->out->svcs[--b->out->n_svcs];

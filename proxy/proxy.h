@@ -79,6 +79,12 @@ struct proxy_input {
 	void (*slices_of)(const void *arg, const char *ns, const char *name,
 			  int (*fn)(void *, const struct kube_object *), void *fn_arg);
 	const void *slices_of_arg;
+	/* Optional: told when a Service is left out or narrowed for a reason
+	 * its owner should see (the agent sends an Event): `reason` is one
+	 * CamelCase word, `msg` a sentence. */
+	void (*problem)(void *arg, const struct kube_object *svc, const char *reason,
+			const char *msg);
+	void *problem_arg;
 };
 
 /*

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include "src/proxier.h"
+#include "core/hash.h"
 #include "core/httpd.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "core/vec.h"
+#include "kube/events.h"
 #include "kube/informer.h"
 #include "nft/nft.h"
+#include "proxy/claims.h"
 #include "proxy/kpmetrics.h"
 #include "proxy/sliceindex.h"
 #include "src/ctclean.h"
@@ -73,6 +76,12 @@ struct proxier {
 	 * (a mode of the index, whatever the sync state) */
 	bool index_broken;
 	struct proxy_stats counts;	/* of `applied` */
+	/* who owns each (address, proto, port) claimed by several Services;
+	 * kept across syncs, brought to everything by every full one */
+	struct claims *claims;
+	struct metric *m_claim_conflicts;
+	struct kube_recorder *rec;	/* Events on Services; NULL without an API */
+	struct htab told;		/* struct told: problems sent as Events */
 	struct fstate want;		/* scratch: what a sync builds */
 	struct fstate applied;		/* what the kernel holds, sorted */
 	struct proxier_stats st;
@@ -259,6 +268,111 @@ static void sync_health_ports(struct proxier *p)
 	vec_free(&c.want);
 }
 
+/* ---- what Service owners are told (Events) ---- */
+
+/* A Service's problems already told, until the Service changes: every
+ * periodic resync builds it again and must not repeat them. */
+struct told {
+	struct hnode node;
+	char *name;			/* "namespace/name" */
+	uint64_t obj_hash;		/* of the Service told about */
+	unsigned reasons;		/* bits of told_reasons[] */
+};
+
+static const char *const told_reasons[] = { "TooManyElements", "InvalidSourceRanges" };
+
+static struct told *told_find(const struct proxier *p, const char *name)
+{
+	uint64_t h = hash_str(name, HASH_SEED);
+
+	for (struct hnode *n = htab_first(&p->told, h); n; n = htab_next(n, h))
+		if (!strcmp(container_of(n, struct told, node)->name, name))
+			return container_of(n, struct told, node);
+	return NULL;
+}
+
+static void told_forget(struct proxier *p, const char *ns, const char *name)
+{
+	char key[512];
+	struct told *t;
+
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	if ((t = told_find(p, key))) {
+		htab_del(&p->told, &t->node);
+		free(t->name);
+		free(t);
+	}
+}
+
+static void event(struct proxier *p, const char *ns, const char *name, const char *reason,
+		  const char *msg)
+{
+	const struct kube_object *o = kube_informer_get(p->svcs, ns, name);
+	struct kube_ref ref = { "Service", "v1", ns, name, o ? o->uid : NULL };
+
+	if (p->rec)
+		kube_event(p->rec, &ref, "Warning", reason, "%s", msg);
+}
+
+/* proxy_build's problems: a log line there, an Event here, once per
+ * version of the Service */
+static void on_problem(void *arg, const struct kube_object *o, const char *reason, const char *msg)
+{
+	struct proxier *p = arg;
+	char key[512];
+	struct told *t;
+	unsigned bit = 0;
+
+	for (unsigned i = 0; i < sizeof(told_reasons) / sizeof(*told_reasons); i++)
+		if (!strcmp(reason, told_reasons[i]))
+			bit = 1u << i;
+	snprintf(key, sizeof(key), "%s/%s", o->namespace, o->name);
+	if (!(t = told_find(p, key))) {
+		if (!(t = calloc(1, sizeof(*t))) || !(t->name = strdup(key)) ||
+		    htab_add(&p->told, &t->node, hash_str(key, HASH_SEED)) < 0) {
+			if (t)
+				free(t->name);
+			free(t);
+			return;
+		}
+	}
+	if (t->obj_hash != o->hash) {
+		t->obj_hash = o->hash;
+		t->reasons = 0;
+	}
+	if (bit && (t->reasons & bit))
+		return;
+	t->reasons |= bit;
+	event(p, o->namespace, o->name, reason, msg);
+}
+
+static void loss_text(char *buf, size_t len, const struct claim_loss *l)
+{
+	char a[64];
+	const char *f = l->addr->family == AF_INET6 ? "[%s]:%u/%s" : "%s:%u/%s";
+	int n = snprintf(buf, len, f, faddr_str(l->addr, a, sizeof(a)), l->port,
+			 fproto_name(l->proto));
+
+	if (n > 0 && (size_t)n < len)
+		snprintf(buf + n, len - n, " of %s is %s %s", l->field,
+			 l->winner_cluster ? "the ClusterIP of" : "claimed first by", l->winner);
+}
+
+/* a Service port lost an address to another Service (proxy/claims.h):
+ * told once per loss, and again only after it was won back */
+static void on_lost(void *arg, const struct claim_loss *l)
+{
+	struct proxier *p = arg;
+	char what[256], msg[384], ns[256];
+
+	loss_text(what, sizeof(what), l);
+	log_warn("proxy", "address left out: another Service holds it", "service=%s lost=%s",
+		 l->svc, log_q(what));
+	snprintf(msg, sizeof(msg), "%s; left out of this node's data plane", what);
+	if (proxy_split_key(l->svc, ns, sizeof(ns)))
+		event(p, ns, l->svc + strlen(ns) + 1, "AddressConflict", msg);
+}
+
 /* ---- syncs ---- */
 
 static void changed_clear(struct proxier *p)
@@ -309,10 +423,10 @@ static void count_delta(struct proxy_stats *counts, const struct fstate *old,
 /* Everything from the whole cache, compared with what the kernel holds. */
 static int sync_full(struct proxier *p, struct proxy_input *in, struct proxy_stats *ps)
 {
-	int err = proxy_build(&p->o.cfg, in, &p->want, ps);
+	struct claim_set none;
+	int err = claims_build(p->claims, &p->o.cfg, in, &p->want, ps, &none, on_lost, p);
 
-	if (!err)
-		fstate_drop_bad(&p->want);
+	claim_set_free(&none);
 	if (!err)
 		err = fstate_check(&p->want);
 	if (!err)
@@ -339,6 +453,7 @@ static int sync_some(struct proxier *p, struct proxy_input *in)
 	const char *const *svcs;
 	const char **gone = NULL;
 	struct fstate old;
+	struct claim_set covered = { 0 };
 	size_t n = 0, n_gone;
 	int err;
 
@@ -350,13 +465,14 @@ static int sync_some(struct proxier *p, struct proxy_input *in)
 			p->changed.v[n++] = p->changed.v[i];
 	}
 	p->changed.n = n;
-	svcs = (const char *const *)p->changed.v;
-	in->only = svcs;
+	in->only = (const char *const *)p->changed.v;
 	in->n_only = n;
 	fstate_init(&old);
-	if ((err = proxy_build(&p->o.cfg, in, &p->want, NULL)))
+	/* the changed Services, and those whose claims they moved */
+	if ((err = claims_build(p->claims, &p->o.cfg, in, &p->want, NULL, &covered, on_lost, p)))
 		goto out;
-	fstate_drop_bad(&p->want);
+	svcs = covered.v;
+	n = covered.n;
 	if ((err = fstate_check(&p->want)) ||
 	    (err = fstate_dropped_keys(&p->applied, svcs, n, &p->want, &gone, &n_gone)))
 		goto out;
@@ -387,6 +503,7 @@ static int sync_some(struct proxier *p, struct proxy_input *in)
 	}
 	free(cur_v);
 out:
+	claim_set_free(&covered);
 	fstate_free(&old);
 	fstate_free(&p->want);
 	return err;
@@ -427,6 +544,7 @@ static void sync_now(struct proxier *p)
 		.foreach = each_cached, .services = p->svcs, .slices = p->slices,
 		.get = get_cached,
 		.slices_of = p->index_broken ? NULL : slices_of, .slices_of_arg = p,
+		.problem = on_problem, .problem_arg = p,
 	};
 	struct proxy_stats ps;
 	uint64_t t0 = loop_now_us();
@@ -457,6 +575,8 @@ static void sync_now(struct proxier *p)
 
 	p->retry_ms = 0;
 	set_state(p, PX_IDLE, "synced");
+	if (p->m_claim_conflicts)
+		metric_set(p->m_claim_conflicts, (double)claims_conflicts(p->claims));
 	changed_clear(p);
 	const struct nft_sync_stats *ns = nft_sync_last(p->nft);
 	/* Syncs of what changed must add up to a rebuild of everything: a
@@ -548,7 +668,8 @@ static struct proxier *proxier_new(struct loop *l, const struct proxier_opts *o,
 	p->nodes = nodes;
 	fstate_init(&p->want);
 	fstate_init(&p->applied);
-	if (!(p->by_service = slice_index_new())) {
+	if (!(p->by_service = slice_index_new()) || !(p->claims = claims_new())) {
+		slice_index_free(p->by_service);
 		free(p);
 		return NULL;
 	}
@@ -560,6 +681,10 @@ static struct proxier *proxier_new(struct loop *l, const struct proxier_opts *o,
 		return NULL;
 	}
 	kp_metrics_bind_health(&p->metrics, &p->health);
+	p->m_claim_conflicts = metrics_gauge(p->metrics.reg, "ferry_proxy_claim_conflicts", NULL,
+					     "Addresses (IP, protocol, port) of Service ports left out "
+					     "because another Service holds them (a ClusterIP, or an "
+					     "older Service)");
 	loop_timer_init(&p->timer, on_timer, p);
 	loop_timer_init(&p->periodic, on_periodic, p);
 	loop_timer_init(&p->watch, on_watch, p);
@@ -585,6 +710,16 @@ static void proxier_free(struct proxier *p)
 	fstate_free(&p->want);
 	fstate_free(&p->applied);
 	slice_index_free(p->by_service);
+	claims_free(p->claims);
+	kube_recorder_free(p->rec);
+	HTAB_WALK(&p->told, n) {
+		struct told *t = container_of(n, struct told, node);
+
+		htab_del(&p->told, n);
+		free(t->name);
+		free(t);
+	}
+	htab_free(&p->told);
 	changed_clear(p);
 	vec_free(&p->changed);
 	for (size_t i = 0; i < p->n_triggers; i++)
@@ -706,6 +841,9 @@ static void *px_start(const struct consumer_env *env, const void *opts)
 		return NULL;
 	}
 	p->node_name = env->node_name;
+	/* a Service's owner learns why it is not (fully) forwarded */
+	if (env->kube && !(p->rec = kube_recorder_new(env->kube, "ferry-proxy", env->node_name)))
+		log_warn("proxy", "no Event recorder; problems are logged only", "");
 	p->health.extra = env->healthz_extra;
 	p->health.extra_arg = env->healthz_extra_arg;
 	/* kube-proxy's bodies and codes: load balancers and probes written
@@ -765,6 +903,8 @@ static void px_changed(void *arg, enum kube_kind kind, const struct kube_object 
 		/* Services that are not ours were never seen (kube-proxy's label
 		 * selector); one that stops being ours is deleted, one that
 		 * becomes ours added */
+		if (!obj)
+			told_forget(p, old->namespace, old->name);
 		if (!proxy_service_ours(old) && !proxy_service_ours(obj))
 			return;
 		proxier_service_changed(p, kind, o->namespace, o->name);
@@ -787,6 +927,24 @@ static void px_synced(void *arg)
 	proxier_start(arg);
 }
 
+static void note_loss(void *arg, const struct claim_loss *l)
+{
+	char what[256];
+
+	loss_text(what, sizeof(what), l);
+	httpd_printf(arg, "    %-13s %s\n", "left out", what);
+}
+
+/* `ferry status`: the addresses a port lost to another Service */
+static void status_note(void *arg, const struct fsvc *v, struct httpd_resp *r)
+{
+	struct proxier *p = arg;
+	char svc[FSVC_KEY_MAX + 2];
+
+	snprintf(svc, sizeof(svc), "%.*s", (int)strcspn(v->key, ":"), v->key);
+	claims_lost_of(p->claims, svc, v->proto, v->port, note_loss, r);
+}
+
 static void px_status(void *arg, struct httpd_resp *r)
 {
 	struct proxier *p = arg;
@@ -794,7 +952,7 @@ static void px_status(void *arg, struct httpd_resp *r)
 	httpd_printf(r, "node %s: %llu syncs, %llu failed, last took %.2f ms\n", p->node_name,
 		     (unsigned long long)p->st.syncs, (unsigned long long)p->st.sync_errors,
 		     p->st.last_sync_ms);
-	status_text(&p->applied, r);
+	status_text(&p->applied, r, status_note, p);
 }
 
 static void px_stop(void *arg)

@@ -7,6 +7,7 @@
  *     cluster IPs   198.19.0.10
  *     LB IPs        192.0.2.209
  *     endpoints     198.18.0.2:80 (local)  198.18.1.2:80  198.18.1.3:80 (terminating)
+ *     left out      203.0.113.7:80/tcp of externalIPs is claimed first by shop/cart
  */
 #include "core/httpd.h"
 #include "nft/model.h"
@@ -30,7 +31,21 @@ static void addrs(struct httpd_resp *r, const char *label, const struct faddr *l
 	httpd_printf(r, "\n");
 }
 
-void status_text(const struct fstate *s, struct httpd_resp *r)
+/* the unspecified addresses alone: proxy/ failed closed (no valid range) */
+static bool denies_all(const struct fsvc *v)
+{
+	for (size_t i = 0; i < v->n_source_ranges; i++) {
+		const struct faddr *a = &v->source_ranges[i];
+
+		for (size_t j = 0; j < sizeof(a->a); j++)
+			if (a->a[j] || a->plen != (a->family == AF_INET ? 32 : 128))
+				return false;
+	}
+	return v->n_source_ranges > 0;
+}
+
+void status_text(const struct fstate *s, struct httpd_resp *r,
+		 void (*note)(void *arg, const struct fsvc *v, struct httpd_resp *r), void *arg)
 {
 	char buf[64];
 
@@ -50,7 +65,12 @@ void status_text(const struct fstate *s, struct httpd_resp *r)
 		addrs(r, "cluster IPs", v->cluster_ips, v->n_cluster_ips);
 		addrs(r, "external IPs", v->external_ips, v->n_external_ips);
 		addrs(r, "LB IPs", v->lb_ips, v->n_lb_ips);
-		addrs(r, "source ranges", v->source_ranges, v->n_source_ranges);
+		if (denies_all(v))
+			httpd_printf(r, "    %-13s none valid: no client allowed\n", "source ranges");
+		else
+			addrs(r, "source ranges", v->source_ranges, v->n_source_ranges);
+		if (note)
+			note(arg, v, r);
 		httpd_printf(r, "    %-13s", "endpoints");
 		if (!v->n_eps)
 			httpd_printf(r, " none (connections are rejected)");

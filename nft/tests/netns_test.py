@@ -138,7 +138,7 @@ def test_expectations():
 
     def elems(fam, name):
         out = nft('-j', 'list', 'map' if name not in ('hairpin', 'no-endpoint-ips', 'no-endpoint-nodeports',
-                                                       'firewall-ips', 'firewall-allow') else 'set',
+                                                       'firewall-ips', 'firewall-allow', 'cluster-ips') else 'set',
                   fam, 'ferry', name)
         check(out.returncode == 0, f'list {name}: {out.stderr}')
         for o in json.loads(out.stdout or '{"nftables":[]}')['nftables']:
@@ -157,6 +157,20 @@ def test_expectations():
     check(len(elems('ip', 'firewall-allow')) == 1, 'source range')
     check('chain pick-ip-1-aff600' in text, 'affinity pick chain')
     check(len(elems('ip', 'hairpin')) == 1, 'one local endpoint: one hairpin element')
+    # every ClusterIP once, for the reject of its unknown ports
+    check(sorted(elems('ip', 'cluster-ips')) == ['198.19.0.10', '198.19.0.11', '198.19.0.53'],
+          f"cluster-ips: {elems('ip', 'cluster-ips')}")
+    check(elems('ip6', 'cluster-ips') == ['2001:db8:2::10'], 'IPv6 ClusterIPs in the ip6 table')
+    # shared by the ports of a Service: removing one port keeps it
+    admin = dict(web(), key='default/web:admin/tcp', port=81, nodePort=30082)
+    st = Stepper([{'node': NODE, 'services': [web(), admin]}, {'node': NODE, 'services': [admin]},
+                  {'node': NODE, 'services': []}])
+    got = []
+    for _ in range(3):
+        got.append((st.next()['ok'], sorted(elems('ip', 'cluster-ips'))))
+    err = st.close()
+    check(got == [(True, ['198.19.0.10']), (True, ['198.19.0.10']), (True, [])],
+          f'a ClusterIP shared by two ports, one removed, then both: {got} {err[-300:]}')
     # Local policy, no local endpoint: external pick is a drop (chain number 0)
     w = web(policy='Local')
     for e in w['endpoints']:

@@ -109,7 +109,8 @@ static void test_render(void)
 	CHECK_EQ_INT(count(&vec, RS_SERVICE_IPS, RV_GOTO), 1);
 	CHECK_EQ_INT(count(&vec, RS_PICK_IPS_INTERNAL, RV_GOTO), 1);
 	CHECK_EQ_INT(count(&vec, RS_DNAT_IPS, 99), 2);
-	CHECK_EQ_INT(vec.n, 4);
+	CHECK_EQ_INT(count(&vec, RS_CLUSTER_IPS, 99), 1);	/* its unknown ports: reject */
+	CHECK_EQ_INT(vec.n, 5);
 	for (size_t i = 0; i < vec.n; i++)
 		if (vec.v[i].set == RS_PICK_IPS_INTERNAL)
 			CHECK_EQ_STR(vec.v[i].chain, "pick-ip-2");
@@ -138,7 +139,8 @@ static void test_render(void)
 	CHECK_EQ_INT(render_svc(v, 0, &vec), 0);
 	CHECK_EQ_INT(count(&vec, RS_NOEP_IPS, 99), 1);
 	CHECK_EQ_INT(count(&vec, RS_NOEP_NODEPORTS, 99), 1);
-	CHECK_EQ_INT(vec.n, 2);
+	CHECK_EQ_INT(count(&vec, RS_CLUSTER_IPS, 99), 1);
+	CHECK_EQ_INT(vec.n, 3);
 
 	/* Affinity and local endpoints: names carry both; hairpin for local. */
 	v = svc(&s, "ns/d:http/tcp", "198.19.0.4", 3, 2);

@@ -11,6 +11,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "core/test.h"
+#include "proxy/claims.h"
 #include "proxy/proxy.h"
 
 #include <dirent.h>
@@ -33,6 +34,34 @@ static void each(const void *cache, int (*fn)(void *, const struct kube_object *
 	for (size_t i = 0; i < o->n; i++)
 		if (fn(arg, o->v[i]))
 			return;
+}
+
+static const struct kube_object *get(const void *cache, const char *ns, const char *name)
+{
+	const struct objs *o = cache;
+	for (size_t i = 0; i < o->n; i++)
+		if (!strcmp(o->v[i]->namespace, ns) && !strcmp(o->v[i]->name, name))
+			return o->v[i];
+	return NULL;
+}
+
+/* What the owners of Services are told (Events), one line each. */
+static void on_problem(void *arg, const struct kube_object *o, const char *reason, const char *msg)
+{
+	char line[512];
+
+	snprintf(line, sizeof(line), "%s/%s %s: %s", o->namespace, o->name, reason, msg);
+	json_object_array_add(arg, json_object_new_string(line));
+}
+
+static void on_lost(void *arg, const struct claim_loss *l)
+{
+	char line[512], a[64];
+
+	snprintf(line, sizeof(line), "%s %s %s:%u/%s lost to %s (%s)", l->svc, l->field,
+		 faddr_str(l->addr, a, sizeof(a)), l->port, fproto_name(l->proto), l->winner,
+		 l->winner_cluster ? "its ClusterIP" : "older");
+	json_object_array_add(arg, json_object_new_string(line));
 }
 
 static struct kube_object *obj(enum kube_kind k, json_object *j, const char *where)
@@ -84,7 +113,11 @@ static char *run(const char *dir)
 	struct kube_object *node = NULL;
 	const char *np[MAX_LIST], *cc[MAX_LIST];
 	struct proxy_config cfg = { 0 };
-	struct proxy_input pin = { .foreach = each, .services = &svcs, .slices = &slices };
+	struct proxy_input pin = { .foreach = each, .services = &svcs, .slices = &slices,
+				   .get = get, .problem = on_problem };
+	json_object *problems = json_object_new_array(), *losses = json_object_new_array();
+	struct claims *claims = claims_new();
+	struct claim_set covered;
 	struct proxy_stats ps;
 	struct fstate st;
 	json_object *in, *c, *j, *res;
@@ -116,7 +149,10 @@ static char *run(const char *dir)
 	    load(in, "endpointSlices", KUBE_ENDPOINTSLICE, &slices, path) < 0)
 		goto out;
 	pin.node = kube_node(node);
-	CHECK_EQ_INT(proxy_build(&cfg, &pin, &st, &ps), 0);
+	pin.problem_arg = problems;
+	/* as an agent after a restart: the claims from a fresh index */
+	CHECK_EQ_INT(claims_build(claims, &cfg, &pin, &st, &ps, &covered, on_lost, losses), 0);
+	claim_set_free(&covered);
 	CHECK_EQ_INT(fstate_check(&st), 0);
 	if (!(dump = fstate_to_json(&st)))
 		goto out;
@@ -128,7 +164,14 @@ static char *run(const char *dir)
 	json_object_object_add(c, "skippedServices", json_object_new_int64(ps.skipped_services));
 	if (ps.over_budget)
 		json_object_object_add(c, "overBudget", json_object_new_int64(ps.over_budget));
+	if (claims_conflicts(claims))
+		json_object_object_add(c, "claimConflicts",
+				       json_object_new_int64((int64_t)claims_conflicts(claims)));
 	json_object_object_add(res, "stats", c);
+	if (json_object_array_length(problems))
+		json_object_object_add(res, "events", json_object_get(problems));
+	if (json_object_array_length(losses))
+		json_object_object_add(res, "claimsLost", json_object_get(losses));
 	json_object_object_add(res, "state", json_tokener_parse(dump));
 	free(dump);
 	out = strdup(json_object_to_json_string_ext(res, JSON_C_TO_STRING_PRETTY |
@@ -136,6 +179,9 @@ static char *run(const char *dir)
 						    JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(res);
 out:
+	json_object_put(problems);
+	json_object_put(losses);
+	claims_free(claims);
 	fstate_free(&st);
 	for (size_t i = 0; i < svcs.n; i++)
 		kube_object_free(svcs.v[i]);

@@ -7,8 +7,14 @@
  * with fstate_dropped_keys + fstate_replace_services, exactly as the
  * proxier does (their slices found through the slice index), and compared
  * port by port with proxy_build of everything.
+ *
+ * Services share a few ClusterIPs, externalIPs and LoadBalancer IPs, with a
+ * few creation times, so addresses have several claimants (proxy/claims.h):
+ * the index kept across the change syncs must give what a fresh one gives
+ * after a rebuild of everything (an agent restart).
  */
 #include "core/test.h"
+#include "proxy/claims.h"
 #include "proxy/proxy.h"
 #include "proxy/sliceindex.h"
 
@@ -69,13 +75,24 @@ static const char *const namespaces[] = { "a", "b" };
 static const char *const names[] = { "s", "s-1", "s-1-x", "s-2", "t", "s.x" };
 #define N_NAMES (sizeof(names) / sizeof(names[0]))
 
-/* A random Service `ns/name`: 0-3 ports, sometimes headless or NodePort. */
+/* A random Service `ns/name`: 0-3 ports, sometimes headless, NodePort or
+ * LoadBalancer; its addresses from small pools, so that they collide. */
 static struct kube_object *random_service(const char *ns, const char *name)
 {
 	static const char *const pnames[] = { "", "http", "dns" };
 	static const char *const protos[] = { "TCP", "UDP" };
-	char buf[4096], ports[1024] = "";
-	unsigned np = rnd(4), headless = rnd(8) == 0, np_type = rnd(3) == 0;
+	static const char *const cips[] = { "198.19.0.10", "198.19.0.11", "198.19.0.12" };
+	static const char *const eips[] = { "198.19.0.10", "198.19.0.11", "203.0.113.1",
+					    "203.0.113.2" };
+	static const char *const created[] = {
+		"", ",\"creationTimestamp\":\"2026-01-01T00:00:00Z\"",
+		",\"creationTimestamp\":\"2026-01-01T00:00:01Z\"",
+		",\"creationTimestamp\":\"2026-02-01T00:00:00Z\"",
+	};
+	char buf[4096], ports[1024] = "", ext[256] = "", status[256] = "";
+	unsigned np = rnd(4), headless = rnd(8) == 0, kind = rnd(6), ne = rnd(4) ? 0 : 1 + rnd(2);
+	bool np_type = kind < 2, lb = kind == 0;
+	const char *cip = headless ? "None" : cips[rnd(3)];
 	size_t off = 0;
 
 	for (unsigned i = 0; i < np; i++)
@@ -83,13 +100,19 @@ static struct kube_object *random_service(const char *ns, const char *name)
 				"%s{\"name\":\"%s\",\"port\":%u,\"protocol\":\"%s\"%s}", i ? "," : "",
 				pnames[i], 80 + rnd(3), protos[rnd(2)],
 				np_type ? ",\"nodePort\":30080" : "");
+	off = 0;
+	for (unsigned i = 0; i < ne; i++)
+		off += snprintf(ext + off, sizeof(ext) - off, "%s\"%s\"", i ? "," : "", eips[rnd(4)]);
+	if (lb && rnd(2))
+		snprintf(status, sizeof(status), ",\"status\":{\"loadBalancer\":{\"ingress\":"
+			 "[{\"ip\":\"%s\"}]}}", eips[rnd(4)]);
 	snprintf(buf, sizeof(buf),
-		 "{\"metadata\":{\"namespace\":\"%s\",\"name\":\"%s\",\"uid\":\"u\",\"resourceVersion\":\"%u\"},"
+		 "{\"metadata\":{\"namespace\":\"%s\",\"name\":\"%s\",\"uid\":\"u\",\"resourceVersion\":\"%u\"%s},"
 		 "\"spec\":{\"type\":\"%s\",\"clusterIP\":\"%s\",\"clusterIPs\":[\"%s\"],"
-		 "\"externalTrafficPolicy\":\"%s\",\"ports\":[%s]}}",
-		 ns, name, rnd(1000), np_type ? "NodePort" : "ClusterIP",
-		 headless ? "None" : "198.19.0.10", headless ? "None" : "198.19.0.10",
-		 rnd(2) ? "Local" : "Cluster", ports);
+		 "\"externalIPs\":[%s],\"externalTrafficPolicy\":\"%s\",\"ports\":[%s]}%s}",
+		 ns, name, rnd(1000), created[rnd(4)],
+		 lb ? "LoadBalancer" : np_type ? "NodePort" : "ClusterIP", cip, cip, ext,
+		 rnd(2) ? "Local" : "Cluster", ports, status);
 	return obj(KUBE_SERVICE, buf);
 }
 
@@ -221,12 +244,34 @@ static void check_same(const struct fstate *inc, const struct fstate *full, int 
 	CHECK(same);
 }
 
+static size_t losses;
+
+static void on_lost(void *arg, const struct claim_loss *l)
+{
+	(void)arg;
+	CHECK(strcmp(l->svc, l->winner) != 0);
+	losses++;
+}
+
+/* A rebuild of everything, with the agent's own index or a fresh one. */
+static void build_all(struct proxy_input *in, struct claims *c, struct fstate *out)
+{
+	struct claim_set covered;
+
+	in->only = NULL;
+	in->n_only = 0;
+	CHECK(claims_build(c, &cfg, in, out, NULL, &covered, NULL, NULL) == 0);
+	CHECK(covered.n == 0);
+	claim_set_free(&covered);
+}
+
 int main(void)
 {
 	struct proxy_input in = { .foreach = each, .services = &svcs, .slices = &slices, .get = get,
 				  .slices_of = slices_of };
 	struct fstate applied, want, full, old;
-	size_t rounds_with_drops = 0, ports_seen = 0, in_place = 0;
+	size_t rounds_with_drops = 0, ports_seen = 0, in_place = 0, conflicts = 0, widened = 0;
+	struct claims *claims = claims_new();
 
 	IDX = slice_index_new();
 	in.slices_of_arg = IDX;
@@ -234,10 +279,11 @@ int main(void)
 	fstate_init(&want);
 	fstate_init(&full);
 	fstate_init(&old);
-	CHECK(proxy_build(&cfg, &in, &applied, NULL) == 0);
+	build_all(&in, claims, &applied);
 	for (int round = 0; round < 2000; round++) {
 		const char **gone = NULL;
 		size_t n_gone = 0, n = 0;
+		struct claim_set covered;
 
 		n_changed = 0;
 		step();
@@ -250,22 +296,32 @@ int main(void)
 		}
 		in.only = (const char *const *)changed;
 		in.n_only = n;
-		CHECK(proxy_build(&cfg, &in, &want, NULL) == 0);
-		CHECK(fstate_dropped_keys(&applied, in.only, n, &want, &gone, &n_gone) == 0);
+		CHECK(claims_build(claims, &cfg, &in, &want, NULL, &covered, on_lost, NULL) == 0);
+		widened += covered.n > n;
+		CHECK(fstate_dropped_keys(&applied, covered.v, covered.n, &want, &gone, &n_gone) == 0);
 		/* every dropped key is a port of a changed Service that is not built now */
 		for (size_t i = 0; i < n_gone; i++)
 			CHECK(!fstate_find(&want, gone[i]));
 		rounds_with_drops += n_gone > 0;
 		free(gone);
 		const struct fsvc *before = applied.svcs;
-		CHECK(fstate_replace_services(&applied, in.only, n, &want, &old) == 0);
+		CHECK(fstate_replace_services(&applied, covered.v, covered.n, &want, &old) == 0);
 		in_place += applied.svcs == before && before;
 		CHECK(want.n_svcs == 0);
+		claim_set_free(&covered);
 
-		in.only = NULL;
-		in.n_only = 0;
-		CHECK(proxy_build(&cfg, &in, &full, NULL) == 0);
+		/* an agent restart: everything, with an index built from nothing */
+		struct claims *fresh = claims_new();
+		build_all(&in, fresh, &full);
 		check_same(&applied, &full, round);
+		CHECK_EQ_INT(claims_conflicts(claims), claims_conflicts(fresh));
+		conflicts += claims_conflicts(fresh);
+		claims_free(fresh);
+		if (round % 97 == 0) {
+			/* the periodic resync: everything, with the kept index */
+			build_all(&in, claims, &full);
+			check_same(&applied, &full, round);
+		}
 		ports_seen += full.n_svcs;
 		CHECK_EQ_INT(slice_index_count(IDX), slices.n);
 		for (size_t i = 0; i < n; i++)
@@ -276,6 +332,11 @@ int main(void)
 	CHECK(rounds_with_drops > 100);
 	CHECK(in_place > 100);		/* the swap without a merge */
 	CHECK(ports_seen > 2000);
+	CHECK(conflicts > 2000);	/* addresses with several claimants */
+	CHECK(widened > 50);		/* a change moved another Service's winning */
+	CHECK(losses > 100);
+	fprintf(stderr, "conflicts=%zu widened=%zu losses=%zu\n", conflicts, widened, losses);
+	claims_free(claims);
 	fstate_free(&applied);
 	fstate_free(&full);
 	fstate_free(&old);
