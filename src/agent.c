@@ -467,6 +467,7 @@ static void usage(FILE *f)
 		   "                   [--sync-period DURATION (30s)] [--min-sync-period DURATION (1s)]\n"
 		   "                   [--nodeport-addresses primary|CIDR,...] [--cluster-cidr CIDR,...]\n"
 		   "                   [--masquerade-all] [--config KUBE-PROXY-CONFIG.yaml]\n"
+		   "                   [--cleanup-kube-proxy=true|false (true: after the first sync)]\n"
 		   "LoadBalancer IPs (MetalLB's configuration, read as it is):\n"
 		   "                   [--lb-allocator=true|false (true)] [--lb-class NAME (" LB_DEFAULT_CLASS ")]\n"
 		   "                   [--lb-config-namespace NS (metallb-system)] [--lb-config-name NAME (config)]\n"
@@ -497,6 +498,7 @@ int cmd_agent(int argc, char **argv)
 		{ "cluster-cidr", required_argument, NULL, 'C' },
 		{ "masquerade-all", no_argument, NULL, 'A' },
 		{ "config", required_argument, NULL, 'F' },
+		{ "cleanup-kube-proxy", required_argument, NULL, 900 },
 		{ "lb-allocator", required_argument, NULL, 1000 },
 		{ "lb-class", required_argument, NULL, 1001 },
 		{ "lb-config-namespace", required_argument, NULL, 1002 },
@@ -598,6 +600,13 @@ int cmd_agent(int argc, char **argv)
 			a.popts.cfg.cluster_cidrs = a.cluster_cidrs;
 			a.popts.cfg.n_cluster_cidrs = n;
 			flags_set |= KPC_CLUSTER_CIDR;
+			break;
+		case 900:
+			if (strcmp(optarg, "true") && strcmp(optarg, "false")) {
+				fprintf(stderr, "ferry agent: --cleanup-kube-proxy takes true or false\n");
+				return 2;
+			}
+			a.popts.keep_kube_proxy = !strcmp(optarg, "false");
 			break;
 		case 'A':
 			a.popts.cfg.masquerade_all = true;

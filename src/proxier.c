@@ -8,6 +8,7 @@
 #include "core/vec.h"
 #include "kube/events.h"
 #include "kube/informer.h"
+#include "nft/kpcleanup.h"
 #include "nft/nft.h"
 #include "proxy/claims.h"
 #include "proxy/kpmetrics.h"
@@ -63,6 +64,7 @@ struct proxier {
 	struct loop_timer timer;	/* the next sync, coalesced */
 	struct loop_timer periodic;
 	struct loop_timer watch;	/* our tables, checked every WATCH_MS */
+	bool kp_checked;		/* kube-proxy's leftovers looked for, once */
 	enum px_state state;		/* only through set_state() */
 	/* PX_PENDING: Services ("namespace/name") whose Service or
 	 * EndpointSlices changed since the last good sync: the next sync
@@ -537,6 +539,22 @@ static void count_no_local(const struct fstate *st, struct kp_sync_result *r)
 /* A rebuild from the whole cache beats many small ones past this share. */
 #define SOME_MAX_SHARE 4
 
+/* Once, right after ferry's first complete sync: every Service is served
+ * by ferry's tables before kube-proxy's go, so a node moving over loses no
+ * connection (established ones keep their conntrack entries). kube-proxy
+ * cannot be running here: it would hold the health port ferry bound. */
+static void cleanup_kube_proxy(struct proxier *p)
+{
+	int n = kp_cleanup();
+
+	p->kp_checked = true;
+	if (n > 0)
+		log_info("proxy", "removed kube-proxy's leftovers", "objects=%d", n);
+	else if (n < 0)
+		log_warn("proxy", "kube-proxy's leftovers stay; `ferry cleanup --kube-proxy-only` removes them",
+			 "err=%s", log_q(strerror(-n)));
+}
+
 static void sync_now(struct proxier *p)
 {
 	struct proxy_input in = {
@@ -610,6 +628,8 @@ static void sync_now(struct proxier *p)
 	p->st.services = ps.services;
 	p->st.service_ports = ps.service_ports;
 	p->st.endpoints = ps.endpoints;
+	if (!p->kp_checked && ns->full && !p->o.keep_kube_proxy)
+		cleanup_kube_proxy(p);
 	log_info("proxy", "synced", "services=%zu ports=%zu endpoints=%zu rebuilt=%s full=%s "
 		 "messages=%u elements_added=%u elements_deleted=%u nft_ms=%.2f total_ms=%.2f",
 		 ps.services, ps.service_ports, ps.endpoints, full ? "all" : "changed",

@@ -28,6 +28,9 @@ struct proxier_opts {
 	struct proxy_config cfg;
 	uint64_t sync_period_ms;	/* periodic full resync */
 	uint64_t min_sync_period_ms;	/* under a stream of changes, one sync per this */
+	/* after the first complete sync, remove kube-proxy's leftovers (a node
+	 * moving from kube-proxy; --cleanup-kube-proxy=false keeps them) */
+	bool keep_kube_proxy;
 };
 
 struct proxier_stats {
