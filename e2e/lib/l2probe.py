@@ -114,3 +114,90 @@ class ArpWatch:
 def double_answers(rows):
     """Requests answered by two MACs."""
     return [r for r in rows if len(r[2]) > 1]
+
+
+# Every ARP request/reply and Neighbor Solicitation/solicited Advertisement
+# crossing the LAN bridge, seen once each (on the port it enters by), as
+# JSON lines: ["q", time, ip, asker MAC] and ["a", time, ip, asker MAC,
+# answering MAC]; gratuitous ARP and unsolicited NAs, which announce and
+# answer nobody, as ["g", time, ip, sender MAC].
+LAN_CAPTURE = r"""
+import json, socket, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+def out(*x):
+    print(json.dumps(x), flush=True)
+while True:
+    d, a = s.recvfrom(256)
+    if a[2] == socket.PACKET_OUTGOING or a[0] == "br0":
+        continue
+    t = round(time.monotonic(), 4)
+    if d[12:14] == b"\x08\x06" and len(d) >= 42:
+        op, sha, spa, tha, tpa = d[20:22], d[22:28], d[28:32], d[32:38], d[38:42]
+        if op == b"\x00\x01" and spa != tpa:
+            out("q", t, socket.inet_ntoa(tpa), sha.hex(":"))
+        elif op == b"\x00\x02" and d[0] & 1 == 0 and tha != sha:
+            out("a", t, socket.inet_ntoa(spa), tha.hex(":"), sha.hex(":"))
+        elif spa == tpa:
+            out("g", t, socket.inet_ntoa(spa), sha.hex(":"))
+    elif d[12:14] == b"\x86\xdd" and len(d) >= 78 and d[20] == 58:
+        tgt = socket.inet_ntop(socket.AF_INET6, d[62:78])
+        if d[54] == 135:
+            out("q", t, tgt, d[6:12].hex(":"))
+        elif d[54] == 136:
+            mac = d[6:12]
+            i = 78
+            while i + 8 <= len(d) and d[i + 1]:
+                if d[i] == 2:
+                    mac = d[i + 2:i + 8]
+                i += d[i + 1] * 8
+            if d[58] & 0x40:
+                out("a", t, tgt, d[0:6].hex(":"), mac.hex(":"))
+            else:
+                out("g", t, tgt, mac.hex(":"))
+"""
+
+
+class LanWatch:
+    """LAN_CAPTURE in namespace `lan` for as long as it runs; doubles() is
+    every request (asker, address) that two MACs answered."""
+
+    def __init__(self):
+        self.p = subprocess.Popen(["ip", "netns", "exec", "lan", "python3", "-c", LAN_CAPTURE],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.rows = []
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+        out, err = self.p.communicate(timeout=60)
+        self.rows = [json.loads(x) for x in out.splitlines() if x.strip()]
+        self.err = err
+        return self.rows
+
+    def doubles(self):
+        """[(ip, asker, time of the request, {MACs})] of requests with two
+        answering MACs: a reply belongs to the asker's last request for
+        that address."""
+        seq, macs, out = {}, {}, []
+        for r in self.rows:
+            key = (r[2], r[3])
+            if r[0] == "q":
+                seq[key] = r[1]
+            elif r[0] == "a" and key in seq:
+                m = macs.setdefault((key, seq[key]), set())
+                m.add(r[4])
+                if len(m) == 2:
+                    out.append((r[2], r[3], seq[key], m))
+        return out
+
+    def answers(self):
+        return sum(1 for r in self.rows if r[0] == "a")
+
+    def gratuitous(self, since=0):
+        """{MAC: [times]} of gratuitous frames after `since`."""
+        out = {}
+        for r in self.rows:
+            if r[0] == "g" and r[1] >= since:
+                out.setdefault(r[3], []).append(r[1])
+        return out
