@@ -944,8 +944,11 @@ static void key_poll(struct loop_timer *t)
 	s->keys = keys;
 	explicit_bzero(&keys, sizeof(keys));
 	log_info("l2", "heartbeat key loaded", "path=%s keys=%zu", log_q(s->o.key_file), s->keys.n);
-	if (speaker_begin(s) < 0)
-		snprintf(s->key_why, sizeof(s->key_why), "the speaker did not start (see above)");
+	if (speaker_begin(s) < 0) {
+		/* logged by speaker_begin; not again every poll */
+		snprintf(s->key_why, sizeof(s->key_why), "the speaker did not start (see the log)");
+		loop_timer_arm(s->env.loop, &s->key_timer, 30000);
+	}
 }
 
 static void *l2_start(const struct consumer_env *env, const void *opts)
