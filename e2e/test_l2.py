@@ -7,7 +7,10 @@ the cluster gives every agent the shared heartbeat key).
 From `client`: arping (and ndisc6) get replies from exactly one MAC, the
 owner node's LAN MAC; curl through the address works; after `node down` of
 the owner another node answers within 2 s, and when it comes back no
-request is ever answered by two MACs."""
+request is ever answered by two MACs; the seed's scenario 5 (Local, cordon
+and delete); 500 IPv6 addresses. A checker on the LAN bridge records every
+ARP/NDP answer during the whole module and fails it on two MACs for one
+request."""
 import itertools
 import json
 import os
