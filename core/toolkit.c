@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* core/hash.h, core/vec.h, core/file.h: the small shared toolkit. */
+/* core/hash.h, core/vec.h, core/file.h, core/nlframe.h: the small shared toolkit. */
 #include "core/file.h"
 #include "core/hash.h"
+#include "core/nlframe.h"
 #include "core/vec.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/netlink.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,4 +160,26 @@ int file_read(const char *path, size_t max, char **out, size_t *len)
 	if (len)
 		*len = n;
 	return 0;
+}
+
+/* ---- netlink frames ---- */
+
+bool nl_frames_ok(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	while (len >= sizeof(struct nlmsghdr)) {
+		struct nlmsghdr h;
+		size_t step;
+
+		memcpy(&h, p, sizeof(h));
+		if (h.nlmsg_len < sizeof(h) || h.nlmsg_len > len)
+			return false;
+		step = NLMSG_ALIGN((size_t)h.nlmsg_len);
+		if (step >= len)
+			return true;
+		p += step;
+		len -= step;
+	}
+	return true;
 }

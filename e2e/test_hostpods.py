@@ -301,3 +301,56 @@ def test_init_container_runs_first(cluster):
         assert os.path.exists(os.path.join(STATE, "logs", "pod-%s_withinit_prepare.log" % NS))
     finally:
         cluster.kubectl("-n", NS, "delete", "pod", "withinit", "--wait=false")
+
+
+# What the process may do, printed once: its capability sets, no_new_privs,
+# and whether the root filesystem takes a write.
+CAPS_SCRIPT = r'''
+import json, os, time
+st = dict(l.split(":\t", 1) for l in open("/proc/self/status").read().splitlines() if ":\t" in l)
+path = "/var/tmp/e2e-hp-ro-" + os.environ["HOSTNAME"] + "-" + str(os.getpid())
+try:
+    open(path, "w").close()
+    os.remove(path)
+    wrote = "ok"
+except OSError as e:
+    wrote = e.strerror
+print("INFO " + json.dumps({"eff": int(st["CapEff"], 16), "bnd": int(st["CapBnd"], 16),
+      "nnp": st.get("NoNewPrivs", "").strip(), "write": wrote}), flush=True)
+time.sleep(3600)
+'''
+CAP_BITS = {"CHOWN": 0, "DAC_OVERRIDE": 1, "FOWNER": 3, "FSETID": 4, "KILL": 5, "SETGID": 6,
+            "SETUID": 7, "SETPCAP": 8, "NET_BIND_SERVICE": 10, "NET_ADMIN": 12, "NET_RAW": 13,
+            "SYS_CHROOT": 18, "SYS_ADMIN": 21, "MKNOD": 27, "AUDIT_WRITE": 29, "SETFCAP": 31}
+
+
+def mask(*names):
+    return sum(1 << CAP_BITS[n] for n in names)
+
+
+@pytest.mark.parametrize("sc,want", [
+    # a container that asks for nothing gets the runtime's default set
+    (None, {"eff": mask("CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID",
+                        "SETUID", "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL",
+                        "AUDIT_WRITE"), "nnp": "0", "write": "ok"}),
+    # ferry's own securityContext (manifests/ferry.yaml)
+    ({"capabilities": {"drop": ["ALL"], "add": ["NET_ADMIN", "NET_RAW"]},
+      "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True},
+     {"eff": mask("NET_ADMIN", "NET_RAW"), "nnp": "1", "write": "Read-only file system"}),
+], ids=["default", "ferry-manifest"])
+def test_security_context_is_enforced(cluster, sc, want):
+    """A real runtime gives a container only the capabilities it asked for:
+    a manifest that forgets one must fail here as it would on a node."""
+    name = "caps-" + ("default" if sc is None else "ferry")
+    p = pod(name, script=CAPS_SCRIPT, port=PORT + 5 + (sc is not None))
+    ctr = p["spec"]["containers"][0]
+    del ctr["readinessProbe"], ctr["livenessProbe"]
+    if sc is not None:
+        ctr["securityContext"] = sc
+    cluster.apply(json.dumps(p))
+    try:
+        got = cluster.wait(lambda: info(name), 60, "pod %s's report" % name)
+        assert {k: got[k] for k in want} == want, got
+        assert got["bnd"] == got["eff"]
+    finally:
+        cluster.kubectl("-n", NS, "delete", "pod", name, "--wait=false")

@@ -6,17 +6,11 @@ import json
 import os
 
 from conftest import CLUSTER  # noqa: F401
+from lib import seed
 
 CLUSTER_ARGS = ["--nodes", "2", "--proxy", "kube-proxy"]
 
-APP = {"apiVersion": "v1", "kind": "List", "items": [
-    {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "mig"},
-     "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "mig"}},
-              "template": {"metadata": {"labels": {"app": "mig"}},
-                           "spec": {"containers": [{"name": "app", "image": "e2e/podserver",
-                                                    "ports": [{"containerPort": 80}]}]}}}},
-    {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "mig"},
-     "spec": {"type": "NodePort", "selector": {"app": "mig"}, "ports": [{"port": 80}]}}]}
+APP = seed.app("mig")
 
 
 def tables(c, node):

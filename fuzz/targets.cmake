@@ -12,3 +12,4 @@ ferry_fuzz_target(lbip_l2pkt SOURCES ${CMAKE_SOURCE_DIR}/fuzz/lbip_l2pkt.c LIBS 
 ferry_fuzz_target(lbip_l2beat SOURCES ${CMAKE_SOURCE_DIR}/fuzz/lbip_l2beat.c LIBS ferry_lbip_l2)
 ferry_fuzz_target(lbip_l2keys SOURCES ${CMAKE_SOURCE_DIR}/fuzz/lbip_l2keys.c LIBS ferry_lbip_l2)
 ferry_fuzz_target(http_head SOURCES ${CMAKE_SOURCE_DIR}/fuzz/http_head.c LIBS ferry_core)
+ferry_fuzz_target(ctnetlink SOURCES ${CMAKE_SOURCE_DIR}/fuzz/ctnetlink.c LIBS ferry_nft_ops)

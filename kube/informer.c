@@ -50,7 +50,8 @@ struct kube_informer {
 	char *cont;		/* list continue token */
 	uint32_t epoch;
 	bool synced, relist, stream_events;
-	bool missing;		/* the last list got 404: resource not installed */
+	bool missing;		/* the last list got 404 (or a 403 that may be empty) */
+	bool forbidden_is_empty;
 	struct kube_watch_parser *wp;
 	struct loop_timer retry;
 	unsigned backoff_ms;
@@ -255,11 +256,12 @@ static void report_synced(struct kube_informer *inf)
  * so an agent waiting for every informer still starts; logged once per
  * disappearance, then listed again every BACKOFF_MAX_MS until it appears.
  */
-static void missing_resource(struct kube_informer *inf)
+static void missing_resource(struct kube_informer *inf, int status)
 {
 	if (!inf->missing)
-		log_warn("kube", "resource not served, treating it as empty", "kind=%s path=%s retry_ms=%u",
-			 kname(inf), inf->base, inf->missing_retry_ms);
+		log_warn("kube", status == 403 ? "resource not granted, treating it as empty" :
+			 "resource not served, treating it as empty", "kind=%s path=%s status=%d retry_ms=%u",
+			 kname(inf), inf->base, status, inf->missing_retry_ms);
 	inf->missing = true;
 	inf->st.missing++;
 	free(inf->cont);
@@ -287,8 +289,8 @@ static void list_done(void *arg, const struct kube_result *r)
 		start_list(inf, "list continue token expired");
 		return;
 	}
-	if (r->status == 404) {
-		missing_resource(inf);
+	if (r->status == 404 || (r->status == 403 && inf->forbidden_is_empty)) {
+		missing_resource(inf, r->status);
 		return;
 	}
 	if (r->status != 200) {
@@ -542,6 +544,7 @@ struct kube_informer *kube_informer_new(struct kube_client *c, enum kube_kind ki
 	inf->page_size = o && o->page_size ? o->page_size : 100;
 	inf->watch_timeout_s = o ? o->watch_timeout_s : 0;
 	inf->missing_retry_ms = o && o->missing_retry_ms ? o->missing_retry_ms : BACKOFF_MAX_MS;
+	inf->forbidden_is_empty = o && o->forbidden_is_empty;
 	if (h)
 		inf->h = *h;
 	inf->arg = arg;

@@ -48,6 +48,10 @@ struct kube_informer_opts {
 	unsigned page_size;		/* 0: 100 */
 	unsigned watch_timeout_s;	/* 0: random in [300, 600) as client-go */
 	unsigned missing_retry_ms;	/* list again after a 404; 0: 30000 */
+	/* an optional input the operator may not have granted (MetalLB's
+	 * legacy ConfigMap): a 403 is read as "nothing there", as a 404 is.
+	 * Never for what forwarding reads: an empty cache would drop rules. */
+	bool forbidden_is_empty;
 };
 
 struct kube_informer *kube_informer_new(struct kube_client *c, enum kube_kind kind,

@@ -8,6 +8,7 @@
  */
 #include "nft/internal.h"
 #include "core/log.h"
+#include "core/nlframe.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -261,7 +262,8 @@ int nl_talk(struct mnl_socket *nl, struct nlmsghdr *nlh,
 			r = -errno;
 			break;
 		}
-		r = mnl_cb_run(buf, (size_t)n, seq, portid, cb, data);
+		r = nl_frames_ok(buf, (size_t)n) ? mnl_cb_run(buf, (size_t)n, seq, portid, cb, data) :
+			(errno = EBADMSG, -1);
 		if (r <= 0) {
 			r = r < 0 ? -errno : 0;
 			break;

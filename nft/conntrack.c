@@ -10,6 +10,7 @@
 #include "nft/conntrack.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "core/nlframe.h"
 #include "core/vec.h"
 
 #include <arpa/inet.h>
@@ -366,7 +367,8 @@ again:
 			rc = -errno;
 			goto fail;
 		}
-		rc = mnl_cb_run(buf, len, s, portid, dump_cb, &d);
+		rc = nl_frames_ok(buf, (size_t)len) ? mnl_cb_run(buf, len, s, portid, dump_cb, &d) :
+			(errno = EBADMSG, -1);
 		if (rc == MNL_CB_STOP)
 			break;
 		if (rc < 0) {
@@ -465,6 +467,20 @@ static int clean(const bool fams[2], uint8_t proto, bool (*want)(void *, int, co
 	if (total)
 		log_v(2, "conntrack", "deleted stale entries", "entries=%d", total);
 	return total;
+}
+
+int ct_parse_dump(const void *buf, size_t len, int family, const struct ct_match *m, size_t n)
+{
+	struct match_list l = { m, n };
+	struct dump d = { .family = family, .want = want_match, .ctx = &l };
+	int rc;
+
+	/* seq and portid 0: libmnl checks neither */
+	rc = nl_frames_ok(buf, len) ? mnl_cb_run(buf, len, 0, 0, dump_cb, &d) : (errno = EBADMSG, -1);
+	free(d.hits);
+	if (d.err)
+		return d.err;
+	return rc < 0 ? -errno : (int)d.n_hits;
 }
 
 int ct_delete(const struct ct_match *m, size_t n)

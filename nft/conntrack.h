@@ -55,6 +55,13 @@ int ct_match_endpoint(struct ct_match *m, const char *svc_ip, uint16_t svc_port,
  * not errors.
  */
 int ct_delete(const struct ct_match *m, size_t n);
+
+/*
+ * The dump parser alone, for the fuzz target: the entries of a ctnetlink
+ * dump reply in buf[0..len) (the kernel's answer, parsed strictly) that
+ * match one of m[0..n). Returns how many, or a negative errno.
+ */
+int ct_parse_dump(const void *buf, size_t len, int family, const struct ct_match *m, size_t n);
 /* Deletions per netlink send (default 256; 1 is the one-by-one baseline
  * bench/ct_bench measures against; 0 restores the default). */
 void ct_set_delete_batch(size_t n);

@@ -11,6 +11,10 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktra
 (cd "$REPO/build-asan" && ctest --output-on-failure -j2)
 step "unit tests (release build)"
 (cd "$REPO/build" && ctest --output-on-failure -j2)
+# A short libFuzzer pass over every target (clang, build-fuzz/); set
+# FERRY_FUZZ_SECONDS for a longer campaign (docs/fuzzing.md).
+step "libFuzzer: every target for ${FERRY_FUZZ_SECONDS:-5} s (fuzz/run)"
+"$REPO/fuzz/run" "${FERRY_FUZZ_SECONDS:-5}"
 
 # Prefer a python3 that has pytest; Debian's python3-pytest is the fallback.
 PY=python3

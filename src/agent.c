@@ -58,6 +58,9 @@ struct agent {
 		struct kube_informer_stats seen;
 	} kc[KUBE_KIND_COUNT];
 	struct metric *api_reachable;
+	/* in-cluster config: the API through the `kubernetes` Service */
+	struct loop_timer boot_check;
+	bool in_cluster, api_seen;
 	char cm_selector[300];
 	const char *nodeport_addresses[8], *cluster_cidrs[4];
 };
@@ -276,6 +279,28 @@ static int open_http(struct agent *a, const char *bind, const char *what, struct
 	return 0;
 }
 
+/* A node that boots with an empty ruleset reaches no Service address, and
+ * the in-cluster address is one: say so instead of retrying in silence.
+ * Checked until the API answers once. */
+#define BOOT_CHECK_MS 15000
+static void boot_check(struct loop_timer *t)
+{
+	struct agent *a = t->arg;
+
+	if (kube_client_reachable(a->kube)) {
+		a->api_seen = true;
+		return;
+	}
+	if (!a->api_seen)
+		log_err("agent", "the API server is unreachable through the kubernetes Service address",
+			"server=%s why=%s", kube_client_server(a->kube),
+			log_q("KUBERNETES_SERVICE_HOST is the kubernetes Service, which exists only once a "
+			      "proxy has programmed it; on a node booting with an empty ruleset give ferry "
+			      "the control plane's own address (ConfigMap ferry-system/ferry-api-server, "
+			      "manifests/ferry.yaml)"));
+	loop_timer_arm(a->loop, t, 4 * BOOT_CHECK_MS);
+}
+
 static int kube_start(struct agent *a)
 {
 	struct kube_config cfg;
@@ -293,10 +318,15 @@ static int kube_start(struct agent *a)
 		log_err("agent", "no usable Kubernetes configuration", "err=%s", log_q(err));
 		return -1;
 	}
+	a->in_cluster = cfg.source && !strcmp(cfg.source, "in-cluster");
 	a->kube = kube_client_new(a->loop, &cfg, &co);
 	kube_config_free(&cfg);
 	if (!a->kube)
 		return -1;
+	if (a->in_cluster) {
+		loop_timer_init(&a->boot_check, boot_check, a);
+		loop_timer_arm(a->loop, &a->boot_check, BOOT_CHECK_MS);
+	}
 	a->inf[KUBE_NODE] = kube_informer_new(a->kube, KUBE_NODE, NULL, &h, a);
 	a->inf[KUBE_SERVICE] = kube_informer_new(a->kube, KUBE_SERVICE, NULL, &h, a);
 	a->inf[KUBE_ENDPOINTSLICE] = kube_informer_new(a->kube, KUBE_ENDPOINTSLICE, &proxied, &h, a);
@@ -306,8 +336,11 @@ static int kube_start(struct agent *a)
 	 * metallb.io resources, cluster-wide as MetalLB reads them) and the
 	 * Namespaces its pools may select */
 	if (!a->lbopts.disabled || !a->l2opts.disabled) {
+		/* the manifest grants this ConfigMap in a separate file (it must not
+		 * own metallb-system): not granted reads as no ConfigMap */
 		struct kube_informer_opts cm = { .namespace = a->lbopts.config_namespace,
-						 .field_selector = a->cm_selector };
+						 .field_selector = a->cm_selector,
+						 .forbidden_is_empty = true };
 
 		snprintf(a->cm_selector, sizeof(a->cm_selector), "metadata.name=%s",
 			 a->lbopts.config_name);
@@ -351,6 +384,8 @@ static int kube_start(struct agent *a)
 
 static void kube_stop(struct agent *a)
 {
+	if (a->in_cluster)
+		loop_timer_cancel(a->loop, &a->boot_check);
 	httpd_free(a->metrics_httpd);
 	httpd_free(a->httpd);
 	for (size_t i = a->n_cons; i-- > 0;)

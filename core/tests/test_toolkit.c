@@ -2,10 +2,12 @@
 /* core/hash.h, core/vec.h, core/file.h */
 #include "core/file.h"
 #include "core/hash.h"
+#include "core/nlframe.h"
 #include "core/test.h"
 #include "core/vec.h"
 
 #include <errno.h>
+#include <linux/netlink.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,11 +146,35 @@ static void test_file(void)
 	unlink(path);
 }
 
+/* netlink frames as libmnl must never see them */
+static void test_nlframe(void)
+{
+	struct nlmsghdr h[3];
+	unsigned char buf[64];
+
+	memset(h, 0, sizeof(h));
+	h[0].nlmsg_len = sizeof(h[0]);
+	h[1].nlmsg_len = sizeof(h[1]);
+	CHECK(nl_frames_ok(h, 2 * sizeof(h[0])));
+	CHECK(nl_frames_ok(h, 2 * sizeof(h[0]) + 3));	/* a short tail: libmnl stops there */
+	CHECK(nl_frames_ok(h, 0));
+	h[1].nlmsg_len = 0x9c000000;			/* negative as an int */
+	CHECK(!nl_frames_ok(h, 2 * sizeof(h[0])));
+	h[1].nlmsg_len = 3;				/* shorter than a header */
+	CHECK(!nl_frames_ok(h, 2 * sizeof(h[0])));
+	h[1].nlmsg_len = sizeof(h[1]) + 1;		/* past the end */
+	CHECK(!nl_frames_ok(h, 2 * sizeof(h[0])));
+	/* an unaligned start is copied, not dereferenced */
+	memcpy(buf + 1, h, sizeof(h[0]));
+	CHECK(nl_frames_ok(buf + 1, sizeof(h[0])));
+}
+
 int main(void)
 {
 	test_hash();
 	test_htab();
 	test_vec();
 	test_file();
+	test_nlframe();
 	return test_done("core_toolkit");
 }

@@ -36,6 +36,9 @@ SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 TOKEN_REFRESH_ANN = "e2e.ferry.dev/token-refresh-seconds"
 BACKOFF_FIRST, BACKOFF_MAX, BACKOFF_RESET = 10.0, 300.0, 600.0
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# what containerd and CRI-O give a container that asks for nothing
+DEFAULT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID",
+                "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE")
 
 
 def image_table(conf):
@@ -430,11 +433,42 @@ class HostPod:
                 lines.append("mount -o remount,bind,ro %s" % shlex.quote(tgt))
         for root in roots:
             lines.append("mount --move %s %s" % (shlex.quote(stage[root]), shlex.quote(root)))
+        sc = self.security(c)
+        if sc["ro_root"]:
+            # this mount namespace's view of / only; volumes stay as mounted
+            lines.append("mount -o remount,bind,ro /")
         wd = c.spec.get("workingDir")
         if wd:
             lines.append("cd %s" % shlex.quote(wd))
-        lines.append('exec "$@"')
+        if sc["caps"] is None:
+            lines.append('exec "$@"')
+        else:
+            caps = ",".join(["-all"] + ["+" + x.lower() for x in sorted(sc["caps"])])
+            lines.append('exec setpriv --bounding-set=%s --inh-caps=%s %s-- "$@"' % (
+                caps, caps, "--no-new-privs " if sc["nnp"] else ""))
         return "\n".join(lines)
+
+    def security(self, c):
+        """What the container runtime would enforce from securityContext:
+        the capability set (the runtime's defaults, + add, - drop; every
+        capability when privileged), no_new_privs and a read-only root. For a
+        root process the bounding and inheritable sets are what it keeps.
+        Pod-level seccomp and user settings are not emulated."""
+        sc = c.spec.get("securityContext") or {}
+        if sc.get("privileged"):
+            return {"caps": None, "nnp": False, "ro_root": False}
+        caps = set(DEFAULT_CAPS)
+        cs = sc.get("capabilities") or {}
+        drop = {x.upper().removeprefix("CAP_") for x in cs.get("drop") or []}
+        caps = set() if "ALL" in drop else caps - drop
+        for x in cs.get("add") or []:
+            x = x.upper().removeprefix("CAP_")
+            if x == "ALL":
+                return {"caps": None, "nnp": sc.get("allowPrivilegeEscalation") is False,
+                        "ro_root": bool(sc.get("readOnlyRootFilesystem"))}
+            caps.add(x)
+        return {"caps": caps, "nnp": sc.get("allowPrivilegeEscalation") is False,
+                "ro_root": bool(sc.get("readOnlyRootFilesystem"))}
 
     # ------------------------------------------------------------ processes
     def log_path(self, c):

@@ -32,6 +32,19 @@ spec:
 """ % (spread, service_type)
 
 
+def app(name, replicas=2, service_type="NodePort"):
+    """A small Deployment of the pod server and its Service on port 80 (the
+    tests' stand-in for `myapp`), as one List object for `kubectl apply`."""
+    return {"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                  "template": {"metadata": {"labels": {"app": name}},
+                               "spec": {"containers": [{"name": "app", "image": "e2e/podserver",
+                                                        "ports": [{"containerPort": 80}]}]}}}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+         "spec": {"type": service_type, "selector": {"app": name}, "ports": [{"port": 80}]}}]}
+
+
 # The write-up's MetalLB configuration, as written, with documentation
 # addresses for its 192.168.5.5-192.168.5.9.
 METALLB_CONFIGMAP = """

@@ -18,6 +18,7 @@ Serves paged lists and chunked watch streams of Services over HTTP/1.1 on
   {"op": "forget", "prefix": P}           drop stored objects under P (event expiry)
   {"op": "serve", "path": P}              also list/watch the objects at collection P
                                           (and P's per-namespace form); else 404
+  {"op": "forbid"|"permit", "path": P}    answer GETs of exactly P (any query) 403, or stop
 Any other path is a plain object store for the write tests: POST to a
 collection, GET/PUT (resourceVersion checked: 409)/PATCH (merge, JSON
 patch; a metadata.resourceVersion in a merge patch is a precondition: 409)/DELETE
@@ -35,7 +36,7 @@ lock = threading.Condition()
 state = {"rv": 1000, "compacted": 0, "objects": {}, "log": [], "cut": 0,
          "fail_lists": 0, "gone_watches": 0, "lists": 0, "watches": 0, "raw": [], "bookmarks": 0,
          "gen": 0, "store": {}, "writes": [], "conflicts": 0, "requests": [],
-         "serve": {"/api/v1/services"}}
+         "serve": {"/api/v1/services"}, "forbid": set()}
 
 
 def collection(path):
@@ -231,6 +232,10 @@ class Handler(BaseHTTPRequestHandler):
                 state["conflicts"] = cmd["count"]
             elif op == "serve":
                 state["serve"].add(cmd["path"])
+            elif op == "forbid":
+                state["forbid"].add(cmd["path"])
+            elif op == "permit":
+                state["forbid"].discard(cmd["path"])
             elif op == "forget":
                 for k in [k for k in state["store"] if k.startswith(cmd["prefix"])]:
                     del state["store"][k]
@@ -257,6 +262,9 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(200, state["writes"])
         with lock:
             ns = collection(u.path)
+            forbidden = u.path in state["forbid"]
+        if forbidden:
+            return self.status(403, "Forbidden", 'cannot list resource at "%s" (injected)' % u.path)
         if ns is None:
             return self.store_op("GET")
         fs = q.get("fieldSelector", "")

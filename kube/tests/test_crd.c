@@ -175,6 +175,31 @@ static void test_one_configmap(void)
 	kube_informer_free(INF);
 }
 
+/* The manifest does not grant the legacy ConfigMap (its namespace may not
+ * exist): a 403 there means "no ConfigMap", synced and empty, and the grant
+ * added later is picked up. Without the option a 403 stays an error. */
+static void test_forbidden_configmap(void)
+{
+	struct kube_informer_opts o = { .namespace = "metallb-system", .field_selector = "metadata.name=config",
+					.watch_timeout_s = 30, .missing_retry_ms = 300 };
+
+	ctl("{\"op\":\"forbid\",\"path\":\"/api/v1/namespaces/metallb-system/configmaps\"}");
+	INF = start(KUBE_CONFIGMAP, &o);
+	run_for(1000);
+	CHECK_EQ_INT(synced, 0);	/* a 403 is not "empty" unless asked */
+	kube_informer_free(INF);
+
+	o.forbidden_is_empty = true;
+	INF = start(KUBE_CONFIGMAP, &o);
+	CHECK(run_until(is_synced, 3000));
+	CHECK_EQ_INT((int)kube_informer_count(INF), 0);
+	ctl("{\"op\":\"permit\",\"path\":\"/api/v1/namespaces/metallb-system/configmaps\"}");
+	want = 1;
+	CHECK(run_until(adds_reached, 3000));
+	CHECK(kube_informer_get(INF, "metallb-system", "config") != NULL);
+	kube_informer_free(INF);
+}
+
 int main(int argc, char **argv)
 {
 	int port = fake_start(argc > 1 ? argv[1] : "kube/tests/fake_apiserver.py", "0");
@@ -186,6 +211,7 @@ int main(int argc, char **argv)
 	test_missing_then_installed();
 	test_namespaced();
 	test_one_configmap();
+	test_forbidden_configmap();
 	kube_client_free(C);
 	fake_stop();
 	loop_free(L);
