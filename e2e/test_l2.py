@@ -290,6 +290,41 @@ def test_seed_local_cordon_and_delete(cluster):
     assert out and fails <= 3 and streak <= 2, out
 
 
+def test_key_file_waited_for(cluster):
+    """The heartbeat key file turns bad: running agents keep their last good
+    key; an agent (re)started meanwhile runs with layer 2 off and says so;
+    when the key is good again it picks it up without a restart."""
+    c = cluster
+    path = os.path.join(STATE, "l2.key")
+    with open(path) as f:
+        good = f.read()
+
+    def put(text):
+        with open(path + ".tmp", "w") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.write(text)
+        os.replace(path + ".tmp", path)
+
+    def status(node):
+        return c.exec(node, "curl", "-s", "-m", "3", "http://127.0.0.1:10249/status").stdout
+
+    put("short\n")   # too short: a bad key (removing it would make e2e/cluster write a new one)
+    try:
+        c.run("agent", "restart", "node3")
+        c.wait(lambda: "ferry_l2_key_loaded 0" in metrics(c, "node3"), 20, "node3 waiting for the key")
+        assert "waiting for the heartbeat key" in status("node3")
+        time.sleep(2.5)   # one poll of the others' key file
+        assert "ferry_l2_key_loaded 1" in metrics(c, "node1")
+        assert "Layer-2 announcement: ready" in status("node1")
+        assert "last good key is in use" in status("node1")
+    finally:
+        put(good)
+    c.wait(lambda: "ferry_l2_key_loaded 1" in metrics(c, "node3"), 10, "node3 loading the key")
+    c.wait(lambda: "Layer-2 announcement: ready" in status("node3"), 10, "node3's speaker ready")
+    ip = lb_service(c, "l2-v4")
+    assert owner_by_arp(c, ip)
+
+
 def apiserver_writes(c):
     """apiserver_request_total summed over the writing verbs."""
     n = 0

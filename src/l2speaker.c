@@ -1040,12 +1040,12 @@ static void l2_status(void *arg, struct httpd_resp *r)
 			     s->o.key_file, s->key_why);
 		return;
 	}
-	if (s->key_why[0])
-		httpd_printf(r, "\nheartbeat key file %s: %s (the last good key is in use)",
-			     s->o.key_file, s->key_why);
 	httpd_printf(r, "\nLayer-2 announcement: %s, heartbeat %s\n",
 		     l2live_ready(s->live, x.now) ? "ready" : "listening before claiming",
 		     s->beating ? "on" : "off (no interface on a pool's subnet)");
+	if (s->key_why[0])
+		httpd_printf(r, "heartbeat key file %s: %s (the last good key is in use)\n",
+			     s->o.key_file, s->key_why);
 	n = l2io_ifs(s->io, &ifs);
 	httpd_printf(r, "interfaces:");
 	for (size_t i = 0; i < n; i++)
