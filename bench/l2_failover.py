@@ -57,7 +57,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "e2e"))
 from conftest import CLUSTER, Cluster  # noqa: E402
 from lib import metallb  # noqa: E402
-from lib.l2probe import CLIENT_IP, ArpWatch, double_answers, node_macs, owner_by_arp  # noqa: E402
+from lib.l2probe import CLIENT_IP, PROBE, double_answers, node_macs, owner_by_arp  # noqa: E402
 
 STATE = os.environ.get("FERRY_E2E_STATE", "/run/ferry-e2e")
 LOCK = "/tmp/ferry-cluster.lock"
@@ -144,8 +144,9 @@ class Lines(threading.Thread):
 
 
 class ArpLines(Lines):
+    """ArpWatch's probe (e2e/lib/l2probe.py), its rows read while it runs."""
+
     def __init__(self, ip, seconds):
-        from lib.l2probe import PROBE
         super().__init__(["python3", "-c", PROBE, ip, CLIENT_IP, str(int(seconds / TICK)), str(TICK)])
 
 
