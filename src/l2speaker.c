@@ -465,7 +465,8 @@ static void run(struct loop_timer *t)
 		container_of(n, struct l2addr, node)->seen = false;
 	if (s->env.inf[KUBE_NODE])
 		kube_informer_foreach(s->env.inf[KUBE_NODE], collect_node, &p);
-	kube_informer_foreach(s->env.inf[KUBE_SERVICE], collect_svc, &p);
+	if (s->env.inf[KUBE_SERVICE])
+		kube_informer_foreach(s->env.inf[KUBE_SERVICE], collect_svc, &p);
 	if (s->env.inf[KUBE_ENDPOINTSLICE])
 		kube_informer_foreach(s->env.inf[KUBE_ENDPOINTSLICE], collect_slice, &p);
 	if (p.err) {
@@ -756,7 +757,8 @@ static void on_links(void *arg, bool went_down, bool came_up)
 	/* a cut link: what we believed may be stale; listen before claiming */
 	if (went_down || came_up)
 		l2live_relisten(s->live, loop_now_ms());
-	if (!s->synced)
+	/* !io: l2io_new's first dump, from speaker_begin; it passes next */
+	if (!s->synced || !s->io)
 		return;
 	/* now, not at the next turn of the loop: see l2io_ops.links */
 	if (loop_timer_armed(&s->pass_timer))

@@ -87,10 +87,12 @@ int main(void)
 	env = (struct consumer_env){ .loop = L, .node_name = "node1", .inf = inf, .metrics = M };
 	o.key_file = path;
 
-	/* no file: the agent goes on, layer 2 waits */
+	/* no file: the agent goes on, layer 2 waits; the caches sync while
+	 * it waits (the key comes later than the first lists) */
 	s = l2speaker_consumer.start(&env, &o);
 	CHECK(s != NULL);
 	CHECK_EQ_INT(loaded(), 0);
+	l2speaker_consumer.synced(s);
 	spin(60);
 	CHECK_EQ_INT(loaded(), 0);
 	/* a bad key (too short) changes nothing; each reason is said once */
