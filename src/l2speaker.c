@@ -75,7 +75,10 @@ struct l2speaker {
 	struct consumer_env env;
 	struct l2speaker_opts o;
 	struct l2beat_keys keys;	/* [0] signs, all verify */
-	struct l2io *io;
+	char key_why[160];		/* why there is no (new) key, "" when fine */
+	struct loop_timer key_timer;	/* watches --l2-key-file */
+	struct metric *m_key_loaded;
+	struct l2io *io;		/* NULL until a key is loaded */
 	struct l2live *live;
 	struct kube_recorder *rec;
 	struct lb_config *cfg;
@@ -462,7 +465,8 @@ static void run(struct loop_timer *t)
 		container_of(n, struct l2addr, node)->seen = false;
 	if (s->env.inf[KUBE_NODE])
 		kube_informer_foreach(s->env.inf[KUBE_NODE], collect_node, &p);
-	kube_informer_foreach(s->env.inf[KUBE_SERVICE], collect_svc, &p);
+	if (s->env.inf[KUBE_SERVICE])
+		kube_informer_foreach(s->env.inf[KUBE_SERVICE], collect_svc, &p);
 	if (s->env.inf[KUBE_ENDPOINTSLICE])
 		kube_informer_foreach(s->env.inf[KUBE_ENDPOINTSLICE], collect_slice, &p);
 	if (p.err) {
@@ -753,7 +757,8 @@ static void on_links(void *arg, bool went_down, bool came_up)
 	/* a cut link: what we believed may be stale; listen before claiming */
 	if (went_down || came_up)
 		l2live_relisten(s->live, loop_now_ms());
-	if (!s->synced)
+	/* !io: l2io_new's first dump, from speaker_begin; it passes next */
+	if (!s->synced || !s->io)
 		return;
 	/* now, not at the next turn of the loop: see l2io_ops.links */
 	if (loop_timer_armed(&s->pass_timer))
@@ -828,67 +833,156 @@ static void metrics_init(struct l2speaker *s)
 					  "Malformed ARP/NDP frames ignored");
 	s->m_dead_ready = metrics_gauge(m, "ferry_l2_peers_dead_but_ready", NULL,
 					"Peers silent on the heartbeat whose Node is Ready");
+	s->m_key_loaded = metrics_gauge(m, "ferry_l2_key_loaded", NULL,
+					"1 when the heartbeat key is loaded (layer 2 runs), 0 while waiting for it");
 }
 
-static void *l2_start(const struct consumer_env *env, const void *opts)
+/* The key file: 0 and the keys, or -1 and why (for the log and status). */
+static int key_load(const char *path, struct l2beat_keys *keys, char *why, size_t n)
 {
-	const struct l2speaker_opts *o = opts;
+	const char *w = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = file_read(path, 4096, &text, &len)) < 0) {
+		snprintf(why, n, "%s", strerror(-rc));
+		return -1;
+	}
+	rc = l2beat_keys_parse(text, len, keys, &w);
+	explicit_bzero(text, len);
+	free(text);
+	if (rc < 0) {
+		snprintf(why, n, "%s (one key per line, 16 to 256 bytes, at most two)", w ? w : "bad key");
+		return -1;
+	}
+	return 0;
+}
+
+static bool keys_equal(const struct l2beat_keys *a, const struct l2beat_keys *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->len[i] != b->len[i] || memcmp(a->k[i], b->k[i], a->len[i]))
+			return false;
+	return true;
+}
+
+/* Everything but the key: the heartbeat, the I/O, the first pass. */
+static int speaker_begin(struct l2speaker *s)
+{
 	struct l2live_params lp = L2LIVE_DEFAULTS;
-	struct l2speaker *s;
-	struct l2beat_keys keys;
-	const char *why = NULL;
-	char *key = NULL;
-	size_t klen = 0;
 	uint64_t boot;
 	int rc;
 
-	if (o->disabled)
-		return calloc(1, sizeof(struct l2speaker));	/* inert */
-	if ((rc = file_read(o->key_file, 4096, &key, &klen)) < 0) {
-		log_err("l2", "cannot read the heartbeat key", "path=%s err=%s", log_q(o->key_file),
-			log_q(strerror(-rc)));
-		return NULL;
-	}
-	rc = l2beat_keys_parse(key, klen, &keys, &why);
-	free(key);
-	if (rc < 0) {
-		log_err("l2", "bad heartbeat key file (one key per line, 16 to 256 bytes, at most two)",
-			"path=%s err=%s", log_q(o->key_file), log_q(why));
-		return NULL;
-	}
-	if (!(s = calloc(1, sizeof(*s))))
-		return NULL;
-	s->keys = keys;
-	s->env = *env;
-	s->o = *o;
-	if (!s->o.interval_ms)
-		s->o.interval_ms = 200;
 	lp.interval_ms = s->o.interval_ms;
-	loop_timer_init(&s->pass_timer, run, s);
-	loop_timer_init(&s->beat_timer, beat_run, s);
 	if (getrandom(&boot, sizeof(boot), 0) != sizeof(boot))
 		boot = loop_now_us() ^ ((uint64_t)wall_ms() << 20);
-	metrics_init(s);
-	if (!(s->live = l2live_new(env->node_name, boot, &lp, loop_now_ms())) ||
-	    !(s->rec = kube_recorder_new(env->kube, "ferry-l2-speaker", env->node_name))) {
+	if (!(s->live = l2live_new(s->env.node_name, boot, &lp, loop_now_ms())) ||
+	    !(s->rec = kube_recorder_new(s->env.kube, "ferry-l2-speaker", s->env.node_name))) {
 		log_err("l2", "cannot start the layer-2 speaker", "err=%s", log_q(strerror(ENOMEM)));
 		goto fail;
 	}
-	if (!(s->io = l2io_new(env->loop, o->interfaces, o->n_interfaces, &io_ops, s, &rc))) {
+	if (!(s->io = l2io_new(s->env.loop, s->o.interfaces, s->o.n_interfaces, &io_ops, s, &rc))) {
 		log_err("l2", "cannot start the layer-2 I/O (needs CAP_NET_RAW)", "err=%s",
 			log_q(strerror(-rc)));
 		goto fail;
 	}
 	s->cfg_dirty = true;
-	loop_timer_arm(env->loop, &s->beat_timer, 0);
+	loop_timer_arm(s->env.loop, &s->beat_timer, 0);
+	metric_set(s->m_key_loaded, 1);
 	log_info("l2", "layer-2 speaker ready", "interval_ms=%u interfaces=%s keys=%zu",
 		 s->o.interval_ms, s->o.n_interfaces ? "flag" : "by subnet", s->keys.n);
-	return s;
+	kick(s);
+	return 0;
 fail:
 	l2live_free(s->live);
 	kube_recorder_free(s->rec);
-	free(s);
-	return NULL;
+	s->live = NULL;
+	s->rec = NULL;
+	return -1;
+}
+
+/*
+ * The key file is watched, not read once: an operator creates the Secret
+ * after installing, or rotates it, and the kubelet updates the mounted file
+ * in place. Until a good key is there the speaker stays off (it cannot be
+ * safe without the heartbeat), says so once per distinct reason, and shows
+ * it in status and ferry_l2_key_loaded. Once running, a changed good key
+ * replaces the old one (rotation without a restart); a file that turns bad
+ * or vanishes keeps the last good key (a Secret update in flight must not
+ * take every address down).
+ */
+static void key_poll(struct loop_timer *t)
+{
+	struct l2speaker *s = t->arg;
+	struct l2beat_keys keys;
+	char why[sizeof(s->key_why)];
+
+	loop_timer_arm(s->env.loop, &s->key_timer, s->o.key_poll_ms);
+	if (key_load(s->o.key_file, &keys, why, sizeof(why)) < 0) {
+		if (strcmp(why, s->key_why)) {
+			if (s->io)
+				log_warn("l2", "cannot read the heartbeat key: keeping the last good one",
+					 "path=%s err=%s", log_q(s->o.key_file), log_q(why));
+			else
+				log_warn("l2", "layer-2 announcement waits for the heartbeat key",
+					 "path=%s err=%s", log_q(s->o.key_file), log_q(why));
+			snprintf(s->key_why, sizeof(s->key_why), "%s", why);
+		}
+		return;
+	}
+	s->key_why[0] = 0;
+	if (s->io) {
+		if (!keys_equal(&keys, &s->keys)) {
+			s->keys = keys;
+			log_info("l2", "heartbeat key changed", "path=%s keys=%zu", log_q(s->o.key_file),
+				 keys.n);
+		}
+		explicit_bzero(&keys, sizeof(keys));
+		return;
+	}
+	s->keys = keys;
+	explicit_bzero(&keys, sizeof(keys));
+	log_info("l2", "heartbeat key loaded", "path=%s keys=%zu", log_q(s->o.key_file), s->keys.n);
+	if (speaker_begin(s) < 0) {
+		/* logged by speaker_begin; not again every poll */
+		snprintf(s->key_why, sizeof(s->key_why), "the speaker did not start (see the log)");
+		loop_timer_arm(s->env.loop, &s->key_timer, 30000);
+	}
+}
+
+static void *l2_start(const struct consumer_env *env, const void *opts)
+{
+	const struct l2speaker_opts *o = opts;
+	struct l2speaker *s;
+
+	if (o->disabled)
+		return calloc(1, sizeof(struct l2speaker));	/* inert */
+	if (!(s = calloc(1, sizeof(*s))))
+		return NULL;
+	s->env = *env;
+	s->o = *o;
+	if (!s->o.interval_ms)
+		s->o.interval_ms = 200;
+	if (!s->o.key_poll_ms)
+		s->o.key_poll_ms = 2000;
+	loop_timer_init(&s->pass_timer, run, s);
+	loop_timer_init(&s->beat_timer, beat_run, s);
+	loop_timer_init(&s->key_timer, key_poll, s);
+	metrics_init(s);
+	if (key_load(o->key_file, &s->keys, s->key_why, sizeof(s->key_why)) < 0) {
+		log_warn("l2", "layer-2 announcement waits for the heartbeat key (this node answers "
+			 "for no address until it is there)", "path=%s err=%s", log_q(o->key_file),
+			 log_q(s->key_why));
+	} else if (speaker_begin(s) < 0) {
+		/* a good key and still no start: the agent cannot do what it was asked */
+		free(s);
+		return NULL;
+	}
+	loop_timer_arm(env->loop, &s->key_timer, s->o.key_poll_ms);
+	return s;
 }
 
 static void l2_changed(void *arg, enum kube_kind kind, const struct kube_object *old,
@@ -896,7 +990,7 @@ static void l2_changed(void *arg, enum kube_kind kind, const struct kube_object 
 {
 	struct l2speaker *s = arg;
 
-	if (!s->env.loop)
+	if (!s->io)
 		return;
 	if (kind == KUBE_CONFIGMAP || kube_kind_is_custom(kind))
 		s->cfg_dirty = true;
@@ -913,8 +1007,9 @@ static void l2_synced(void *arg)
 
 	if (!s->env.loop)
 		return;
-	s->synced = true;
-	kick(s);
+	s->synced = true;	/* also while waiting for the key: speaker_begin kicks */
+	if (s->io)
+		kick(s);
 }
 
 struct status_ctx {
@@ -942,9 +1037,17 @@ static void l2_status(void *arg, struct httpd_resp *r)
 		httpd_printf(r, "\nLayer-2 announcement: off on this agent\n");
 		return;
 	}
+	if (!s->io) {
+		httpd_printf(r, "\nLayer-2 announcement: off, waiting for the heartbeat key (%s: %s)\n",
+			     s->o.key_file, s->key_why);
+		return;
+	}
 	httpd_printf(r, "\nLayer-2 announcement: %s, heartbeat %s\n",
 		     l2live_ready(s->live, x.now) ? "ready" : "listening before claiming",
 		     s->beating ? "on" : "off (no interface on a pool's subnet)");
+	if (s->key_why[0])
+		httpd_printf(r, "heartbeat key file %s: %s (the last good key is in use)\n",
+			     s->o.key_file, s->key_why);
 	n = l2io_ifs(s->io, &ifs);
 	httpd_printf(r, "interfaces:");
 	for (size_t i = 0; i < n; i++)
@@ -968,7 +1071,9 @@ static void l2_stop(void *arg)
 {
 	struct l2speaker *s = arg;
 
-	if (s->env.loop) {
+	if (s->env.loop)
+		loop_timer_cancel(s->env.loop, &s->key_timer);
+	if (s->env.loop && s->io) {
 		s->stopping = true;
 		/* graceful handover: stop answering, then tell the others at
 		 * once (twice, against one lost frame) */
@@ -991,6 +1096,7 @@ static void l2_stop(void *arg)
 			free(s->warned.v[i]);
 		vec_free(&s->warned);
 	}
+	explicit_bzero(&s->keys, sizeof(s->keys));
 	free(s);
 }
 

@@ -15,7 +15,10 @@
 
 struct l2speaker_opts {
 	bool disabled;			/* --l2=false, or no --l2-key-file */
-	const char *key_file;		/* --l2-key-file: the shared heartbeat key */
+	/* --l2-key-file: the shared heartbeat key, watched: absent or bad,
+	 * the speaker waits for it (docs/l2.md) */
+	const char *key_file;
+	uint32_t key_poll_ms;		/* how often the file is read again (2 s) */
 	const char *interfaces[L2_MAX_IFACE_FLAGS];	/* --l2-interfaces: only these */
 	size_t n_interfaces;
 	uint32_t interval_ms;		/* --l2-beat-interval (200 ms) */
