@@ -49,7 +49,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -58,6 +57,7 @@ sys.path.insert(0, os.path.join(REPO, "e2e"))
 from conftest import CLUSTER, Cluster  # noqa: E402
 from lib import metallb  # noqa: E402
 from lib.l2probe import CLIENT_IP, PROBE, double_answers, node_macs, owner_by_arp  # noqa: E402
+from lib.traffic import LOOP, Lines, longest_gap  # noqa: E402
 
 STATE = os.environ.get("FERRY_E2E_STATE", "/run/ferry-e2e")
 LOCK = "/tmp/ferry-cluster.lock"
@@ -66,81 +66,10 @@ POOL = "192.0.2.200-192.0.2.215"   # on the LAN: announced by ARP there
 APP_NODE = "node3"
 TICK = 0.02
 
-# An HTTP GET every `iv` seconds, each on its own non-blocking connection,
-# `n` of them; one JSON line per finished GET: [index, sent, done, ok] on
-# the machine's monotonic clock.
-LOOP = r"""
-import json, selectors, socket, sys, time
-ip, n, iv, tmo = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
-sel = selectors.DefaultSelector()
-req = b"GET / HTTP/1.0\r\nHost: " + ip.encode() + b"\r\n\r\n"
-t0 = time.monotonic()
-i, live = 0, {}
-
-def done(s, ok):
-    k, sent = live.pop(s)
-    sel.unregister(s)
-    s.close()
-    print(json.dumps([k, round(sent, 4), round(time.monotonic(), 4), ok]), flush=True)
-
-while i < n or live:
-    now = time.monotonic()
-    if i < n and now >= t0 + i * iv:
-        s = socket.socket()
-        s.setblocking(False)
-        s.connect_ex((ip, 80))
-        live[s] = (i, now)
-        sel.register(s, selectors.EVENT_WRITE, "connect")
-        i += 1
-    for key, _ in sel.select(max(0.0, t0 + i * iv - time.monotonic()) if i < n else 0.05):
-        s = key.fileobj
-        if key.data == "connect":
-            if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
-                done(s, False)
-                continue
-            try:
-                s.send(req)
-            except OSError:
-                done(s, False)
-                continue
-            sel.modify(s, selectors.EVENT_READ, "read")
-        else:
-            try:
-                d = s.recv(64)
-            except OSError:
-                d = b""
-            done(s, d.startswith(b"HTTP/1"))
-    now = time.monotonic()
-    for s in [s for s, (k, sent) in live.items() if now - sent > tmo]:
-        done(s, False)
-"""
 
 
 def log(msg):
     print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
-
-
-class Lines(threading.Thread):
-    """A probe in client: its JSON lines, read as they come."""
-
-    def __init__(self, argv):
-        super().__init__(daemon=True)
-        self.p = subprocess.Popen([CLUSTER, "exec", "client", "--"] + argv, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
-        self.rows = []
-        self.start()
-
-    def run(self):
-        for line in self.p.stdout:
-            if line.strip():
-                self.rows.append(json.loads(line))
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.terminate()
-        self.p.wait(timeout=30)
-        self.join(timeout=10)
-        return self.rows
 
 
 class ArpLines(Lines):
@@ -156,13 +85,6 @@ def pct(xs, p):
         return float("nan")
     k = max(0, min(len(xs) - 1, int(-(-p * len(xs) // 100)) - 1))
     return xs[k]
-
-
-def longest_gap(times, start, end):
-    """Longest interval between consecutive times within [start, end],
-    counting the edges: silence up to `end` counts as a gap."""
-    ts = [start] + sorted(t for t in times if start <= t <= end) + [end]
-    return max(b - a for a, b in zip(ts, ts[1:]))
 
 
 class Bench:
