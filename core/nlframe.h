@@ -15,4 +15,10 @@
  * stops there). */
 bool nl_frames_ok(const void *buf, size_t len);
 
+/* -errno after a failed mnl_cb_run(). libmnl copies an NLMSG_ERROR's code
+ * into errno as it came, so a hostile message can leave INT_MIN there
+ * (negating it overflows; found by fuzz/ctnetlink) or a non-errno: those
+ * are -EPROTO. */
+int nl_errno(void);
+
 #endif

@@ -164,6 +164,11 @@ int file_read(const char *path, size_t max, char **out, size_t *len)
 
 /* ---- netlink frames ---- */
 
+int nl_errno(void)
+{
+	return errno > 0 && errno < 4096 ? -errno : -EPROTO;
+}
+
 bool nl_frames_ok(const void *buf, size_t len)
 {
 	const unsigned char *p = buf;

@@ -265,7 +265,7 @@ int nl_talk(struct mnl_socket *nl, struct nlmsghdr *nlh,
 		r = nl_frames_ok(buf, (size_t)n) ? mnl_cb_run(buf, (size_t)n, seq, portid, cb, data) :
 			(errno = EBADMSG, -1);
 		if (r <= 0) {
-			r = r < 0 ? -errno : 0;
+			r = r < 0 ? nl_errno() : 0;
 			break;
 		}
 	}

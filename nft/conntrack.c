@@ -372,7 +372,7 @@ again:
 		if (rc == MNL_CB_STOP)
 			break;
 		if (rc < 0) {
-			rc = d.err ? d.err : -errno;
+			rc = d.err ? d.err : nl_errno();
 			/* a kernel that refuses the filter: dump everything */
 			if (proto && !d.n_hits && (rc == -EINVAL || rc == -EOPNOTSUPP)) {
 				log_v(2, "conntrack", "kernel dump filter refused, dumping all", "");
@@ -480,7 +480,7 @@ int ct_parse_dump(const void *buf, size_t len, int family, const struct ct_match
 	free(d.hits);
 	if (d.err)
 		return d.err;
-	return rc < 0 ? -errno : (int)d.n_hits;
+	return rc < 0 ? nl_errno() : (int)d.n_hits;
 }
 
 int ct_delete(const struct ct_match *m, size_t n)

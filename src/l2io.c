@@ -6,6 +6,7 @@
 #include "src/l2io.h"
 
 #include "core/hash.h"
+#include "core/nlframe.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/vec.h"
@@ -528,12 +529,13 @@ static int dump_one(struct mnl_socket *nl, uint16_t type, mnl_cb_t cb, struct du
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
 	while ((n = mnl_socket_recvfrom(nl, buf, sizeof(buf))) > 0) {
-		rc = mnl_cb_run(buf, (size_t)n, seq, portid, cb, d);
+		rc = nl_frames_ok(buf, (size_t)n) ? mnl_cb_run(buf, (size_t)n, seq, portid, cb, d) :
+			(errno = EBADMSG, MNL_CB_ERROR);
 		if (rc <= MNL_CB_STOP)
 			break;
 	}
 	if (n < 0 || rc == MNL_CB_ERROR)
-		return d->err ? d->err : -errno ? -errno : -EIO;
+		return d->err ? d->err : nl_errno();
 	return d->err;
 }
 

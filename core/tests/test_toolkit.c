@@ -7,6 +7,7 @@
 #include "core/vec.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <linux/netlink.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,6 +168,13 @@ static void test_nlframe(void)
 	/* an unaligned start is copied, not dereferenced */
 	memcpy(buf + 1, h, sizeof(h[0]));
 	CHECK(nl_frames_ok(buf + 1, sizeof(h[0])));
+	/* an NLMSG_ERROR's code lands in errno as sent */
+	errno = INT_MIN;
+	CHECK(nl_errno() == -EPROTO);
+	errno = 0;
+	CHECK(nl_errno() == -EPROTO);
+	errno = ENOENT;
+	CHECK(nl_errno() == -ENOENT);
 }
 
 int main(void)
