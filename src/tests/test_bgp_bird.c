@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * src/bgpsession against a real BIRD 2, in throw-away network namespaces
+ * (ctest runs it under `unshare -n`; BIRD runs in a second namespace made
+ * by a child, joined to ours by a veth pair a <-> b):
+ *  - an eBGP session over IPv4 (graceful restart on both sides) reaches
+ *    Established; a /32 and a /128 (IPv6 next hop over the IPv4 session)
+ *    show in `birdc show route all` with their community and large
+ *    community;
+ *  - a route removed from the RIB is withdrawn;
+ *  - a graceful stop with graceful restart negotiated closes without a
+ *    NOTIFICATION and BIRD keeps the routes (stale) until we are back;
+ *    the new session (R bit) re-announces and they stay;
+ *  - a plain stop sends Cease and BIRD drops the routes at once;
+ *  - a second session over IPv6 with a TCP MD5 password establishes,
+ *    and one with the wrong password does not.
+ * Exit 77 (skipped) when not root or bird/birdc/ip is missing.
+ */
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/test.h"
+#include "lbip/bgp_rib.h"
+#include "src/bgpsession.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static struct loop *L;
+static char dir[64], sock[128];
+static pid_t bird_pid = -1;
+
+static int sh(const char *cmd)
+{
+	int rc = system(cmd);
+
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static void spin(int ms)
+{
+	uint64_t end = loop_now_ms() + (uint64_t)ms;
+
+	while (loop_now_ms() < end)
+		loop_run_once(L, 10);
+}
+
+/* birdc's answer to `what` into out (the loop keeps running meanwhile). */
+static int birdc(const char *what, char *out, size_t len)
+{
+	char cmd[512], path[160];
+	int st = 0, fd;
+	pid_t pid;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/out", dir);
+	snprintf(cmd, sizeof(cmd), "birdc -s %s %s >%s 2>&1", sock, what, path);
+	if ((pid = fork()) == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, WNOHANG) == 0)
+		loop_run_once(L, 10);
+	out[0] = 0;
+	if ((fd = open(path, O_RDONLY)) >= 0) {
+		n = read(fd, out, len - 1);
+		out[n > 0 ? n : 0] = 0;
+		close(fd);
+	}
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Wait up to ms for `needle` to be in (or, present false, gone from)
+ * birdc's answer to `what`. */
+static bool wait_for(const char *what, const char *needle, bool present, int ms, char *out,
+		     size_t len)
+{
+	uint64_t end = loop_now_ms() + (uint64_t)ms;
+
+	do {
+		birdc(what, out, len);
+		if ((strstr(out, needle) != NULL) == present)
+			return true;
+		spin(100);
+	} while (loop_now_ms() < end);
+	return false;
+}
+
+static bool wait_state(struct bgp_session *s, enum bgp_state st, int ms)
+{
+	uint64_t end = loop_now_ms() + (uint64_t)ms;
+	struct bgp_session_info i;
+
+	do {
+		bgp_session_info(s, &i);
+		if (i.state == st)
+			return true;
+		spin(20);
+	} while (loop_now_ms() < end);
+	return false;
+}
+
+static const char bird_conf[] =
+	"router id 192.0.2.2;\n"
+	"log stderr all;\n"
+	"protocol device { scan time 1; }\n"
+	"protocol direct { ipv4; ipv6; interface \"b\"; }\n"
+	"template bgp t {\n"
+	"  local as 64512;\n"
+	"  hold time 9; keepalive time 3; connect retry time 1; error wait time 1, 2;\n"
+	"  graceful restart on;\n"
+	"  ipv4 { import all; export none; };\n"
+	"  ipv6 { import all; export none; };\n"
+	"}\n"
+	"protocol bgp v4 from t { local 192.0.2.2 as 64512; neighbor 192.0.2.1 as 64513; }\n"
+	"protocol bgp sec6 from t { local 2001:db8::2 as 64512; neighbor 2001:db8::1 as 64513;\n"
+	"  password \"s3cret-key\"; }\n";
+
+/* A child in its own network namespace gets veth end b, then becomes BIRD. */
+static int start_bird(void)
+{
+	int p[2];
+	char c, cmd[256], conf[160];
+	FILE *f;
+
+	snprintf(conf, sizeof(conf), "%s/bird.conf", dir);
+	if (!(f = fopen(conf, "w")))
+		return -1;
+	fputs(bird_conf, f);
+	fclose(f);
+	if (pipe(p) < 0)
+		return -1;
+	if ((bird_pid = fork()) == 0) {
+		char log[160];
+		int fd;
+
+		close(p[1]);
+		if (unshare(CLONE_NEWNET) < 0)
+			_exit(1);
+		if (read(p[0], &c, 1) != 1)	/* parent moved b in */
+			_exit(1);
+		if (sh("ip link set lo up && ip addr add 192.0.2.2/24 dev b && "
+		       "ip -6 addr add 2001:db8::2/64 dev b nodad && ip link set dev b up"))
+			_exit(1);
+		snprintf(log, sizeof(log), "%s/bird.log", dir);
+		if ((fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644)) >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execlp("bird", "bird", "-f", "-c", conf, "-s", sock, (char *)NULL);
+		_exit(127);
+	}
+	close(p[0]);
+	snprintf(cmd, sizeof(cmd), "ip link add name a type veth peer name b netns %d && "
+		 "ip link set lo up && ip addr add 192.0.2.1/24 dev a && "
+		 "ip -6 addr add 2001:db8::1/64 dev a nodad && ip link set dev a up", (int)bird_pid);
+	if (bird_pid < 0 || sh(cmd)) {
+		close(p[1]);
+		return -1;
+	}
+	c = 1;
+	if (write(p[1], &c, 1) != 1)
+		return -1;
+	close(p[1]);
+	return 0;
+}
+
+static void cleanup(void)
+{
+	char cmd[200];
+
+	if (bird_pid > 0) {
+		kill(bird_pid, SIGTERM);
+		waitpid(bird_pid, NULL, 0);
+		bird_pid = -1;
+	}
+	if (dir[0]) {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		sh(cmd);
+	}
+}
+
+static struct lb_addr A(const char *s)
+{
+	struct lb_addr a = { 0 };
+
+	if (lb_addr_parse(s, &a))
+		abort();
+	return a;
+}
+
+static struct lb_community comms[] = { { false, { 65000, 1 } }, { true, { 64513, 7, 42 } } };
+
+static void add(struct bgp_rib *r, const char *ip, int len)
+{
+	struct bgp_route x = { { A(ip), (uint8_t)len }, 0, comms, 2 };
+	struct bgp_rib one = { &x, 1, 1 }, cp = { 0 };
+
+	if (bgp_rib_copy(&cp, &one))
+		abort();
+	r->r = realloc(r->r, (r->n + 1) * sizeof(*r->r));
+	r->r[r->n++] = cp.r[0];
+	free(cp.r);
+}
+
+int main(void)
+{
+	struct lb_peer v4 = { .name = "bird-v4", .peer_address = A("192.0.2.2"), .peer_asn = 64512,
+			      .my_asn = 64513, .hold_time_s = 9, .graceful_restart = true };
+	struct lb_peer md5 = { .name = "bird-md5", .peer_address = A("2001:db8::2"),
+			       .peer_asn = 64512, .my_asn = 64513, .hold_time_s = 9,
+			       .password = "s3cret-key" };
+	struct bgp_session_opts o = { .fallback_id = 0xc0000201, .nh4 = A("192.0.2.1"), .nh6 = A("2001:db8::1"),
+				      .connect_retry_s = 2, .idle_min_ms = 200, .idle_max_ms = 1000 };
+	struct bgp_rib rib = { 0 }, v6only = { 0 };
+	struct bgp_session *s, *m;
+	struct bgp_session_info info;
+	static char out[65536];
+	bool ok;
+
+	if (geteuid() != 0 || sh("command -v ip >/dev/null && command -v bird >/dev/null && "
+				 "command -v birdc >/dev/null")) {
+		fprintf(stderr, "skipped: needs root, ip, bird and birdc\n");
+		return 77;
+	}
+	snprintf(dir, sizeof(dir), "/tmp/ferry-bgp-bird-XXXXXX");
+	if (!mkdtemp(dir)) {
+		dir[0] = 0;
+		return 1;
+	}
+	snprintf(sock, sizeof(sock), "%s/bird.ctl", dir);
+	atexit(cleanup);
+	log_set_verbosity(2);
+	L = loop_new();
+	if (start_bird() < 0) {
+		fprintf(stderr, "cannot start BIRD in its namespace\n");
+		return 1;
+	}
+	/* BIRD up and listening */
+	CHECK(wait_for("show protocols", "v4", true, 5000, out, sizeof(out)));
+
+	add(&rib, "198.51.100.10", 32);
+	add(&rib, "2001:db8:5::10", 128);
+	add(&v6only, "2001:db8:5::10", 128);
+
+	/* ---- establish, announce ---- */
+	s = bgp_session_new(L, &v4, &o, NULL, NULL);
+	CHECK(s != NULL);
+	if (!s)
+		return test_done("src_bgp_bird");
+	CHECK(bgp_session_set_rib(s, &rib) == 0);
+	CHECK(wait_state(s, BGP_ST_ESTABLISHED, 10000));
+	bgp_session_info(s, &info);
+	CHECK(info.gr);
+	ok = wait_for("show route all", "2001:db8:5::10/128", true, 5000, out, sizeof(out));
+	CHECK(ok);
+	CHECK(strstr(out, "198.51.100.10/32") != NULL);
+	CHECK(strstr(out, "via 192.0.2.1 on b") != NULL);
+	CHECK(strstr(out, "via 2001:db8::1 on b") != NULL);
+	CHECK(strstr(out, "BGP.community: (65000,1)") != NULL);
+	CHECK(strstr(out, "BGP.large_community: (64513, 7, 42)") != NULL);
+	CHECK(strstr(out, "BGP.as_path: 64513") != NULL);
+	if (!ok)
+		fprintf(stderr, "%s\n", out);
+	CHECK_EQ_INT(info.prefixes, 2);
+
+	/* ---- withdraw ---- */
+	CHECK(bgp_session_set_rib(s, &v6only) == 0);
+	CHECK(wait_for("show route all", "198.51.100.10/32", false, 5000, out, sizeof(out)));
+	CHECK(strstr(out, "2001:db8:5::10/128") != NULL);
+	CHECK(bgp_session_set_rib(s, &rib) == 0);
+	CHECK(wait_for("show route", "198.51.100.10/32", true, 5000, out, sizeof(out)));
+
+	/* ---- graceful stop: no NOTIFICATION, BIRD keeps the routes ---- */
+	bgp_session_free(s, true);
+	spin(1500);
+	birdc("show route", out, sizeof(out));
+	CHECK(strstr(out, "198.51.100.10/32") != NULL);
+	CHECK(strstr(out, "2001:db8:5::10/128") != NULL);
+	birdc("show protocols all v4", out, sizeof(out));
+	CHECK(strstr(out, "Received: Cease") == NULL);
+	/* back, as a restarted agent: same routes, End-of-RIB, still there */
+	o.restarted = true;
+	s = bgp_session_new(L, &v4, &o, NULL, NULL);
+	CHECK(s && bgp_session_set_rib(s, &rib) == 0);
+	CHECK(wait_state(s, BGP_ST_ESTABLISHED, 10000));
+	spin(1500);
+	birdc("show route all", out, sizeof(out));
+	CHECK(strstr(out, "198.51.100.10/32") != NULL);
+	CHECK(strstr(out, "(stale)") == NULL && strstr(out, "stale") == NULL);
+
+	/* ---- plain stop: Cease, the routes go at once ---- */
+	bgp_session_free(s, false);
+	CHECK(wait_for("show route", "198.51.100.10/32", false, 2000, out, sizeof(out)));
+	birdc("show protocols all v4", out, sizeof(out));
+	CHECK(strstr(out, "Administrative shutdown") != NULL);
+
+	/* ---- TCP MD5 over IPv6: right password, then a wrong one ---- */
+	m = bgp_session_new(L, &md5, &o, NULL, NULL);
+	CHECK(m && bgp_session_set_rib(m, &rib) == 0);
+	CHECK(wait_state(m, BGP_ST_ESTABLISHED, 10000));
+	CHECK(wait_for("show route all protocol sec6", "198.51.100.10/32", true, 5000, out,
+		       sizeof(out)));
+	bgp_session_free(m, false);
+	md5.password = "wrong-key";
+	m = bgp_session_new(L, &md5, &o, NULL, NULL);
+	CHECK(m != NULL);
+	CHECK(!wait_state(m, BGP_ST_OPENSENT, 4000));
+	bgp_session_info(m, &info);
+	CHECK(info.state != BGP_ST_ESTABLISHED);
+	bgp_session_free(m, false);
+
+	bgp_rib_free(&rib);
+	bgp_rib_free(&v6only);
+	loop_free(L);
+	if (test_failures) {
+		char cmd[200];
+
+		snprintf(cmd, sizeof(cmd), "tail -50 %s/bird.log >&2", dir);
+		sh(cmd);
+	}
+	return test_done("src_bgp_bird");
+}
