@@ -3,14 +3,18 @@
 router's BIRD 2 (AS 64512; the nodes are AS 64513), which puts every
 LoadBalancer address into its kernel table with one next hop per
 announcing node (ECMP); `remote`, behind the router, reaches the Service
-(docs/bgp.md). Three nodes, `--bgp --lb ferry`, a legacy ConfigMap with
-one peer and one BGP pool with a community and a large community.
+(docs/bgp.md). Three nodes, `--bgp --ipv6 --lb ferry`, a legacy ConfigMap
+with one peer and BGP pools (IPv4 and IPv6) with a community and a large
+community; at the end the same as metallb.io resources with graceful
+restart.
 
 Checks: a session with every node; a Cluster-policy address with three
 next hops in BIRD and in the router's kernel table, with the communities;
-remote's curl answered; a Local-policy address only from the nodes with a
-ready pod, following the pods when they move; withdrawal when the Service
-goes; the agents' metrics (MetalLB's names) and /status."""
+remote's curl answered; the same for an IPv6 /128; a Local-policy address
+only from the nodes with a ready pod, following the pods when they move;
+withdrawal when the Service goes; the agents' metrics (MetalLB's names)
+and /status; an agent restart with graceful restart never takes its next
+hop out of BIRD."""
 import json
 import os
 import re
@@ -28,6 +32,7 @@ from lib import metallb, seed  # noqa: E402
 STATE = os.environ.get("FERRY_E2E_STATE", "/run/ferry-e2e")
 NODES = 3
 NODE_IPS = {"192.0.2.%d" % (10 + k): "node%d" % k for k in range(1, NODES + 1)}
+NODE_IPS.update({"2001:db8::%d" % (10 + k): "node%d" % k for k in range(1, NODES + 1)})
 CONFIG = """
 apiVersion: v1
 kind: ConfigMap
@@ -49,6 +54,11 @@ data:
       - 203.0.113.10-203.0.113.40
       bgp-advertisements:
       - communities: [tagged, "large:64513:1:2"]
+    - name: bgp-v6
+      protocol: bgp
+      auto-assign: false
+      addresses:
+      - 2001:db8:200::10-2001:db8:200::40
 """
 
 SOLO = """
@@ -68,7 +78,7 @@ spec:
 
 @pytest.fixture(scope="module")
 def cluster():
-    gen = cluster_up(["--nodes", str(NODES), "--bgp", "--lb", "ferry"])
+    gen = cluster_up(["--nodes", str(NODES), "--bgp", "--ipv6", "--lb", "ferry"])
     c = next(gen)
     try:
         c.apply(seed.myapp().split("\n---\n")[0])
@@ -90,23 +100,30 @@ def birdc(c, *cmd):
                   check=False).stdout
 
 
+def host(ip):
+    return "%s/%d" % (ip, 128 if ":" in ip else 32)
+
+
 def bird_next_hops(c, ip):
-    """Nodes BIRD has a route to ip/32 from (one path per session)."""
-    out = birdc(c, "show", "route", "%s/32" % ip, "all")
-    return {NODE_IPS[m] for m in re.findall(r"via (192\.0\.2\.\d+)", out) if m in NODE_IPS}
+    """Nodes BIRD has a route to ip/32 (/128) from (one path per session)."""
+    out = birdc(c, "show", "route", host(ip), "all")
+    return {NODE_IPS[m] for m in re.findall(r"via ([0-9a-f.:]+)", out) if m in NODE_IPS}
 
 
 def kernel_next_hops(c, ip):
-    out = c.exec("router", "ip", "route", "show", "%s/32" % ip).stdout
-    return {NODE_IPS[m] for m in re.findall(r"via (192\.0\.2\.\d+)", out) if m in NODE_IPS}
+    out = c.exec("router", "ip", "-6" if ":" in ip else "-4", "route", "show", host(ip)).stdout
+    return {NODE_IPS[m] for m in re.findall(r"via (?:inet6 )?([0-9a-f.:]+)", out) if m in NODE_IPS}
 
 
-def lb_service(c, name, app, local=False):
-    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+def lb_service(c, name, app, local=False, v6=False):
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "annotations": {}},
            "spec": {"type": "LoadBalancer", "selector": {"app": app},
                     "ports": [{"name": "http", "port": 80, "targetPort": 80}]}}
     if local:
         svc["spec"]["externalTrafficPolicy"] = "Local"
+    if v6:
+        svc["spec"]["ipFamilies"] = ["IPv6"]
+        svc["metadata"]["annotations"]["metallb.universe.tf/address-pool"] = "bgp-v6"
     c.apply(json.dumps(svc))
     return metallb.wait_external_ip(c.kubectl, name, timeout=60)[0]
 
@@ -139,6 +156,23 @@ def test_cluster_policy_ecmp_and_remote(cluster):
     c.wait(lambda: kernel_next_hops(c, ip) == every, 30, "a multipath route in the kernel")
     body = c.curl("remote", "http://%s/" % ip, timeout=5)
     assert "Hello MyApp" in body
+
+
+def test_ipv6_prefix(cluster):
+    """A /128 over the IPv4 session, next hop each node's IPv6 InternalIP
+    (MP_REACH_NLRI); ECMP in the router's IPv6 table; remote reaches it."""
+    c = cluster
+    ip = lb_service(c, "bgp-v6", "myapp", v6=True)
+    assert ip.startswith("2001:db8:200::"), ip
+    every = set(NODE_IPS.values())
+    c.wait(lambda: bird_next_hops(c, ip) == every, 30, "a path from every node in BIRD")
+    out = birdc(c, "show", "route", host(ip), "all")
+    assert "BGP.community: (64513,100)" in out, out
+    c.wait(lambda: kernel_next_hops(c, ip) == every, 30, "a multipath IPv6 route in the kernel")
+    body = c.curl("remote", "http://[%s]/" % ip, timeout=5)
+    assert "Hello MyApp" in body
+    c.kubectl("delete", "service", "bgp-v6")
+    c.wait(lambda: not bird_next_hops(c, ip), 30, "withdrawn after the delete")
 
 
 def test_local_policy_follows_the_pods(cluster):

@@ -12,8 +12,9 @@
  *    NOTIFICATION and BIRD keeps the routes (stale) until we are back;
  *    the new session (R bit) re-announces and they stay;
  *  - a plain stop sends Cease and BIRD drops the routes at once;
- *  - a second session over IPv6 with a TCP MD5 password establishes,
- *    and one with the wrong password does not.
+ *  - a second session over IPv6 with a TCP MD5 password establishes;
+ *    one with the wrong password does not, nor one with a password BIRD
+ *    does not have.
  * Exit 77 (skipped) when not root or bird/birdc/ip is missing.
  */
 #include "core/log.h"
@@ -314,6 +315,12 @@ int main(void)
 	CHECK(!wait_state(m, BGP_ST_OPENSENT, 4000));
 	bgp_session_info(m, &info);
 	CHECK(info.state != BGP_ST_ESTABLISHED);
+	bgp_session_free(m, false);
+	/* a password where BIRD has none: the kernel drops the signed SYNs */
+	v4.password = "only-ours";
+	m = bgp_session_new(L, &v4, &o, NULL, NULL);
+	CHECK(m != NULL);
+	CHECK(!wait_state(m, BGP_ST_OPENSENT, 3000));
 	bgp_session_free(m, false);
 
 	bgp_rib_free(&rib);
