@@ -259,6 +259,14 @@ int main(void)
 	CHECK(wait_state(s, BGP_ST_ESTABLISHED, 10000));
 	bgp_session_info(s, &info);
 	CHECK(info.gr);
+	/* BIRD saw our graceful restart capability, forwarding preserved */
+	birdc("show protocols all v4", out, sizeof(out));
+	{
+		const char *nc = strstr(out, "Neighbor capabilities");
+
+		CHECK(nc && strstr(nc, "AF preserved: ipv4 ipv6"));
+		CHECK(nc && strstr(nc, "4-octet AS numbers") && strstr(nc, "Route refresh"));
+	}
 	ok = wait_for("show route all", "2001:db8:5::10/128", true, 5000, out, sizeof(out));
 	CHECK(ok);
 	CHECK(strstr(out, "198.51.100.10/32") != NULL);
