@@ -378,7 +378,6 @@ static void fsm_event(struct bgp_session *s, enum bgp_event ev)
 {
 	struct bgp_fsm_out out = bgp_fsm_event(&s->fsm, ev);
 
-	/* the deferred event no longer applies to the session just reset */
 	perform(s, &out);
 	if (out.from == out.to)
 		return;

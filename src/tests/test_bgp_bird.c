@@ -123,41 +123,50 @@ static const char bird_conf[] =
 	"protocol bgp sec6 from t { local 2001:db8::2 as 64512; neighbor 2001:db8::1 as 64513;\n"
 	"  password \"s3cret-key\"; }\n";
 
-/* A child in its own network namespace gets veth end b, then becomes BIRD. */
-static int start_bird(void)
+/* A child in its own network namespace gets veth end b, then becomes the
+ * router program: argv, output to dir/<log>. */
+static int start_peer(const char *const *argv, const char *logname)
 {
-	int p[2];
-	char c, cmd[256], conf[160];
-	FILE *f;
+	int p[2], q[2];
+	char c = 1, cmd[256];
 
-	snprintf(conf, sizeof(conf), "%s/bird.conf", dir);
-	if (!(f = fopen(conf, "w")))
-		return -1;
-	fputs(bird_conf, f);
-	fclose(f);
 	if (pipe(p) < 0)
 		return -1;
+	if (pipe(q) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
 	if ((bird_pid = fork()) == 0) {
 		char log[160];
 		int fd;
 
 		close(p[1]);
-		if (unshare(CLONE_NEWNET) < 0)
+		close(q[0]);
+		/* own namespace first, then tell the parent it may move b in */
+		if (unshare(CLONE_NEWNET) < 0 || write(q[1], &c, 1) != 1)
 			_exit(1);
 		if (read(p[0], &c, 1) != 1)	/* parent moved b in */
 			_exit(1);
 		if (sh("ip link set lo up && ip addr add 192.0.2.2/24 dev b && "
 		       "ip -6 addr add 2001:db8::2/64 dev b nodad && ip link set dev b up"))
 			_exit(1);
-		snprintf(log, sizeof(log), "%s/bird.log", dir);
+		snprintf(log, sizeof(log), "%s/%s", dir, logname);
 		if ((fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644)) >= 0) {
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		execlp("bird", "bird", "-f", "-c", conf, "-s", sock, (char *)NULL);
+		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	close(p[0]);
+	close(q[1]);
+	if (bird_pid < 0 || read(q[0], &c, 1) != 1) {
+		close(q[0]);
+		close(p[1]);
+		return -1;
+	}
+	close(q[0]);
 	snprintf(cmd, sizeof(cmd), "ip link add name a type veth peer name b netns %d && "
 		 "ip link set lo up && ip addr add 192.0.2.1/24 dev a && "
 		 "ip -6 addr add 2001:db8::1/64 dev a nodad && ip link set dev a up", (int)bird_pid);
@@ -172,15 +181,38 @@ static int start_bird(void)
 	return 0;
 }
 
-static void cleanup(void)
+static int start_bird(void)
 {
-	char cmd[200];
+	char conf[160];
+	const char *argv[] = { "bird", "-f", "-c", conf, "-s", sock, NULL };
+	FILE *f;
 
+	snprintf(conf, sizeof(conf), "%s/bird.conf", dir);
+	if (!(f = fopen(conf, "w")))
+		return -1;
+	fputs(bird_conf, f);
+	fclose(f);
+	return start_peer(argv, "bird.log");
+}
+
+/* The router goes, its namespace and the veth pair with it. */
+static void stop_peer(void)
+{
 	if (bird_pid > 0) {
 		kill(bird_pid, SIGTERM);
 		waitpid(bird_pid, NULL, 0);
 		bird_pid = -1;
 	}
+	/* the pair dies with the namespace; do not race the next one */
+	for (int i = 0; i < 50 && sh("ip link show dev a >/dev/null 2>&1") == 0; i++)
+		usleep(20000);
+}
+
+static void cleanup(void)
+{
+	char cmd[200];
+
+	stop_peer();
 	if (dir[0]) {
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 		sh(cmd);
@@ -289,6 +321,8 @@ int main(void)
 	/* ---- graceful stop: no NOTIFICATION, BIRD keeps the routes ---- */
 	bgp_session_free(s, true);
 	spin(1500);
+	birdc("show protocols all v4", out, sizeof(out));
+	CHECK(strstr(out, "Neighbor graceful restart active") != NULL);
 	birdc("show route", out, sizeof(out));
 	CHECK(strstr(out, "198.51.100.10/32") != NULL);
 	CHECK(strstr(out, "2001:db8:5::10/128") != NULL);
