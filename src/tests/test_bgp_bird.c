@@ -12,6 +12,8 @@
  *    NOTIFICATION and BIRD keeps the routes (stale) until we are back;
  *    the new session (R bit) re-announces and they stay;
  *  - a plain stop sends Cease and BIRD drops the routes at once;
+ *  - GoBGP (when installed) as a second implementation: the same routes,
+ *    communities and next hops in its RIB, and the withdrawal;
  *  - a second session over IPv6 with a TCP MD5 password establishes;
  *    one with the wrong password does not, nor one with a password BIRD
  *    does not have.
@@ -52,16 +54,16 @@ static void spin(int ms)
 		loop_run_once(L, 10);
 }
 
-/* birdc's answer to `what` into out (the loop keeps running meanwhile). */
-static int birdc(const char *what, char *out, size_t len)
+/* cmd's output into out (the loop keeps running meanwhile). */
+static int run_out(const char *what, char *out, size_t len)
 {
-	char cmd[512], path[160];
+	char cmd[700], path[160];
 	int st = 0, fd;
 	pid_t pid;
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "%s/out", dir);
-	snprintf(cmd, sizeof(cmd), "birdc -s %s %s >%s 2>&1", sock, what, path);
+	snprintf(cmd, sizeof(cmd), "%s >%s 2>&1", what, path);
 	if ((pid = fork()) == 0) {
 		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
 		_exit(127);
@@ -75,6 +77,14 @@ static int birdc(const char *what, char *out, size_t len)
 		close(fd);
 	}
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int birdc(const char *what, char *out, size_t len)
+{
+	char cmd[400];
+
+	snprintf(cmd, sizeof(cmd), "birdc -s %s %s", sock, what);
+	return run_out(cmd, out, len);
 }
 
 /* Wait up to ms for `needle` to be in (or, present false, gone from)
@@ -122,6 +132,45 @@ static const char bird_conf[] =
 	"protocol bgp v4 from t { local 192.0.2.2 as 64512; neighbor 192.0.2.1 as 64513; }\n"
 	"protocol bgp sec6 from t { local 2001:db8::2 as 64512; neighbor 2001:db8::1 as 64513;\n"
 	"  password \"s3cret-key\"; }\n";
+
+/* GoBGP as a second, independent implementation reading our messages. */
+static const char gobgp_conf[] =
+	"[global.config]\n"
+	"  as = 64512\n"
+	"  router-id = \"192.0.2.2\"\n"
+	"[[neighbors]]\n"
+	"  [neighbors.config]\n"
+	"    neighbor-address = \"192.0.2.1\"\n"
+	"    peer-as = 64513\n"
+	"  [[neighbors.afi-safis]]\n"
+	"    [neighbors.afi-safis.config]\n"
+	"      afi-safi-name = \"ipv4-unicast\"\n"
+	"  [[neighbors.afi-safis]]\n"
+	"    [neighbors.afi-safis.config]\n"
+	"      afi-safi-name = \"ipv6-unicast\"\n";
+
+/* `gobgp ARGS` inside GoBGP's namespace, its answer in out. */
+static int gobgp(const char *args, char *out, size_t len)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "nsenter --net=/proc/%d/ns/net gobgp %s", (int)bird_pid, args);
+	return run_out(cmd, out, len);
+}
+
+static bool gobgp_wait(const char *args, const char *needle, bool present, int ms, char *out,
+		       size_t len)
+{
+	uint64_t end = loop_now_ms() + (uint64_t)ms;
+
+	do {
+		gobgp(args, out, len);
+		if ((strstr(out, needle) != NULL) == present)
+			return true;
+		spin(100);
+	} while (loop_now_ms() < end);
+	return false;
+}
 
 /* A child in its own network namespace gets veth end b, then becomes the
  * router program: argv, output to dir/<log>. */
@@ -365,13 +414,48 @@ int main(void)
 	CHECK(!wait_state(m, BGP_ST_OPENSENT, 3000));
 	bgp_session_free(m, false);
 
+	/* ---- the same routes as GoBGP reads them ---- */
+	stop_peer();
+	if (sh("command -v gobgpd >/dev/null && command -v gobgp >/dev/null && "
+	       "command -v nsenter >/dev/null") == 0) {
+		char conf[160];
+		const char *argv[] = { "gobgpd", "-t", "toml", "-f", conf, NULL };
+		FILE *f;
+
+		snprintf(conf, sizeof(conf), "%s/gobgpd.toml", dir);
+		if ((f = fopen(conf, "w"))) {
+			fputs(gobgp_conf, f);
+			fclose(f);
+		}
+		CHECK(start_peer(argv, "gobgpd.log") == 0);
+		spin(1000);	/* gobgpd listening */
+		v4.password = NULL;
+		v4.graceful_restart = false;
+		s = bgp_session_new(L, &v4, &o, NULL, NULL);
+		CHECK(s && bgp_session_set_rib(s, &rib) == 0);
+		CHECK(wait_state(s, BGP_ST_ESTABLISHED, 15000));
+		CHECK(gobgp_wait("neighbor", "Establ", true, 5000, out, sizeof(out)));
+		CHECK(gobgp_wait("global rib -a ipv4", "198.51.100.10/32", true, 5000, out, sizeof(out)));
+		CHECK(strstr(out, "192.0.2.1") && strstr(out, "65000:1") && strstr(out, "64513:7:42"));
+		if (!strstr(out, "64513:7:42"))
+			fprintf(stderr, "%s\n", out);
+		CHECK(gobgp_wait("global rib -a ipv6", "2001:db8:5::10/128", true, 5000, out, sizeof(out)));
+		CHECK(strstr(out, "2001:db8::1") != NULL);
+		CHECK(bgp_session_set_rib(s, &v6only) == 0);
+		CHECK(gobgp_wait("global rib -a ipv4", "198.51.100.10/32", false, 5000, out, sizeof(out)));
+		bgp_session_free(s, false);
+		CHECK(gobgp_wait("global rib -a ipv6", "2001:db8:5::10/128", false, 5000, out, sizeof(out)));
+	} else {
+		fprintf(stderr, "GoBGP part skipped: gobgpd, gobgp or nsenter missing\n");
+	}
+
 	bgp_rib_free(&rib);
 	bgp_rib_free(&v6only);
 	loop_free(L);
 	if (test_failures) {
 		char cmd[200];
 
-		snprintf(cmd, sizeof(cmd), "tail -50 %s/bird.log >&2", dir);
+		snprintf(cmd, sizeof(cmd), "tail -50 %s/*.log >&2", dir);
 		sh(cmd);
 	}
 	return test_done("src_bgp_bird");
