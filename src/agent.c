@@ -8,6 +8,7 @@
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "kube/informer.h"
+#include "src/bgpspeaker.h"
 #include "src/cmd.h"
 #include "src/kpconfig_file.h"
 #include "src/l2speaker.h"
@@ -50,6 +51,7 @@ struct agent {
 	struct proxier_opts popts;
 	struct lbctl_opts lbopts;
 	struct l2speaker_opts l2opts;
+	struct bgpspeaker_opts bgpopts;
 	struct metrics *metrics;	/* /metrics: every part's registry */
 	/* the caches' own counters, read at each scrape */
 	struct metrics *kube_reg;
@@ -164,6 +166,7 @@ static size_t consumers_list(struct agent *a, struct consumer_slot *out)
 		{ &proxier_consumer, &a->popts },
 		{ &lbctl_consumer, &a->lbopts },
 		{ &l2speaker_consumer, &a->l2opts },
+		{ &bgpspeaker_consumer, &a->bgpopts },
 	};
 
 	_Static_assert(sizeof(list) / sizeof(list[0]) <= MAX_CONSUMERS, "raise MAX_CONSUMERS");
@@ -335,7 +338,7 @@ static int kube_start(struct agent *a)
 	/* the allocator's inputs: MetalLB's configuration (one ConfigMap, the
 	 * metallb.io resources, cluster-wide as MetalLB reads them) and the
 	 * Namespaces its pools may select */
-	if (!a->lbopts.disabled || !a->l2opts.disabled) {
+	if (!a->lbopts.disabled || !a->l2opts.disabled || !a->bgpopts.disabled) {
 		/* the manifest grants this ConfigMap in a separate file (it must not
 		 * own metallb-system): not granted reads as no ConfigMap */
 		struct kube_informer_opts cm = { .namespace = a->lbopts.config_namespace,
@@ -477,7 +480,9 @@ static void usage(FILE *f)
 		   "Layer-2 announcement (ARP/NDP for the LoadBalancer IPs of layer-2 pools):\n"
 		   "                   [--l2=true|false (true)] [--l2-key-file FILE (none: layer 2 is off)]\n"
 		   "                   [--l2-interfaces IF,... (default: those on an address's subnet)]\n"
-		   "                   [--l2-beat-interval DURATION (200ms)]\n");
+		   "                   [--l2-beat-interval DURATION (200ms)]\n"
+		   "BGP announcement (sessions with the peers of MetalLB's configuration):\n"
+		   "                   [--bgp=true|false (true)]\n");
 }
 
 int cmd_agent(int argc, char **argv)
@@ -512,6 +517,7 @@ int cmd_agent(int argc, char **argv)
 		{ "l2-key-file", required_argument, NULL, 1101 },
 		{ "l2-interfaces", required_argument, NULL, 1102 },
 		{ "l2-beat-interval", required_argument, NULL, 1103 },
+		{ "bgp", required_argument, NULL, 1200 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -660,6 +666,13 @@ int cmd_agent(int argc, char **argv)
 			}
 			a.l2opts.interval_ms = (uint32_t)ms;
 			break;
+		case 1200:
+			if (strcmp(optarg, "true") && strcmp(optarg, "false")) {
+				fprintf(stderr, "ferry agent: --bgp takes true or false\n");
+				return 2;
+			}
+			a.bgpopts.disabled = !strcmp(optarg, "false");
+			break;
 		case 'F':
 			config_path = optarg;
 			break;
@@ -689,6 +702,9 @@ int cmd_agent(int argc, char **argv)
 	a.l2opts.config_namespace = a.lbopts.config_namespace;
 	a.l2opts.config_name = a.lbopts.config_name;
 	a.l2opts.disabled = l2_off || !a.l2opts.key_file;
+	a.bgpopts.lb_class = a.lbopts.lb_class;
+	a.bgpopts.config_namespace = a.lbopts.config_namespace;
+	a.bgpopts.config_name = a.lbopts.config_name;
 
 	a.loop = loop_new();
 	if (!a.loop) {
