@@ -14,7 +14,7 @@ import re
 import yaml
 
 from conftest import STATE
-from lib import seed
+from lib import l2probe, seed
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLUSTER_ARGS = ["--nodes", "2", "--install", "manifest"]
@@ -166,3 +166,35 @@ def test_cold_boot_from_an_empty_ruleset(cluster):
                             "metadata": {"name": "ferry-api-server", "namespace": "ferry-system"}}))
         reboot_and_wait_pod(c, "node2")
         c.wait(lambda: "table ip ferry" in tables(c, "node2"), 60, "ferry back with the ConfigMap")
+
+
+def test_metallb_crs_apply_unchanged_on_ferrys_crds(cluster):
+    """A cluster without MetalLB gets ferry's own metallb.io CRDs
+    (manifests/metallb-crds.yaml, `kubectl create`d by e2e/cluster as
+    docs/install.md says): MetalLB's CRs from manifests/examples apply as
+    they are, and the DaemonSet's ferry allocates from the pool and answers
+    ARP for the address from exactly one node (the layer-2 key from the
+    Secret)."""
+    c = cluster
+    crds = c.kjson("get", "crd", "-l", "app.kubernetes.io/part-of=ferry")["items"]
+    assert sorted(d["spec"]["names"]["kind"] for d in crds) == \
+        ["BFDProfile", "BGPAdvertisement", "BGPPeer", "Community", "IPAddressPool", "L2Advertisement"]
+    for name in ("l2-crs.yaml", "bgp-crs.yaml"):
+        c.kubectl("apply", "-f", os.path.join(REPO, "manifests", "examples", name))
+    c.apply(json.dumps(seed.app("crs", service_type="LoadBalancer")))
+    try:
+        svc = c.wait(lambda: (lambda s: s if s["status"].get("loadBalancer", {}).get("ingress") else None)(
+            c.kjson("get", "service", "crs")), 60, "an address for Service crs")
+        ip = svc["status"]["loadBalancer"]["ingress"][0]["ip"]
+        last = int(ip.rsplit(".", 1)[1])
+        assert ip.startswith("192.0.2.") and 200 <= last <= 250, ip
+        c.macs = l2probe.node_macs(c, 2)
+        c.wait(lambda: l2probe.arping(c, ip), 30, "an ARP answer for %s" % ip)
+        assert l2probe.owner_by_arp(c, ip) in ("node1", "node2")
+        body = c.wait(lambda: c.curl("client", "http://%s/" % ip, check=False), 30, "curl %s" % ip)
+        assert body.startswith("Hello MyApp")
+    finally:
+        c.kubectl("delete", "service,deployment", "crs", "--ignore-not-found")
+        for name in ("bgp-crs.yaml", "l2-crs.yaml"):
+            c.kubectl("delete", "-f", os.path.join(REPO, "manifests", "examples", name),
+                      "--ignore-not-found")

@@ -192,3 +192,19 @@ def test_layer2_one_speaker_answers_ndp(cluster):
         cluster.kubectl("delete", "deployment", "web6", "--ignore-not-found")
         cluster.kubectl("delete", "service", "web6", "--ignore-not-found")
         metallb.delete_pool(cluster.kubectl, "seed6")
+
+
+def test_ferrys_crds_leave_metallbs_alone(cluster):
+    """docs/install.md: `kubectl create -f manifests/metallb-crds.yaml` on a
+    cluster with MetalLB's CRDs fails for each of them and changes nothing."""
+    names = ["bfdprofiles", "bgpadvertisements", "bgppeers", "communities", "ipaddresspools",
+             "l2advertisements"]
+    before = {n: cluster.kjson("get", "crd", n + ".metallb.io")["metadata"]["resourceVersion"]
+              for n in names}
+    p = cluster.run("kubectl", "create", "-f", os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), "manifests", "metallb-crds.yaml"), check=False)
+    assert p.returncode != 0 and p.stderr.count("AlreadyExists") == len(names), p.stderr
+    after = {n: cluster.kjson("get", "crd", n + ".metallb.io")["metadata"]["resourceVersion"]
+             for n in names}
+    assert after == before
+    assert not cluster.kjson("get", "crd", "-l", "app.kubernetes.io/part-of=ferry")["items"]
