@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The layer-2 heartbeat: agents on one LAN tell each other, several times a
- * second in raw Ethernet frames (src/l2io.c), that they are alive, what they believe (who counts) and
- * what they announce; and the pure tracker that turns received beats and
+ * second in raw Ethernet frames (src/l2io.c), that they are alive, what
+ * they believe (who counts) and what they announce; and the pure tracker that turns received beats and
  * the passing of time into "who is alive". The socket and the timer live in
  * src/; everything here is driven by unit tests with synthetic time.
  *
