@@ -63,9 +63,9 @@ while i < n or live:
 class Lines(threading.Thread):
     """A probe in client: its JSON lines, read as they come."""
 
-    def __init__(self, argv):
+    def __init__(self, argv, where="client"):
         super().__init__(daemon=True)
-        self.p = subprocess.Popen([CLUSTER, "exec", "client", "--"] + argv, stdout=subprocess.PIPE,
+        self.p = subprocess.Popen([CLUSTER, "exec", where, "--"] + argv, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
         self.rows = []
         self.start()
@@ -95,7 +95,8 @@ def failures(rows):
     return [r for r in rows if not r[3]]
 
 
-def get_loop(ip, seconds, interval=0.02, timeout=3, port=80):
-    """Start the GET loop against ip:port for `seconds`; .stop() returns its rows."""
+def get_loop(ip, seconds, interval=0.02, timeout=3, port=80, where="client"):
+    """Start the GET loop from namespace `where` against ip:port for
+    `seconds`; .stop() returns its rows."""
     n = int(seconds / interval)
-    return Lines(["python3", "-c", LOOP, ip, str(n), str(interval), str(timeout), str(port)])
+    return Lines(["python3", "-c", LOOP, ip, str(n), str(interval), str(timeout), str(port)], where)
