@@ -1,9 +1,16 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The demo: a two-node cluster of network namespaces running ferry, the
-seed's `myapp` Deployment and Service, and requests from the LAN client.
+"""The demo: the seed's story for a person to watch. A two-node cluster of
+network namespaces with nothing on the nodes; ferry installed with
+`kubectl apply -f manifests/ferry.yaml`; then the write-up's scenarios 1 to
+7, each narrated with what it shows (e2e/lib/walkthrough.py, the same steps
+e2e/test_walkthrough.py asserts), who announces the address, and the
+Service's path through `nft list ruleset`.
 
-  scripts/demo.sh [--keep]     --keep leaves the cluster up afterwards
+  scripts/demo.sh [--bgp] [--keep]
+    --bgp   the same story with a BGP pool: the router's BIRD peers with
+            every node and `remote`, behind the router, asks
+    --keep  leave the cluster up afterwards (and say how to poke at it)
 """
 import os
 import subprocess
@@ -12,93 +19,53 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from conftest import Cluster  # noqa: E402
-from lib import seed  # noqa: E402
-
-APP = seed.myapp("LoadBalancer", spread="ScheduleAnyway")
-SEED_CONFIG = seed.METALLB_CONFIGMAP
+from lib import walkthrough  # noqa: E402
 
 
-def show(title, text):
+def show(title, text=""):
     print("\n### " + title)
-    print(text.rstrip())
-
-
-def requests(c, url, n, path="/"):
-    return [c.curl("client", url + path, check=False) or "(no answer)" for _ in range(n)]
+    if text:
+        print(text.rstrip())
+    sys.stdout.flush()
 
 
 def main():
-    keep = "--keep" in sys.argv
+    keep, mode = "--keep" in sys.argv, "bgp" if "--bgp" in sys.argv else "l2"
     c = Cluster([])
-    print("### e2e/cluster up (real control plane, 2 nodes, a ferry agent on each)")
-    subprocess.run([os.path.join(HERE, "cluster"), "up"], check=True)
+    cluster = os.path.join(HERE, "cluster")
+    show("e2e/cluster up --install manifest: a real control plane, 2 nodes, nothing on them; "
+         "then kubectl apply -f manifests/ferry.yaml")
+    subprocess.run([cluster, "up", "--nodes", "2", "--bgp", "--install", "manifest"], check=True)
+    s = walkthrough.Story(c, mode, say=show)
     try:
-        # Seed scenario 1: MetalLB's own ConfigMap, as the write-up gives it
-        # (documentation addresses instead of 192.168.5.x), and ferry's
-        # allocator gives myapp-svc its EXTERNAL-IP from the pool.
-        c.apply(SEED_CONFIG)
-        show("the seed's MetalLB ConfigMap (metallb-system/config)", SEED_CONFIG)
-        c.apply(APP)
-        c.wait(lambda: len(c.ready_pods("app=myapp")) == 4, 120, "4 ready pods")
-        lb = c.wait(lambda: (c.kjson("get", "svc", "myapp-svc")["status"].get("loadBalancer", {})
-                             .get("ingress") or [{}])[0].get("ip"), 60, "an EXTERNAL-IP from the pool")
-        show("seed scenario 1: kubectl get svc myapp-svc (EXTERNAL-IP from the pool) and its Event",
-             c.kubectl("get", "svc", "myapp-svc") + "\n" +
-             c.kubectl("get", "events", "--field-selector", "involvedObject.name=myapp-svc,reason=IPAllocated"))
-        # Announcement (ARP/BGP) is the next capability (docs/STATUS.md):
-        # until then the client sends the IP's traffic to node1 as an ARP
-        # answer from node1 would.
-        c.exec("client", "ip", "route", "replace", lb + "/32", "via", "192.0.2.11")
-        show("kubectl get nodes,pods,svc -A -o wide",
-             c.kubectl("get", "nodes,pods,svc", "-A", "-o", "wide"))
-        svc = c.kjson("get", "svc", "myapp-svc")
-        vip, np_ = svc["spec"]["clusterIP"], svc["spec"]["ports"][0]["nodePort"]
-        pod = c.pods("app=myapp")[0]
-        show("curl a pod IP from the client (%s)" % pod["metadata"]["name"],
-             c.curl("client", "http://%s/" % pod["status"]["podIP"]))
-        c.wait(lambda: c.curl("client", "http://%s/" % lb, check=False), 30, "the external IP")
-        show("seed scenario 2: ClusterIP %s (from node1), NodePort 192.0.2.12:%d, EXTERNAL-IP %s"
-             % (vip, np_, lb), "\n".join([
-                 c.exec("node1", "curl", "-s", "-m", "3", "http://%s/" % vip).stdout.strip(),
-                 c.curl("client", "http://192.0.2.12:%d/" % np_),
-                 c.curl("client", "http://%s/" % lb)]))
-        out = requests(c, "http://" + lb, 8)
-        src = requests(c, "http://" + lb, 4, "/clientip")
-        show("seed scenario 3: externalTrafficPolicy Cluster: 8 requests spread, the pods see a node "
-             "address, not the client 192.0.2.100", "\n".join(out) + "\nsource seen: " + ", ".join(src))
-        # Seed scenario 4 as the write-up does it: node2 is cordoned and its
-        # pods deleted, so all pods run on node1, then the policy is Local.
-        c.kubectl("cordon", "node2")
-        c.kubectl("delete", "pods", "-l", "app=myapp", "--field-selector", "spec.nodeName=node2")
-        c.kubectl("rollout", "status", "deployment/myapp", "--timeout=120s", timeout=150)
-        c.kubectl("patch", "service", "myapp-svc", "-p", '{"spec":{"externalTrafficPolicy":"Local"}}')
-        c.wait(lambda: c.curl("client", "http://%s/clientip" % lb, check=False) == "192.0.2.100",
-               30, "Local policy programmed")
-        show("kubectl get pods -o wide (node2 cordoned, its pods moved to node1)",
-             c.kubectl("get", "pods", "-o", "wide"))
-        out = requests(c, "http://" + lb, 6)
-        src = requests(c, "http://" + lb, 3, "/clientip")
-        show("seed scenario 4: externalTrafficPolicy Local: node1's pods answer and see the client "
-             "itself", "\n".join(out) + "\nsource seen: " + ", ".join(src))
-        svc = c.kjson("get", "svc", "myapp-svc")
-        hc = svc["spec"]["healthCheckNodePort"]
-        show("node2 has no local pod: its NodePort %d gets no answer; health-check node port %d" % (np_, hc),
-             "curl 192.0.2.12:%d -> %s\nnode1 health: %s\nnode2 health: %s" % (
-                 np_, c.curl("client", "http://192.0.2.12:%d/" % np_, timeout=2, check=False)
-                 or "(no answer, timed out)",
-                 c.exec("client", "curl", "-s", "-m", "2", "-w", " HTTP %{http_code}",
-                        "http://192.0.2.11:%d/" % hc, check=False).stdout,
-                 c.exec("client", "curl", "-s", "-m", "2", "-w", " HTTP %{http_code}",
-                        "http://192.0.2.12:%d/" % hc, check=False).stdout))
-        c.kubectl("uncordon", "node2")
-        show("nft list table ip ferry (node1), first 40 lines",
-             "\n".join(c.exec("node1", "nft", "list", "table", "ip", "ferry").stdout.splitlines()[:40]))
+        show("ferry's DaemonSet pods", c.kubectl("-n", "ferry-system", "get", "pods", "-o", "wide"))
+        ips = s.s1_external_ip()
+        ip = ips["myapp-svc"]
+        show("who announces %s" % ip,
+             "%s (%s)" % (", ".join(sorted(s.announcers(ip))),
+                          "it answers ARP for it" if mode == "l2" else "the router's next hops"))
+        s.s2_three_paths(ip)
+        show("the path of myapp-svc through `nft list table ip ferry` on node1",
+             s.nft_path(ip))
+        s.s3_cluster_spread(ip)
+        s.s4_local(ip)
+        s.s5_failover(ip)
+        s.s6_pool_by_annotation()
+        s.s7_shared_ip()
+        show("ferry status on node2",
+             c.exec("node2", os.environ.get("FERRY_BIN", "ferry"), "status", check=False).stdout)
         if keep:
-            print("\ncluster left up: e2e/cluster kubectl ..., e2e/cluster down to remove it")
+            show("the cluster stays up",
+                 "  e2e/cluster kubectl get svc -A\n"
+                 "  e2e/cluster exec node1 -- nft list ruleset\n"
+                 "  e2e/cluster exec %s -- curl http://%s/\n"
+                 "  e2e/cluster exec node1 -- %s status\n"
+                 "  e2e/cluster down          when you are done" % (
+                     s.asker, ip, os.environ.get("FERRY_BIN", "ferry")))
     finally:
         if not keep:
-            print("\n### e2e/cluster down")
-            subprocess.run([os.path.join(HERE, "cluster"), "down"])
+            show("e2e/cluster down")
+            subprocess.run([cluster, "down"])
     return 0
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The demo: builds everything, starts the network-namespace cluster with a
-# ferry agent on each node, and shows the seed's LoadBalancer scenario.
+# The demo: builds everything, starts the network-namespace cluster with
+# nothing on the nodes, installs ferry by its manifest and plays the seed's
+# scenarios 1-7 with narration (e2e/demo.py; --bgp, --keep).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$REPO/scripts/setup.sh"
