@@ -564,6 +564,7 @@ int cmd_agent(int argc, char **argv)
 				fprintf(stderr, "ferry agent: bad --kube-api-qps \"%s\"\n", optarg);
 				return 2;
 			}
+			flags_set |= KPC_QPS;
 			break;
 		case 'b':
 			a.kube_burst = (int)strtol(optarg, &end, 10);
@@ -571,6 +572,7 @@ int cmd_agent(int argc, char **argv)
 				fprintf(stderr, "ferry agent: bad --kube-api-burst \"%s\"\n", optarg);
 				return 2;
 			}
+			flags_set |= KPC_BURST;
 			break;
 		case 'z':
 			a.healthz_bind = optarg;
