@@ -1412,7 +1412,7 @@ _Static_assert(sizeof(crd_parsers) / sizeof(crd_parsers[0]) ==
 /* Every object the parser reads and the very key lists check_map holds it
  * to: the reference is made from these. */
 const struct lb_config_object lb_config_objects[] = {
-	{ "ConfigMap", "config", "the legacy ConfigMap's `config` value", legacy_keys, NULL },
+	{ "ConfigMap", "config", "the top level", legacy_keys, NULL },
 	{ "ConfigMap", "address-pools[]", "a pool; layer2 pools are announced on every node",
 	  legacy_pool_keys, NULL },
 	{ "ConfigMap", "address-pools[].bgp-advertisements[]", "how a bgp pool is announced",
@@ -1423,12 +1423,13 @@ const struct lb_config_object lb_config_objects[] = {
 	{ "ConfigMap", "peers[].node-selectors[].match-expressions[]", "one requirement", sel_expr_keys,
 	  NULL },
 	{ "ConfigMap", "bfd-profiles[]", "checked only: ferry has no BFD", legacy_bfd_keys, NULL },
-	{ "IPAddressPool", "metadata", "its labels are what ipAddressPoolSelectors select", NULL, NULL },
+	{ "IPAddressPool", "metadata", "`name` names the pool; ipAddressPoolSelectors select its `labels`",
+	  NULL, NULL },
 	{ "IPAddressPool", "spec", NULL, pool_keys, NULL },
 	{ "IPAddressPool", "spec.serviceAllocation", "which Services a pool serves, and its priority",
 	  pool_sa_keys, NULL },
-	{ "L2Advertisement", "spec", "no spec: every pool, every node", l2adv_keys, NULL },
-	{ "BGPAdvertisement", "spec", "no spec: every pool to every peer", bgpadv_keys, NULL },
+	{ "L2Advertisement", "spec", "no spec: every pool", l2adv_keys, NULL },
+	{ "BGPAdvertisement", "spec", NULL, bgpadv_keys, NULL },
 	{ "Community", "spec", NULL, community_keys, NULL },
 	{ "Community", "spec.communities[]", NULL, community_item_keys, NULL },
 	{ "BGPPeer", "spec", NULL, bgppeer_keys, bgppeer_ignored },
