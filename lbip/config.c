@@ -1463,7 +1463,8 @@ static void parse_crd(struct ctx *x, yaml_node_t *root, const char *prefix)
 	}
 	snprintf(where, sizeof(where), "%s%s %s%s%s", prefix, kind, ns && *ns ? ns : "",
 		 ns && *ns ? "/" : "", name ? name : "(unnamed)");
-	if (!api || (strcmp(api, "metallb.io/v1beta1") && !(k->v1beta2 && !strcmp(api, "metallb.io/v1beta2")))) {
+	if (!api || (strcmp(api, "metallb.io/v1beta1") &&
+		     !(k->v1beta2 && !strcmp(api, "metallb.io/v1beta2")))) {
 		err_at(x->e, where, "apiVersion \"%s\" is not served for %s (metallb.io/v1beta1%s)",
 		       api ? api : "", kind, k->v1beta2 ? " or v1beta2" : "");
 		return;

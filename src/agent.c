@@ -599,7 +599,8 @@ static int set_flag(struct agent *a, int id, const char *arg)
 		break;
 	default:
 		/* a flag in the table with no case here */
-		fprintf(stderr, "ferry agent: --%s is not handled\n", id >= 0 && id < AF_COUNT ? agent_flags[id].name : "?");
+		fprintf(stderr, "ferry agent: --%s is not handled\n",
+			id >= 0 && id < AF_COUNT ? agent_flags[id].name : "?");
 		return 2;
 	}
 	return 0;

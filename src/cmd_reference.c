@@ -46,7 +46,7 @@ static void cell(const char *s)
 	}
 }
 
-/* "`a`, `b`" of a NULL-terminated list, or of the fields with `bit`. */
+/* "`a`, `b`" of a NULL-terminated list */
 static void code_list(const char *const *v)
 {
 	for (size_t i = 0; v && v[i]; i++)
