@@ -646,13 +646,14 @@ static bool parse_addr_field(struct ctx *x, yaml_node_t *n, const char *path, bo
 	return true;
 }
 
+static const char *const sel_keys_legacy[] = { "match-labels", "match-expressions", NULL };
+static const char *const sel_keys[] = { "matchLabels", "matchExpressions", NULL };
+static const char *const sel_expr_keys[] = { "key", "operator", "values", NULL };
+
 static void parse_selector(struct ctx *x, yaml_node_t *n, const char *path, struct lb_selector *sel)
 {
-	static const char *const k_legacy[] = { "match-labels", "match-expressions", NULL };
-	static const char *const k_crd[] = { "matchLabels", "matchExpressions", NULL };
-	static const char *const k_expr[] = { "key", "operator", "values", NULL };
 	static const char *const ops[] = { "In", "NotIn", "Exists", "DoesNotExist", NULL };
-	const char *const *keys = x->p->legacy ? k_legacy : k_crd;
+	const char *const *keys = x->p->legacy ? sel_keys_legacy : sel_keys;
 	char sub[PATH_MAX_LEN], sub2[PATH_MAX_LEN], sub3[PATH_MAX_LEN];
 	yaml_node_t *v;
 
@@ -693,7 +694,7 @@ static void parse_selector(struct ctx *x, yaml_node_t *n, const char *path, stru
 		size_t oi;
 
 		joini(sub2, sub, i);
-		if (!check_map(x, e, sub2, k_expr, NULL))
+		if (!check_map(x, e, sub2, sel_expr_keys, NULL))
 			continue;
 		r = push(&sel->reqs, &sel->n_reqs, sizeof(*r));
 		if (!r) {
@@ -981,19 +982,20 @@ static void parse_bfd_common(struct ctx *x, yaml_node_t *n, const char *path, co
 
 /* ---- the legacy ConfigMap ---- */
 
+static const char *const legacy_pool_keys[] = { "name", "protocol", "addresses", "avoid-buggy-ips",
+	"auto-assign", "bgp-advertisements", NULL };
+static const char *const legacy_adv_keys[] = { "aggregation-length", "aggregation-length-v6",
+	"localpref", "communities", NULL };
+
 static void legacy_pool(struct ctx *x, yaml_node_t *n, const char *path)
 {
-	static const char *const keys[] = { "name", "protocol", "addresses", "avoid-buggy-ips",
-		"auto-assign", "bgp-advertisements", NULL };
-	static const char *const adv_keys[] = { "aggregation-length", "aggregation-length-v6",
-		"localpref", "communities", NULL };
 	struct lb_config *c = x->p->c;
 	char sub[PATH_MAX_LEN], sub2[PATH_MAX_LEN];
 	struct lb_pool *pool;
 	const char *proto;
 	yaml_node_t *advs;
 
-	if (!check_map(x, n, path, keys, NULL))
+	if (!check_map(x, n, path, legacy_pool_keys, NULL))
 		return;
 	pool = push(&c->pools, &c->n_pools, sizeof(*pool));
 	if (!pool || !where_push(x, &x->p->pool_where, path)) {
@@ -1050,7 +1052,7 @@ static void legacy_pool(struct ctx *x, yaml_node_t *n, const char *path)
 		struct lb_bgp_adv *a;
 
 		joini(sub2, sub, i);
-		if (an && !check_map(x, an, sub2, adv_keys, NULL))
+		if (an && !check_map(x, an, sub2, legacy_adv_keys, NULL))
 			continue;
 		if (!(a = new_bgp_adv(x, sub2)))
 			return;
@@ -1068,35 +1070,37 @@ static void legacy_pool(struct ctx *x, yaml_node_t *n, const char *path)
 		is_list(x, advs, sub);
 }
 
+static const char *const legacy_peer_keys[] = { "my-asn", "peer-asn", "peer-address", "source-address",
+	"peer-port", "hold-time", "keepalive-time", "router-id", "node-selectors", "password",
+	"bfd-profile", "ebgp-multihop", NULL };
+static const char *const legacy_peer_ignored[] = { "vrf", NULL };
+
 static void legacy_peer(struct ctx *x, yaml_node_t *n, const char *path, size_t idx)
 {
-	static const char *const keys[] = { "my-asn", "peer-asn", "peer-address", "source-address",
-		"peer-port", "hold-time", "keepalive-time", "router-id", "node-selectors", "password",
-		"bfd-profile", "ebgp-multihop", NULL };
-	static const char *const unsupported[] = { "vrf", NULL };
 	static const struct peer_keys k = { "my-asn", "peer-asn", "peer-address", "source-address",
 		"peer-port", "hold-time", "keepalive-time", "router-id", "password", "ebgp-multihop",
 		"bfd-profile", "node-selectors" };
 	struct lb_peer *p;
 
-	if (!check_map(x, n, path, keys, unsupported) || !(p = new_peer(x, path)))
+	if (!check_map(x, n, path, legacy_peer_keys, legacy_peer_ignored) || !(p = new_peer(x, path)))
 		return;
 	if (asprintf(&p->name, "peers[%zu]", idx) < 0)
 		p->name = NULL;
 	parse_peer_common(x, n, path, p, &k);
 }
 
+static const char *const legacy_bfd_keys[] = { "name", "receive-interval", "transmit-interval",
+	"detect-multiplier", "echo-interval", "echo-mode", "passive-mode", "minimum-ttl", NULL };
+
 static void legacy_bfd(struct ctx *x, yaml_node_t *n, const char *path)
 {
-	static const char *const keys[] = { "name", "receive-interval", "transmit-interval",
-		"detect-multiplier", "echo-interval", "echo-mode", "passive-mode", "minimum-ttl", NULL };
 	static const struct bfd_keys k = { "receive-interval", "transmit-interval", "detect-multiplier",
 		"echo-interval", "minimum-ttl" };
 	char sub[PATH_MAX_LEN];
 	const char *name;
 	bool b;
 
-	if (!check_map(x, n, path, keys, NULL))
+	if (!check_map(x, n, path, legacy_bfd_keys, NULL))
 		return;
 	join(sub, path, "name");
 	name = scalar(get(x, n, "name"));
@@ -1130,15 +1134,16 @@ static void add_named_community(struct ctx *x, const char *name, const char *val
 	}
 }
 
+static const char *const legacy_keys[] = { "peers", "bgp-communities", "address-pools", "bfd-profiles", NULL };
+
 static void parse_legacy(struct ctx *x, yaml_node_t *root, const char *prefix)
 {
-	static const char *const keys[] = { "peers", "bgp-communities", "address-pools", "bfd-profiles", NULL };
 	char sub[PATH_MAX_LEN], sub2[PATH_MAX_LEN];
 	yaml_node_t *n;
 
 	if (!root || is_null(root))
 		return;		/* an empty config is a valid, empty one */
-	if (!check_map(x, root, prefix, keys, NULL))
+	if (!check_map(x, root, prefix, legacy_keys, NULL))
 		return;
 	join(sub, prefix, "bfd-profiles");
 	if (is_list(x, (n = get(x, root, "bfd-profiles")), sub))
@@ -1180,19 +1185,21 @@ static void parse_legacy(struct ctx *x, yaml_node_t *root, const char *prefix)
 
 /* ---- metallb.io resources ---- */
 
+static const char *const pool_keys[] = { "addresses", "autoAssign", "avoidBuggyIPs", "serviceAllocation", NULL };
+static const char *const pool_sa_keys[] = { "priority", "namespaces", "namespaceSelectors",
+	"serviceSelectors", NULL };
+
 static void crd_pool(struct ctx *x, yaml_node_t *spec, const char *path, const char *name,
-		     yaml_node_t *labels)
+		     yaml_node_t *md)
 {
-	static const char *const keys[] = { "addresses", "autoAssign", "avoidBuggyIPs", "serviceAllocation", NULL };
-	static const char *const sa_keys[] = { "priority", "namespaces", "namespaceSelectors",
-		"serviceSelectors", NULL };
+	yaml_node_t *labels = get(x, md, "labels");
 	struct lb_config *c = x->p->c;
 	char sub[PATH_MAX_LEN], sub2[PATH_MAX_LEN];
 	struct lb_pool *pool;
 	yaml_node_t *sa, *f;
 	long long v;
 
-	if (!check_map(x, spec, path, keys, NULL))
+	if (!check_map(x, spec, path, pool_keys, NULL))
 		return;
 	pool = push(&c->pools, &c->n_pools, sizeof(*pool));
 	if (!pool || !where_push(x, &x->p->pool_where, path) || !(pool->name = strdup(name))) {
@@ -1222,7 +1229,7 @@ static void crd_pool(struct ctx *x, yaml_node_t *spec, const char *path, const c
 		}
 	join(sub, path, "serviceAllocation");
 	sa = get(x, spec, "serviceAllocation");
-	if (!sa || is_null(sa) || !check_map(x, sa, sub, sa_keys, NULL))
+	if (!sa || is_null(sa) || !check_map(x, sa, sub, pool_sa_keys, NULL))
 		return;
 	pool->has_allocation = true;
 	join(sub2, sub, "priority");
@@ -1257,16 +1264,18 @@ static void parse_adv_targets(struct ctx *x, yaml_node_t *spec, const char *path
 	parse_selectors(x, get(x, spec, "nodeSelectors"), sub, node_sel, n_node_sel);
 }
 
-static void crd_l2(struct ctx *x, yaml_node_t *spec, const char *path, const char *name)
+static const char *const l2adv_keys[] = { "ipAddressPools", "ipAddressPoolSelectors", "nodeSelectors",
+	"interfaces", NULL };
+
+static void crd_l2(struct ctx *x, yaml_node_t *spec, const char *path, const char *name,
+		   yaml_node_t *md)
 {
-	static const char *const keys[] = { "ipAddressPools", "ipAddressPoolSelectors", "nodeSelectors",
-		"interfaces", NULL };
 	struct lb_config *c = x->p->c;
 	char sub[PATH_MAX_LEN];
 	struct lb_l2_adv *a;
 
 	/* An L2Advertisement with no spec at all announces every pool. */
-	if (spec && !is_null(spec) && !check_map(x, spec, path, keys, NULL))
+	if (spec && !is_null(spec) && !check_map(x, spec, path, l2adv_keys, NULL))
 		return;
 	a = push(&c->l2_advs, &c->n_l2_advs, sizeof(*a));
 	if (!a || !(a->name = strdup(name))) {
@@ -1280,14 +1289,16 @@ static void crd_l2(struct ctx *x, yaml_node_t *spec, const char *path, const cha
 	no_duplicates(x, a->interfaces, a->n_interfaces, sub);
 }
 
-static void crd_bgpadv(struct ctx *x, yaml_node_t *spec, const char *path, const char *name)
+static const char *const bgpadv_keys[] = { "aggregationLength", "aggregationLengthV6", "localPref",
+	"communities", "ipAddressPools", "ipAddressPoolSelectors", "nodeSelectors", "peers", NULL };
+
+static void crd_bgpadv(struct ctx *x, yaml_node_t *spec, const char *path, const char *name,
+		       yaml_node_t *md)
 {
-	static const char *const keys[] = { "aggregationLength", "aggregationLengthV6", "localPref",
-		"communities", "ipAddressPools", "ipAddressPoolSelectors", "nodeSelectors", "peers", NULL };
 	char sub[PATH_MAX_LEN];
 	struct lb_bgp_adv *a;
 
-	if (spec && !is_null(spec) && !check_map(x, spec, path, keys, NULL))
+	if (spec && !is_null(spec) && !check_map(x, spec, path, bgpadv_keys, NULL))
 		return;
 	if (!(a = new_bgp_adv(x, path)))
 		return;
@@ -1303,16 +1314,18 @@ static void crd_bgpadv(struct ctx *x, yaml_node_t *spec, const char *path, const
 	no_duplicates(x, a->peers, a->n_peers, sub);
 }
 
-static void crd_community(struct ctx *x, yaml_node_t *spec, const char *path)
+static const char *const community_keys[] = { "communities", NULL };
+static const char *const community_item_keys[] = { "name", "value", NULL };
+
+static void crd_community(struct ctx *x, yaml_node_t *spec, const char *path, const char *obj_name,
+			  yaml_node_t *md)
 {
-	static const char *const keys[] = { "communities", NULL };
-	static const char *const c_keys[] = { "name", "value", NULL };
 	char sub[PATH_MAX_LEN], sub2[PATH_MAX_LEN];
 	yaml_node_t *n;
 
 	if (!spec || is_null(spec))
 		return;
-	if (!check_map(x, spec, path, keys, NULL))
+	if (!check_map(x, spec, path, community_keys, NULL))
 		return;
 	join(sub, path, "communities");
 	if (!is_list(x, (n = get(x, spec, "communities")), sub))
@@ -1322,7 +1335,7 @@ static void crd_community(struct ctx *x, yaml_node_t *spec, const char *path)
 		const char *name, *value;
 
 		joini(sub2, sub, i);
-		if (!check_map(x, e, sub2, c_keys, NULL))
+		if (!check_map(x, e, sub2, community_item_keys, NULL))
 			continue;
 		name = scalar(get(x, e, "name"));
 		value = scalar(get(x, e, "value"));
@@ -1334,20 +1347,22 @@ static void crd_community(struct ctx *x, yaml_node_t *spec, const char *path)
 	}
 }
 
-static void crd_peer(struct ctx *x, yaml_node_t *spec, const char *path, const char *name)
+static const char *const bgppeer_keys[] = { "myASN", "peerASN", "peerAddress", "sourceAddress", "peerPort",
+	"holdTime", "keepaliveTime", "routerID", "nodeSelectors", "password", "bfdProfile",
+	"ebgpMultiHop", "enableGracefulRestart", NULL };
+static const char *const bgppeer_ignored[] = { "dynamicASN", "passwordSecret", "vrf", "interface",
+	"connectTime", "disableMP", "dualStackAddressFamily", NULL };
+
+static void crd_peer(struct ctx *x, yaml_node_t *spec, const char *path, const char *name,
+		     yaml_node_t *md)
 {
-	static const char *const keys[] = { "myASN", "peerASN", "peerAddress", "sourceAddress", "peerPort",
-		"holdTime", "keepaliveTime", "routerID", "nodeSelectors", "password", "bfdProfile",
-		"ebgpMultiHop", "enableGracefulRestart", NULL };
-	static const char *const unsupported[] = { "dynamicASN", "passwordSecret", "vrf", "interface",
-		"connectTime", "disableMP", "dualStackAddressFamily", NULL };
 	static const struct peer_keys k = { "myASN", "peerASN", "peerAddress", "sourceAddress", "peerPort",
 		"holdTime", "keepaliveTime", "routerID", "password", "ebgpMultiHop", "bfdProfile",
 		"nodeSelectors" };
 	char sub[PATH_MAX_LEN];
 	struct lb_peer *p;
 
-	if (!check_map(x, spec, path, keys, unsupported) || !(p = new_peer(x, path)))
+	if (!check_map(x, spec, path, bgppeer_keys, bgppeer_ignored) || !(p = new_peer(x, path)))
 		return;
 	if (!(p->name = strdup(name)))
 		err_at(x->e, path, "out of memory");
@@ -1356,16 +1371,18 @@ static void crd_peer(struct ctx *x, yaml_node_t *spec, const char *path, const c
 	get_bool(x, get(x, spec, "enableGracefulRestart"), sub, &p->graceful_restart);
 }
 
-static void crd_bfd(struct ctx *x, yaml_node_t *spec, const char *path, const char *name)
+static const char *const bfdprofile_keys[] = { "receiveInterval", "transmitInterval", "detectMultiplier",
+	"echoInterval", "echoMode", "passiveMode", "minimumTtl", NULL };
+
+static void crd_bfd(struct ctx *x, yaml_node_t *spec, const char *path, const char *name,
+		    yaml_node_t *md)
 {
-	static const char *const keys[] = { "receiveInterval", "transmitInterval", "detectMultiplier",
-		"echoInterval", "echoMode", "passiveMode", "minimumTtl", NULL };
 	static const struct bfd_keys k = { "receiveInterval", "transmitInterval", "detectMultiplier",
 		"echoInterval", "minimumTtl" };
 	char sub[PATH_MAX_LEN];
 	bool b;
 
-	if (spec && !is_null(spec) && !check_map(x, spec, path, keys, NULL))
+	if (spec && !is_null(spec) && !check_map(x, spec, path, bfdprofile_keys, NULL))
 		return;
 	join(sub, path, "echoMode");
 	get_bool(x, get(x, spec, "echoMode"), sub, &b);
@@ -1374,8 +1391,54 @@ static void crd_bfd(struct ctx *x, yaml_node_t *spec, const char *path, const ch
 	parse_bfd_common(x, spec, path, name, &k);
 }
 
-static const char *const crd_kinds[] = { "IPAddressPool", "L2Advertisement", "BGPAdvertisement",
-	"Community", "BGPPeer", "BFDProfile", NULL };
+/* The kinds and their readers, in lb_config_kinds' order. */
+static void (*const crd_parsers[])(struct ctx *x, yaml_node_t *spec, const char *path, const char *name,
+				   yaml_node_t *md) = {
+	crd_pool, crd_l2, crd_bgpadv, crd_community, crd_peer, crd_bfd,
+};
+
+const struct lb_config_kind lb_config_kinds[] = {
+	{ "IPAddressPool", false, "addresses to allocate from, and to whom" },
+	{ "L2Advertisement", false, "announce pools' addresses over ARP/NDP" },
+	{ "BGPAdvertisement", false, "announce pools' addresses to BGP peers" },
+	{ "Community", false, "names for BGP communities" },
+	{ "BGPPeer", true, "a BGP session" },
+	{ "BFDProfile", false, "checked only: ferry has no BFD" },
+	{ NULL },
+};
+_Static_assert(sizeof(crd_parsers) / sizeof(crd_parsers[0]) ==
+	       sizeof(lb_config_kinds) / sizeof(lb_config_kinds[0]) - 1, "a kind without its reader");
+
+/* Every object the parser reads and the very key lists check_map holds it
+ * to: the reference is made from these. */
+const struct lb_config_object lb_config_objects[] = {
+	{ "ConfigMap", "config", "the top level", legacy_keys, NULL },
+	{ "ConfigMap", "address-pools[]", "a pool; layer2 pools are announced on every node",
+	  legacy_pool_keys, NULL },
+	{ "ConfigMap", "address-pools[].bgp-advertisements[]", "how a bgp pool is announced",
+	  legacy_adv_keys, NULL },
+	{ "ConfigMap", "bgp-communities", "a map of name to community (a:b or large:a:b:c)", NULL, NULL },
+	{ "ConfigMap", "peers[]", "a BGP session", legacy_peer_keys, legacy_peer_ignored },
+	{ "ConfigMap", "peers[].node-selectors[]", "nodes that hold the session", sel_keys_legacy, NULL },
+	{ "ConfigMap", "peers[].node-selectors[].match-expressions[]", "one requirement", sel_expr_keys,
+	  NULL },
+	{ "ConfigMap", "bfd-profiles[]", "checked only: ferry has no BFD", legacy_bfd_keys, NULL },
+	{ "IPAddressPool", "metadata", "`name` names the pool; ipAddressPoolSelectors select its `labels`",
+	  NULL, NULL },
+	{ "IPAddressPool", "spec", NULL, pool_keys, NULL },
+	{ "IPAddressPool", "spec.serviceAllocation", "which Services a pool serves, and its priority",
+	  pool_sa_keys, NULL },
+	{ "L2Advertisement", "spec", "no spec: every pool", l2adv_keys, NULL },
+	{ "BGPAdvertisement", "spec", NULL, bgpadv_keys, NULL },
+	{ "Community", "spec", NULL, community_keys, NULL },
+	{ "Community", "spec.communities[]", NULL, community_item_keys, NULL },
+	{ "BGPPeer", "spec", NULL, bgppeer_keys, bgppeer_ignored },
+	{ "BFDProfile", "spec", NULL, bfdprofile_keys, NULL },
+	{ "*", "*Selectors[]", "a label selector (namespaceSelectors, serviceSelectors, "
+	  "ipAddressPoolSelectors, nodeSelectors)", sel_keys, NULL },
+	{ "*", "*Selectors[].matchExpressions[]", "one requirement", sel_expr_keys, NULL },
+	{ NULL },
+};
 
 static void parse_crd(struct ctx *x, yaml_node_t *root, const char *prefix)
 {
@@ -1384,21 +1447,26 @@ static void parse_crd(struct ctx *x, yaml_node_t *root, const char *prefix)
 	const char *name = scalar(get(x, md, "name")), *ns = scalar(get(x, md, "namespace"));
 	char where[PATH_MAX_LEN - 16], sub[PATH_MAX_LEN];
 
-	if (!kind || !in_list(kind, crd_kinds)) {
-		size_t pl = strlen(prefix);
-		char at[PATH_MAX_LEN];
+	const struct lb_config_kind *k;
+
+	for (k = lb_config_kinds; k->kind && (!kind || strcmp(k->kind, kind)); k++)
+		;
+	if (!k->kind) {
+		size_t pl = strlen(prefix), n = 0;
+		char at[PATH_MAX_LEN], kinds[160];
 
 		path_fmt(at, "%.*s", (int)(pl >= 2 ? pl - 2 : 0), prefix);	/* without ": " */
-		err_at(x->e, at, "kind \"%s\" is not a metallb.io resource (%s)", kind ? kind : "",
-		       "IPAddressPool, L2Advertisement, BGPAdvertisement, Community, BGPPeer, BFDProfile");
+		for (k = lb_config_kinds; k->kind && n < sizeof(kinds); k++)
+			n += snprintf(kinds + n, sizeof(kinds) - n, "%s%s", k == lb_config_kinds ? "" : ", ", k->kind);
+		err_at(x->e, at, "kind \"%s\" is not a metallb.io resource (%s)", kind ? kind : "", kinds);
 		return;
 	}
 	snprintf(where, sizeof(where), "%s%s %s%s%s", prefix, kind, ns && *ns ? ns : "",
 		 ns && *ns ? "/" : "", name ? name : "(unnamed)");
 	if (!api || (strcmp(api, "metallb.io/v1beta1") &&
-		     !(!strcmp(kind, "BGPPeer") && !strcmp(api, "metallb.io/v1beta2")))) {
+		     !(k->v1beta2 && !strcmp(api, "metallb.io/v1beta2")))) {
 		err_at(x->e, where, "apiVersion \"%s\" is not served for %s (metallb.io/v1beta1%s)",
-		       api ? api : "", kind, !strcmp(kind, "BGPPeer") ? " or v1beta2" : "");
+		       api ? api : "", kind, k->v1beta2 ? " or v1beta2" : "");
 		return;
 	}
 	if (!name || !*name) {
@@ -1407,18 +1475,7 @@ static void parse_crd(struct ctx *x, yaml_node_t *root, const char *prefix)
 	}
 	x->p->used = true;
 	snprintf(sub, sizeof(sub), "%s: spec", where);
-	if (!strcmp(kind, "IPAddressPool"))
-		crd_pool(x, spec, sub, name, get(x, md, "labels"));
-	else if (!strcmp(kind, "L2Advertisement"))
-		crd_l2(x, spec, sub, name);
-	else if (!strcmp(kind, "BGPAdvertisement"))
-		crd_bgpadv(x, spec, sub, name);
-	else if (!strcmp(kind, "Community"))
-		crd_community(x, spec, sub);
-	else if (!strcmp(kind, "BGPPeer"))
-		crd_peer(x, spec, sub, name);
-	else
-		crd_bfd(x, spec, sub, name);
+	crd_parsers[k - lb_config_kinds](x, spec, sub, name, md);
 }
 
 /* ---- loading text ---- */

@@ -64,4 +64,23 @@ void lb_config_summary(const struct lb_config *c, char *buf, size_t len);
  * 0 or -EINVAL. */
 int lb_parse_duration(const char *s, uint64_t *seconds);
 
+/* What the parser reads, from its own tables (for `ferry reference`). */
+struct lb_config_kind {
+	const char *kind;		/* metallb.io/v1beta1 */
+	bool v1beta2;			/* metallb.io/v1beta2 served too */
+	const char *what;
+};
+extern const struct lb_config_kind lb_config_kinds[];	/* until kind NULL */
+
+struct lb_config_object {
+	const char *kind;		/* a kind above, "ConfigMap" (the legacy
+					 * value) or "*" (in several kinds) */
+	const char *path;		/* in it: "spec.serviceAllocation", "peers[]" */
+	const char *what;		/* NULL: nothing to add */
+	const char *const *keys;	/* the fields taken, NULL-terminated; NULL:
+					 * not a fixed set */
+	const char *const *ignored;	/* MetalLB's fields ferry warns about and ignores */
+};
+extern const struct lb_config_object lb_config_objects[];	/* until kind NULL */
+
 #endif

@@ -130,17 +130,20 @@ struct field {
 	size_t off;			/* into struct kp_config */
 	uint32_t bit;			/* KPC_* */
 	const struct field *sub;	/* F_OBJ */
-	const char *note;		/* F_NOTE: why it does not apply */
+	const char *note;		/* F_NOTE: why it does not apply; else
+					 * for the reference, what ferry makes of it */
 };
 
 #define OFF(f) offsetof(struct kp_config, f)
 #define FLD(k, t, f, b) { .key = k, .type = t, .off = OFF(f), .bit = b }
+#define FLDN(k, t, f, b, n) { .key = k, .type = t, .off = OFF(f), .bit = b, .note = n }
 #define OBJ(k, s) { .key = k, .type = F_OBJ, .sub = s }
 #define NOTE(k, why) { .key = k, .type = F_NOTE, .note = why }
 #define META(k) { .key = k, .type = F_TYPEMETA }
 #define END { .key = NULL }
 
 static const char *const mode_note = "ferry always programs nftables";
+static const char *const conntrack_note = "ferry leaves the conntrack sysctls to the node";
 
 static const struct field client_fields[] = {
 	FLD("kubeconfig", F_STR, kubeconfig, KPC_KUBECONFIG),
@@ -186,13 +189,13 @@ static const struct field detect_local_fields[] = {
 };
 
 static const struct field conntrack_fields[] = {
-	FLD("maxPerCore", F_I32, conntrack.max_per_core, KPC_CONNTRACK),
-	FLD("min", F_I32, conntrack.min, KPC_CONNTRACK),
-	FLD("tcpEstablishedTimeout", F_DUR, conntrack.tcp_established_timeout_ns, KPC_CONNTRACK),
-	FLD("tcpCloseWaitTimeout", F_DUR, conntrack.tcp_close_wait_timeout_ns, KPC_CONNTRACK),
-	FLD("tcpBeLiberal", F_BOOL, conntrack.tcp_be_liberal, KPC_CONNTRACK),
-	FLD("udpTimeout", F_DUR, conntrack.udp_timeout_ns, KPC_CONNTRACK),
-	FLD("udpStreamTimeout", F_DUR, conntrack.udp_stream_timeout_ns, KPC_CONNTRACK),
+	FLDN("maxPerCore", F_I32, conntrack.max_per_core, KPC_CONNTRACK, conntrack_note),
+	FLDN("min", F_I32, conntrack.min, KPC_CONNTRACK, conntrack_note),
+	FLDN("tcpEstablishedTimeout", F_DUR, conntrack.tcp_established_timeout_ns, KPC_CONNTRACK, conntrack_note),
+	FLDN("tcpCloseWaitTimeout", F_DUR, conntrack.tcp_close_wait_timeout_ns, KPC_CONNTRACK, conntrack_note),
+	FLDN("tcpBeLiberal", F_BOOL, conntrack.tcp_be_liberal, KPC_CONNTRACK, conntrack_note),
+	FLDN("udpTimeout", F_DUR, conntrack.udp_timeout_ns, KPC_CONNTRACK, conntrack_note),
+	FLDN("udpStreamTimeout", F_DUR, conntrack.udp_stream_timeout_ns, KPC_CONNTRACK, conntrack_note),
 	END,
 };
 
@@ -209,7 +212,8 @@ static const struct field top_fields[] = {
 	FLD("bindAddressHardFail", F_BOOL, bind_address_hard_fail, 0),
 	NOTE("enableProfiling", "ferry has no pprof handlers"),
 	NOTE("showHiddenMetricsForVersion", "ferry hides no metrics"),
-	FLD("mode", F_STR, mode, KPC_MODE),
+	FLDN("mode", F_STR, mode, KPC_MODE,
+	     "ferry always programs nftables; iptables and ipvs are warned about, others refused"),
 	OBJ("iptables", iptables_fields),
 	NOTE("ipvs", mode_note),
 	OBJ("nftables", nftables_fields),
@@ -693,9 +697,38 @@ static void validate(struct ctx *x)
 		FAIL_RET("field \"mode\": unknown proxy mode %s", log_q(c->mode));
 	}
 	if (c->set & KPC_CONNTRACK) {
-		warn(x, "fields \"conntrack.*\" accepted; ferry leaves the conntrack sysctls to the node");
+		warn(x, "fields \"conntrack.*\" accepted; %s", conntrack_note);
 		log_info("kpconfig", "conntrack settings accepted, not applied", "");
 	}
+}
+
+/* ---- the tables, for the reference ---- */
+
+static void each_field(const struct field *fields, const char *prefix,
+		       void (*fn)(void *arg, const struct kp_field_info *f), void *arg)
+{
+	static const char *const names[] = {
+		[F_STR] = "string", [F_BOOL] = "bool", [F_I32] = "int32", [F_F64] = "float",
+		[F_DUR] = "duration", [F_STRLIST] = "[]string", [F_GATES] = "map[string]bool",
+		[F_OBJ] = "object", [F_NOTE] = "any", [F_TYPEMETA] = "string",
+	};
+
+	for (const struct field *f = fields; f->key; f++) {
+		char path[128];
+		struct kp_field_info i = { .path = path, .type = names[f->type], .bit = f->bit,
+					   .note = f->note, .ignored = f->type == F_NOTE,
+					   .typemeta = f->type == F_TYPEMETA };
+
+		snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", f->key);
+		fn(arg, &i);
+		if (f->type == F_OBJ)
+			each_field(f->sub, path, fn, arg);
+	}
+}
+
+void kp_config_fields(void (*fn)(void *arg, const struct kp_field_info *f), void *arg)
+{
+	each_field(top_fields, "", fn, arg);
 }
 
 /* ---- entry points ---- */

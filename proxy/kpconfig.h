@@ -103,6 +103,19 @@ int kp_config_parse(const char *text, size_t len, bool strict, struct kp_config 
 		    size_t errlen);
 /* src/kpconfig_file.h reads it from a file. */
 
+/* One field of the file as the parser's tables know it, so the reference
+ * (`ferry reference`) lists exactly what is read. */
+struct kp_field_info {
+	const char *path;		/* "clientConnection.qps" */
+	const char *type;		/* "string", "duration", "object", ... */
+	uint32_t bit;			/* KPC_* set when the file gives it, or 0 */
+	const char *note;		/* what ferry makes of it, when not plain */
+	bool ignored;			/* accepted and ignored (note says why) */
+	bool typemeta;			/* apiVersion, kind */
+};
+/* fn for every field, in the tables' order, an object before its fields. */
+void kp_config_fields(void (*fn)(void *arg, const struct kp_field_info *f), void *arg);
+
 /* Go's time.ParseDuration ("1m0s", "500ms", "-1.5h", "0"): 0 or -EINVAL. */
 int kp_parse_duration(const char *s, int64_t *ns);
 

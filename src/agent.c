@@ -8,6 +8,7 @@
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "kube/informer.h"
+#include "src/agent_flags.h"
 #include "src/bgpspeaker.h"
 #include "src/cmd.h"
 #include "src/kpconfig_file.h"
@@ -65,6 +66,8 @@ struct agent {
 	bool in_cluster, api_seen;
 	char cm_selector[300];
 	const char *nodeport_addresses[8], *cluster_cidrs[4];
+	const char *config_path;
+	bool l2_off;
 };
 
 /* The caches' counters on /metrics, one family after another (their HELP
@@ -416,7 +419,8 @@ static int apply_config(struct agent *a, const char *path, uint32_t flags, struc
 		fprintf(stderr, "ferry agent: --config %s: %s\n", path, err);
 		return -1;
 	}
-	use = kc->set & ~flags;
+	/* only fields a flag stands for apply: the reference says so of the rest */
+	use = kc->set & agent_flags_kpc() & ~flags;
 	if (use & KPC_HOSTNAME_OVERRIDE)
 		a->node_name = kc->hostname_override;
 	if (use & KPC_KUBECONFIG)
@@ -448,7 +452,8 @@ static int apply_config(struct agent *a, const char *path, uint32_t flags, struc
 		a->popts.cfg.cluster_cidrs = a->cluster_cidrs;
 		a->popts.cfg.n_cluster_cidrs = n;
 	}
-	if ((use & KPC_LOG_VERBOSITY) && kc->log_verbosity > log_verbosity())
+	/* -v and the file: the higher verbosity, whichever gave it */
+	if ((kc->set & KPC_LOG_VERBOSITY) && kc->log_verbosity > log_verbosity())
 		log_set_verbosity(kc->log_verbosity);
 	log_info("agent", "configuration file read", "path=%s fields=0x%x overridden_by_flags=0x%x warnings=%zu",
 		 log_q(path), kc->set, kc->set & flags, kc->n_warnings);
@@ -461,230 +466,178 @@ static void on_stop_signal(struct loop *l, int signo, void *arg)
 	loop_stop(l);
 }
 
-static void usage(FILE *f)
+/* One flag's value into the agent, as given or as its table default: 0, or
+ * 2 (the exit code) with the complaint printed. */
+static int set_flag(struct agent *a, int id, const char *arg)
 {
-	fprintf(f, "usage: ferry agent [-v N] [--node-name NAME] [--hostname-override NAME]\n"
-		   "                   [--kubeconfig FILE] [--master URL] [--kube-api-qps N] [--kube-api-burst N]\n"
-		   "                   [--healthz-bind-address ADDR:PORT (default 0.0.0.0:10256, \"\" disables)]\n"
-		   "                   [--metrics-bind-address ADDR:PORT (default 127.0.0.1:10249)]\n"
-		   "                   [--sync-period DURATION (30s)] [--min-sync-period DURATION (1s)]\n"
-		   "                   [--nodeport-addresses primary|CIDR,...] [--cluster-cidr CIDR,...]\n"
-		   "                   [--masquerade-all] [--config KUBE-PROXY-CONFIG.yaml]\n"
-		   "                   [--cleanup-kube-proxy=true|false (true: after the first sync)]\n"
-		   "LoadBalancer IPs (MetalLB's configuration, read as it is):\n"
-		   "                   [--lb-allocator=true|false (true)] [--lb-class NAME (" LB_DEFAULT_CLASS ")]\n"
-		   "                   [--lb-config-namespace NS (metallb-system)] [--lb-config-name NAME (config)]\n"
-		   "                   [--lb-lease-namespace NS (ferry-system)] [--lb-lease-name NAME (ferry-lb-allocator)]\n"
-		   "                   [--lb-lease-duration DURATION (15s)] [--lb-renew-deadline DURATION (10s)]\n"
-		   "                   [--lb-retry-period DURATION (2s)]\n"
-		   "Layer-2 announcement (ARP/NDP for the LoadBalancer IPs of layer-2 pools):\n"
-		   "                   [--l2=true|false (true)] [--l2-key-file FILE (none: layer 2 is off)]\n"
-		   "                   [--l2-interfaces IF,... (default: those on an address's subnet)]\n"
-		   "                   [--l2-beat-interval DURATION (200ms)]\n"
-		   "BGP announcement (sessions with the peers of MetalLB's configuration):\n"
-		   "                   [--bgp=true|false (true)]\n");
+	uint64_t ms;
+	char *end;
+	int n, v;
+
+	switch (id) {
+	case AF_V:
+		if ((v = parse_verbosity(arg)) < 0) {
+			fprintf(stderr, "ferry agent: bad verbosity \"%s\"\n", arg);
+			return 2;
+		}
+		log_set_verbosity(v);
+		break;
+	case AF_NODE_NAME:
+	case AF_HOSTNAME_OVERRIDE:
+		a->node_name = arg;
+		break;
+	case AF_KUBECONFIG:
+		a->kubeconfig = arg;
+		break;
+	case AF_MASTER:
+		a->master = arg;
+		break;
+	case AF_KUBE_API_QPS:
+		a->kube_qps = strtod(arg, &end);
+		if (*end || a->kube_qps <= 0) {
+			fprintf(stderr, "ferry agent: bad --kube-api-qps \"%s\"\n", arg);
+			return 2;
+		}
+		break;
+	case AF_KUBE_API_BURST:
+		a->kube_burst = (int)strtol(arg, &end, 10);
+		if (*end || a->kube_burst <= 0) {
+			fprintf(stderr, "ferry agent: bad --kube-api-burst \"%s\"\n", arg);
+			return 2;
+		}
+		break;
+	case AF_HEALTHZ_BIND_ADDRESS:
+		a->healthz_bind = arg;
+		break;
+	case AF_METRICS_BIND_ADDRESS:
+		a->metrics_bind = arg;
+		break;
+	case AF_SYNC_PERIOD:
+	case AF_MIN_SYNC_PERIOD:
+		if (parse_duration_ms(arg, id == AF_SYNC_PERIOD ? &a->popts.sync_period_ms :
+				      &a->popts.min_sync_period_ms) < 0) {
+			fprintf(stderr, "ferry agent: bad duration \"%s\" (like 30s, 1m0s, 250ms)\n", arg);
+			return 2;
+		}
+		break;
+	case AF_NODEPORT_ADDRESSES:
+		/* strtok writes into argv's own string */
+		if ((n = split_list((char *)arg, a->nodeport_addresses, 8)) < 0) {
+			fprintf(stderr, "ferry agent: at most 8 --nodeport-addresses\n");
+			return 2;
+		}
+		a->popts.cfg.nodeport_addresses = a->nodeport_addresses;
+		a->popts.cfg.n_nodeport_addresses = n;
+		break;
+	case AF_CLUSTER_CIDR:
+		if ((n = split_list((char *)arg, a->cluster_cidrs, 4)) < 0) {
+			fprintf(stderr, "ferry agent: at most 4 --cluster-cidr\n");
+			return 2;
+		}
+		a->popts.cfg.cluster_cidrs = a->cluster_cidrs;
+		a->popts.cfg.n_cluster_cidrs = n;
+		break;
+	case AF_MASQUERADE_ALL:
+		a->popts.cfg.masquerade_all = true;
+		break;
+	case AF_CONFIG:
+		a->config_path = arg;
+		break;
+	case AF_CLEANUP_KUBE_PROXY:
+	case AF_LB_ALLOCATOR:
+	case AF_L2:
+	case AF_BGP: {
+		bool off = !strcmp(arg, "false");
+
+		if (strcmp(arg, "true") && !off) {
+			fprintf(stderr, "ferry agent: --%s takes true or false\n", agent_flags[id].name);
+			return 2;
+		}
+		if (id == AF_CLEANUP_KUBE_PROXY)
+			a->popts.keep_kube_proxy = off;
+		else if (id == AF_LB_ALLOCATOR)
+			a->lbopts.disabled = off;
+		else if (id == AF_L2)
+			a->l2_off = off;
+		else
+			a->bgpopts.disabled = off;
+		break;
+	}
+	case AF_LB_CLASS: a->lbopts.lb_class = arg; break;
+	case AF_LB_CONFIG_NAMESPACE: a->lbopts.config_namespace = arg; break;
+	case AF_LB_CONFIG_NAME: a->lbopts.config_name = arg; break;
+	case AF_LB_LEASE_NAMESPACE: a->lbopts.lease_namespace = arg; break;
+	case AF_LB_LEASE_NAME: a->lbopts.lease_name = arg; break;
+	case AF_LB_LEASE_DURATION:
+	case AF_LB_RENEW_DEADLINE:
+	case AF_LB_RETRY_PERIOD:
+		if (parse_duration_ms(arg, &ms) < 0 || ms == 0 || ms > 3600000) {
+			fprintf(stderr, "ferry agent: bad duration \"%s\" (like 15s)\n", arg);
+			return 2;
+		}
+		if (id == AF_LB_LEASE_DURATION)
+			a->lbopts.lease_duration_s = (int)((ms + 999) / 1000);
+		else if (id == AF_LB_RENEW_DEADLINE)
+			a->lbopts.renew_deadline_ms = (int)ms;
+		else
+			a->lbopts.retry_ms = (int)ms;
+		break;
+	case AF_L2_KEY_FILE: a->l2opts.key_file = arg; break;
+	case AF_L2_INTERFACES:
+		if ((n = split_list((char *)arg, a->l2opts.interfaces, L2_MAX_IFACE_FLAGS)) < 0) {
+			fprintf(stderr, "ferry agent: at most %d --l2-interfaces\n", L2_MAX_IFACE_FLAGS);
+			return 2;
+		}
+		a->l2opts.n_interfaces = (size_t)n;
+		break;
+	case AF_L2_BEAT_INTERVAL:
+		if (parse_duration_ms(arg, &ms) < 0 || ms < 20 || ms > 10000) {
+			fprintf(stderr, "ferry agent: --l2-beat-interval between 20ms and 10s\n");
+			return 2;
+		}
+		a->l2opts.interval_ms = (uint32_t)ms;
+		break;
+	default:
+		/* a flag in the table with no case here */
+		fprintf(stderr, "ferry agent: --%s is not handled\n",
+			id >= 0 && id < AF_COUNT ? agent_flags[id].name : "?");
+		return 2;
+	}
+	return 0;
 }
 
 int cmd_agent(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "v", required_argument, NULL, 'v' },
-		{ "node-name", required_argument, NULL, 'n' },
-		{ "hostname-override", required_argument, NULL, 'n' },
-		{ "kubeconfig", required_argument, NULL, 'k' },
-		{ "master", required_argument, NULL, 'm' },
-		{ "kube-api-qps", required_argument, NULL, 'q' },
-		{ "kube-api-burst", required_argument, NULL, 'b' },
-		{ "healthz-bind-address", required_argument, NULL, 'z' },
-		{ "metrics-bind-address", required_argument, NULL, 'P' },
-		{ "sync-period", required_argument, NULL, 'S' },
-		{ "min-sync-period", required_argument, NULL, 'M' },
-		{ "nodeport-addresses", required_argument, NULL, 'N' },
-		{ "cluster-cidr", required_argument, NULL, 'C' },
-		{ "masquerade-all", no_argument, NULL, 'A' },
-		{ "config", required_argument, NULL, 'F' },
-		{ "cleanup-kube-proxy", required_argument, NULL, 900 },
-		{ "lb-allocator", required_argument, NULL, 1000 },
-		{ "lb-class", required_argument, NULL, 1001 },
-		{ "lb-config-namespace", required_argument, NULL, 1002 },
-		{ "lb-config-name", required_argument, NULL, 1003 },
-		{ "lb-lease-namespace", required_argument, NULL, 1004 },
-		{ "lb-lease-name", required_argument, NULL, 1005 },
-		{ "lb-lease-duration", required_argument, NULL, 1006 },
-		{ "lb-renew-deadline", required_argument, NULL, 1007 },
-		{ "lb-retry-period", required_argument, NULL, 1008 },
-		{ "l2", required_argument, NULL, 1100 },
-		{ "l2-key-file", required_argument, NULL, 1101 },
-		{ "l2-interfaces", required_argument, NULL, 1102 },
-		{ "l2-beat-interval", required_argument, NULL, 1103 },
-		{ "bgp", required_argument, NULL, 1200 },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	struct agent a = { .healthz_bind = "0.0.0.0:10256", .metrics_bind = "127.0.0.1:10249",
-			   .kube_qps = 50, .kube_burst = 100,
-			   .popts = { .sync_period_ms = 30000, .min_sync_period_ms = 1000 },
-			   .lbopts = { .lb_class = LB_DEFAULT_CLASS, .config_namespace = "metallb-system",
-				       .config_name = "config", .lease_namespace = "ferry-system",
-				       .lease_name = "ferry-lb-allocator", .lease_duration_s = 15,
-				       .renew_deadline_ms = 10000, .retry_ms = 2000 } };
-	uint64_t ms;
-	int n;
-	const char *config_path = NULL;
+	struct option opts[AF_COUNT + 1];
+	char shortopts[16];
+	struct agent a = { 0 };
 	uint32_t flags_set = 0;		/* KPC_* bits given on the command line */
 	struct kp_config kc = { 0 };
-	char *end;
 	char host[256] = "";
-	bool l2_off = false;
-	int c, v;
+	int c, id, rc;
 
-	while ((c = getopt_long(argc, argv, "v:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'v':
-			if ((v = parse_verbosity(optarg)) < 0) {
-				fprintf(stderr, "ferry agent: bad verbosity \"%s\"\n", optarg);
-				return 2;
-			}
-			log_set_verbosity(v);
-			break;
-		case 'n':
-			a.node_name = optarg;
-			flags_set |= KPC_HOSTNAME_OVERRIDE;
-			break;
-		case 'k':
-			a.kubeconfig = optarg;
-			flags_set |= KPC_KUBECONFIG;
-			break;
-		case 'm':
-			a.master = optarg;
-			break;
-		case 'q':
-			a.kube_qps = strtod(optarg, &end);
-			if (*end || a.kube_qps <= 0) {
-				fprintf(stderr, "ferry agent: bad --kube-api-qps \"%s\"\n", optarg);
-				return 2;
-			}
-			break;
-		case 'b':
-			a.kube_burst = (int)strtol(optarg, &end, 10);
-			if (*end || a.kube_burst <= 0) {
-				fprintf(stderr, "ferry agent: bad --kube-api-burst \"%s\"\n", optarg);
-				return 2;
-			}
-			break;
-		case 'z':
-			a.healthz_bind = optarg;
-			flags_set |= KPC_HEALTHZ_BIND_ADDRESS;
-			break;
-		case 'P':
-			a.metrics_bind = optarg;
-			flags_set |= KPC_METRICS_BIND_ADDRESS;
-			break;
-		case 'S':
-		case 'M':
-			if (parse_duration_ms(optarg, c == 'S' ? &a.popts.sync_period_ms :
-					      &a.popts.min_sync_period_ms) < 0) {
-				fprintf(stderr, "ferry agent: bad duration \"%s\" (like 30s, 1m0s, 250ms)\n", optarg);
-				return 2;
-			}
-			flags_set |= c == 'S' ? KPC_SYNC_PERIOD : KPC_MIN_SYNC_PERIOD;
-			break;
-		case 'N':
-			if ((n = split_list(optarg, a.nodeport_addresses, 8)) < 0) {
-				fprintf(stderr, "ferry agent: at most 8 --nodeport-addresses\n");
-				return 2;
-			}
-			a.popts.cfg.nodeport_addresses = a.nodeport_addresses;
-			a.popts.cfg.n_nodeport_addresses = n;
-			flags_set |= KPC_NODE_PORT_ADDRESSES;
-			break;
-		case 'C':
-			if ((n = split_list(optarg, a.cluster_cidrs, 4)) < 0) {
-				fprintf(stderr, "ferry agent: at most 4 --cluster-cidr\n");
-				return 2;
-			}
-			a.popts.cfg.cluster_cidrs = a.cluster_cidrs;
-			a.popts.cfg.n_cluster_cidrs = n;
-			flags_set |= KPC_CLUSTER_CIDR;
-			break;
-		case 900:
-			if (strcmp(optarg, "true") && strcmp(optarg, "false")) {
-				fprintf(stderr, "ferry agent: --cleanup-kube-proxy takes true or false\n");
-				return 2;
-			}
-			a.popts.keep_kube_proxy = !strcmp(optarg, "false");
-			break;
-		case 'A':
-			a.popts.cfg.masquerade_all = true;
-			flags_set |= KPC_MASQUERADE_ALL;
-			break;
-		case 1000:
-			if (strcmp(optarg, "true") && strcmp(optarg, "false")) {
-				fprintf(stderr, "ferry agent: --lb-allocator takes true or false\n");
-				return 2;
-			}
-			a.lbopts.disabled = !strcmp(optarg, "false");
-			break;
-		case 1001: a.lbopts.lb_class = optarg; break;
-		case 1002: a.lbopts.config_namespace = optarg; break;
-		case 1003: a.lbopts.config_name = optarg; break;
-		case 1004: a.lbopts.lease_namespace = optarg; break;
-		case 1005: a.lbopts.lease_name = optarg; break;
-		case 1006:
-		case 1007:
-		case 1008:
-			if (parse_duration_ms(optarg, &ms) < 0 || ms == 0 || ms > 3600000) {
-				fprintf(stderr, "ferry agent: bad duration \"%s\" (like 15s)\n", optarg);
-				return 2;
-			}
-			if (c == 1006)
-				a.lbopts.lease_duration_s = (int)((ms + 999) / 1000);
-			else if (c == 1007)
-				a.lbopts.renew_deadline_ms = (int)ms;
-			else
-				a.lbopts.retry_ms = (int)ms;
-			break;
-		case 1100:
-			if (strcmp(optarg, "true") && strcmp(optarg, "false")) {
-				fprintf(stderr, "ferry agent: --l2 takes true or false\n");
-				return 2;
-			}
-			l2_off = !strcmp(optarg, "false");
-			break;
-		case 1101: a.l2opts.key_file = optarg; break;
-		case 1102:
-			if ((n = split_list(optarg, a.l2opts.interfaces, L2_MAX_IFACE_FLAGS)) < 0) {
-				fprintf(stderr, "ferry agent: at most %d --l2-interfaces\n", L2_MAX_IFACE_FLAGS);
-				return 2;
-			}
-			a.l2opts.n_interfaces = (size_t)n;
-			break;
-		case 1103:
-			if (parse_duration_ms(optarg, &ms) < 0 || ms < 20 || ms > 10000) {
-				fprintf(stderr, "ferry agent: --l2-beat-interval between 20ms and 10s\n");
-				return 2;
-			}
-			a.l2opts.interval_ms = (uint32_t)ms;
-			break;
-		case 1200:
-			if (strcmp(optarg, "true") && strcmp(optarg, "false")) {
-				fprintf(stderr, "ferry agent: --bgp takes true or false\n");
-				return 2;
-			}
-			a.bgpopts.disabled = !strcmp(optarg, "false");
-			break;
-		case 'F':
-			config_path = optarg;
-			break;
-		case 'h':
-			usage(stdout);
+	if (agent_flags_getopt(opts, shortopts, sizeof(shortopts)) < 0) {
+		fprintf(stderr, "ferry agent: broken flag table\n");
+		return 1;
+	}
+	/* the defaults the table shows are the ones that apply */
+	for (id = 0; id < AF_COUNT; id++)
+		if (agent_flags[id].def && set_flag(&a, id, agent_flags[id].def))
+			return 1;
+	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+		if ((id = agent_flags_id(c)) == AF_HELP) {
+			agent_flags_usage(stdout);
 			return 0;
-		default:
-			usage(stderr);
+		}
+		if (id < 0) {
+			agent_flags_usage(stderr);
 			return 2;
 		}
+		if ((rc = set_flag(&a, id, optarg)))
+			return rc;
+		flags_set |= agent_flags[id].kpc;
 	}
-	if (config_path && apply_config(&a, config_path, flags_set, &kc) < 0)
+	if (a.config_path && apply_config(&a, a.config_path, flags_set, &kc) < 0)
 		return 2;
 	/* fencing needs the deadline well inside what the others wait */
 	if (a.lbopts.renew_deadline_ms >= a.lbopts.lease_duration_s * 1000 ||
@@ -701,7 +654,7 @@ int cmd_agent(int argc, char **argv)
 	a.l2opts.lb_class = a.lbopts.lb_class;
 	a.l2opts.config_namespace = a.lbopts.config_namespace;
 	a.l2opts.config_name = a.lbopts.config_name;
-	a.l2opts.disabled = l2_off || !a.l2opts.key_file;
+	a.l2opts.disabled = a.l2_off || !a.l2opts.key_file;
 	a.bgpopts.lb_class = a.lbopts.lb_class;
 	a.bgpopts.config_namespace = a.lbopts.config_namespace;
 	a.bgpopts.config_name = a.lbopts.config_name;
@@ -715,7 +668,7 @@ int cmd_agent(int argc, char **argv)
 	loop_signal(a.loop, SIGINT, on_stop_signal, &a);
 	log_info("agent", "started", "version=%s node=%s pid=%d", FERRY_VERSION,
 		 log_q(a.node_name), (int)getpid());
-	if (l2_off)
+	if (a.l2_off)
 		log_info("agent", "layer-2 announcement off (--l2=false)", "");
 	else if (!a.l2opts.key_file)
 		log_info("agent", "layer-2 announcement off: no --l2-key-file (the heartbeat between "
@@ -734,7 +687,7 @@ int cmd_agent(int argc, char **argv)
 		kp_config_free(&kc);
 		return 1;
 	}
-	int rc = loop_run(a.loop);
+	rc = loop_run(a.loop);
 	kube_stop(&a);
 	loop_free(a.loop);
 	kp_config_free(&kc);

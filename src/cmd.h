@@ -11,6 +11,7 @@ struct command {
 
 int cmd_agent(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_reference(int argc, char **argv);
 
 /* Shared by the handlers: parse "-v N" / "--v=N" style verbosity. */
 int parse_verbosity(const char *s);
