@@ -66,3 +66,57 @@ def test_seed_walkthrough(cluster, mode):
         assert all(b.startswith(HELLO) for b in bodies.values()), bodies
     finally:
         s.reset()
+
+
+def dashboard_series():
+    """The metric names manifests/monitoring/grafana-dashboard.json queries."""
+    import json
+    import os
+    import re
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "manifests", "monitoring", "grafana-dashboard.json")) as f:
+        text = f.read()
+    exprs = re.findall(r'"expr": "((?:[^"\\]|\\.)*)"', text)
+    assert len(exprs) >= 20
+    names = set()
+    for e in exprs:
+        e = re.sub(r'\{[^}]*\}', "", e.replace('\\"', '"'))     # label matchers
+        e = re.sub(r'\[[^\]]*\]', "", e)                          # ranges
+        e = re.sub(r'\b(by|without)\s*\([^)]*\)', "", e)          # grouping labels
+        for w in re.findall(r'[a-zA-Z_:][a-zA-Z0-9_:]*(?!\s*\()', e):
+            if re.match(r'(ferry|kubeproxy|metallb|process)_', w):
+                names.add(w)
+    return names
+
+
+def test_dashboard_queries_only_metrics_ferry_exports(cluster):
+    """Every series the Grafana dashboard queries is on some node's /metrics
+    while every part runs: the proxy, the allocator, layer 2 and BGP."""
+    c = cluster
+    c.apply(walkthrough.configmap("bgp").replace(
+        "    address-pools:\n",
+        "    address-pools:\n    - name: l2-space\n      protocol: layer2\n      addresses:\n"
+        "      - 192.0.2.200-192.0.2.210\n"))
+    c.apply(walkthrough.seed.myapp("ClusterIP"))
+    c.apply(walkthrough.lb_service("dash-bgp", annotations={"metallb.universe.tf/address-pool": "my-ip-space"}))
+    c.apply(walkthrough.lb_service("dash-l2", annotations={"metallb.universe.tf/address-pool": "l2-space"}))
+    try:
+        want = dashboard_series()
+
+        def exported():
+            have = set()
+            for node in ("node1", "node2"):
+                out = c.exec(node, "curl", "-s", "-m", "3", "http://127.0.0.1:10249/metrics",
+                             check=False).stdout
+                have |= {line.split("{")[0].split()[0] for line in out.splitlines()
+                         if line and not line.startswith("#")}
+            return have
+        # sessions and announcements take a moment: wait for the last to come
+        try:
+            c.wait(lambda: want <= exported(), 60, "every dashboard metric exported")
+        except AssertionError:
+            assert sorted(want - exported()) == [], "queried by the dashboard, exported by no node"
+    finally:
+        c.kubectl("delete", "service", "dash-bgp", "dash-l2", "myapp-svc", "--ignore-not-found")
+        c.kubectl("delete", "deployment", "myapp", "--ignore-not-found")
+        c.kubectl("-n", "metallb-system", "delete", "configmap", "config", "--ignore-not-found")
