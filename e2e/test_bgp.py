@@ -280,12 +280,6 @@ def test_graceful_restart_keeps_the_route(cluster):
     c.wait(lambda: "node1" not in bird_next_hops(c, ip), 5, "node1's path withdrawn (Cease)")
     c.run("agent", "start", "node1")
     c.wait(lambda: bird_next_hops(c, ip) == every, 30, "node1 back")
-    # MetalLB v0.15.2's BGPPeer schema says format int32 with maximum
-    # 2^32-1 for the ASNs, which this apiserver refuses for every object:
-    # drop the maximum (the test's ASNs are small)
-    fix = [{"op": "remove", "path": "/spec/versions/%d/schema/openAPIV3Schema/properties/spec/"
-            "properties/%s/maximum" % (v, f)} for v in (0, 1) for f in ("myASN", "peerASN")]
-    c.kubectl("patch", "crd", "bgppeers.metallb.io", "--type=json", "-p", json.dumps(fix))
     c.kubectl("delete", "configmap", "-n", "metallb-system", "config")
     c.apply(CRDS)
 
@@ -311,3 +305,142 @@ def test_graceful_restart_keeps_the_route(cluster):
     assert bird_next_hops(c, ip) == every
     out = birdc(c, "show", "protocols", "node1")
     assert "Established" in out, out
+
+
+# ---------------------------------------------------------------- the router changes
+
+def established(c, node):
+    return bool(re.search(r"BGP state:\s+Established", birdc(c, "show", "protocols", "all", node)))
+
+
+def stays_down(c, seconds=6):
+    """No node's session comes up for `seconds`."""
+    end = time.time() + seconds
+    while time.time() < end:
+        up = [n for n in ("node1", "node2", "node3") if established(c, n)]
+        assert not up, "sessions up: %s" % up
+        time.sleep(0.5)
+
+
+def router_configure(c, text=None):
+    if text is None:
+        c.run("router", "configure", "--default")
+    else:
+        c.run("router", "configure", input=text)
+
+
+def use_crs(c):
+    """The configuration as metallb.io resources (as the graceful-restart
+    test leaves it; each test below can run alone)."""
+    c.kubectl("delete", "configmap", "-n", "metallb-system", "config", "--ignore-not-found")
+    c.apply(CRDS)
+
+
+def peer_patch(c, spec):
+    c.kubectl("-n", "metallb-system", "patch", "bgppeer", "router", "--type=merge",
+              "-p", json.dumps({"spec": spec}))
+
+
+def test_bird_restart_is_survived(cluster):
+    """The router reboots (BIRD killed and started): every agent connects
+    again and announces again; remote reaches the Service again."""
+    c = cluster
+    every = set(NODE_IPS.values())
+    ip = lb_service(c, "bgp-reboot", "myapp")
+    try:
+        c.wait(lambda: bird_next_hops(c, ip) == every, 30, "a path from every node")
+        c.run("router", "restart")
+        c.wait(lambda: bird_next_hops(c, ip) == every, 60, "every path back after BIRD's restart")
+        c.wait(lambda: kernel_next_hops(c, ip) == every, 15, "the multipath route back in the kernel")
+        assert c.curl("remote", "http://%s/" % ip).startswith("Hello MyApp")
+    finally:
+        c.kubectl("delete", "service", "bgp-reboot", "--ignore-not-found")
+
+
+def test_md5_right_missing_and_wrong(cluster):
+    """TCP MD5 (RFC 2385): the router asks for a key; without one, or with
+    a wrong one, no session comes up; with the right one every session
+    does and the routes come back."""
+    c = cluster
+    use_crs(c)
+    every = set(NODE_IPS.values())
+    ip = lb_service(c, "bgp-md5", "myapp")
+    conf = c.run("router", "conf").stdout
+    try:
+        router_configure(c, conf.replace("  hold time 9;", '  password "e2e-md5";\n  hold time 9;', 1))
+        c.wait(lambda: not any(established(c, n) for n in ("node1", "node2", "node3")), 30,
+               "sessions dropped once the router wants a key")
+        stays_down(c)                                   # missing on ferry's side
+        peer_patch(c, {"password": "e2e-md5"})         # right
+        c.wait(lambda: bird_next_hops(c, ip) == every, 60, "every session up with the key")
+        peer_patch(c, {"password": "wrong-key"})        # wrong
+        c.wait(lambda: not any(established(c, n) for n in ("node1", "node2", "node3")), 30,
+               "sessions dropped with a wrong key")
+        stays_down(c)
+    finally:
+        router_configure(c)
+        c.kubectl("-n", "metallb-system", "patch", "bgppeer", "router", "--type=json",
+                  "-p", '[{"op": "remove", "path": "/spec/password"}]', check=False)
+        c.wait(lambda: bird_next_hops(c, ip) == every, 60, "every session back without a key")
+        c.kubectl("delete", "service", "bgp-md5", "--ignore-not-found")
+
+
+def test_ibgp_local_pref(cluster):
+    """iBGP (BIRD ignores LOCAL_PREF from eBGP peers): the nodes in the
+    router's AS, the advertisement's localPref on every path."""
+    c = cluster
+    use_crs(c)
+    every = set(NODE_IPS.values())
+    conf = c.run("router", "conf").stdout
+    ibgp = re.sub(r"as 64513;", "as 64512;", conf)
+    # iBGP next hops are on the LAN: resolve them directly, not through an IGP
+    # (and the nodes share the LAN: iBGP is multihop to BIRD unless told)
+    ibgp = ibgp.replace("import all; export none;", "import all; export none; gateway direct;")
+    ibgp = ibgp.replace("  hold time 9;", "  direct;\n  hold time 9;", 1)
+    ip = lb_service(c, "bgp-ibgp", "myapp")
+    try:
+        c.kubectl("-n", "metallb-system", "patch", "bgpadvertisement", "bgp-adv", "--type=merge",
+                  "-p", json.dumps({"spec": {"localPref": 150}}))
+        peer_patch(c, {"myASN": 64512})
+        router_configure(c, ibgp)
+
+        def local_pref():
+            out = birdc(c, "show", "route", host(ip), "all")
+            return bird_next_hops(c, ip) == every and out.count("BGP.local_pref: 150") == len(every)
+        c.wait(local_pref, 60, "three iBGP paths with local_pref 150")
+        # learnt from the router's own AS: an empty AS_PATH
+        assert re.search(r"BGP.as_path:\s*$", birdc(c, "show", "route", host(ip), "all"), re.M)
+    finally:
+        router_configure(c)
+        peer_patch(c, {"myASN": 64513})
+        c.kubectl("-n", "metallb-system", "patch", "bgpadvertisement", "bgp-adv", "--type=json",
+                  "-p", '[{"op": "remove", "path": "/spec/localPref"}]', check=False)
+        c.wait(lambda: bird_next_hops(c, ip) == every, 60, "eBGP paths back")
+        c.kubectl("delete", "service", "bgp-ibgp", "--ignore-not-found")
+
+
+def test_flows_spread_over_the_nodes(cluster):
+    """With the router hashing flows on ports as well (as routers do), new
+    connections from remote enter through different nodes; with the
+    Cluster policy each pod sees the entry node's address, which names it."""
+    c = cluster
+    every = set(NODE_IPS.values())
+    ip = lb_service(c, "bgp-spread", "myapp")
+    c.exec("router", "sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=1")
+    try:
+        c.wait(lambda: kernel_next_hops(c, ip) == every, 30, "three next hops in the kernel")
+        # a node's LAN address, or its pod gateway (.1 of its podCIDR) when
+        # the pod runs on the entry node
+        names = dict(NODE_IPS)
+        for n in c.kjson("get", "nodes")["items"]:
+            names[n["spec"]["podCIDR"].rsplit(".", 1)[0] + ".1"] = n["metadata"]["name"]
+        entry = []
+        for _ in range(30):
+            src = c.curl("remote", "http://%s/clientip" % ip)
+            assert src in names, (src, names)
+            entry.append(names[src])
+        print("entry nodes over 30 connections:", {n: entry.count(n) for n in sorted(set(entry))})
+        assert len(set(entry)) >= 2, entry
+    finally:
+        c.exec("router", "sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=0")
+        c.kubectl("delete", "service", "bgp-spread", "--ignore-not-found")

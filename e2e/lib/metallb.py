@@ -36,6 +36,21 @@ def load_docs(path):
         return [d for d in yaml.safe_load_all(f) if d]
 
 
+def int32_max(schema):
+    """MetalLB v0.15.2's BGPPeer gives its ASN fields `format: int32` with
+    `maximum: 4294967295`; this apiserver rejects every object against such
+    a schema (the bound does not fit the format). Drop a maximum that its
+    int32 format cannot hold, everywhere in the schema."""
+    if isinstance(schema, dict):
+        if schema.get("format") == "int32" and schema.get("maximum", 0) > 2**31 - 1:
+            del schema["maximum"]
+        for v in schema.values():
+            int32_max(v)
+    elif isinstance(schema, list):
+        for v in schema:
+            int32_max(v)
+
+
 def crds(cache):
     """The release's CRDs, ready for an apiserver that cannot reach a webhook:
     any conversion webhook goes (strategy None: the apiserver only rewrites
@@ -50,6 +65,8 @@ def crds(cache):
                 spec["conversion"] = {"strategy": "None"}
             if sum(1 for v in spec["versions"] if v.get("storage")) != 1:
                 raise ValueError("%s: not exactly one storage version" % d["metadata"]["name"])
+            for v in spec["versions"]:
+                int32_max(v.get("schema", {}).get("openAPIV3Schema", {}))
             out.append(d)
     if not out:
         raise ValueError("no CRDs in %s/crd" % cache)
