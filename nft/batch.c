@@ -36,15 +36,46 @@ static int note(struct nbatch *bt, const char *what)
 	return 0;
 }
 
+/* Big pages: a cold sync of 30,000 Services is tens of MiB. A message
+ * is written whole past a page's end, so the overrun must hold the
+ * biggest one (element messages stay under 64 KiB, see elems.c). */
+#define PAGE_SIZE_B (1u << 20)
+#define PAGE_OVERRUN_B (1u << 17)
+
+/* libnftnl's pages come from malloc and libmnl (1.0.4, Debian 12) writes no
+ * attribute padding (mnl_attr_put: "ferry\0" is 6 bytes, 2 left as they
+ * were), so heap garbage went to the kernel with each batch (valgrind:
+ * "sendmsg(msg.msg_iov[0]) points to uninitialised byte(s)"). The bytes
+ * ahead of the write position are zeroed before each message, an overrun's
+ * worth (the most one message takes) and more at a time, so a small sync
+ * zeroes 256 KiB, not the whole page: called after nftnl_batch_alloc and
+ * after every nftnl_batch_update, which may start a page (with the message
+ * that overran the last one already copied in). */
+static void zero_ahead(struct nbatch *bt)
+{
+	char *cur = nftnl_batch_buffer(bt->b);
+	size_t used = (size_t)nftnl_batch_buffer_len(bt->b), to;
+
+	if (cur - used != bt->page) {
+		bt->page = cur - used;
+		bt->zeroed = used;
+	}
+	if (bt->zeroed >= used + PAGE_OVERRUN_B)
+		return;
+	to = used + 2 * PAGE_OVERRUN_B;
+	if (to > PAGE_SIZE_B + PAGE_OVERRUN_B)
+		to = PAGE_SIZE_B + PAGE_OVERRUN_B;
+	memset(bt->page + bt->zeroed, 0, to - bt->zeroed);
+	bt->zeroed = to;
+}
+
 int nbatch_init(struct nbatch *bt, uint32_t seq, uint32_t genid, bool use_genid)
 {
 	memset(bt, 0, sizeof(*bt));
-	/* Big pages: a cold sync of 30,000 Services is tens of MiB. A message
-	 * is written whole past a page's end, so the overrun must hold the
-	 * biggest one (element messages stay under 64 KiB, see elems.c). */
-	bt->b = nftnl_batch_alloc(1 << 20, 1 << 17);
+	bt->b = nftnl_batch_alloc(PAGE_SIZE_B, PAGE_OVERRUN_B);
 	if (!bt->b)
 		return -ENOMEM;
+	zero_ahead(bt);
 	bt->seq0 = bt->seq = seq;
 	if (note(bt, "batch begin")) {
 		nbatch_free(bt);
@@ -56,6 +87,7 @@ int nbatch_init(struct nbatch *bt, uint32_t seq, uint32_t genid, bool use_genid)
 	if (use_genid)
 		mnl_attr_put_u32(nlh, NFNL_BATCH_GENID, htonl(genid));
 	nftnl_batch_update(bt->b);
+	zero_ahead(bt);
 	return 0;
 }
 
@@ -95,6 +127,7 @@ int nbatch_put(struct nbatch *bt, uint16_t type, int family, uint16_t flags,
 	case NOBJ_ELEMS: nftnl_set_elems_nlmsg_build_payload(nlh, (struct nftnl_set *)obj); break;
 	}
 	nftnl_batch_update(bt->b);
+	zero_ahead(bt);
 	return 0;
 }
 

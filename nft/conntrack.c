@@ -326,9 +326,13 @@ static int delete_hits(struct mnl_socket *nl, int family, const struct dump *d, 
 static int clean_family(struct mnl_socket *nl, int family, uint8_t proto,
 			bool (*want)(void *ctx, int family, const struct entry *e), void *ctx, uint32_t *seq)
 {
-	/* dumps come in skbs of up to 32 KiB; a smaller read truncates them */
+	/* dumps come in skbs of up to 32 KiB; a smaller read truncates them.
+	 * Zeroed: libmnl (1.0.4) leaves attribute padding unwritten, and the
+	 * requests built here went out with heap bytes in it (valgrind:
+	 * "socketcall.sendto(msg) points to uninitialised byte(s)", the byte
+	 * after CTA_PROTO_NUM's u8) */
 	enum { BUF = 65536 };
-	char *buf = malloc(BUF);
+	char *buf = calloc(1, BUF);
 	struct dump d = { .family = family, .want = want, .ctx = ctx };
 	unsigned int portid = mnl_socket_get_portid(nl);
 	uint32_t s = ++*seq;

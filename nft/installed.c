@@ -225,7 +225,8 @@ bool tables_intact(struct nft_sync *s)
 	bool ok = counts != NULL;
 
 	for (int fam = 0; fam < RFAM_N && ok; fam++) {
-		char buf[1024];
+		/* zeroed: libmnl (1.0.4) leaves attribute padding unwritten */
+		char buf[1024] = { 0 };
 		struct nftnl_rule *r = nftnl_rule_alloc();
 		if (!r || nftnl_rule_set_str(r, NFTNL_RULE_TABLE, TABLE) < 0) {
 			if (r)	/* libnftnl's free functions do not take NULL */

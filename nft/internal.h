@@ -52,6 +52,8 @@ struct nbatch {
 	uint32_t seq0, seq;	/* first and next sequence number */
 	VEC(const char *) what;	/* per message: the Service key or object */
 	VEC(char *) owned;	/* copies of names noted in `what` */
+	char *page;		/* the page being written and how far it */
+	size_t zeroed;		/* is zeroed (zero_ahead) */
 };
 
 /* The kinds of libnftnl object nbatch_put can write. */

@@ -96,7 +96,8 @@ struct plan {
 static int dump(struct mnl_socket *nl, uint32_t *seq, uint16_t type, uint16_t family,
 		int (*payload)(struct nlmsghdr *, void *), void *parg, mnl_cb_t cb, void *data)
 {
-	char buf[1024];
+	/* zeroed: libmnl (1.0.4) leaves attribute padding unwritten */
+	char buf[1024] = { 0 };
 	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, type, family, NLM_F_DUMP, ++*seq);
 
 	if (payload && payload(nlh, parg))

@@ -9,7 +9,8 @@ step() { printf '\n==> %s\n' "$*"; }
 PKGS=(build-essential cmake ninja-build pkg-config git curl ca-certificates openssl
       libnftnl-dev libmnl-dev libcurl4-openssl-dev libjson-c-dev libyaml-dev
       nftables conntrack iproute2 iputils-ping arping ndisc6 bird2 socat tcpdump
-      python3 python3-pytest python3-yaml procps psmisc wrk iptables clang libclang-rt-14-dev gobgpd)
+      python3 python3-pytest python3-yaml procps psmisc wrk iptables clang libclang-rt-14-dev gobgpd
+      valgrind)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -485,7 +485,7 @@ static int sync_some(struct proxier *p, struct proxy_input *in)
 	/* `want` moves into `applied`, keeping a view of it for conntrack */
 	struct fstate cur = { .node = p->applied.node };
 	struct fsvc *cur_v = calloc(p->want.n_svcs + 1, sizeof(*cur_v));
-	if (cur_v)
+	if (cur_v && p->want.n_svcs)	/* none: svcs is NULL, not for memcpy */
 		memcpy(cur_v, p->want.svcs, p->want.n_svcs * sizeof(*cur_v));
 	cur.svcs = cur_v;
 	cur.n_svcs = cur_v ? p->want.n_svcs : 0;

@@ -6,6 +6,9 @@ Serves paged lists and chunked watch streams of Services over HTTP/1.1 on
 127.0.0.1, and takes commands from the test on POST /control:
   {"op": "put", "object": {...}}          add or modify, emit an event
   {"op": "delete", "name": N}             delete, emit an event
+    (put/delete take an optional "path": the object's collection, which they
+    also serve; such an object shows only there, one without in every served
+    collection, and a merge PATCH of its /status applies to it and emits an event)
   {"op": "quiet_put"|"quiet_delete", ...} change state, emit nothing (a missed event)
   {"op": "compact"}                       forget history: watches get ERROR 410
   {"op": "cut"}                           close every watch mid-event
@@ -36,7 +39,7 @@ lock = threading.Condition()
 state = {"rv": 1000, "compacted": 0, "objects": {}, "log": [], "cut": 0,
          "fail_lists": 0, "gone_watches": 0, "lists": 0, "watches": 0, "raw": [], "bookmarks": 0,
          "gen": 0, "store": {}, "writes": [], "conflicts": 0, "requests": [],
-         "serve": {"/api/v1/services"}, "forbid": set()}
+         "serve": {"/api/v1/services"}, "forbid": set(), "colls": {}}
 
 
 def collection(path):
@@ -51,9 +54,20 @@ def collection(path):
     return None
 
 
-def selects(o, ns, name):
+def base_collection(path):
+    """The cluster-wide form of a served collection path (the path itself when not namespaced)."""
+    parts = path.split("/")
+    if "namespaces" in parts:
+        i = parts.index("namespaces")
+        if i + 3 == len(parts):
+            return "/".join(parts[:i] + parts[i + 2:])
+    return path
+
+
+def selects(o, ns, name, coll=None, want=None):
     md = o.get("metadata", {})
-    return (not ns or md.get("namespace") == ns) and (not name or md.get("name") == name)
+    return (not ns or md.get("namespace") == ns) and (not name or md.get("name") == name) and \
+        (coll is None or coll == want)
 
 
 def merge(dst, patch):
@@ -96,30 +110,55 @@ def make_service(i):
                      "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]}}
 
 
-def key(o):
+def key(o, coll=None):
     md = o.get("metadata", {})
-    return "%s/%s" % (md.get("namespace", ""), md.get("name", ""))
+    k = "%s/%s" % (md.get("namespace", ""), md.get("name", ""))
+    return k if coll is None else coll + "|" + k
 
 
-def put(o, quiet=False):
+def put(o, quiet=False, coll=None):
     state["rv"] += 1
     o.setdefault("metadata", {})["resourceVersion"] = str(state["rv"])
-    k = key(o)
+    k = key(o, coll)
     typ = "MODIFIED" if k in state["objects"] else "ADDED"
     state["objects"][k] = o
+    state["colls"][k] = coll
+    if coll is not None:
+        state["serve"].add(coll)
     if not quiet:
-        state["log"].append((state["rv"], typ, o))
+        state["log"].append((state["rv"], typ, o, coll))
 
 
-def delete(k, quiet=False):
+def delete(k, quiet=False, coll=None):
+    if coll is not None:
+        k = coll + "|" + k
     o = state["objects"].pop(k, None)
     if o is None:
         return
+    state["colls"].pop(k, None)
     state["rv"] += 1
     o = json.loads(json.dumps(o))
     o["metadata"]["resourceVersion"] = str(state["rv"])
     if not quiet:
-        state["log"].append((state["rv"], "DELETED", o))
+        state["log"].append((state["rv"], "DELETED", o, coll))
+
+
+def status_patch(path, body):
+    """A merge PATCH of .../NAME/status of an object put with a path: applied, an event. None if no such object."""
+    if not path.endswith("/status") or not isinstance(body, dict):
+        return None
+    parts = path[:-len("/status")].split("/")
+    coll, name = base_collection("/".join(parts[:-1])), parts[-1]
+    ns = ""
+    if "namespaces" in parts:
+        ns = parts[parts.index("namespaces") + 1]
+    k = "%s|%s/%s" % (coll, ns, name)
+    if k not in state["objects"]:
+        return None
+    o = json.loads(json.dumps(state["objects"][k]))
+    merge(o, {"status": body.get("status", {})})
+    put(o, coll=coll)
+    return o
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -162,6 +201,10 @@ class Handler(BaseHTTPRequestHandler):
                 body.setdefault("metadata", {})["resourceVersion"] = str(state["rv"])
                 st[k] = body
                 return self.send_json(201, body)
+            if method == "PATCH" and self.headers.get("Content-Type", "") == "application/merge-patch+json":
+                o = status_patch(path, body)
+                if o is not None:
+                    return self.send_json(200, o)
             base = path[:-len("/status")] if path.endswith("/status") and path not in st else path
             if base not in st:
                 return self.status(404, "NotFound", "%s not found" % path)
@@ -212,9 +255,9 @@ class Handler(BaseHTTPRequestHandler):
         with lock:
             op = cmd.get("op")
             if op in ("put", "quiet_put"):
-                put(cmd["object"], quiet=op == "quiet_put")
+                put(cmd["object"], quiet=op == "quiet_put", coll=cmd.get("path"))
             elif op in ("delete", "quiet_delete"):
-                delete(cmd["name"], quiet=op == "quiet_delete")
+                delete(cmd["name"], quiet=op == "quiet_delete", coll=cmd.get("path"))
             elif op == "compact":
                 state["compacted"] = state["rv"]
                 state["log"] = []
@@ -262,6 +305,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send_json(200, state["writes"])
         with lock:
             ns = collection(u.path)
+            want = base_collection(u.path)
             forbidden = u.path in state["forbid"]
         if forbidden:
             return self.status(403, "Forbidden", 'cannot list resource at "%s" (injected)' % u.path)
@@ -270,13 +314,14 @@ class Handler(BaseHTTPRequestHandler):
         fs = q.get("fieldSelector", "")
         name = fs[len("metadata.name="):] if fs.startswith("metadata.name=") else ""
         if q.get("watch"):
-            return self.watch(q, ns, name)
+            return self.watch(q, ns, name, want)
         with lock:
             state["lists"] += 1
             if state["fail_lists"] > 0:
                 state["fail_lists"] -= 1
                 return self.status(500, "InternalError", "injected failure")
-            keys = sorted(k for k, o in state["objects"].items() if selects(o, ns, name))
+            keys = sorted(k for k, o in state["objects"].items()
+                          if selects(o, ns, name, state["colls"].get(k), want))
             start = int(q.get("continue", "0") or 0)
             limit = int(q.get("limit", "0") or 0) or len(keys)
             page = [state["objects"][k] for k in keys[start:start + limit]]
@@ -291,7 +336,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
-    def watch(self, q, ns="", name=""):
+    def watch(self, q, ns="", name="", want=None):
         rv = int(q.get("resourceVersion") or 0)
         with lock:
             state["watches"] += 1
@@ -325,7 +370,7 @@ class Handler(BaseHTTPRequestHandler):
                     evs = [e for e in state["log"] if e[0] > rv]
                     out = b""
                     for e in evs:
-                        if selects(e[2], ns, name):
+                        if selects(e[2], ns, name, e[3], want):
                             out += json.dumps({"type": e[1], "object": e[2]}).encode() + b"\n"
                         rv = e[0]
                     while state["bookmarks"] > bookmarks:
