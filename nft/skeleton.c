@@ -93,9 +93,9 @@ static const char *chain_role(const char *name, char *buf, size_t len)
 			return chain_roles[i].role;
 	if (!rpick_parse(name, &p))
 		return NULL;
-	char aff[48] = "";
+	char aff[32] = "";
 	if (p.affinity)
-		snprintf(aff, sizeof(aff), ", ClientIP affinity %us (@affinity)", p.affinity);
+		snprintf(aff, sizeof(aff), ", affinity %us", p.affinity);
 	snprintf(buf, len, "pick: 1 of %u %sendpoints (numgen%s) -> @%s%s", p.k,
 		 p.local ? "node-local " : "", p.local ? ", index from 0x10000" : "",
 		 p.nodeport ? "dnat-nodeports" : "dnat-ips", aff);
