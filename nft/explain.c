@@ -46,7 +46,7 @@ struct xelem {
 	int verdict;			/* with has_verdict */
 	bool has_verdict;
 	char chain[XTXT], comment[XTXT];
-	uint64_t expires_ms;
+	uint64_t timeout_ms, expires_ms;
 };
 
 struct xset {
@@ -155,6 +155,8 @@ static int elem_cb(const struct nlmsghdr *nlh, void *data)
 			const void *ud = nftnl_set_elem_get(e, NFTNL_SET_ELEM_USERDATA, &l);
 			udata_comment(ud, l, NFTNL_UDATA_SET_ELEM_COMMENT, y.comment);
 		}
+		if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_TIMEOUT))
+			y.timeout_ms = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_TIMEOUT);
 		if (nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_EXPIRATION))
 			y.expires_ms = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION);
 		if (vec_push(&x->el, y))
@@ -313,6 +315,21 @@ static void x_cmp_text(struct rdec *d, struct nftnl_expr *e)
 	}
 }
 
+/* A time as nft prints it: 3h, 10m, 1h30m, 9m59s500ms */
+static void time_text(uint64_t ms, char *to, size_t sz)
+{
+	static const struct { uint64_t ms; const char *u; } units[] = {
+		{ 86400000, "d" }, { 3600000, "h" }, { 60000, "m" }, { 1000, "s" }, { 1, "ms" } };
+
+	to[0] = 0;
+	for (size_t i = 0; i < 5; i++)
+		if (ms >= units[i].ms) {
+			snprintf(to + strlen(to), sz - strlen(to), "%llu%s",
+				 (unsigned long long)(ms / units[i].ms), units[i].u);
+			ms %= units[i].ms;
+		}
+}
+
 static void decode_expr(struct rdec *d, struct nftnl_expr *e)
 {
 	const char *n = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
@@ -406,17 +423,8 @@ static void decode_expr(struct rdec *d, struct nftnl_expr *e)
 		     fam ? "ip6" : "ip", d->reg[ridx(r)].txt);
 	} else if (!strcmp(n, "dynset")) {
 		const char *set = nftnl_expr_get_str(e, NFTNL_EXPR_DYNSET_SET_NAME);
-		uint64_t ms = nftnl_expr_get_u64(e, NFTNL_EXPR_DYNSET_TIMEOUT), s = ms / 1000;
-		char to[64] = "";
-		/* as nft prints a time: 3h, 10m, 1h30m */
-		static const struct { uint64_t sec; const char *u; } units[] = {
-			{ 86400, "d" }, { 3600, "h" }, { 60, "m" }, { 1, "s" } };
-		for (size_t i = 0; i < 4; i++)
-			if (s >= units[i].sec) {
-				snprintf(to + strlen(to), sizeof(to) - strlen(to), "%llu%s",
-					 (unsigned long long)(s / units[i].sec), units[i].u);
-				s %= units[i].sec;
-			}
+		char to[64];
+		time_text(nftnl_expr_get_u64(e, NFTNL_EXPR_DYNSET_TIMEOUT), to, sizeof(to));
 		reg_concat(d, nftnl_expr_get_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY), set_key_len(d, set), k, sizeof(k));
 		emit(d, "update @%s { %s timeout %s : %s }", set, k, to,
 		     d->reg[ridx(nftnl_expr_get_u32(e, NFTNL_EXPR_DYNSET_SREG_DATA))].txt);
@@ -623,8 +631,15 @@ static void put_value(FILE *f, uint32_t type, const uint8_t *v, uint32_t len, co
 static void put_elem(FILE *f, const struct xset *s, const struct xelem *e)
 {
 	put_value(f, s->key_type, e->key, e->klen, e->kelen ? e->key_end : NULL);
-	if (e->expires_ms)
-		fprintf(f, " expires %llus", (unsigned long long)(e->expires_ms + 999) / 1000);
+	char t[64];
+	if (e->timeout_ms) {
+		time_text(e->timeout_ms, t, sizeof(t));
+		fprintf(f, " timeout %s", t);
+	}
+	if (e->expires_ms) {
+		time_text(e->expires_ms, t, sizeof(t));
+		fprintf(f, " expires %s", t);
+	}
 	if (e->comment[0])
 		fprintf(f, " comment \"%s\"", e->comment);
 	if (e->has_verdict) {
@@ -828,8 +843,10 @@ static int explain_table(FILE *f, struct xtab *t, const char *name)
 				continue;
 			for (size_t j = 0; j < ports.n && !seen; j++)
 				seen = !strcmp(ports.v[j], c);
-			if (!seen && vec_push(&ports, c))
+			if (!seen && vec_push(&ports, c)) {
+				vec_free(&ports);
 				return -ENOMEM;
+			}
 		}
 	}
 	for (size_t p = 0; p < ports.n; p++) {
