@@ -215,7 +215,7 @@ static struct xchain *chain_of(struct xtab *t, const char *name)
  * to print a comparison the way nft does. */
 enum rkind { RK_NONE, RK_PAYLOAD, RK_CT_STATE, RK_CT_STATUS, RK_FIB, RK_BITWISE, RK_OTHER };
 struct rreg { char txt[256]; bool start; enum rkind kind, src; uint32_t len, mask; };
-struct rdec { struct xtab *t; struct rreg reg[16]; char out[1024]; bool bad; };
+struct rdec { struct xtab *t; struct rreg reg[16]; char out[1024]; };
 
 static int ridx(uint32_t reg)
 {
@@ -501,7 +501,7 @@ static int dump_table(struct mnl_socket *nl, uint32_t *seq, struct xtab *t)
 			nftnl_set_free(s);
 		return -ENOMEM;
 	}
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSET, nfp, NLM_F_DUMP | NLM_F_ACK, ++*seq);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSET, nfp, NLM_F_DUMP, ++*seq);
 	nftnl_set_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
 	if ((r = nl_talk(nl, nlh, set_cb, t)) < 0)
@@ -514,7 +514,7 @@ static int dump_table(struct mnl_socket *nl, uint32_t *seq, struct xtab *t)
 				nftnl_set_free(s);
 			return -ENOMEM;
 		}
-		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, nfp, NLM_F_DUMP | NLM_F_ACK, ++*seq);
+		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, nfp, NLM_F_DUMP, ++*seq);
 		nftnl_set_elems_nlmsg_build_payload(nlh, s);
 		nftnl_set_free(s);
 		if ((r = nl_talk(nl, nlh, elem_cb, &t->sets.v[i])) < 0)
@@ -527,7 +527,7 @@ static int dump_table(struct mnl_socket *nl, uint32_t *seq, struct xtab *t)
 			nftnl_chain_free(c);
 		return -ENOMEM;
 	}
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN, nfp, NLM_F_DUMP | NLM_F_ACK, ++*seq);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN, nfp, NLM_F_DUMP, ++*seq);
 	nftnl_chain_nlmsg_build_payload(nlh, c);
 	nftnl_chain_free(c);
 	if ((r = nl_talk(nl, nlh, chain_cb, t)) < 0)
@@ -538,7 +538,7 @@ static int dump_table(struct mnl_socket *nl, uint32_t *seq, struct xtab *t)
 			nftnl_rule_free(rl);
 		return -ENOMEM;
 	}
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, nfp, NLM_F_DUMP | NLM_F_ACK, ++*seq);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, nfp, NLM_F_DUMP, ++*seq);
 	nftnl_rule_nlmsg_build_payload(nlh, rl);
 	nftnl_rule_free(rl);
 	return nl_talk(nl, nlh, rule_cb, t);
@@ -682,8 +682,10 @@ static void line_chain(FILE *f, struct xtab *t, const char *name, const char *on
 	}
 	if (!only)
 		c->printed = true;
-	if (c->comment[0] && !c->commented)
-		fprintf(f, IND "%-26s comment \"%s\"\n", lab, c->comment), lab[0] = 0;
+	if (c->comment[0] && !c->commented) {
+		fprintf(f, IND "%-26s comment \"%s\"\n", lab, c->comment);
+		lab[0] = 0;
+	}
 	c->commented = true;
 	for (size_t i = 0; i < c->rules.n; i++) {
 		if (only && !strstr(c->rules.v[i], only))
@@ -880,9 +882,10 @@ static int explain_table(FILE *f, struct xtab *t, const char *name)
 	for (size_t i = 0; ci && found && i < ci->el.n; i++) {
 		if (!name_matches(ci->el.v[i].comment, name))
 			continue;
-		if (!rule)
-			fprintf(f, "  other ports of its ClusterIPs\n"),
+		if (!rule) {
+			fprintf(f, "  other ports of its ClusterIPs\n");
 			line_chain(f, t, "filter-output-post", "@cluster-ips");
+		}
 		rule = true;
 		line_elem(f, ci, &ci->el.v[i]);
 	}
