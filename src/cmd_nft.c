@@ -141,7 +141,9 @@ int cmd_explain(int argc, char **argv)
 		return 1;
 	}
 	if (r == 0) {
-		fprintf(stderr, "ferry: no element of ip ferry or ip6 ferry names %s\n", argv[1]);
+		/* a port the agent left out has no element: its log and ferry status say why */
+		fprintf(stderr, "ferry: no element of ip ferry or ip6 ferry names %s "
+			"(a Service port left out has none: see `ferry status` and the agent's log)\n", argv[1]);
 		return 1;
 	}
 	return 0;
