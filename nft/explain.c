@@ -501,6 +501,7 @@ static int dump_table(struct mnl_socket *nl, uint32_t *seq, struct xtab *t)
 			nftnl_set_free(s);
 		return -ENOMEM;
 	}
+	memset(buf, 0, sizeof(buf));	/* no stack garbage to the kernel */
 	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSET, nfp, NLM_F_DUMP, ++*seq);
 	nftnl_set_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
@@ -514,6 +515,7 @@ static int dump_table(struct mnl_socket *nl, uint32_t *seq, struct xtab *t)
 				nftnl_set_free(s);
 			return -ENOMEM;
 		}
+		memset(buf, 0, sizeof(buf));	/* no stack garbage to the kernel */
 		nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, nfp, NLM_F_DUMP, ++*seq);
 		nftnl_set_elems_nlmsg_build_payload(nlh, s);
 		nftnl_set_free(s);
@@ -527,6 +529,7 @@ static int dump_table(struct mnl_socket *nl, uint32_t *seq, struct xtab *t)
 			nftnl_chain_free(c);
 		return -ENOMEM;
 	}
+	memset(buf, 0, sizeof(buf));	/* no stack garbage to the kernel */
 	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETCHAIN, nfp, NLM_F_DUMP, ++*seq);
 	nftnl_chain_nlmsg_build_payload(nlh, c);
 	nftnl_chain_free(c);
@@ -538,6 +541,7 @@ static int dump_table(struct mnl_socket *nl, uint32_t *seq, struct xtab *t)
 			nftnl_rule_free(rl);
 		return -ENOMEM;
 	}
+	memset(buf, 0, sizeof(buf));	/* no stack garbage to the kernel */
 	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, nfp, NLM_F_DUMP, ++*seq);
 	nftnl_rule_nlmsg_build_payload(nlh, rl);
 	nftnl_rule_free(rl);
