@@ -90,14 +90,22 @@ static int elem_fill(struct nft_sync *s, struct nftnl_set_elem *e, const struct 
 	} else if (r->dlen) {
 		bad = nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, r->data, r->dlen);
 	}
-	/* `comment "ns/name:port/proto"` on the elements a reader starts from
-	 * (where a Service's addresses enter); the pick and DNAT elements that
-	 * follow are keyed by the same address and port. Fewer comments: a
-	 * shorter listing and less kernel memory. */
-	bool commented = r->set == RS_SERVICE_IPS || r->set == RS_SERVICE_NODEPORTS ||
-			 r->set == RS_NOEP_IPS || r->set == RS_NOEP_NODEPORTS ||
-			 r->set == RS_FIREWALL_IPS || r->set == RS_FIREWALL_ALLOW;
-	if (comment && commented && !bad) {
+	/* Every per-Service element says whose it is, so that
+	 * `nft list table ip ferry | grep ns/name` shows a Service's whole path:
+	 *   add element ip ferry dnat-ips { 198.19.0.10 . tcp . 80 . 0x0
+	 *       comment "ns/name:port/proto" : 198.18.1.2 . 8080 }
+	 * Shared elements: cluster-ips serves the ports of one Service and
+	 * names it without the port; hairpin serves every Service with that
+	 * local endpoint and names none (no one name stays true; `ferry
+	 * explain` finds them by the endpoint address). Affinity elements are
+	 * written by the kernel (`update @affinity`) and carry none. */
+	char svcname[NFTNL_UDATA_COMMENT_MAXLEN];
+	if (comment && r->set == RS_CLUSTER_IPS) {
+		size_t l = strcspn(comment, ":");
+		snprintf(svcname, sizeof(svcname), "%.*s", (int)l, comment);
+		comment = svcname;
+	}
+	if (comment && r->set != RS_HAIRPIN && !bad) {
 		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(NFTNL_UDATA_COMMENT_MAXLEN + 4);
 		char c[NFTNL_UDATA_COMMENT_MAXLEN];
 		if (!ud)

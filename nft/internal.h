@@ -14,6 +14,7 @@
  *                elements, quarantined Services.
  *   sync.c       nft_sync_apply/nft_sync_update: decide full or incremental,
  *                build, send, record.
+ *   explain.c    `ferry explain`: a Service's path read back from the kernel.
  */
 #ifndef FERRY_NFT_INTERNAL_H
 #define FERRY_NFT_INTERNAL_H

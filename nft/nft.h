@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct nft_sync;
 
@@ -60,6 +61,14 @@ void nft_sync_invalidate(struct nft_sync *s);
  * errno when the kernel could not be asked.
  */
 int nft_sync_verify(struct nft_sync *s);
+
+/*
+ * `ferry explain`: the path of Service `name` ("namespace/name", or one
+ * port "namespace/name:port/proto") through the kernel's ferry tables, read
+ * back by netlink dumps, written to `out` in nft syntax. Returns how many
+ * Service ports (per table) were found, or a negative errno.
+ */
+int nft_explain(const char *name, FILE *out);
 
 /* Deletes ferry's tables (both families) in one batch; 0 when none exist. */
 int nft_cleanup(void);

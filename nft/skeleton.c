@@ -56,6 +56,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,10 +64,51 @@
 enum { DT_VERDICT = 1, DT_IPADDR = 7, DT_IP6ADDR = 8, DT_INET_PROTO = 12,
        DT_INET_SERVICE = 13, DT_MARK = 19, DT_BITS = 6 };
 
-/* add chain ip ferry NAME [{ type TYPE hook HOOK priority PRIO; policy accept; }] */
+/* What each shared chain is for, as its comment: `nft list` prints it
+ * inside the chain, so a reader of the ruleset needs no map of ours. */
+static const struct { const char *name, *role; } chain_roles[] = {
+	{ "nat-prerouting", "entry: packets arriving for a Service -> services" },
+	{ "nat-output", "entry: this node's own packets to a Service -> services" },
+	{ "services", "dispatch: address . proto . port (@service-ips) or NodePort (@service-nodeports) -> @kinds" },
+	{ "svc-cluster-ip", "kind ClusterIP: masquerade unless from a pod; endpoint list from @pick-ips-internal" },
+	{ "svc-external-ip", "kind external/LB IP, policy Cluster: masquerade; all endpoints (@pick-ips-internal)" },
+	{ "svc-external-ip-local", "kind external/LB IP, policy Local: outside clients keep their source, this node's endpoints (@pick-ips-external)" },
+	{ "svc-nodeport", "kind NodePort, policy Cluster: masquerade; all endpoints (@pick-nodeports-internal)" },
+	{ "svc-nodeport-local", "kind NodePort, policy Local: outside clients keep their source, this node's endpoints (@pick-nodeports-external)" },
+	{ "nat-postrouting", "masquerade what a kind chain marked (ct mark 0x4000) and hairpin traffic (@hairpin)" },
+	{ "filter-prerouting", "loadBalancerSourceRanges: new connections to @firewall-ips from outside @firewall-allow are dropped" },
+	{ "reject-service", "refuse: TCP reset, else ICMP port unreachable" },
+	{ "filter-input", "Services without endpoints (@no-endpoint-ips, @no-endpoint-nodeports) -> reject-service" },
+	{ "filter-forward", "invalid conntrack state dropped; Services without endpoints and unknown ClusterIP ports -> reject-service" },
+	{ "filter-output", "this node's connections to Services without endpoints -> reject-service" },
+	{ "filter-output-post", "after DNAT: this node's connections to a ClusterIP port the Service lacks -> reject-service" },
+};
+
+static const char *chain_role(const char *name, char *buf, size_t len)
+{
+	struct rpick p;
+
+	for (size_t i = 0; i < sizeof(chain_roles) / sizeof(chain_roles[0]); i++)
+		if (!strcmp(chain_roles[i].name, name))
+			return chain_roles[i].role;
+	if (!rpick_parse(name, &p))
+		return NULL;
+	char aff[32] = "";
+	if (p.affinity)
+		snprintf(aff, sizeof(aff), ", affinity %us", p.affinity);
+	snprintf(buf, len, "pick: 1 of %u %sendpoints (numgen%s) -> @%s%s", p.k,
+		 p.local ? "node-local " : "", p.local ? ", index from 0x10000" : "",
+		 p.nodeport ? "dnat-nodeports" : "dnat-ips", aff);
+	return buf;
+}
+
+/* add chain ip ferry NAME [{ type TYPE hook HOOK priority PRIO; policy accept; }]
+ *   (with comment "ROLE": NFTNL_UDATA_CHAIN_COMMENT in the chain's userdata) */
 static int chain_emit(struct nbatch *bt, int fam, const char *name, const char *hook_type,
 		      int hook, int prio)
 {
+	char rolebuf[NFTNL_UDATA_COMMENT_MAXLEN];
+	const char *role = chain_role(name, rolebuf, sizeof(rolebuf));
 	struct nftnl_chain *c = nftnl_chain_alloc();
 	int r = -ENOMEM;
 
@@ -80,6 +122,16 @@ static int chain_emit(struct nbatch *bt, int fam, const char *name, const char *
 		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, (uint32_t)hook);
 		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
 		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	}
+	if (role) {
+		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(NFTNL_UDATA_COMMENT_MAXLEN + 4);
+		int bad = !ud || !nftnl_udata_put_strz(ud, NFTNL_UDATA_CHAIN_COMMENT, role) ||
+			  nftnl_chain_set_data(c, NFTNL_CHAIN_USERDATA, nftnl_udata_buf_data(ud),
+					       nftnl_udata_buf_len(ud)) < 0;
+		if (ud)
+			nftnl_udata_buf_free(ud);
+		if (bad)
+			goto out;
 	}
 	r = nbatch_put(bt, NFT_MSG_NEWCHAIN, nfproto_of(fam), NLM_F_CREATE | NLM_F_EXCL, name, true,
 		       NOBJ_CHAIN, c);

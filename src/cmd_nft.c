@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * ferry cleanup | dump | apply-state: the nft/ data plane without Kubernetes.
+ * ferry cleanup | dump | apply-state | explain: the nft/ data plane without
+ * Kubernetes.
  * apply-state applies each state file in turn in one process, the first as a
  * cold sync and the others incrementally, and prints one JSON line of
  * statistics per file: that is what tests and benchmarks drive.
@@ -124,6 +125,28 @@ int cmd_cleanup(int argc, char **argv)
 usage:
 	fprintf(stderr, "usage: ferry cleanup [--kube-proxy-only] [--force] [-v N]\n");
 	return 2;
+}
+
+/* ferry explain NAMESPACE/NAME[:PORT/PROTO]: one Service's path through the
+ * kernel's ferry tables (nft/explain.c), read over netlink. */
+int cmd_explain(int argc, char **argv)
+{
+	if (take_verbosity(&argc, argv) || argc != 2 || !strchr(argv[1], '/')) {
+		fprintf(stderr, "usage: ferry explain NAMESPACE/NAME[:PORT/PROTO]   (a Service's path through the kernel's ferry tables)\n");
+		return 2;
+	}
+	int r = nft_explain(argv[1], stdout);
+	if (r < 0) {
+		fprintf(stderr, "ferry: reading the ferry tables: %s\n", strerror(-r));
+		return 1;
+	}
+	if (r == 0) {
+		/* a port the agent left out has no element: its log and ferry status say why */
+		fprintf(stderr, "ferry: no element of ip ferry or ip6 ferry names %s "
+			"(a Service port left out has none: see `ferry status` and the agent's log)\n", argv[1]);
+		return 1;
+	}
+	return 0;
 }
 
 int cmd_dump(int argc, char **argv)

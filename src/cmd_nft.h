@@ -5,6 +5,7 @@
 /* Sub-commands of the nft/ data plane (src/cmd_nft.c). */
 int cmd_cleanup(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
 int cmd_apply_state(int argc, char **argv);
 
 #endif

@@ -30,6 +30,7 @@ static const struct command commands[] = {
 	{ "apply-state", cmd_apply_state, "apply forwarding state files without Kubernetes" },
 	{ "check-config", cmd_check_config, "validate MetalLB configuration files offline" },
 	{ "status", cmd_status, "what the running agent programs, per Service port, and its LoadBalancer pools" },
+	{ "explain", cmd_explain, "one Service's path through the kernel's ferry tables (NAMESPACE/NAME)" },
 	{ "reference", cmd_reference, "print the configuration reference (docs/config-reference.md)" },
 	{ "version", cmd_version, "print the version" },
 	{ "help", cmd_help, "list the sub-commands" },

@@ -136,7 +136,17 @@ def test_expectations():
     rc, stats, err = apply({'node': NODE, 'services': [web(), dns, empty]})
     check(rc == 0 and stats[0]['ok'] and stats[0]['full'], f'cold sync: {stats} {err}')
 
-    def elems(fam, name):
+    def elems(fam, name, comments=None):
+        """The elements' keys (maps: [key, value]); comments, if a list, gets
+        each element's comment (None without one)."""
+        def val(e):
+            if isinstance(e, dict) and 'elem' in e:
+                if comments is not None:
+                    comments.append(e['elem'].get('comment'))
+                return e['elem']['val']
+            if comments is not None:
+                comments.append(None)
+            return e
         out = nft('-j', 'list', 'map' if name not in ('hairpin', 'no-endpoint-ips', 'no-endpoint-nodeports',
                                                        'firewall-ips', 'firewall-allow', 'cluster-ips') else 'set',
                   fam, 'ferry', name)
@@ -144,12 +154,30 @@ def test_expectations():
         for o in json.loads(out.stdout or '{"nftables":[]}')['nftables']:
             body = o.get('map') or o.get('set')
             if body:
-                return body.get('elem', [])
+                return [[val(e[0]), e[1]] if isinstance(e, list) else val(e)
+                        for e in body.get('elem', [])]
         return []
 
     text = nft('list', 'table', 'ip', 'ferry').stdout
     check('198.19.0.10 . tcp . 80 comment "default/web:http/tcp"' in text, 'cluster IP element with comment')
     check(len(elems('ip', 'dnat-ips')) == 2 + 2 + 1 + 0, f'dnat-ips: cluster IP 2, LB IP 2, dns 1')
+    # every per-Service element names its Service port (issue 12); shared
+    # ones: cluster-ips the Service, hairpin none
+    for name in ('service-ips', 'service-nodeports', 'pick-ips-internal', 'pick-nodeports-internal',
+                 'dnat-ips', 'dnat-nodeports', 'no-endpoint-ips', 'no-endpoint-nodeports',
+                 'firewall-ips', 'firewall-allow'):
+        cs = []
+        elems('ip', name, cs)
+        check(cs and all(c and re.fullmatch(r'[a-z-]+/[a-z]+:[a-z]+/(tcp|udp)', c) for c in cs),
+              f'{name}: every element has its Service port as comment: {cs}')
+    cs = []
+    elems('ip', 'cluster-ips', cs)
+    check(sorted(cs) == ['default/empty', 'default/web', 'kube-system/dns'], f'cluster-ips name the Service: {cs}')
+    cs = []
+    elems('ip', 'hairpin', cs)
+    check(cs == [None], f'hairpin elements (shared by Services) carry no comment: {cs}')
+    check('comment "kind ClusterIP' in text and 'comment "pick: 1 of 1 endpoints' in text,
+          'chains say their role')
     check(len(elems('ip', 'dnat-nodeports')) == 2, 'dnat-nodeports: 2 endpoints')
     check(len(elems('ip6', 'dnat-ips')) == 0, 'no IPv6 endpoints: no IPv6 DNAT')
     check(len(elems('ip', 'no-endpoint-ips')) == 1, 'service without endpoints: reject entry')
