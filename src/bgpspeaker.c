@@ -20,6 +20,7 @@
 #include "core/vec.h"
 #include "lbip/bgp_rib.h"
 #include "lbip/svc.h"
+#include "src/bgplisten.h"
 #include "src/bgpsession.h"
 #include "src/lbconfig.h"
 
@@ -42,6 +43,7 @@ struct bgpspeaker {
 	struct lb_config *cfg;
 	bool synced, cfg_dirty, started_any;
 	struct loop_timer pass_timer;
+	struct bgp_listener *listener;	/* NULL: connect only */
 	VEC(struct speer *) peers;
 };
 
@@ -86,6 +88,7 @@ static void peer_free(struct bgpspeaker *b, struct speer *p, bool graceful)
 	struct bgp_session *s = p->s;
 
 	p->s = NULL;
+	bgp_listener_del(b->listener, s);
 	bgp_session_free(s, graceful);
 	if (b->env.metrics) {
 		metrics_remove(b->env.metrics, p->m_up);
@@ -312,6 +315,7 @@ static void run(struct loop_timer *t)
 				free(sp);
 				continue;
 			}
+			bgp_listener_add(b->listener, sp->s);
 		}
 		sp->seen = true;
 		bgp_session_set_nexthops(sp->s, &a4, &a6);
@@ -358,6 +362,10 @@ static void *bgp_start(const struct consumer_env *env, const void *opts)
 	b->o = *o;
 	b->cfg_dirty = true;
 	loop_timer_init(&b->pass_timer, run, b);
+	/* peers may connect to us too (BIRD, FRR and MetalLB's speaker
+	 * listen); without the port we still connect to them */
+	if (o->listen_port >= 0)
+		b->listener = bgp_listener_new(env->loop, NULL, (uint16_t)o->listen_port);
 	log_info("bgp", "BGP speaker ready (sessions come from the peers in MetalLB's configuration)",
 		 "");
 	return b;
@@ -398,15 +406,18 @@ static void bgp_status(void *arg, struct httpd_resp *r)
 		httpd_printf(r, "\nBGP: off on this agent (--bgp=false)\n");
 		return;
 	}
-	httpd_printf(r, "\nBGP sessions: %zu\n", b->peers.n);
+	httpd_printf(r, "\nBGP sessions: %zu (listening: %s, connections from unknown addresses "
+		     "refused: %llu)\n", b->peers.n, b->listener ? "yes" : "no",
+		     (unsigned long long)bgp_listener_refused(b->listener));
 	for (size_t i = 0; i < b->peers.n; i++) {
 		struct bgp_session_info in;
 
 		bgp_session_info(b->peers.v[i]->s, &in);
 		httpd_printf(r, "  %-24s %-22s %-11s for %llus, prefixes %zu, updates %llu, "
-			     "graceful restart %s%s%s\n", b->peers.v[i]->name, in.label,
+			     "graceful restart %s%s%s%s\n", b->peers.v[i]->name, in.label,
 			     bgp_state_name(in.state), (unsigned long long)((now - in.since_ms) / 1000),
 			     in.prefixes, (unsigned long long)in.updates_sent, in.gr ? "yes" : "no",
+			     in.incoming ? ", on the peer's connection" : "",
 			     in.last_error[0] ? ", last error: " : "", in.last_error);
 	}
 }
@@ -422,6 +433,7 @@ static void bgp_stop(void *arg)
 			peer_free(b, b->peers.v[i], true);
 		vec_free(&b->peers);
 		loop_timer_cancel(b->env.loop, &b->pass_timer);
+		bgp_listener_free(b->listener);
 		lb_config_free(b->cfg);
 	}
 	free(b);
