@@ -17,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -37,6 +38,7 @@ struct bgp_conn {
 	struct loop_io io;
 	bool connecting;
 	struct lb_addr local;
+	struct lb_addr ll;		/* link-local next hop beside the IPv6 one */
 	uint8_t rbuf[2 * BGP_MAX_LEN];
 	size_t rlen;
 	uint8_t *w;
@@ -169,16 +171,81 @@ static void send_notif(struct bgp_conn *c, uint8_t code, uint8_t sub, const uint
 	log_info("bgp", "NOTIFICATION sent", "peer=%s code=%u subcode=%u", log_q(c->name), code, sub);
 }
 
+static bool is_link_local(const struct lb_addr *a)
+{
+	return a->family == 6 && a->b[0] == 0xfe && (a->b[1] & 0xc0) == 0x80;
+}
+
+static void sa_addr(const struct sockaddr *sa, struct lb_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (sa && sa->sa_family == AF_INET) {
+		a->family = 4;
+		memcpy(a->b, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa && sa->sa_family == AF_INET6) {
+		a->family = 6;
+		memcpy(a->b, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	}
+}
+
+/* The link-local address to send beside our IPv6 next hop (RFC 2545 3):
+ * that of the interface holding the connection's local address, when the
+ * peer is on that interface's subnet. BIRD wants it from a directly
+ * connected peer ("Missing link-local address" otherwise). */
+static void find_link_local(const struct lb_addr *local, const struct lb_addr *peer,
+			    struct lb_addr *ll)
+{
+	struct ifaddrs *ifa, *i;
+	const char *ifname = NULL;
+
+	memset(ll, 0, sizeof(*ll));
+	if (!local->family || local->family != peer->family || getifaddrs(&ifa) < 0)
+		return;
+	for (i = ifa; i; i = i->ifa_next) {
+		struct lb_addr a, m;
+		bool on_link = true;
+
+		sa_addr(i->ifa_addr, &a);
+		sa_addr(i->ifa_netmask, &m);
+		if (!a.family || lb_addr_cmp(&a, local) || m.family != a.family)
+			continue;
+		for (int k = 0; k < (a.family == 4 ? 4 : 16); k++)
+			on_link = on_link && !((a.b[k] ^ peer->b[k]) & m.b[k]);
+		if (on_link)
+			ifname = i->ifa_name;
+		break;
+	}
+	for (i = ifa; ifname && i; i = i->ifa_next) {
+		struct lb_addr a;
+
+		sa_addr(i->ifa_addr, &a);
+		if (i->ifa_name && !strcmp(i->ifa_name, ifname) && is_link_local(&a)) {
+			*ll = a;
+			break;
+		}
+	}
+	freeifaddrs(ifa);
+}
+
 static struct bgp_out_params out_params(const struct bgp_conn *c)
 {
 	const struct bgp_session *s = c->s;
 	struct bgp_out_params o = { .ctx = c->ctx, .local_as = s->peer.my_asn, .ipv4 = c->ipv4,
 				    .ipv6 = c->ipv6, .nh4 = s->o.nh4, .nh6 = s->o.nh6 };
 
-	if (c->local.family == 4)
+	if (c->local.family == 4) {
 		o.nh4 = c->local;
-	else if (c->local.family == 6)
+	} else if (c->local.family == 6 && is_link_local(&c->local)) {
+		/* over a link-local: a global beside it if the node has one */
+		if (s->o.nh6.family)
+			o.nh6_ll = c->local;
+		else
+			o.nh6 = c->local;
+		return o;
+	} else if (c->local.family == 6) {
 		o.nh6 = c->local;
+	}
+	o.nh6_ll = c->ll;
 	return o;
 }
 
@@ -187,11 +254,19 @@ static struct bgp_out_params out_params(const struct bgp_conn *c)
 static void send_diff(struct bgp_conn *c, bool eor)
 {
 	struct bgp_session *s = c->s;
-	struct bgp_out_params o = out_params(c);
+	struct bgp_out_params o;
 	struct bgp_wire_list wl = { 0 };
 	struct bgp_rib_diff d;
 	int rc;
 
+	/* looked up until found (an interface just up has none yet); once
+	 * found it is a new next hop: every route again */
+	if (c->ipv6 && !c->ll.family) {
+		find_link_local(&c->local, &s->peer.peer_address, &c->ll);
+		if (c->ll.family)
+			bgp_rib_free(&s->sent);
+	}
+	o = out_params(c);
 	if ((rc = bgp_rib_diff(&s->sent, &s->want, &d)) == 0) {
 		rc = bgp_rib_updates(&d, &o, &wl);
 		if (!rc && eor)
@@ -263,6 +338,7 @@ static void tcp_close(struct bgp_conn *c)
 	c->connecting = false;
 	c->rlen = c->wn = c->woff = 0;
 	memset(&c->local, 0, sizeof(c->local));
+	memset(&c->ll, 0, sizeof(c->ll));
 }
 
 /* TCP_NODELAY and the TTL, on our socket and on an accepted one alike. */

@@ -356,6 +356,9 @@ int main(void)
 	}
 	/* BIRD up and listening */
 	CHECK(wait_for("show protocols", "v4", true, 5000, out, sizeof(out)));
+	/* our link-local comes with the link up */
+	for (int i = 0; i < 50 && sh("ip -6 addr show dev a scope link | grep -q fe80"); i++)
+		spin(100);
 
 	add(&rib, "198.51.100.10", 32);
 	add(&rib, "2001:db8:5::10", 128);
@@ -390,6 +393,9 @@ int main(void)
 	CHECK(strstr(out, "198.51.100.10/32") != NULL);
 	CHECK(strstr(out, "via 192.0.2.1 on b") != NULL);
 	CHECK(strstr(out, "via 2001:db8::1 on b") != NULL);
+	/* the IPv6 route over the IPv4 session: the link-local of the
+	 * session's interface beside the node's IPv6 address */
+	CHECK(strstr(out, "BGP.next_hop: 2001:db8::1 fe80::") != NULL);
 	CHECK(strstr(out, "BGP.community: (65000,1)") != NULL);
 	CHECK(strstr(out, "BGP.large_community: (64513, 7, 42)") != NULL);
 	CHECK(strstr(out, "BGP.as_path: 64513") != NULL);
@@ -436,6 +442,8 @@ int main(void)
 	CHECK(wait_state(m, BGP_ST_ESTABLISHED, 10000));
 	CHECK(wait_for("show route all protocol sec6", "198.51.100.10/32", true, 5000, out,
 		       sizeof(out)));
+	/* over IPv6: the global next hop and our link-local beside it */
+	CHECK(strstr(out, "BGP.next_hop: 2001:db8::1 fe80::") != NULL);
 	sess_free(m, false);
 	md5.password = "wrong-key";
 	m = sess_new(&md5, &o);
