@@ -491,12 +491,19 @@ static void perform(struct bgp_conn *c, const struct bgp_fsm_out *out)
 	}
 }
 
-/* AutomaticStart with backoff once both connections are down: a peer
+/* The peer's connection carried its OPEN: ours would only collide. A
+ * connection that never sends one does not hold ours back. */
+static bool peer_conn_up(const struct bgp_session *s)
+{
+	return s->in.fsm.state >= BGP_ST_OPENCONFIRM;
+}
+
+/* AutomaticStart with backoff after our connection went down: a peer
  * that refuses us is not hammered, one that flapped once is back at once.
- * While the peer's own connection is up we do not connect. */
+ * Not while the peer's own connection is up (its fall re-arms this). */
 static void maybe_restart(struct bgp_session *s)
 {
-	if (s->stopping || s->out.fsm.state != BGP_ST_IDLE || s->in.fsm.state != BGP_ST_IDLE ||
+	if (s->stopping || s->out.fsm.state != BGP_ST_IDLE || peer_conn_up(s) ||
 	    loop_timer_armed(&s->idle))
 		return;
 	loop_timer_arm(s->loop, &s->idle, s->idle_ms);
@@ -767,8 +774,8 @@ static void on_idle(struct loop_timer *t)
 {
 	struct bgp_session *s = t->arg;
 
-	/* the peer's connection came meanwhile: no second one from us */
-	if (s->in.fsm.state == BGP_ST_IDLE)
+	/* the peer's connection came up meanwhile: no second one from us */
+	if (!peer_conn_up(s))
 		fsm_event(&s->out, BGP_EV_AUTOMATIC_START);
 }
 
@@ -874,16 +881,22 @@ bool bgp_session_accept(struct bgp_session *s, int fd)
 
 	if (s->stopping)
 		why = "the session is stopping";
-	else if (c->fsm.state != BGP_ST_IDLE)
-		why = "a connection from this peer is already open";
+	else if (peer_conn_up(s))
+		why = "the peer's connection is already up";
 	else if (!sock_local(fd, &local))
 		why = "no local address";
 	else if (s->peer.source_address.family && lb_addr_cmp(&local, &s->peer.source_address))
 		why = "not to the configured source address";
 	else if ((rc = peer_sockopts(fd, local.family == 4 ? AF_INET : AF_INET6, &s->peer)) < 0)
 		why = strerror(-rc);
-	if (!why && loop_io_add(s->loop, &c->io, fd, EPOLLIN, on_io, c) < 0)
-		why = "out of memory";
+	if (!why) {
+		/* the peer gave up on its previous connection before its OPEN
+		 * came (or we never saw it): the new one replaces it */
+		if (c->fsm.state != BGP_ST_IDLE)
+			fsm_event(c, BGP_EV_MANUAL_STOP);
+		if (loop_io_add(s->loop, &c->io, fd, EPOLLIN, on_io, c) < 0)
+			why = "out of memory";
+	}
 	if (why) {
 		log_info("bgp", "incoming connection refused", "peer=%s why=%s", log_q(s->name),
 			 log_q(why));

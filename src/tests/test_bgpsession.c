@@ -20,7 +20,9 @@
  *    Established gets 6/7 too. The peer's identifier higher (its OPEN on
  *    its connection first, then on ours): ours gets 6/7, the session is
  *    Established on the peer's connection, and we do not connect again
- *    until that one is gone.
+ *    until that one is gone. A peer connection that sends no OPEN is
+ *    replaced by the peer's next one (Cease 6/2) and does not hold
+ *    ours back.
  * Exit 77 (skipped) when not root.
  */
 #include "core/log.h"
@@ -428,8 +430,45 @@ int main(void)
 		CHECK(oc.fd >= 0);
 		bgp_session_info(s, &info);
 		CHECK(info.state != BGP_ST_ESTABLISHED);
+		CHECK_EQ_INT(next_msg(&oc, &m, 2000), 0);
+		CHECK_EQ_INT(m.type, BGP_OPEN);
+		bgp_msg_free(&m);
+
+		/* ---- a peer connection without an OPEN is replaced by the next ---- */
+		memset(&ic, 0, sizeof(ic));
+		memset(&ic2, 0, sizeof(ic2));
+		ic.fd = dial(1179, "127.0.0.1");
+		CHECK_EQ_INT(next_msg(&ic, &m, 2000), 0);
+		CHECK_EQ_INT(m.type, BGP_OPEN);
+		bgp_msg_free(&m);
+		ic2.fd = dial(1179, "127.0.0.1");
+		CHECK_EQ_INT(next_msg(&ic2, &m, 2000), 0);
+		CHECK_EQ_INT(m.type, BGP_OPEN);
+		bgp_msg_free(&m);
+		CHECK_EQ_INT(notif(&ic, 2000, NULL), 6 << 8 | 2);
+		close(ic.fd);
+		m = (struct bgp_msg){ .type = BGP_OPEN, .open = router_open(90) };
+		m.open.id = 0xc0000203;
+		put(&ic2, &m);
+		CHECK_EQ_INT(next_msg(&ic2, &m, 2000), 0);
+		CHECK_EQ_INT(m.type, BGP_KEEPALIVE);
+		put(&ic2, &k);
+		read_table(&ic2, &prefixes, &eors, 2);
+		CHECK_EQ_INT(eors, 2);
+		bgp_session_info(s, &info);
+		CHECK(info.state == BGP_ST_ESTABLISHED && info.incoming);
+		/* our connection, still in OpenSent, gets its OPEN: the
+		 * Established one stays, ours goes with 6/7 */
+		m = (struct bgp_msg){ .type = BGP_OPEN, .open = router_open(90) };
+		m.open.id = 0xc0000203;
+		put(&oc, &m);
+		CHECK_EQ_INT(notif(&oc, 2000, NULL), 6 << 8 | 7);
+		bgp_session_info(s, &info);
+		CHECK(info.state == BGP_ST_ESTABLISHED && info.incoming);
 		bgp_listener_del(ls, s);
 		bgp_session_free(s, false);
+		CHECK_EQ_INT(notif(&ic2, 2000, NULL), 6 << 8 | 2);
+		close(ic2.fd);
 		close(oc.fd);
 		bgp_listener_free(ls);
 	}
