@@ -188,10 +188,10 @@ static void sa_addr(const struct sockaddr *sa, struct lb_addr *a)
 	}
 }
 
-/* The link-local address to send beside our IPv6 next hop (RFC 2545 3):
- * that of the interface holding the connection's local address, when the
- * peer is on that interface's subnet. BIRD wants it from a directly
- * connected peer ("Missing link-local address" otherwise). */
+/* The link-local address to send beside our IPv6 next hop (RFC 2545 3:
+ * when the peer shares the link): that of the interface holding the
+ * connection's local address, when the peer is on that interface's
+ * subnet. A router may route via it where the global is not on-link. */
 static void find_link_local(const struct lb_addr *local, const struct lb_addr *peer,
 			    struct lb_addr *ll)
 {
@@ -719,13 +719,7 @@ static bool sock_local(int fd, struct lb_addr *a)
 	memset(a, 0, sizeof(*a));
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
 		return false;
-	if (ss.ss_family == AF_INET) {
-		a->family = 4;
-		memcpy(a->b, &((struct sockaddr_in *)&ss)->sin_addr, 4);
-	} else if (ss.ss_family == AF_INET6) {
-		a->family = 6;
-		memcpy(a->b, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
-	}
+	sa_addr((struct sockaddr *)&ss, a);
 	return a->family != 0;
 }
 
