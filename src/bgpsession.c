@@ -867,12 +867,22 @@ struct bgp_session *bgp_session_new(struct loop *l, const struct lb_peer *p,
 
 bool bgp_session_accept(struct bgp_session *s, int fd)
 {
-	struct bgp_conn *c = &s->in;
+	struct bgp_conn *c = &s->in, *e = established(s);
 	struct lb_addr local;
 	const char *why = NULL;
 	char la[64];
 	int rc;
 
+	/* RFC 4724 4.2, as BIRD does: with graceful restart negotiated, a new
+	 * connection while Established means the peer restarted and the old
+	 * connection is dead (it rebooted without a FIN): drop that one now
+	 * rather than at its hold time, and take the new one */
+	if (!s->stopping && e && e->fsm.gr) {
+		log_info("bgp", "new connection from a graceful-restart peer while Established: "
+			 "the peer restarted, closing the old connection", "peer=%s", log_q(e->name));
+		set_error(s, "peer restarted", "new connection while Established");
+		fsm_event(e, BGP_EV_TCP_FAILS);
+	}
 	if (s->stopping)
 		why = "the session is stopping";
 	else if (peer_conn_up(s))

@@ -16,13 +16,17 @@
  *    address that is no peer is closed at once;
  *  - a collision (RFC 4271 6.8): we connect and the peer connects to us,
  *    OPENs both ways. Our identifier higher: the peer's connection gets
- *    Cease 6/7 and ours becomes Established; a third connection while
- *    Established gets 6/7 too. The peer's identifier higher (its OPEN on
- *    its connection first, then on ours): ours gets 6/7, the session is
- *    Established on the peer's connection, and we do not connect again
- *    until that one is gone. A peer connection that sends no OPEN is
- *    replaced by the peer's next one (Cease 6/2) and does not hold
- *    ours back.
+ *    Cease 6/7 and ours becomes Established; without graceful restart a
+ *    third connection while Established gets 6/7 too. The peer's
+ *    identifier higher (its OPEN on its connection first, then on ours):
+ *    ours gets 6/7, the session is Established on the peer's connection,
+ *    and we do not connect while it is up. With graceful restart a new
+ *    connection from the peer then is its restart (RFC 4724 4.2): the old
+ *    one closes without NOTIFICATION, the new one gets the RIB; when that
+ *    one goes, we connect again;
+ *  - a peer connection that sends no OPEN is replaced by the peer's next
+ *    one (Cease 6/2) and does not hold ours back; our connection getting
+ *    its OPEN while the peer's is Established gets 6/7.
  * Exit 77 (skipped) when not root.
  */
 #include "core/log.h"
@@ -339,11 +343,14 @@ int main(void)
 		close(c.fd);
 		CHECK_EQ_INT(bgp_listener_refused(ls), 1);
 
-		/* ---- collision, our identifier higher: ours stays ---- */
+		/* ---- collision, our identifier higher: ours stays (no graceful
+		 * restart: a new connection while Established is a collision) ---- */
 		oc.fd = -1;
 		oc.n = 0;
 		oc.closed = false;
+		p.graceful_restart = false;
 		s = bgp_session_new(L, &p, &o, NULL, NULL);
+		p.graceful_restart = true;
 		CHECK(s && bgp_session_set_rib(s, &rib) == 0);
 		bgp_listener_add(ls, s);
 		oc.fd = accept_one(lfd, 3000);
@@ -424,7 +431,37 @@ int main(void)
 		CHECK_EQ_INT(info.collisions, 1);
 		/* no connection of ours while the peer's is up (backoff is 100 ms) */
 		CHECK_EQ_INT(accept_one(lfd, 1000), -1);
-		/* the peer's connection gone: we connect again */
+		/* graceful restart negotiated: a new connection from the peer
+		 * while Established is the peer restarted (RFC 4724 4.2). The
+		 * old one closes without a NOTIFICATION, the new one gets
+		 * everything again. */
+		{
+			static struct conn ic3;
+
+			CHECK(info.gr);
+			ic3.fd = dial(1179, "127.0.0.1");
+			CHECK_EQ_INT(notif(&ic, 2000, NULL), -1);
+			CHECK(ic.closed);
+			close(ic.fd);
+			CHECK_EQ_INT(next_msg(&ic3, &m, 2000), 0);
+			CHECK_EQ_INT(m.type, BGP_OPEN);
+			bgp_msg_free(&m);
+			m = (struct bgp_msg){ .type = BGP_OPEN, .open = router_open(90) };
+			m.open.id = 0xc0000203;
+			put(&ic3, &m);
+			CHECK_EQ_INT(next_msg(&ic3, &m, 2000), 0);
+			CHECK_EQ_INT(m.type, BGP_KEEPALIVE);
+			put(&ic3, &k);
+			read_table(&ic3, &prefixes, &eors, 2);
+			CHECK_EQ_INT(prefixes, 2);
+			CHECK_EQ_INT(eors, 2);
+			bgp_session_info(s, &info);
+			CHECK(info.state == BGP_ST_ESTABLISHED && info.incoming);
+			CHECK_EQ_INT(info.established, 2);
+			ic.fd = ic3.fd;
+		}
+		/* the peer's connection gone: we connect again (or did while
+		 * the restarted peer's was in OpenSent) */
 		close(ic.fd);
 		oc.fd = accept_one(lfd, 3000);
 		CHECK(oc.fd >= 0);
