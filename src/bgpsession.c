@@ -74,6 +74,10 @@ struct bgp_session {
 	char last_error[160];
 };
 
+/* Established at least this long before a new connection from a
+ * graceful-restart peer is taken for its restart. */
+#define RESTART_GUARD_MS 3000
+
 static void fsm_event(struct bgp_conn *c, enum bgp_event ev);
 
 /* For `ferry status`: the last thing that went wrong, "what: detail". */
@@ -876,8 +880,10 @@ bool bgp_session_accept(struct bgp_session *s, int fd)
 	/* RFC 4724 4.2, as BIRD does: with graceful restart negotiated, a new
 	 * connection while Established means the peer restarted and the old
 	 * connection is dead (it rebooted without a FIN): drop that one now
-	 * rather than at its hold time, and take the new one */
-	if (!s->stopping && e && e->fsm.gr) {
+	 * rather than at its hold time, and take the new one. Not in the
+	 * first seconds: that is the peer's own late attempt from the start
+	 * (its SYN crossed our KEEPALIVE), a collision, no restart. */
+	if (!s->stopping && e && e->fsm.gr && loop_now_ms() - s->since_ms >= RESTART_GUARD_MS) {
 		log_info("bgp", "new connection from a graceful-restart peer while Established: "
 			 "the peer restarted, closing the old connection", "peer=%s", log_q(e->name));
 		set_error(s, "peer restarted", "new connection while Established");

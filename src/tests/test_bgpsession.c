@@ -439,6 +439,21 @@ int main(void)
 			static struct conn ic3;
 
 			CHECK(info.gr);
+			/* within 3 s of Established it is a late collision: refused
+			 * (the peer's connection is up), the session stays */
+			memset(&ic3, 0, sizeof(ic3));
+			ic3.fd = dial(1179, "127.0.0.1");
+			CHECK_EQ_INT(next_msg(&ic3, &m, 2000), -EPIPE);
+			close(ic3.fd);
+			memset(&ic3, 0, sizeof(ic3));
+			bgp_session_info(s, &info);
+			CHECK(info.state == BGP_ST_ESTABLISHED && info.incoming);
+			{
+				uint64_t end = loop_now_ms() + 2500;
+
+				while (loop_now_ms() < end)
+					loop_run_once(L, 10);
+			}
 			ic3.fd = dial(1179, "127.0.0.1");
 			CHECK_EQ_INT(notif(&ic, 2000, NULL), -1);
 			CHECK(ic.closed);
