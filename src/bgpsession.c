@@ -877,28 +877,28 @@ bool bgp_session_accept(struct bgp_session *s, int fd)
 	char la[64];
 	int rc;
 
-	/* RFC 4724 4.2, as BIRD does: with graceful restart negotiated, a new
-	 * connection while Established means the peer restarted and the old
-	 * connection is dead (it rebooted without a FIN): drop that one now
-	 * rather than at its hold time, and take the new one. Not in the
-	 * first seconds: that is the peer's own late attempt from the start
-	 * (its SYN crossed our KEEPALIVE), a collision, no restart. */
-	if (!s->stopping && e && e->fsm.gr && loop_now_ms() - s->since_ms >= RESTART_GUARD_MS) {
-		log_info("bgp", "new connection from a graceful-restart peer while Established: "
-			 "the peer restarted, closing the old connection", "peer=%s", log_q(e->name));
-		set_error(s, "peer restarted", "new connection while Established");
-		fsm_event(e, BGP_EV_TCP_FAILS);
-	}
 	if (s->stopping)
 		why = "the session is stopping";
-	else if (peer_conn_up(s))
-		why = "the peer's connection is already up";
 	else if (!sock_local(fd, &local))
 		why = "no local address";
 	else if (s->peer.source_address.family && lb_addr_cmp(&local, &s->peer.source_address))
 		why = "not to the configured source address";
 	else if ((rc = peer_sockopts(fd, local.family == 4 ? AF_INET : AF_INET6, &s->peer)) < 0)
 		why = strerror(-rc);
+	/* RFC 4724 4.2, as BIRD does: with graceful restart negotiated, a new
+	 * connection while Established means the peer restarted and the old
+	 * connection is dead (it rebooted without a FIN): drop that one now
+	 * rather than at its hold time, and take the new one. Not in the
+	 * first seconds: that is the peer's own late attempt from the start
+	 * (its SYN crossed our KEEPALIVE), a collision, no restart. */
+	if (!why && e && e->fsm.gr && loop_now_ms() - s->since_ms >= RESTART_GUARD_MS) {
+		log_info("bgp", "new connection from a graceful-restart peer while Established: "
+			 "the peer restarted, closing the old connection", "peer=%s", log_q(e->name));
+		set_error(s, "peer restarted", "new connection while Established");
+		fsm_event(e, BGP_EV_TCP_FAILS);
+	}
+	if (!why && peer_conn_up(s))
+		why = "the peer's connection is already up";
 	if (!why) {
 		/* the peer gave up on its previous connection before its OPEN
 		 * came (or we never saw it): the new one replaces it */
