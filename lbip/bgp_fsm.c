@@ -2,7 +2,7 @@
 /*
  * RFC 4271 section 8.2.2 as a table. Each cell is what the RFC lists for
  * that state and event, with every optional session attribute FALSE (no
- * DelayOpen, no passive start, no damping). A cell left empty takes its
+ * DelayOpen, no damping; passive start only as event 5). A cell left empty takes its
  * state's "any other event" row. Deviations, each on purpose:
  *  - TcpConnectionFails in Active stops the ConnectRetryTimer instead of
  *    restarting it: the session goes to Idle, where the RFC ignores it.
@@ -47,10 +47,13 @@ static const struct cell table[BGP_ST_COUNT][BGP_EV_COUNT] = {
 					  .count = CNT_ZERO),
 		[BGP_EV_AUTOMATIC_START] = C(BGP_A_CRT_START | BGP_A_TCP_CONNECT, CONNECT,
 					     .count = CNT_ZERO),
+		/* listen (the agent's listener does) and wait in Active */
+		[BGP_EV_AUTOMATIC_START_PASSIVE] = C(BGP_A_CRT_START, ACTIVE, .count = CNT_ZERO),
 	},
 	[BGP_ST_CONNECT] = {
 		[BGP_EV_MANUAL_START] = STAY(CONNECT),
 		[BGP_EV_AUTOMATIC_START] = STAY(CONNECT),
+		[BGP_EV_AUTOMATIC_START_PASSIVE] = STAY(CONNECT),
 		[BGP_EV_MANUAL_STOP] = C(DOWN, IDLE, .count = CNT_ZERO),
 		[BGP_EV_GRACEFUL_STOP] = C(DOWN, IDLE, .count = CNT_ZERO),
 		[BGP_EV_CONNECT_RETRY_EXPIRES] = C(BGP_A_TCP_DROP | BGP_A_CRT_START |
@@ -62,6 +65,7 @@ static const struct cell table[BGP_ST_COUNT][BGP_EV_COUNT] = {
 	[BGP_ST_ACTIVE] = {
 		[BGP_EV_MANUAL_START] = STAY(ACTIVE),
 		[BGP_EV_AUTOMATIC_START] = STAY(ACTIVE),
+		[BGP_EV_AUTOMATIC_START_PASSIVE] = STAY(ACTIVE),
 		[BGP_EV_MANUAL_STOP] = C(DOWN, IDLE, .count = CNT_ZERO),
 		[BGP_EV_GRACEFUL_STOP] = C(DOWN, IDLE, .count = CNT_ZERO),
 		[BGP_EV_CONNECT_RETRY_EXPIRES] = C(BGP_A_CRT_START | BGP_A_TCP_CONNECT, CONNECT),
@@ -72,6 +76,7 @@ static const struct cell table[BGP_ST_COUNT][BGP_EV_COUNT] = {
 	[BGP_ST_OPENSENT] = {
 		[BGP_EV_MANUAL_START] = STAY(OPENSENT),
 		[BGP_EV_AUTOMATIC_START] = STAY(OPENSENT),
+		[BGP_EV_AUTOMATIC_START_PASSIVE] = STAY(OPENSENT),
 		[BGP_EV_MANUAL_STOP] = STOP_NOTIFY,
 		[BGP_EV_GRACEFUL_STOP] = STOP_NOTIFY,
 		[BGP_EV_HOLD_EXPIRES] = NOTIFY(BGP_ERR_HOLD, 0),
@@ -89,6 +94,7 @@ static const struct cell table[BGP_ST_COUNT][BGP_EV_COUNT] = {
 	[BGP_ST_OPENCONFIRM] = {
 		[BGP_EV_MANUAL_START] = STAY(OPENCONFIRM),
 		[BGP_EV_AUTOMATIC_START] = STAY(OPENCONFIRM),
+		[BGP_EV_AUTOMATIC_START_PASSIVE] = STAY(OPENCONFIRM),
 		[BGP_EV_MANUAL_STOP] = STOP_NOTIFY,
 		[BGP_EV_GRACEFUL_STOP] = STOP_NOTIFY,
 		[BGP_EV_HOLD_EXPIRES] = NOTIFY(BGP_ERR_HOLD, 0),
@@ -106,6 +112,7 @@ static const struct cell table[BGP_ST_COUNT][BGP_EV_COUNT] = {
 	[BGP_ST_ESTABLISHED] = {
 		[BGP_EV_MANUAL_START] = STAY(ESTABLISHED),
 		[BGP_EV_AUTOMATIC_START] = STAY(ESTABLISHED),
+		[BGP_EV_AUTOMATIC_START_PASSIVE] = STAY(ESTABLISHED),
 		[BGP_EV_MANUAL_STOP] = STOP_NOTIFY,
 		/* RFC 4724: the peer keeps our routes while we restart */
 		[BGP_EV_GRACEFUL_STOP] = C(DOWN, IDLE, .count = CNT_ZERO),
@@ -157,6 +164,7 @@ static const char *const event_names[BGP_EV_COUNT] = {
 	[BGP_EV_UPDATE] = "UpdateMsg",
 	[BGP_EV_UPDATE_ERR] = "UpdateMsgErr",
 	[BGP_EV_GRACEFUL_STOP] = "GracefulStop",
+	[BGP_EV_AUTOMATIC_START_PASSIVE] = "AutomaticStart_with_PassiveTcpEstablishment",
 };
 
 const char *bgp_state_name(enum bgp_state s)

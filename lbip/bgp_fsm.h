@@ -5,9 +5,10 @@
  * (sockets, timers) feeds events in and performs the returned actions in
  * the order the enum bgp_action bits are listed. Every transition is logged
  * by one function. Not modelled (RFC 4271 optional attributes all FALSE):
- * DelayOpen, passive TCP establishment, peer oscillation damping,
- * collision detection in Established (the driver resolves collisions and
- * feeds OpenCollisionDump to the losing session).
+ * DelayOpen, peer oscillation damping, collision detection in
+ * Established (the driver runs one machine per connection, resolves
+ * collisions and feeds OpenCollisionDump to the losing one). Passive TCP
+ * establishment is event 5 only: the machine of an accepted connection.
  */
 #ifndef FERRY_LBIP_BGP_FSM_H
 #define FERRY_LBIP_BGP_FSM_H
@@ -43,6 +44,8 @@ enum bgp_event {
 	BGP_EV_UPDATE_ERR,		/* 28: the decoder said RESET */
 	BGP_EV_GRACEFUL_STOP,		/* ferry: stop for a restart; ManualStop unless
 					 * Established with graceful restart negotiated */
+	BGP_EV_AUTOMATIC_START_PASSIVE,	/* 5: the machine of an accepted connection,
+					 * TcpConnectionConfirmed follows at once */
 	BGP_EV_COUNT
 };
 

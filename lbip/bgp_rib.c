@@ -403,6 +403,8 @@ static int emit(struct bgp_wire_list *out, const struct bgp_out_params *o, int f
 				u->attrs |= 1ull << BGP_ATTR_MP_REACH;
 				u->mp_reach_afi = BGP_AFI_IPV6;
 				u->mp_nh = o->nh6;
+				if (o->nh6_ll.family == 6)
+					u->mp_nh_ll = o->nh6_ll;
 				u->mp_reach = p + done;
 				u->n_mp_reach = k;
 			}

@@ -103,6 +103,8 @@ struct bgp_out_params {
 	uint32_t local_as;
 	bool ipv4, ipv6;		/* families negotiated; others are not sent */
 	struct lb_addr nh4, nh6;	/* next hops; family 0: that family is not sent */
+	struct lb_addr nh6_ll;		/* family 6: the link-local beside nh6 (RFC 2545
+					 * 32-byte next hop, for a directly connected peer) */
 };
 
 /* One encoded message. */

@@ -590,6 +590,16 @@ static int set_flag(struct agent *a, int id, const char *arg)
 		}
 		a->l2opts.n_interfaces = (size_t)n;
 		break;
+	case AF_BGP_LISTEN_PORT: {
+		unsigned long port = strtoul(arg, &end, 10);
+
+		if (!*arg || *end || port > 65535) {
+			fprintf(stderr, "ferry agent: --bgp-listen-port takes 0..65535\n");
+			return 2;
+		}
+		a->bgpopts.listen_port = port ? (int)port : -1;
+		break;
+	}
 	case AF_L2_BEAT_INTERVAL:
 		if (parse_duration_ms(arg, &ms) < 0 || ms < 20 || ms > 10000) {
 			fprintf(stderr, "ferry agent: --l2-beat-interval between 20ms and 10s\n");

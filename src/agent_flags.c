@@ -84,6 +84,9 @@ const struct agent_flag agent_flags[AF_COUNT] = {
 				  "the heartbeat interval between the agents, 20ms to 10s" },
 	[AF_BGP] = { "bgp", 0, TF, "true", NULL, AFG_BGP, 0,
 		     "announce LoadBalancer IPs to the BGP peers" },
+	[AF_BGP_LISTEN_PORT] = { "bgp-listen-port", 0, "PORT", "179", NULL, AFG_BGP, 0,
+				 "accept the peers' connections on this port while the node has "
+				 "peers (0: do not listen, only connect)" },
 };
 
 int agent_flags_getopt(struct option *opts, char *shortopts, size_t len)

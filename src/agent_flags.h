@@ -56,6 +56,7 @@ enum agent_flag_id {
 	AF_L2_INTERFACES,
 	AF_L2_BEAT_INTERVAL,
 	AF_BGP,
+	AF_BGP_LISTEN_PORT,
 	AF_COUNT
 };
 

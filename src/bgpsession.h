@@ -2,8 +2,9 @@
 /*
  * One BGP session to one peer: TCP and timers on the core loop, driven by
  * the state machine table of lbip/bgp_fsm. Touches the world (sockets) for
- * lbip/bgp_msg, bgp_fsm and bgp_rib. Active side only: we connect, the
- * peer may do the same and be refused (nothing listens on port 179).
+ * lbip/bgp_msg, bgp_fsm and bgp_rib. We connect, and the agent's listener
+ * (src/bgplisten) hands us the peer's own connection: each connection runs
+ * its own state machine until RFC 4271 6.8 collision resolution leaves one.
  *
  * The owner hands it the desired RIB (bgp_session_set_rib) whenever that
  * changes; the session keeps what the peer has from us and sends only the
@@ -43,8 +44,9 @@ struct bgp_session_info {
 	enum bgp_state state;
 	uint64_t since_ms;		/* monotonic, entered the state */
 	size_t prefixes;		/* the peer has this many from us */
-	uint64_t updates_sent, notifs_sent, notifs_received, established;
+	uint64_t updates_sent, notifs_sent, notifs_received, established, collisions;
 	bool gr;			/* graceful restart negotiated */
+	bool incoming;			/* Established on the peer's connection */
 	char last_error[160];
 };
 
@@ -53,6 +55,11 @@ struct bgp_session_info {
 struct bgp_session *bgp_session_new(struct loop *l, const struct lb_peer *p,
 				    const struct bgp_session_opts *o, bgp_session_state_fn fn,
 				    void *arg);
+/* The peer's own connection, accepted by the listener (fd is taken:
+ * kept, or closed with the reason logged). false: refused. The listener
+ * set the MD5 key; the TTL is set here as for our connections. */
+bool bgp_session_accept(struct bgp_session *s, int fd);
+const struct lb_peer *bgp_session_peer(const struct bgp_session *s);
 /* Same peer configuration? (a change restarts the session) */
 bool bgp_session_same_peer(const struct bgp_session *s, const struct lb_peer *p);
 /* What to announce from now on (copied). 0 or -ENOMEM. */

@@ -20,6 +20,7 @@
 #include "core/vec.h"
 #include "lbip/bgp_rib.h"
 #include "lbip/svc.h"
+#include "src/bgplisten.h"
 #include "src/bgpsession.h"
 #include "src/lbconfig.h"
 
@@ -42,6 +43,11 @@ struct bgpspeaker {
 	struct lb_config *cfg;
 	bool synced, cfg_dirty, started_any;
 	struct loop_timer pass_timer;
+	/* peers may connect to us too, as BIRD, FRR and MetalLB's speaker
+	 * allow; NULL: we only connect */
+	struct bgp_listener *listener;
+	struct loop_timer listen_timer;	/* the next try after a failed bind */
+	uint64_t listen_tried_ms;
 	VEC(struct speer *) peers;
 };
 
@@ -86,6 +92,7 @@ static void peer_free(struct bgpspeaker *b, struct speer *p, bool graceful)
 	struct bgp_session *s = p->s;
 
 	p->s = NULL;
+	bgp_listener_del(b->listener, s);
 	bgp_session_free(s, graceful);
 	if (b->env.metrics) {
 		metrics_remove(b->env.metrics, p->m_up);
@@ -222,6 +229,33 @@ static void self_facts(struct bgpspeaker *b, struct lb_label **labels, size_t *n
 	}
 }
 
+static void kick(struct bgpspeaker *b);
+
+/* Port 179 only while this node has peers: an agent without BGP peers
+ * leaves it to whatever else wants it (Calico's BIRD, say). A port that
+ * cannot be bound is tried again once a minute; we connect meanwhile. */
+static void listener_update(struct bgpspeaker *b)
+{
+	uint64_t now = loop_now_ms();
+
+	if (!b->peers.n && b->listener) {
+		bgp_listener_free(b->listener);
+		b->listener = NULL;
+		log_info("bgp", "no peers for this node, not listening any more", "");
+	}
+	if (!b->peers.n || b->listener || b->o.listen_port < 0 ||
+	    (b->listen_tried_ms && now - b->listen_tried_ms < 60000))
+		return;
+	b->listen_tried_ms = now;
+	if (!(b->listener = bgp_listener_new(b->env.loop, NULL, (uint16_t)b->o.listen_port))) {
+		loop_timer_arm(b->env.loop, &b->listen_timer, 60000);
+		return;
+	}
+	b->listen_tried_ms = 0;	/* only failures wait */
+	for (size_t i = 0; i < b->peers.n; i++)
+		bgp_listener_add(b->listener, b->peers.v[i]->s);
+}
+
 static struct speer *peer_find(struct bgpspeaker *b, const char *name)
 {
 	for (size_t i = 0; i < b->peers.n; i++)
@@ -312,6 +346,7 @@ static void run(struct loop_timer *t)
 				free(sp);
 				continue;
 			}
+			bgp_listener_add(b->listener, sp->s);
 		}
 		sp->seen = true;
 		bgp_session_set_nexthops(sp->s, &a4, &a6);
@@ -332,6 +367,7 @@ static void run(struct loop_timer *t)
 		b->peers.v[i] = b->peers.v[--b->peers.n];
 		peer_free(b, sp, false);
 	}
+	listener_update(b);
 out:
 	bgp_rib_free(&rib);
 	vec_free(&svcs);
@@ -343,6 +379,11 @@ static void kick(struct bgpspeaker *b)
 {
 	if (b->synced && !loop_timer_armed(&b->pass_timer))
 		loop_timer_arm(b->env.loop, &b->pass_timer, 0);
+}
+
+static void on_listen_timer(struct loop_timer *t)
+{
+	kick(t->arg);
 }
 
 /* ---- the consumer ---- */
@@ -358,6 +399,7 @@ static void *bgp_start(const struct consumer_env *env, const void *opts)
 	b->o = *o;
 	b->cfg_dirty = true;
 	loop_timer_init(&b->pass_timer, run, b);
+	loop_timer_init(&b->listen_timer, on_listen_timer, b);
 	log_info("bgp", "BGP speaker ready (sessions come from the peers in MetalLB's configuration)",
 		 "");
 	return b;
@@ -398,15 +440,18 @@ static void bgp_status(void *arg, struct httpd_resp *r)
 		httpd_printf(r, "\nBGP: off on this agent (--bgp=false)\n");
 		return;
 	}
-	httpd_printf(r, "\nBGP sessions: %zu\n", b->peers.n);
+	httpd_printf(r, "\nBGP sessions: %zu (listening: %s, connections from unknown addresses "
+		     "refused: %llu)\n", b->peers.n, b->listener ? "yes" : "no",
+		     (unsigned long long)bgp_listener_refused(b->listener));
 	for (size_t i = 0; i < b->peers.n; i++) {
 		struct bgp_session_info in;
 
 		bgp_session_info(b->peers.v[i]->s, &in);
 		httpd_printf(r, "  %-24s %-22s %-11s for %llus, prefixes %zu, updates %llu, "
-			     "graceful restart %s%s%s\n", b->peers.v[i]->name, in.label,
+			     "graceful restart %s%s%s%s\n", b->peers.v[i]->name, in.label,
 			     bgp_state_name(in.state), (unsigned long long)((now - in.since_ms) / 1000),
 			     in.prefixes, (unsigned long long)in.updates_sent, in.gr ? "yes" : "no",
+			     in.incoming ? ", on the peer's connection" : "",
 			     in.last_error[0] ? ", last error: " : "", in.last_error);
 	}
 }
@@ -422,6 +467,8 @@ static void bgp_stop(void *arg)
 			peer_free(b, b->peers.v[i], true);
 		vec_free(&b->peers);
 		loop_timer_cancel(b->env.loop, &b->pass_timer);
+		loop_timer_cancel(b->env.loop, &b->listen_timer);
+		bgp_listener_free(b->listener);
 		lb_config_free(b->cfg);
 	}
 	free(b);

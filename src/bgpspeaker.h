@@ -13,6 +13,7 @@
 
 struct bgpspeaker_opts {
 	bool disabled;			/* --bgp=false */
+	int listen_port;		/* --bgp-listen-port: 0 = 179, -1 = do not listen */
 	/* shared with the allocator's flags */
 	const char *lb_class, *config_namespace, *config_name;
 };

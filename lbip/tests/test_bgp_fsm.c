@@ -10,15 +10,15 @@
 
 /* Next state per event, in enum bgp_event order:
  * MStart MStop AStart CRT Hold KAexp CRacked Confirmed Fails Open HdrErr
- * OpenErr CollDump NotifVer Notif KAmsg Update UpdErr GracefulStop
+ * OpenErr CollDump NotifVer Notif KAmsg Update UpdErr GracefulStop APassive
  * I=Idle C=Connect A=Active S=OpenSent O=OpenConfirm E=Established */
 static const char *const next_state[BGP_ST_COUNT] = {
-	[BGP_ST_IDLE]        = "CICIIIIIIIIIIIIIIII",
-	[BGP_ST_CONNECT]     = "CICCIISSIIIIIIIIIII",
-	[BGP_ST_ACTIVE]      = "AIACIISSIIIIIIIIIII",
-	[BGP_ST_OPENSENT]    = "SISIIISSAOIIIIIIIII",
-	[BGP_ST_OPENCONFIRM] = "OIOIIOOOIIIIIIIEIII",
-	[BGP_ST_ESTABLISHED] = "EIEIIEEEIIIIIIIEEII",
+	[BGP_ST_IDLE]        = "CICIIIIIIIIIIIIIIIIA",
+	[BGP_ST_CONNECT]     = "CICCIISSIIIIIIIIIIIC",
+	[BGP_ST_ACTIVE]      = "AIACIISSIIIIIIIIIIIA",
+	[BGP_ST_OPENSENT]    = "SISIIISSAOIIIIIIIIIS",
+	[BGP_ST_OPENCONFIRM] = "OIOIIOOOIIIIIIIEIIIO",
+	[BGP_ST_ESTABLISHED] = "EIEIIEEEIIIIIIIEEIIE",
 };
 
 static enum bgp_state letter(char c)
@@ -125,7 +125,16 @@ static void test_happy_path(void)
 	CHECK_EQ_INT(f.connect_retry_count, 1);
 	CHECK(!f.gr);
 
-	/* the passive side: Active -> OpenSent on an accepted connection */
+	/* the passive side (an accepted connection's machine): Idle ->
+	 * Active without connecting, then OpenSent */
+	o = bgp_fsm_event(&f, BGP_EV_AUTOMATIC_START_PASSIVE);
+	CHECK_EQ_INT(o.to, BGP_ST_ACTIVE);
+	CHECK_EQ_INT(o.actions, BGP_A_CRT_START);
+	CHECK_EQ_INT(f.connect_retry_count, 0);
+	o = bgp_fsm_event(&f, BGP_EV_TCP_CONFIRMED);
+	CHECK_EQ_INT(o.actions, BGP_A_CRT_STOP | BGP_A_SEND_OPEN | BGP_A_HOLD_START);
+	o = bgp_fsm_event(&f, BGP_EV_TCP_FAILS);
+	CHECK_EQ_INT(o.to, BGP_ST_ACTIVE);
 	f.state = BGP_ST_ACTIVE;
 	o = bgp_fsm_event(&f, BGP_EV_TCP_CONFIRMED);
 	CHECK_EQ_INT(o.to, BGP_ST_OPENSENT);

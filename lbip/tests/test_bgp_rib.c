@@ -235,7 +235,8 @@ static void test_updates(void)
 	struct bgp_wire_list wl = { 0 };
 	struct bgp_out_params o = { .ctx = { .as4 = true, .local_as = 64513, .peer_as = 64512 },
 				    .local_as = 64513, .ipv4 = true, .ipv6 = true,
-				    .nh4 = A("192.0.2.10"), .nh6 = A("2001:db8::10") };
+				    .nh4 = A("192.0.2.10"), .nh6 = A("2001:db8::10"),
+				    .nh6_ll = A("fe80::10") };
 	struct bgp_ctx dec = { .as4 = true, .local_as = 64512, .peer_as = 64513 };
 	size_t nlri, wd, eor;
 	bool bad = false;
@@ -277,6 +278,9 @@ static void test_updates(void)
 				CHECK_EQ_INT(m.update.n_communities, 1);
 				CHECK_EQ_INT(m.update.n_large, 1);
 				CHECK(m.update.mp_nh.family == 6 && m.update.mp_nh.b[15] == 0x10);
+				/* the link-local beside it: a 32-byte next hop */
+				CHECK(m.update.mp_nh_ll.family == 6 && m.update.mp_nh_ll.b[0] == 0xfe &&
+				      m.update.mp_nh_ll.b[15] == 0x10);
 			}
 			bgp_msg_free(&m);
 		}

@@ -16,13 +16,19 @@
  *    communities and next hops in its RIB, and the withdrawal;
  *  - a second session over IPv6 with a TCP MD5 password establishes;
  *    one with the wrong password does not, nor one with a password BIRD
- *    does not have.
+ *    does not have;
+ *  - our listener (port 179, as the agent's): BIRD connects to us too, so
+ *    sessions start with a collision or not, and stay up once up; with
+ *    our connections refused (peer port 1179) BIRD's connection with the
+ *    MD5 key of the listening socket establishes, the wrong key does not;
+ *    BIRD `passive on`: we connect.
  * Exit 77 (skipped) when not root or bird/birdc/ip is missing.
  */
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/test.h"
 #include "lbip/bgp_rib.h"
+#include "src/bgplisten.h"
 #include "src/bgpsession.h"
 
 #include <errno.h>
@@ -38,6 +44,24 @@
 static struct loop *L;
 static char dir[64], sock[128];
 static pid_t bird_pid = -1;
+static struct bgp_listener *LS;
+
+/* A session known to the listener, as the agent's are. */
+static struct bgp_session *sess_new(const struct lb_peer *p, const struct bgp_session_opts *o)
+{
+	struct bgp_session *s = bgp_session_new(L, p, o, NULL, NULL);
+
+	if (s)
+		bgp_listener_add(LS, s);
+	return s;
+}
+
+static void sess_free(struct bgp_session *s, bool graceful)
+{
+	if (s)
+		bgp_listener_del(LS, s);
+	bgp_session_free(s, graceful);
+}
 
 static int sh(const char *cmd)
 {
@@ -131,7 +155,9 @@ static const char bird_conf[] =
 	"}\n"
 	"protocol bgp v4 from t { local 192.0.2.2 as 64512; neighbor 192.0.2.1 as 64513; }\n"
 	"protocol bgp sec6 from t { local 2001:db8::2 as 64512; neighbor 2001:db8::1 as 64513;\n"
-	"  password \"s3cret-key\"; }\n";
+	"  password \"s3cret-key\"; }\n"
+	"protocol bgp pas from t { local 192.0.2.12 as 64512; neighbor 192.0.2.11 as 64513;\n"
+	"  passive on; }\n";
 
 /* GoBGP as a second, independent implementation reading our messages. */
 static const char gobgp_conf[] =
@@ -198,6 +224,7 @@ static int start_peer(const char *const *argv, const char *logname)
 		if (read(p[0], &c, 1) != 1)	/* parent moved b in */
 			_exit(1);
 		if (sh("ip link set lo up && ip addr add 192.0.2.2/24 dev b && "
+		       "ip addr add 192.0.2.12/24 dev b && "
 		       "ip -6 addr add 2001:db8::2/64 dev b nodad && ip link set dev b up"))
 			_exit(1);
 		snprintf(log, sizeof(log), "%s/%s", dir, logname);
@@ -218,6 +245,7 @@ static int start_peer(const char *const *argv, const char *logname)
 	close(q[0]);
 	snprintf(cmd, sizeof(cmd), "ip link add name a type veth peer name b netns %d && "
 		 "ip link set lo up && ip addr add 192.0.2.1/24 dev a && "
+		 "ip addr add 192.0.2.11/24 dev a && "
 		 "ip -6 addr add 2001:db8::1/64 dev a nodad && ip link set dev a up", (int)bird_pid);
 	if (bird_pid < 0 || sh(cmd)) {
 		close(p[1]);
@@ -320,19 +348,24 @@ int main(void)
 	atexit(cleanup);
 	log_set_verbosity(2);
 	L = loop_new();
+	LS = bgp_listener_new(L, NULL, 0);
+	CHECK(LS != NULL);
 	if (start_bird() < 0) {
 		fprintf(stderr, "cannot start BIRD in its namespace\n");
 		return 1;
 	}
 	/* BIRD up and listening */
 	CHECK(wait_for("show protocols", "v4", true, 5000, out, sizeof(out)));
+	/* our link-local comes with the link up */
+	for (int i = 0; i < 50 && sh("ip -6 addr show dev a scope link | grep -q fe80"); i++)
+		spin(100);
 
 	add(&rib, "198.51.100.10", 32);
 	add(&rib, "2001:db8:5::10", 128);
 	add(&v6only, "2001:db8:5::10", 128);
 
 	/* ---- establish, announce ---- */
-	s = bgp_session_new(L, &v4, &o, NULL, NULL);
+	s = sess_new(&v4, &o);
 	CHECK(s != NULL);
 	if (!s)
 		return test_done("src_bgp_bird");
@@ -340,6 +373,13 @@ int main(void)
 	CHECK(wait_state(s, BGP_ST_ESTABLISHED, 10000));
 	bgp_session_info(s, &info);
 	CHECK(info.gr);
+	/* BIRD connects to us as well: whatever the collision left stays up */
+	spin(2500);
+	bgp_session_info(s, &info);
+	CHECK_EQ_INT(info.state, BGP_ST_ESTABLISHED);
+	CHECK_EQ_INT(info.established, 1);
+	fprintf(stderr, "v4: established on %s connection, %llu collision(s)\n",
+		info.incoming ? "BIRD's" : "our", (unsigned long long)info.collisions);
 	/* BIRD saw our graceful restart capability, forwarding preserved */
 	birdc("show protocols all v4", out, sizeof(out));
 	{
@@ -353,6 +393,9 @@ int main(void)
 	CHECK(strstr(out, "198.51.100.10/32") != NULL);
 	CHECK(strstr(out, "via 192.0.2.1 on b") != NULL);
 	CHECK(strstr(out, "via 2001:db8::1 on b") != NULL);
+	/* the IPv6 route over the IPv4 session: the link-local of the
+	 * session's interface beside the node's IPv6 address */
+	CHECK(strstr(out, "BGP.next_hop: 2001:db8::1 fe80::") != NULL);
 	CHECK(strstr(out, "BGP.community: (65000,1)") != NULL);
 	CHECK(strstr(out, "BGP.large_community: (64513, 7, 42)") != NULL);
 	CHECK(strstr(out, "BGP.as_path: 64513") != NULL);
@@ -368,7 +411,7 @@ int main(void)
 	CHECK(wait_for("show route", "198.51.100.10/32", true, 5000, out, sizeof(out)));
 
 	/* ---- graceful stop: no NOTIFICATION, BIRD keeps the routes ---- */
-	bgp_session_free(s, true);
+	sess_free(s, true);
 	spin(1500);
 	birdc("show protocols all v4", out, sizeof(out));
 	CHECK(strstr(out, "Neighbor graceful restart active") != NULL);
@@ -379,7 +422,7 @@ int main(void)
 	CHECK(strstr(out, "Received: Cease") == NULL);
 	/* back, as a restarted agent: same routes, End-of-RIB, still there */
 	o.restarted = true;
-	s = bgp_session_new(L, &v4, &o, NULL, NULL);
+	s = sess_new(&v4, &o);
 	CHECK(s && bgp_session_set_rib(s, &rib) == 0);
 	CHECK(wait_state(s, BGP_ST_ESTABLISHED, 10000));
 	spin(1500);
@@ -388,31 +431,96 @@ int main(void)
 	CHECK(strstr(out, "(stale)") == NULL && strstr(out, "stale") == NULL);
 
 	/* ---- plain stop: Cease, the routes go at once ---- */
-	bgp_session_free(s, false);
+	sess_free(s, false);
 	CHECK(wait_for("show route", "198.51.100.10/32", false, 2000, out, sizeof(out)));
 	birdc("show protocols all v4", out, sizeof(out));
 	CHECK(strstr(out, "Administrative shutdown") != NULL);
 
 	/* ---- TCP MD5 over IPv6: right password, then a wrong one ---- */
-	m = bgp_session_new(L, &md5, &o, NULL, NULL);
+	m = sess_new(&md5, &o);
 	CHECK(m && bgp_session_set_rib(m, &rib) == 0);
 	CHECK(wait_state(m, BGP_ST_ESTABLISHED, 10000));
 	CHECK(wait_for("show route all protocol sec6", "198.51.100.10/32", true, 5000, out,
 		       sizeof(out)));
-	bgp_session_free(m, false);
+	/* over IPv6: the global next hop and our link-local beside it */
+	CHECK(strstr(out, "BGP.next_hop: 2001:db8::1 fe80::") != NULL);
+	sess_free(m, false);
 	md5.password = "wrong-key";
-	m = bgp_session_new(L, &md5, &o, NULL, NULL);
+	m = sess_new(&md5, &o);
 	CHECK(m != NULL);
 	CHECK(!wait_state(m, BGP_ST_OPENSENT, 4000));
 	bgp_session_info(m, &info);
 	CHECK(info.state != BGP_ST_ESTABLISHED);
-	bgp_session_free(m, false);
+	sess_free(m, false);
+	/* BIRD connects to us, MD5 on the listening socket: our own
+	 * connections go to a port nobody listens on */
+	md5.password = "s3cret-key";
+	md5.peer_port = 1179;
+	m = sess_new(&md5, &o);
+	CHECK(m && bgp_session_set_rib(m, &rib) == 0);
+	CHECK(wait_state(m, BGP_ST_ESTABLISHED, 10000));
+	bgp_session_info(m, &info);
+	CHECK(info.incoming);
+	CHECK(wait_for("show route all protocol sec6", "198.51.100.10/32", true, 5000, out,
+		       sizeof(out)));
+	sess_free(m, false);
+	CHECK(wait_for("show route all protocol sec6", "198.51.100.10/32", false, 5000, out,
+		       sizeof(out)));
+	md5.password = "wrong-key";
+	m = sess_new(&md5, &o);
+	CHECK(m != NULL);
+	CHECK(!wait_state(m, BGP_ST_OPENSENT, 4000));
+	sess_free(m, false);
+	md5.peer_port = 0;
+	/* BIRD passive: only our connection */
+	{
+		struct lb_peer pas = v4;
+
+		pas.name = "bird-passive";
+		pas.peer_address = A("192.0.2.12");
+		pas.source_address = A("192.0.2.11");
+		pas.password = NULL;
+		m = sess_new(&pas, &o);
+		CHECK(m && bgp_session_set_rib(m, &rib) == 0);
+		CHECK(wait_state(m, BGP_ST_ESTABLISHED, 10000));
+		bgp_session_info(m, &info);
+		CHECK(!info.incoming);
+		CHECK_EQ_INT(info.collisions, 0);
+		CHECK(wait_for("show route all protocol pas", "198.51.100.10/32", true, 5000, out,
+			       sizeof(out)));
+		sess_free(m, false);
+	}
+	/* a collision with BIRD: our OPEN on our connection held back by
+	 * nftables until BIRD's own connection to us is there; BIRD's
+	 * identifier is higher, so its connection must be the one kept */
+	if (sh("nft add table inet ferrytest && nft add chain inet ferrytest o "
+	       "'{ type filter hook output priority 0; }' && nft add rule inet ferrytest o "
+	       "ip daddr 192.0.2.2 tcp dport 179 'tcp flags & psh == psh' drop") == 0) {
+		m = sess_new(&v4, &o);
+		CHECK(m && bgp_session_set_rib(m, &rib) == 0);
+		CHECK(wait_state(m, BGP_ST_ESTABLISHED, 10000));
+		sh("nft delete table inet ferrytest");
+		spin(2500);
+		bgp_session_info(m, &info);
+		CHECK_EQ_INT(info.state, BGP_ST_ESTABLISHED);
+		CHECK_EQ_INT(info.established, 1);
+		CHECK(info.incoming);
+		CHECK(info.collisions >= 1);
+		fprintf(stderr, "v4 with our OPEN held: established on %s connection, %llu "
+			"collision(s)\n", info.incoming ? "BIRD's" : "our",
+			(unsigned long long)info.collisions);
+		CHECK(wait_for("show route all protocol v4", "198.51.100.10/32", true, 5000, out,
+			       sizeof(out)));
+		sess_free(m, false);
+	} else {
+		fprintf(stderr, "collision part skipped: no nft\n");
+	}
 	/* a password where BIRD has none: the kernel drops the signed SYNs */
 	v4.password = "only-ours";
-	m = bgp_session_new(L, &v4, &o, NULL, NULL);
+	m = sess_new(&v4, &o);
 	CHECK(m != NULL);
 	CHECK(!wait_state(m, BGP_ST_OPENSENT, 3000));
-	bgp_session_free(m, false);
+	sess_free(m, false);
 
 	/* ---- the same routes as GoBGP reads them ---- */
 	stop_peer();
@@ -431,7 +539,7 @@ int main(void)
 		spin(1000);	/* gobgpd listening */
 		v4.password = NULL;
 		v4.graceful_restart = false;
-		s = bgp_session_new(L, &v4, &o, NULL, NULL);
+		s = sess_new(&v4, &o);
 		CHECK(s && bgp_session_set_rib(s, &rib) == 0);
 		CHECK(wait_state(s, BGP_ST_ESTABLISHED, 15000));
 		CHECK(gobgp_wait("neighbor", "Establ", true, 5000, out, sizeof(out)));
@@ -443,7 +551,7 @@ int main(void)
 		CHECK(strstr(out, "2001:db8::1") != NULL);
 		CHECK(bgp_session_set_rib(s, &v6only) == 0);
 		CHECK(gobgp_wait("global rib -a ipv4", "198.51.100.10/32", false, 5000, out, sizeof(out)));
-		bgp_session_free(s, false);
+		sess_free(s, false);
 		CHECK(gobgp_wait("global rib -a ipv6", "2001:db8:5::10/128", false, 5000, out, sizeof(out)));
 	} else {
 		fprintf(stderr, "GoBGP part skipped: gobgpd, gobgp or nsenter missing\n");
@@ -451,6 +559,7 @@ int main(void)
 
 	bgp_rib_free(&rib);
 	bgp_rib_free(&v6only);
+	bgp_listener_free(LS);
 	loop_free(L);
 	if (test_failures) {
 		char cmd[200];

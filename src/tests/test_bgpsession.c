@@ -11,7 +11,22 @@
  *    the R bit gone;
  *  - ROUTE-REFRESH -> the RIB again;
  *  - an UPDATE whose withdrawn length runs past the message -> 3/1;
- *  - silence past the negotiated hold time -> 4/0.
+ *  - silence past the negotiated hold time -> 4/0;
+ *  - the listener (src/bgplisten, port 1179 here): a connection from an
+ *    address that is no peer is closed at once;
+ *  - a collision (RFC 4271 6.8): we connect and the peer connects to us,
+ *    OPENs both ways. Our identifier higher: the peer's connection gets
+ *    Cease 6/7 and ours becomes Established; without graceful restart a
+ *    third connection while Established gets 6/7 too. The peer's
+ *    identifier higher (its OPEN on its connection first, then on ours):
+ *    ours gets 6/7, the session is Established on the peer's connection,
+ *    and we do not connect while it is up. With graceful restart a new
+ *    connection from the peer then is its restart (RFC 4724 4.2): the old
+ *    one closes without NOTIFICATION, the new one gets the RIB; when that
+ *    one goes, we connect again;
+ *  - a peer connection that sends no OPEN is replaced by the peer's next
+ *    one (Cease 6/2) and does not hold ours back; our connection getting
+ *    its OPEN while the peer's is Established gets 6/7.
  * Exit 77 (skipped) when not root.
  */
 #include "core/log.h"
@@ -19,6 +34,7 @@
 #include "core/test.h"
 #include "lbip/bgp_msg.h"
 #include "lbip/bgp_rib.h"
+#include "src/bgplisten.h"
 #include "src/bgpsession.h"
 
 #include <arpa/inet.h>
@@ -149,6 +165,25 @@ static void read_table(struct conn *c, size_t *prefixes, int *eors, int want_eor
 		}
 		bgp_msg_free(&m);
 	}
+}
+
+/* The scripted peer connects to our listener, from src. */
+static int dial(uint16_t port, const char *src)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in from = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	inet_pton(AF_INET, src, &from.sin_addr);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&from, sizeof(from)) < 0 ||
+	    (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)) {
+		perror("dial");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 static struct lb_addr A(const char *s)
@@ -292,6 +327,203 @@ int main(void)
 	close(c.fd);
 
 	bgp_session_free(s, false);
+
+	/* ---- the listener: an address that is no peer ---- */
+	{
+		struct bgp_listener *ls = bgp_listener_new(L, NULL, 1179);
+		static struct conn oc, ic, ic2;
+		struct bgp_session_info info;
+
+		CHECK(ls != NULL);
+		if (!ls)
+			return test_done("src_bgpsession");
+		memset(&c, 0, sizeof(c));
+		c.fd = dial(1179, "127.0.0.2");
+		CHECK_EQ_INT(next_msg(&c, &m, 2000), -EPIPE);
+		close(c.fd);
+		CHECK_EQ_INT(bgp_listener_refused(ls), 1);
+
+		/* ---- collision, our identifier higher: ours stays (no graceful
+		 * restart: a new connection while Established is a collision) ---- */
+		oc.fd = -1;
+		oc.n = 0;
+		oc.closed = false;
+		p.graceful_restart = false;
+		s = bgp_session_new(L, &p, &o, NULL, NULL);
+		p.graceful_restart = true;
+		CHECK(s && bgp_session_set_rib(s, &rib) == 0);
+		bgp_listener_add(ls, s);
+		oc.fd = accept_one(lfd, 3000);
+		CHECK(oc.fd >= 0);
+		CHECK_EQ_INT(next_msg(&oc, &m, 2000), 0);
+		CHECK_EQ_INT(m.type, BGP_OPEN);
+		bgp_msg_free(&m);
+		ic.fd = dial(1179, "127.0.0.1");
+		CHECK_EQ_INT(next_msg(&ic, &m, 2000), 0);
+		CHECK_EQ_INT(m.type, BGP_OPEN);	/* the accepted connection's machine */
+		bgp_msg_free(&m);
+		m = (struct bgp_msg){ .type = BGP_OPEN, .open = router_open(90) };
+		put(&oc, &m);
+		CHECK_EQ_INT(next_msg(&oc, &m, 2000), 0);
+		CHECK_EQ_INT(m.type, BGP_KEEPALIVE);	/* ours in OpenConfirm */
+		m = (struct bgp_msg){ .type = BGP_OPEN, .open = router_open(90) };
+		put(&ic, &m);
+		CHECK_EQ_INT(notif(&ic, 2000, NULL), 6 << 8 | 7);
+		close(ic.fd);
+		put(&oc, &k);
+		read_table(&oc, &prefixes, &eors, 2);
+		CHECK_EQ_INT(prefixes, 2);
+		CHECK_EQ_INT(eors, 2);
+		bgp_session_info(s, &info);
+		CHECK_EQ_INT(info.state, BGP_ST_ESTABLISHED);
+		CHECK(!info.incoming);
+		CHECK_EQ_INT(info.collisions, 1);
+		/* a new connection from the peer while Established: 6/7 */
+		ic2.fd = dial(1179, "127.0.0.1");
+		CHECK_EQ_INT(next_msg(&ic2, &m, 2000), 0);
+		CHECK_EQ_INT(m.type, BGP_OPEN);
+		bgp_msg_free(&m);
+		m = (struct bgp_msg){ .type = BGP_OPEN, .open = router_open(90) };
+		put(&ic2, &m);
+		CHECK_EQ_INT(notif(&ic2, 2000, NULL), 6 << 8 | 7);
+		close(ic2.fd);
+		bgp_session_info(s, &info);
+		CHECK_EQ_INT(info.state, BGP_ST_ESTABLISHED);
+		CHECK_EQ_INT(info.collisions, 2);
+		CHECK_EQ_INT(info.established, 1);
+		bgp_listener_del(ls, s);
+		bgp_session_free(s, false);
+		CHECK_EQ_INT(notif(&oc, 2000, NULL), 6 << 8 | 2);
+		close(oc.fd);
+
+		/* ---- collision, the peer's identifier higher: its connection stays ---- */
+		memset(&oc, 0, sizeof(oc));
+		memset(&ic, 0, sizeof(ic));
+		s = bgp_session_new(L, &p, &o, NULL, NULL);
+		CHECK(s && bgp_session_set_rib(s, &rib) == 0);
+		bgp_listener_add(ls, s);
+		oc.fd = accept_one(lfd, 3000);
+		CHECK(oc.fd >= 0);
+		CHECK_EQ_INT(next_msg(&oc, &m, 2000), 0);
+		CHECK_EQ_INT(m.type, BGP_OPEN);
+		bgp_msg_free(&m);
+		ic.fd = dial(1179, "127.0.0.1");
+		CHECK_EQ_INT(next_msg(&ic, &m, 2000), 0);
+		CHECK_EQ_INT(m.type, BGP_OPEN);
+		bgp_msg_free(&m);
+		m = (struct bgp_msg){ .type = BGP_OPEN, .open = router_open(90) };
+		m.open.id = 0xc0000203;
+		put(&ic, &m);
+		CHECK_EQ_INT(next_msg(&ic, &m, 2000), 0);
+		CHECK_EQ_INT(m.type, BGP_KEEPALIVE);	/* the peer's in OpenConfirm */
+		m = (struct bgp_msg){ .type = BGP_OPEN, .open = router_open(90) };
+		m.open.id = 0xc0000203;
+		put(&oc, &m);
+		CHECK_EQ_INT(notif(&oc, 2000, NULL), 6 << 8 | 7);
+		close(oc.fd);
+		put(&ic, &k);
+		read_table(&ic, &prefixes, &eors, 2);
+		CHECK_EQ_INT(prefixes, 2);
+		CHECK_EQ_INT(eors, 2);
+		bgp_session_info(s, &info);
+		CHECK_EQ_INT(info.state, BGP_ST_ESTABLISHED);
+		CHECK(info.incoming);
+		CHECK_EQ_INT(info.collisions, 1);
+		/* no connection of ours while the peer's is up (backoff is 100 ms) */
+		CHECK_EQ_INT(accept_one(lfd, 1000), -1);
+		/* graceful restart negotiated: a new connection from the peer
+		 * while Established is the peer restarted (RFC 4724 4.2). The
+		 * old one closes without a NOTIFICATION, the new one gets
+		 * everything again. */
+		{
+			static struct conn ic3;
+
+			CHECK(info.gr);
+			/* within 3 s of Established it is a late collision: refused
+			 * (the peer's connection is up), the session stays */
+			memset(&ic3, 0, sizeof(ic3));
+			ic3.fd = dial(1179, "127.0.0.1");
+			CHECK_EQ_INT(next_msg(&ic3, &m, 2000), -EPIPE);
+			close(ic3.fd);
+			memset(&ic3, 0, sizeof(ic3));
+			bgp_session_info(s, &info);
+			CHECK(info.state == BGP_ST_ESTABLISHED && info.incoming);
+			{
+				uint64_t end = loop_now_ms() + 2500;
+
+				while (loop_now_ms() < end)
+					loop_run_once(L, 10);
+			}
+			ic3.fd = dial(1179, "127.0.0.1");
+			CHECK_EQ_INT(notif(&ic, 2000, NULL), -1);
+			CHECK(ic.closed);
+			close(ic.fd);
+			CHECK_EQ_INT(next_msg(&ic3, &m, 2000), 0);
+			CHECK_EQ_INT(m.type, BGP_OPEN);
+			bgp_msg_free(&m);
+			m = (struct bgp_msg){ .type = BGP_OPEN, .open = router_open(90) };
+			m.open.id = 0xc0000203;
+			put(&ic3, &m);
+			CHECK_EQ_INT(next_msg(&ic3, &m, 2000), 0);
+			CHECK_EQ_INT(m.type, BGP_KEEPALIVE);
+			put(&ic3, &k);
+			read_table(&ic3, &prefixes, &eors, 2);
+			CHECK_EQ_INT(prefixes, 2);
+			CHECK_EQ_INT(eors, 2);
+			bgp_session_info(s, &info);
+			CHECK(info.state == BGP_ST_ESTABLISHED && info.incoming);
+			CHECK_EQ_INT(info.established, 2);
+			ic.fd = ic3.fd;
+		}
+		/* the peer's connection gone: we connect again (or did while
+		 * the restarted peer's was in OpenSent) */
+		close(ic.fd);
+		oc.fd = accept_one(lfd, 3000);
+		CHECK(oc.fd >= 0);
+		bgp_session_info(s, &info);
+		CHECK(info.state != BGP_ST_ESTABLISHED);
+		CHECK_EQ_INT(next_msg(&oc, &m, 2000), 0);
+		CHECK_EQ_INT(m.type, BGP_OPEN);
+		bgp_msg_free(&m);
+
+		/* ---- a peer connection without an OPEN is replaced by the next ---- */
+		memset(&ic, 0, sizeof(ic));
+		memset(&ic2, 0, sizeof(ic2));
+		ic.fd = dial(1179, "127.0.0.1");
+		CHECK_EQ_INT(next_msg(&ic, &m, 2000), 0);
+		CHECK_EQ_INT(m.type, BGP_OPEN);
+		bgp_msg_free(&m);
+		ic2.fd = dial(1179, "127.0.0.1");
+		CHECK_EQ_INT(next_msg(&ic2, &m, 2000), 0);
+		CHECK_EQ_INT(m.type, BGP_OPEN);
+		bgp_msg_free(&m);
+		CHECK_EQ_INT(notif(&ic, 2000, NULL), 6 << 8 | 2);
+		close(ic.fd);
+		m = (struct bgp_msg){ .type = BGP_OPEN, .open = router_open(90) };
+		m.open.id = 0xc0000203;
+		put(&ic2, &m);
+		CHECK_EQ_INT(next_msg(&ic2, &m, 2000), 0);
+		CHECK_EQ_INT(m.type, BGP_KEEPALIVE);
+		put(&ic2, &k);
+		read_table(&ic2, &prefixes, &eors, 2);
+		CHECK_EQ_INT(eors, 2);
+		bgp_session_info(s, &info);
+		CHECK(info.state == BGP_ST_ESTABLISHED && info.incoming);
+		/* our connection, still in OpenSent, gets its OPEN: the
+		 * Established one stays, ours goes with 6/7 */
+		m = (struct bgp_msg){ .type = BGP_OPEN, .open = router_open(90) };
+		m.open.id = 0xc0000203;
+		put(&oc, &m);
+		CHECK_EQ_INT(notif(&oc, 2000, NULL), 6 << 8 | 7);
+		bgp_session_info(s, &info);
+		CHECK(info.state == BGP_ST_ESTABLISHED && info.incoming);
+		bgp_listener_del(ls, s);
+		bgp_session_free(s, false);
+		CHECK_EQ_INT(notif(&ic2, 2000, NULL), 6 << 8 | 2);
+		close(ic2.fd);
+		close(oc.fd);
+		bgp_listener_free(ls);
+	}
 	close(lfd);
 	loop_free(L);
 	return test_done("src_bgpsession");
