@@ -13,11 +13,12 @@ import os
 import re
 
 import pytest
+import yaml
 
 from lib import metallb, seed
 
 # agents: the speakers reach the apiserver through the kubernetes Service
-CLUSTER_ARGS = ["--nodes", "2", "--ipv6", "--lb", "metallb"]
+CLUSTER_ARGS = ["--nodes", "2", "--ipv6", "--bgp", "--lb", "metallb"]
 FIRST, LAST = "192.0.2.200", "192.0.2.250"
 CONF = os.path.join(os.environ.get("FERRY_E2E_STATE", "/run/ferry-e2e"), "cluster.json")
 
@@ -208,3 +209,63 @@ def test_ferrys_crds_leave_metallbs_alone(cluster):
              for n in names}
     assert after == before
     assert not cluster.kjson("get", "crd", "-l", "app.kubernetes.io/part-of=ferry")["items"]
+
+
+BGP_CRS = """
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: ref-bgp, namespace: metallb-system}
+spec:
+  addresses: [203.0.113.10-203.0.113.40]
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: ref-bgp, namespace: metallb-system}
+spec:
+  ipAddressPools: [ref-bgp]
+  communities: ["64513:100"]
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: router, namespace: metallb-system}
+spec:
+  peerAddress: 192.0.2.1
+  peerASN: 64512
+  myASN: 64513
+"""
+
+
+def test_bgp_native_speakers_announce_to_bird(cluster):
+    """MetalLB's speakers in native BGP mode against the same BIRD as
+    ferry's tests (e2e/test_bgp.py): a path from each node with the
+    community, the multipath route in the router's kernel, remote's curl
+    answered. What e2e/test_bgp.py asks of ferry beyond this, MetalLB's
+    native mode cannot do: IPv6 prefixes, large communities and graceful
+    restart need its FRR mode (internal/config/validation.go refuses them)."""
+    c = cluster
+    ctl = os.path.join(os.path.dirname(CONF), "bird.ctl")
+    metallb.apply(c.kubectl, list(yaml.safe_load_all(BGP_CRS)))
+    app = seed.app("ref-bgp", service_type="LoadBalancer")
+    for o in app["items"]:
+        if o["kind"] == "Service":
+            o["metadata"]["annotations"] = {"metallb.io/address-pool": "ref-bgp"}
+    c.apply(json.dumps(app))
+    try:
+        ip = metallb.wait_external_ip(c.kubectl, "ref-bgp", timeout=60)[0]
+        assert metallb.in_range(ip, "203.0.113.10", "203.0.113.40"), ip
+
+        def paths():
+            out = c.exec("router", "birdc", "-s", ctl, "show", "route", ip + "/32", "all",
+                         check=False).stdout
+            return out if sorted(re.findall(r"via (192\.0\.2\.1[12])", out)) == \
+                ["192.0.2.11", "192.0.2.12"] else None
+        out = c.wait(paths, 60, "a path to %s from each node in BIRD" % ip)
+        assert "(64513,100)" in out, out
+        c.wait(lambda: len(re.findall(r"via 192\.0\.2\.1[12]", c.exec(
+            "router", "ip", "route", "show", ip).stdout)) == 2, 20, "the multipath route in the kernel")
+        body = c.wait(lambda: c.curl("remote", "http://%s/" % ip, check=False), 60,
+                      "remote's curl through the router")
+        assert body
+    finally:
+        c.kubectl("delete", "service,deployment", "ref-bgp", "--ignore-not-found")
+        c.kubectl("delete", "-f", "-", input=BGP_CRS, check=False)
