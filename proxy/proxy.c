@@ -622,6 +622,10 @@ static int fill_node(struct build *b)
 	struct fnode *fn = &b->out->node;
 
 	fn->masquerade_all = cfg->masquerade_all;
+	fn->masq_mark = cfg->masq_mark;
+	if (add_cidr_strings(cfg->service_cidrs, cfg->n_service_cidrs, &fn->service_cidrs,
+			     &fn->n_service_cidrs, "serviceCIDRs") < 0)
+		return -ENOMEM;
 	if (n) {
 		for (uint16_t i = 0; i < n->n_addresses; i++) {
 			struct faddr a;

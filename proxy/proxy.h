@@ -43,6 +43,12 @@ struct proxy_config {
 	const char *const *cluster_cidrs;
 	size_t n_cluster_cidrs;
 	bool masquerade_all;
+	/* 1 << masqueradeBit; 0: 1 << 14 */
+	uint32_t masq_mark;
+	/* --service-cluster-ip-range: traffic to unallocated addresses in
+	 * them is dropped; empty: no check. */
+	const char *const *service_cidrs;
+	size_t n_service_cidrs;
 };
 
 /* What the build saw, for logs and metrics. */

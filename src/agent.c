@@ -65,7 +65,7 @@ struct agent {
 	struct loop_timer boot_check;
 	bool in_cluster, api_seen;
 	char cm_selector[300];
-	const char *nodeport_addresses[8], *cluster_cidrs[4];
+	const char *nodeport_addresses[8], *cluster_cidrs[4], *service_cidrs[4];
 	const char *config_path;
 	bool l2_off;
 };
@@ -439,6 +439,8 @@ static int apply_config(struct agent *a, const char *path, uint32_t flags, struc
 		a->popts.min_sync_period_ms = kc->min_sync_period_ns / 1000000;
 	if (use & KPC_MASQUERADE_ALL)
 		a->popts.cfg.masquerade_all = kc->masquerade_all;
+	if (use & KPC_MASQUERADE_BIT)	/* validated 0..31 by the parser */
+		a->popts.cfg.masq_mark = 1u << kc->masquerade_bit;
 	if (use & KPC_NODE_PORT_ADDRESSES) {
 		a->popts.cfg.nodeport_addresses = (const char *const *)kc->node_port_addresses;
 		a->popts.cfg.n_nodeport_addresses = kc->n_node_port_addresses;
@@ -539,6 +541,30 @@ static int set_flag(struct agent *a, int id, const char *arg)
 		break;
 	case AF_MASQUERADE_ALL:
 		a->popts.cfg.masquerade_all = true;
+		break;
+	case AF_MASQUERADE_BIT:
+		v = (int)strtol(arg, &end, 10);
+		if (!*arg || *end || v < 0 || v > 31) {
+			fprintf(stderr, "ferry agent: bad --iptables-masquerade-bit \"%s\" (0 to 31)\n", arg);
+			return 2;
+		}
+		a->popts.cfg.masq_mark = 1u << v;
+		break;
+	case AF_SERVICE_CIDR:
+		if ((n = split_list((char *)arg, a->service_cidrs, 4)) < 0) {
+			fprintf(stderr, "ferry agent: at most 4 --service-cluster-ip-range\n");
+			return 2;
+		}
+		for (int i = 0; i < n; i++) {
+			struct faddr cidr;
+			if (faddr_parse(&cidr, a->service_cidrs[i]) < 0) {
+				fprintf(stderr, "ferry agent: bad --service-cluster-ip-range CIDR \"%s\"\n",
+					a->service_cidrs[i]);
+				return 2;
+			}
+		}
+		a->popts.cfg.service_cidrs = a->service_cidrs;
+		a->popts.cfg.n_service_cidrs = n;
 		break;
 	case AF_CONFIG:
 		a->config_path = arg;

@@ -111,7 +111,7 @@ static char *run(const char *dir)
 	size_t len;
 	struct objs svcs = { 0 }, slices = { 0 };
 	struct kube_object *node = NULL;
-	const char *np[MAX_LIST], *cc[MAX_LIST];
+	const char *np[MAX_LIST], *cc[MAX_LIST], *sc[MAX_LIST];
 	struct proxy_config cfg = { 0 };
 	struct proxy_input pin = { .foreach = each, .services = &svcs, .slices = &slices,
 				   .get = get, .problem = on_problem };
@@ -142,6 +142,10 @@ static char *run(const char *dir)
 		cfg.cluster_cidrs = cc;
 		cfg.masquerade_all = json_object_object_get_ex(c, "masqueradeAll", &j) &&
 				     json_object_get_boolean(j);
+		cfg.n_service_cidrs = strings(c, "serviceCIDRs", sc);
+		cfg.service_cidrs = sc;
+		if (json_object_object_get_ex(c, "masqueradeBit", &j))
+			cfg.masq_mark = 1u << json_object_get_int(j);
 	}
 	fstate_init(&st);
 	if ((json_object_object_get_ex(in, "node", &j) && !(node = obj(KUBE_NODE, j, path))) ||
