@@ -11,6 +11,7 @@
 #include "src/agent_flags.h"
 #include "src/bgpspeaker.h"
 #include "src/cmd.h"
+#include "src/ctsysctl.h"
 #include "src/kpconfig_file.h"
 #include "src/l2speaker.h"
 #include "src/lbctl.h"
@@ -675,6 +676,12 @@ int cmd_agent(int argc, char **argv)
 	}
 	if (a.config_path && apply_config(&a, a.config_path, flags_set, &kc) < 0)
 		return 2;
+	/* the file's conntrack.*: kube-proxy writes these sysctls itself; in
+	 * the DaemonSet /proc/sys is read-only and each one is a warning */
+	if (a.config_path && (kc.set & KPC_CONNTRACK)) {
+		struct kp_sysctl sc[KP_SYSCTL_MAX];
+		ct_sysctl_apply("", sc, kp_conntrack_sysctls(&kc, sysconf(_SC_NPROCESSORS_ONLN), sc));
+	}
 	/* fencing needs the deadline well inside what the others wait */
 	if (a.lbopts.renew_deadline_ms >= a.lbopts.lease_duration_s * 1000 ||
 	    a.lbopts.retry_ms >= a.lbopts.renew_deadline_ms) {
