@@ -337,7 +337,12 @@ static int kube_start(struct agent *a)
 	a->inf[KUBE_NODE] = kube_informer_new(a->kube, KUBE_NODE, NULL, &h, a);
 	a->inf[KUBE_SERVICE] = kube_informer_new(a->kube, KUBE_SERVICE, NULL, &h, a);
 	a->inf[KUBE_ENDPOINTSLICE] = kube_informer_new(a->kube, KUBE_ENDPOINTSLICE, &proxied, &h, a);
-	if (!a->inf[KUBE_NODE] || !a->inf[KUBE_SERVICE] || !a->inf[KUBE_ENDPOINTSLICE])
+	/* the Service CIDRs, as kube-proxy reads them: an API server without
+	 * the kind (404) or a ClusterRole from before it (403) reads as none */
+	struct kube_informer_opts scidr = { .forbidden_is_empty = true };
+	a->inf[KUBE_SERVICECIDR] = kube_informer_new(a->kube, KUBE_SERVICECIDR, &scidr, &h, a);
+	if (!a->inf[KUBE_NODE] || !a->inf[KUBE_SERVICE] || !a->inf[KUBE_ENDPOINTSLICE] ||
+	    !a->inf[KUBE_SERVICECIDR])
 		return -1;
 	/* the allocator's inputs: MetalLB's configuration (one ConfigMap, the
 	 * metallb.io resources, cluster-wide as MetalLB reads them) and the
