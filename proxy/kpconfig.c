@@ -706,14 +706,19 @@ size_t kp_conntrack_sysctls(const struct kp_config *c, long ncpu, struct kp_sysc
 	size_t n = 0;
 
 	if (c->conntrack.max_per_core > 0) {
+		/* v1.37.2's getConntrackMax: scaled, capped at 1M, floored at min */
 		int64_t max = (int64_t)c->conntrack.max_per_core * (ncpu > 0 ? ncpu : 1);
-		if (max < c->conntrack.min)
+		if (max > 1048576)
+			max = 1048576;
+		else if (max <= c->conntrack.min)
 			max = c->conntrack.min;
-		/* kube-proxy raises the hash size first: the table it sizes */
-		out[n++] = (struct kp_sysctl){ "conntrack.maxPerCore", "sys/module/nf_conntrack/parameters/hashsize",
-					       "the nf_conntrack module parameter hashsize", max / 4, true };
-		out[n++] = (struct kp_sysctl){ "conntrack.maxPerCore", NF "max", "net.netfilter.nf_conntrack_max",
-					       max, false };
+		if (max > 0) {
+			out[n++] = (struct kp_sysctl){ "conntrack.maxPerCore", NF "max",
+						       "net.netfilter.nf_conntrack_max", max, true };
+			out[n++] = (struct kp_sysctl){ "conntrack.maxPerCore",
+						       "sys/module/nf_conntrack/parameters/hashsize",
+						       "the nf_conntrack module parameter hashsize", max / 4, true };
+		}
 	}
 	if (c->conntrack.tcp_be_liberal)
 		out[n++] = (struct kp_sysctl){ "conntrack.tcpBeLiberal", NF "tcp_be_liberal",

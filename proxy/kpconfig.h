@@ -121,10 +121,11 @@ void kp_config_fields(void (*fn)(void *arg, const struct kp_field_info *f), void
 /*
  * The node settings the conntrack fields stand for, as kube-proxy v1.37
  * applies them (cmd/kube-proxy/app/server_linux.go, pkg/proxy/conntrack/
- * sysctls.go): nf_conntrack_max = max(maxPerCore x CPUs, min) when
- * maxPerCore > 0 (and the hash size raised to a quarter of it), the TCP and
- * UDP timeouts in seconds when > 0, tcp_be_liberal = 1 when true. A write
- * is only needed when the current value differs (raise_only: is lower).
+ * sysctls.go): when maxPerCore > 0, nf_conntrack_max raised to maxPerCore x
+ * CPUs (at most 1,048,576, at least min) and the hash size to a quarter of
+ * it; the TCP and UDP timeouts in seconds when > 0; tcp_be_liberal = 1 when
+ * true. A write is only needed when the current value differs (raise_only:
+ * is lower).
  */
 struct kp_sysctl {
 	const char *field;	/* "conntrack.tcpCloseWaitTimeout" */

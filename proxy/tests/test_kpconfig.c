@@ -302,18 +302,23 @@ static void test_conntrack_sysctls(void)
 	/* 8 x 32768 > min 131072; timeouts 24h and 1h; no UDP, not liberal */
 	n = kp_conntrack_sysctls(&c, 8, sc);
 	CHECK_EQ_INT(n, 4);
-	CHECK_EQ_STR(sc[0].path, "sys/module/nf_conntrack/parameters/hashsize");
-	CHECK_EQ_INT(sc[0].value, 65536);
+	CHECK_EQ_STR(sc[0].name, "net.netfilter.nf_conntrack_max");
+	CHECK_EQ_INT(sc[0].value, 262144);
 	CHECK(sc[0].raise_only);
-	CHECK_EQ_STR(sc[1].name, "net.netfilter.nf_conntrack_max");
-	CHECK_EQ_INT(sc[1].value, 262144);
+	CHECK_EQ_STR(sc[1].path, "sys/module/nf_conntrack/parameters/hashsize");
+	CHECK_EQ_INT(sc[1].value, 65536);
+	CHECK(sc[1].raise_only);
 	CHECK_EQ_STR(sc[2].path, "proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established");
 	CHECK_EQ_INT(sc[2].value, 86400);
 	CHECK_EQ_STR(sc[3].field, "conntrack.tcpCloseWaitTimeout");
 	CHECK_EQ_INT(sc[3].value, 3600);
 	/* min wins over few CPUs */
 	n = kp_conntrack_sysctls(&c, 2, sc);
-	CHECK_EQ_INT(sc[1].value, 131072);
+	CHECK_EQ_INT(sc[0].value, 131072);
+	/* capped at 1M on many CPUs */
+	n = kp_conntrack_sysctls(&c, 64, sc);
+	CHECK_EQ_INT(sc[0].value, 1048576);
+	CHECK_EQ_INT(sc[1].value, 262144);
 	/* maxPerCore 0 leaves the table size alone; sub-second timeouts are 0 */
 	c.conntrack.max_per_core = 0;
 	c.conntrack.tcp_be_liberal = true;
