@@ -546,9 +546,10 @@ def test_healthz_and_metrics(cluster):
                 obj = item.get("rule") or item.get("set") or item.get("map")
                 # the gauge counts rules and the elements Services put in;
                 # not the chain dispatch maps, the node's address sets, or
-                # the affinity entries packets add
+                # the affinity and saved-mark entries packets add
                 if not obj or obj.get("table") != "ferry" or obj.get("name") in (
-                        "kinds", "pick-chains", "nodeport-addrs", "pod-cidrs", "affinity"):
+                        "kinds", "pick-chains", "nodeport-addrs", "pod-cidrs", "service-cidrs",
+                        "affinity", "mark-save"):
                     continue
                 listed += 1 if "rule" in item else len(obj.get("elem", []))
             assert listed > 0 and abs(objects - listed) <= max(5, listed * 0.1), (objects, listed)
