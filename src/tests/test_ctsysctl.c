@@ -3,18 +3,20 @@
  * ct_sysctl_apply in a throw-away network namespace (ctest runs this under
  * `unshare -n`): the conntrack timeouts and tcp_be_liberal are per
  * namespace, so the test writes and reads them back for real;
- * nf_conntrack_max is read-only outside the host's namespace, which stands
- * for the DaemonSet's read-only /proc/sys. Exit 77 when not root or
- * conntrack is not there.
+ * nf_conntrack_max is read-only outside the host's namespace; a read-only
+ * bind of /proc/sys in a mount namespace is the DaemonSet's. Exit 77 when
+ * not root or conntrack is not there.
  */
 #include "core/test.h"
 #include "proxy/kpconfig.h"
 #include "src/ctsysctl.h"
 
 #include <net/if.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #define NF "/proc/sys/net/netfilter/nf_conntrack_"
@@ -114,5 +116,26 @@ int main(void)
 	if (n == 2 && cur > 0 && hs >= sc[1].value)
 		CHECK_EQ_INT(ct_sysctl_apply("", sc, n), 1);
 	kp_config_free(&c);
+
+	/* the DaemonSet: /proc/sys read-only. Each setting that differs is
+	 * reported (and nothing is written); one already in place is not. */
+	if (unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+	    mount("/proc/sys", "/proc/sys", NULL, MS_BIND, NULL) == 0 &&
+	    mount(NULL, "/proc/sys", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) == 0) {
+		n = sysctls("apiVersion: kubeproxy.config.k8s.io/v1alpha1\n"
+			    "kind: KubeProxyConfiguration\n"
+			    "conntrack:\n"
+			    "  maxPerCore: 0\n"
+			    "  tcpEstablishedTimeout: 12h\n"	/* in place from above */
+			    "  tcpCloseWaitTimeout: 3h\n"
+			    "  udpTimeout: 50s\n", &c, sc);
+		CHECK_EQ_INT(n, 3);
+		CHECK_EQ_INT(ct_sysctl_apply("", sc, n), 2);
+		CHECK_EQ_INT(get("tcp_timeout_close_wait"), 7200);
+		CHECK_EQ_INT(get("udp_timeout"), 45);
+		kp_config_free(&c);
+	} else {
+		printf("no read-only /proc/sys in a mount namespace here: that part skipped\n");
+	}
 	return test_done("src_ctsysctl");
 }
