@@ -8,6 +8,7 @@ External IPs are set by hand in status.loadBalancer.ingress here (the
 Services carry a loadBalancerClass nobody implements, so no allocator
 touches them); the client reaches such an IP through a host route to one
 node, as a router or an ARP announcement would send it."""
+import ipaddress
 import json
 import os
 import re
@@ -306,6 +307,24 @@ def test_no_endpoints_rejects(cluster):
         delete(c, "empty")
 
 
+def test_unallocated_service_address_is_dropped(cluster):
+    """An address of the Service CIDR (the ServiceCIDR object the API server
+    made from its flag) that no Service holds: dropped, as kube-proxy's
+    cluster-ips-check does, not sent along the node's routes."""
+    c = cluster
+    cidrs = c.kjson("get", "servicecidr", "kubernetes")["spec"]["cidrs"]
+    net = next(ipaddress.ip_network(x) for x in cidrs if ":" not in x)
+    held = {ip for s in c.kjson("get", "services", "-A")["items"]
+            for ip in s["spec"].get("clusterIPs") or []}
+    addr = next(str(net.broadcast_address - i) for i in range(1, 64)
+                if str(net.broadcast_address - i) not in held)
+    if c.proxy == "ferry":
+        c.wait(lambda: str(net) in c.exec("node1", "nft", "list", "set", "ip", "ferry",
+                                         "service-cidrs", check=False).stdout,
+               20, "the Service CIDR in ferry's service-cidrs set")
+    assert get(c, "node1", "http://%s/" % addr, timeout=1) is None, "dropped: no answer, no error"
+
+
 def test_services_of_other_proxies_are_ignored(cluster):
     c = cluster
     s = service(c, "other", "web", labels={"service.kubernetes.io/service-proxy-name": "someone-else"})
@@ -527,9 +546,10 @@ def test_healthz_and_metrics(cluster):
                 obj = item.get("rule") or item.get("set") or item.get("map")
                 # the gauge counts rules and the elements Services put in;
                 # not the chain dispatch maps, the node's address sets, or
-                # the affinity entries packets add
+                # the affinity and saved-mark entries packets add
                 if not obj or obj.get("table") != "ferry" or obj.get("name") in (
-                        "kinds", "pick-chains", "nodeport-addrs", "pod-cidrs", "affinity"):
+                        "kinds", "pick-chains", "nodeport-addrs", "pod-cidrs", "service-cidrs",
+                        "affinity", "mark-save"):
                     continue
                 listed += 1 if "rule" in item else len(obj.get("elem", []))
             assert listed > 0 and abs(objects - listed) <= max(5, listed * 0.1), (objects, listed)

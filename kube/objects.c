@@ -626,6 +626,18 @@ static int build_configmap(struct bld *b, struct json_object *j, const char **er
 	return 0;
 }
 
+static int build_servicecidr(struct bld *b, struct json_object *j, const char **err)
+{
+	struct kube_servicecidr *c = balloc(b, sizeof(*c));
+
+	if (!c)
+		return -1;
+	if (bmeta(b, &c->obj, KUBE_SERVICECIDR, j, keep_all, keep_none, err) < 0)
+		return -1;
+	c->cidrs = bstrarr(b, jget(jget(j, "spec"), "cidrs"), &c->n_cidrs, 2);
+	return 0;
+}
+
 static int build_custom(struct bld *b, enum kube_kind kind, struct json_object *j, const char **err)
 {
 	struct kube_custom *c = balloc(b, sizeof(*c));
@@ -651,6 +663,7 @@ static int build(struct bld *b, enum kube_kind kind, struct json_object *j, cons
 	case KUBE_NODE: return build_node(b, j, err);
 	case KUBE_NAMESPACE: return build_namespace(b, j, err);
 	case KUBE_CONFIGMAP: return build_configmap(b, j, err);
+	case KUBE_SERVICECIDR: return build_servicecidr(b, j, err);
 	default:
 		if (kube_kind_is_custom(kind))
 			return build_custom(b, kind, j, err);
@@ -789,6 +802,7 @@ static const struct kube_kind_info kinds[KUBE_KIND_COUNT] = {
 	[KUBE_NODE] = { "Node", "v1", "nodes", false },
 	[KUBE_NAMESPACE] = { "Namespace", "v1", "namespaces", false },
 	[KUBE_CONFIGMAP] = { "ConfigMap", "v1", "configmaps", true },
+	[KUBE_SERVICECIDR] = { "ServiceCIDR", "networking.k8s.io/v1", "servicecidrs", false },
 	[KUBE_IPADDRESSPOOL] = { "IPAddressPool", "metallb.io/v1beta1", "ipaddresspools", true },
 	[KUBE_L2ADVERTISEMENT] = { "L2Advertisement", "metallb.io/v1beta1", "l2advertisements", true },
 	[KUBE_BGPADVERTISEMENT] = { "BGPAdvertisement", "metallb.io/v1beta1", "bgpadvertisements", true },
@@ -858,6 +872,8 @@ void kube_object_summary(const struct kube_object *o, char *buf, size_t len)
 			 n->deleting ? "true" : n->to_be_deleted ? "tainted" : "false");
 	} else if (kube_configmap(o)) {
 		snprintf(buf, len, "keys=%u", kube_configmap(o)->n_data);
+	} else if (kube_servicecidr(o)) {
+		snprintf(buf, len, "cidrs=%s", kube_servicecidr(o)->n_cidrs ? kube_servicecidr(o)->cidrs[0] : "-");
 	} else if (kube_custom(o)) {
 		snprintf(buf, len, "api_version=%s bytes=%zu", kube_custom(o)->api_version ?
 			 kube_custom(o)->api_version : "-", kube_custom(o)->json_len);

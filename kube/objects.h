@@ -24,6 +24,7 @@ struct json_object;
 
 enum kube_kind {
 	KUBE_SERVICE, KUBE_ENDPOINTSLICE, KUBE_NODE, KUBE_NAMESPACE, KUBE_CONFIGMAP,
+	KUBE_SERVICECIDR,
 	/* metallb.io custom resources, all built as struct kube_custom */
 	KUBE_IPADDRESSPOOL, KUBE_L2ADVERTISEMENT, KUBE_BGPADVERTISEMENT, KUBE_COMMUNITY,
 	KUBE_BGPPEER, KUBE_BFDPROFILE,
@@ -180,6 +181,13 @@ struct kube_configmap {
 	uint16_t n_data;
 };
 
+/* ---- networking.k8s.io/v1 ServiceCIDR: the ranges ClusterIPs come from ---- */
+struct kube_servicecidr {
+	struct kube_object obj;
+	const char *const *cidrs;	/* spec.cidrs: one or two (one per family) */
+	uint16_t n_cidrs;
+};
+
 /* ---- metallb.io custom resources ---- */
 struct kube_custom {
 	struct kube_object obj;
@@ -223,6 +231,8 @@ static inline const struct kube_namespace *kube_namespace(const struct kube_obje
 { return o && o->kind == KUBE_NAMESPACE ? (const struct kube_namespace *)o : NULL; }
 static inline const struct kube_configmap *kube_configmap(const struct kube_object *o)
 { return o && o->kind == KUBE_CONFIGMAP ? (const struct kube_configmap *)o : NULL; }
+static inline const struct kube_servicecidr *kube_servicecidr(const struct kube_object *o)
+{ return o && o->kind == KUBE_SERVICECIDR ? (const struct kube_servicecidr *)o : NULL; }
 static inline const struct kube_custom *kube_custom(const struct kube_object *o)
 { return o && kube_kind_is_custom(o->kind) ? (const struct kube_custom *)o : NULL; }
 

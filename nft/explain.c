@@ -349,7 +349,7 @@ static void decode_expr(struct rdec *d, struct nftnl_expr *e)
 		uint32_t key = nftnl_expr_get_u32(e, meta ? NFTNL_EXPR_META_KEY : NFTNL_EXPR_CT_KEY);
 		const char *kn = meta ? (key == NFT_META_L4PROTO ? "meta l4proto" : key == NFT_META_MARK ? "meta mark" : "meta ?")
 				      : (key == NFT_CT_STATE ? "ct state" : key == NFT_CT_STATUS ? "ct status" :
-					 key == NFT_CT_MARK ? "ct mark" : "ct ?");
+					 key == NFT_CT_MARK ? "ct mark" : key == NFT_CT_ID ? "ct id" : "ct ?");
 		uint16_t sreg = meta ? NFTNL_EXPR_META_SREG : NFTNL_EXPR_CT_SREG;
 		if (nftnl_expr_is_set(e, sreg)) {
 			uint32_t r = nftnl_expr_get_u32(e, sreg);

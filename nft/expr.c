@@ -173,11 +173,11 @@ void x_fib_local(struct xrule *r, uint32_t which)
 	x_cmp(r, NFT_CMP_EQ, &local, 4);
 }
 
-/* ct mark set ct mark | 0x4000 */
-void x_mark_masq(struct xrule *r)
+/* ct mark set ct mark | 0x4000 (the masquerade bit; other bits kept) */
+void x_mark_masq(struct xrule *r, uint32_t bit)
 {
 	x_ct(r, NFT_CT_MARK, R(0));
-	x_bitwise(r, ~MASQ_BIT, MASQ_BIT);
+	x_bitwise(r, ~bit, bit);
 	x_ct_set(r, NFT_CT_MARK, R(0));
 }
 

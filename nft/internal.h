@@ -38,7 +38,6 @@ struct nftnl_batch;
 struct nftnl_rule;
 
 #define TABLE "ferry"
-#define MASQ_BIT 0x4000u
 
 /* nfproto of family index f (render.h: 0 is ip, 1 is ip6) */
 static inline int nfproto_of(int f) { return f ? 10 /* NFPROTO_IPV6 */ : 2 /* NFPROTO_IPV4 */; }
@@ -116,7 +115,7 @@ void x_bitwise(struct xrule *r, uint32_t mask, uint32_t xor);
 void x_lookup(struct xrule *r, const char *set, int dreg, uint32_t flags);
 void x_verdict(struct xrule *r, int verdict, const char *chain);
 void x_fib_local(struct xrule *r, uint32_t which);
-void x_mark_masq(struct xrule *r);
+void x_mark_masq(struct xrule *r, uint32_t bit);
 void x_ct_new(struct xrule *r);
 void x_dnat(struct xrule *r, int fam);
 void x_numgen(struct xrule *r, uint32_t mod, uint32_t offset);

@@ -31,6 +31,7 @@ void fnode_free(struct fnode *n)
 	free(n->node_ips);
 	free(n->nodeport_cidrs);
 	free(n->pod_cidrs);
+	free(n->service_cidrs);
 }
 
 void fstate_free(struct fstate *s)
@@ -122,6 +123,7 @@ int fnode_copy(struct fnode *d, const struct fnode *n)
 	dup_arr(&r, (void **)&d->node_ips, n->node_ips, n->n_node_ips, sizeof(struct faddr));
 	dup_arr(&r, (void **)&d->nodeport_cidrs, n->nodeport_cidrs, n->n_nodeport_cidrs, sizeof(struct faddr));
 	dup_arr(&r, (void **)&d->pod_cidrs, n->pod_cidrs, n->n_pod_cidrs, sizeof(struct faddr));
+	dup_arr(&r, (void **)&d->service_cidrs, n->service_cidrs, n->n_service_cidrs, sizeof(struct faddr));
 	if (r) {
 		fnode_free(d);
 		memset(d, 0, sizeof(*d));
@@ -139,6 +141,7 @@ int fstate_copy(struct fstate *dst, const struct fstate *src)
 	dup_arr(&r, (void **)&dst->node.node_ips, src->node.node_ips, src->node.n_node_ips, sizeof(struct faddr));
 	dup_arr(&r, (void **)&dst->node.nodeport_cidrs, src->node.nodeport_cidrs, src->node.n_nodeport_cidrs, sizeof(struct faddr));
 	dup_arr(&r, (void **)&dst->node.pod_cidrs, src->node.pod_cidrs, src->node.n_pod_cidrs, sizeof(struct faddr));
+	dup_arr(&r, (void **)&dst->node.service_cidrs, src->node.service_cidrs, src->node.n_service_cidrs, sizeof(struct faddr));
 	dup_arr(&r, (void **)&dst->svcs, src->svcs, src->n_svcs, sizeof(struct fsvc));
 	if (r) {
 		dst->n_svcs = 0;
@@ -345,7 +348,8 @@ bool fsvc_same(const struct fsvc *a, const struct fsvc *b)
 
 bool fnode_equal(const struct fnode *a, const struct fnode *b)
 {
-	return a->masquerade_all == b->masquerade_all &&
+	return a->masquerade_all == b->masquerade_all && fnode_masq_mark(a) == fnode_masq_mark(b) &&
+	       addrs_equal(a->service_cidrs, a->n_service_cidrs, b->service_cidrs, b->n_service_cidrs) &&
 	       addrs_equal(a->node_ips, a->n_node_ips, b->node_ips, b->n_node_ips) &&
 	       addrs_equal(a->nodeport_cidrs, a->n_nodeport_cidrs, b->nodeport_cidrs, b->n_nodeport_cidrs) &&
 	       addrs_equal(a->pod_cidrs, a->n_pod_cidrs, b->pod_cidrs, b->n_pod_cidrs);

@@ -59,8 +59,19 @@ struct fnode {
 	struct faddr *node_ips; size_t n_node_ips;
 	struct faddr *nodeport_cidrs; size_t n_nodeport_cidrs;	/* empty: every local address */
 	struct faddr *pod_cidrs; size_t n_pod_cidrs;	/* local-traffic detection; empty: none */
+	/* The Service CIDRs: new traffic to an address in them that is no
+	 * ClusterIP is dropped (kube-proxy's service-cidrs check); empty: none. */
+	struct faddr *service_cidrs; size_t n_service_cidrs;
 	bool masquerade_all;
+	/* The ct mark bit that asks for masquerading: 1 << masqueradeBit of
+	 * the KubeProxyConfiguration; 0 means kube-proxy's default, 1 << 14. */
+	uint32_t masq_mark;
 };
+
+static inline uint32_t fnode_masq_mark(const struct fnode *n)
+{
+	return n->masq_mark ? n->masq_mark : 0x4000u;
+}
 
 struct fstate {
 	struct fnode node;

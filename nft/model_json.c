@@ -5,7 +5,7 @@
  * must not silently become a default), and any error leaves `s` empty.
  *
  * { "node": { "nodeIPs": [..], "nodePortAddresses": [..], "podCIDRs": [..],
- *             "masqueradeAll": false },
+ *             "serviceCIDRs": [..], "masqueradeAll": false, "masqueradeBit": 14 },
  *   "services": [ { "key": "ns/name:port/tcp", "protocol": "tcp", "port": 80,
  *       "nodePort": 30080, "clusterIPs": [..], "externalIPs": [..],
  *       "loadBalancerIPs": [..], "sourceRanges": [..],
@@ -197,8 +197,15 @@ static int parse_node(struct fnode *nd, json_object *o)
 			r = get_addrs(val, "nodePortAddresses", &nd->nodeport_cidrs, &nd->n_nodeport_cidrs, false);
 		else if (!strcmp(k, "podCIDRs"))
 			r = get_addrs(val, "podCIDRs", &nd->pod_cidrs, &nd->n_pod_cidrs, false);
+		else if (!strcmp(k, "serviceCIDRs"))
+			r = get_addrs(val, "serviceCIDRs", &nd->service_cidrs, &nd->n_service_cidrs, false);
 		else if (!strcmp(k, "masqueradeAll"))
 			r = get_bool(val, "masqueradeAll", &nd->masquerade_all);
+		else if (!strcmp(k, "masqueradeBit")) {
+			long bit = 14;
+			if (!(r = get_int(val, "masqueradeBit", 0, 31, &bit)))
+				nd->masq_mark = 1u << bit;
+		}
 		else
 			return bad("node", "unknown field");
 		if (r)
@@ -279,7 +286,9 @@ char *fstate_to_json(const struct fstate *s)
 	json_object_object_add(node, "nodeIPs", addrs_json(s->node.node_ips, s->node.n_node_ips));
 	json_object_object_add(node, "nodePortAddresses", addrs_json(s->node.nodeport_cidrs, s->node.n_nodeport_cidrs));
 	json_object_object_add(node, "podCIDRs", addrs_json(s->node.pod_cidrs, s->node.n_pod_cidrs));
+	json_object_object_add(node, "serviceCIDRs", addrs_json(s->node.service_cidrs, s->node.n_service_cidrs));
 	json_object_object_add(node, "masqueradeAll", json_object_new_boolean(s->node.masquerade_all));
+	json_object_object_add(node, "masqueradeBit", json_object_new_int(__builtin_ctz(fnode_masq_mark(&s->node))));
 	json_object_object_add(root, "node", node);
 	for (size_t i = 0; i < s->n_svcs; i++) {
 		const struct fsvc *v = &s->svcs[i];

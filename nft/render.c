@@ -37,6 +37,8 @@ static const char *const set_names[RS_COUNT] = {
 	[RS_NOEP_IPS] = "no-endpoint-ips",
 	[RS_NOEP_NODEPORTS] = "no-endpoint-nodeports",
 	[RS_CLUSTER_IPS] = "cluster-ips",
+	[RS_SERVICE_CIDRS] = "service-cidrs",
+	[RS_MARK_SAVE] = "mark-save",
 	[RS_KINDS] = "kinds",
 	[RS_PICK_CHAINS] = "pick-chains",
 };

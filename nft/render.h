@@ -30,6 +30,8 @@ enum rset {
 	RS_FIREWALL_IPS, RS_FIREWALL_ALLOW,
 	RS_NOEP_IPS, RS_NOEP_NODEPORTS,
 	RS_CLUSTER_IPS,			/* shared: counted in installed.c */
+	RS_SERVICE_CIDRS,		/* the node's settings */
+	RS_MARK_SAVE,			/* dynamic: the packet's own mark, per ct id */
 	RS_KINDS, RS_PICK_CHAINS,	/* small verdict maps, filled by sync.c */
 	RS_COUNT
 };

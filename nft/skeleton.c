@@ -31,7 +31,12 @@
  *   (pick-ip-local-K counts from 0x10000 in the same map; -affT variants
  *   first look the client up in @affinity and record their choice there.)
  *   chain nat-postrouting: hairpin sets ct mark 0x4000 too; the bit ->
- *   cleared, masquerade.
+ *   cleared, masquerade. (0x4000: 1 << masqueradeBit, kube-proxy's 14 by
+ *   default; only that bit of the ct mark is ever set, tested or cleared.)
+ *   chain mark-restore-prerouting/-output (priority -90, after NAT): the
+ *   packet mark saved in @mark-save before the services chain used it.
+ *   chain filter-forward, filter-output-post: what is still addressed to
+ *   the Service CIDRs after that is for no Service -> drop.
  *   chain filter-prerouting: loadBalancerSourceRanges (@firewall-*).
  *   chain filter-input/forward/output: Services with no endpoint -> reject.
  *   chain filter-forward: ct state invalid drop (kube-proxy's iptables mode).
@@ -40,8 +45,10 @@
  *   cluster-ips-check).
  *
  * The packet mark is scratch for the endpoint index on the first packet of a
- * new Service connection (the NAT chains see no other packet); the decision
- * to masquerade rides in ct mark bit 0x4000, cleared when used.
+ * new Service connection (the NAT chains see no other packet); its own value
+ * is saved per connection first and put back after NAT (x_mark_save), so
+ * the mark a CNI or a policy engine set leaves the node unchanged. The
+ * decision to masquerade rides in one ct mark bit, cleared when used.
  */
 #include "nft/internal.h"
 #include "core/log.h"
@@ -61,7 +68,7 @@
 #include <string.h>
 
 /* nftables datatype ids (nftables src/datatype.h), for `nft list`. */
-enum { DT_VERDICT = 1, DT_IPADDR = 7, DT_IP6ADDR = 8, DT_INET_PROTO = 12,
+enum { DT_VERDICT = 1, DT_INTEGER = 4, DT_IPADDR = 7, DT_IP6ADDR = 8, DT_INET_PROTO = 12,
        DT_INET_SERVICE = 13, DT_MARK = 19, DT_BITS = 6 };
 
 /* What each shared chain is for, as its comment: `nft list` prints it
@@ -69,19 +76,21 @@ enum { DT_VERDICT = 1, DT_IPADDR = 7, DT_IP6ADDR = 8, DT_INET_PROTO = 12,
 static const struct { const char *name, *role; } chain_roles[] = {
 	{ "nat-prerouting", "entry: packets arriving for a Service -> services" },
 	{ "nat-output", "entry: this node's own packets to a Service -> services" },
-	{ "services", "dispatch: address . proto . port (@service-ips) or NodePort (@service-nodeports) -> @kinds" },
+	{ "services", "dispatch: address . proto . port (@service-ips) or NodePort (@service-nodeports) -> @kinds; mark saved in @mark-save" },
+	{ "mark-restore-prerouting", "after DNAT: the packet mark a Service connection came with, back from @mark-save" },
+	{ "mark-restore-output", "after DNAT: this node's packet mark back from @mark-save (routed again)" },
 	{ "svc-cluster-ip", "kind ClusterIP: masquerade unless from a pod; endpoint list from @pick-ips-internal" },
 	{ "svc-external-ip", "kind external/LB IP, policy Cluster: masquerade; all endpoints (@pick-ips-internal)" },
 	{ "svc-external-ip-local", "kind external/LB IP, policy Local: outside clients keep their source, this node's endpoints (@pick-ips-external)" },
 	{ "svc-nodeport", "kind NodePort, policy Cluster: masquerade; all endpoints (@pick-nodeports-internal)" },
 	{ "svc-nodeport-local", "kind NodePort, policy Local: outside clients keep their source, this node's endpoints (@pick-nodeports-external)" },
-	{ "nat-postrouting", "masquerade what a kind chain marked (ct mark 0x4000) and hairpin traffic (@hairpin)" },
+	{ "nat-postrouting", "masquerade what a kind chain marked (ct mark bit masqueradeBit) and hairpin traffic (@hairpin)" },
 	{ "filter-prerouting", "loadBalancerSourceRanges: new connections to @firewall-ips from outside @firewall-allow are dropped" },
 	{ "reject-service", "refuse: TCP reset, else ICMP port unreachable" },
 	{ "filter-input", "Services without endpoints (@no-endpoint-ips, @no-endpoint-nodeports) -> reject-service" },
-	{ "filter-forward", "invalid conntrack state dropped; Services without endpoints and unknown ClusterIP ports -> reject-service" },
+	{ "filter-forward", "drop ct invalid; no endpoints, unknown ClusterIP ports -> reject-service; drop unallocated @service-cidrs" },
 	{ "filter-output", "this node's connections to Services without endpoints -> reject-service" },
-	{ "filter-output-post", "after DNAT: this node's connections to a ClusterIP port the Service lacks -> reject-service" },
+	{ "filter-output-post", "after DNAT, this node's: a ClusterIP port the Service lacks -> reject-service; drop unallocated @service-cidrs" },
 };
 
 static const char *chain_role(const char *name, char *buf, size_t len)
@@ -226,6 +235,8 @@ static const struct set_spec set_specs[RS_COUNT] = {
 	{ RS_NOEP_IPS, 0, { 0, DT_INET_PROTO, DT_INET_SERVICE }, 3, { 0 }, 0 },
 	{ RS_NOEP_NODEPORTS, 0, { DT_INET_PROTO, DT_INET_SERVICE }, 2, { 0 }, 0 },
 	{ RS_CLUSTER_IPS, 0, { 0 }, 1, { 0 }, 0 },
+	{ RS_SERVICE_CIDRS, NFT_SET_INTERVAL, { 0 }, 1, { 0 }, 0 },
+	{ RS_MARK_SAVE, NFT_SET_MAP | NFT_SET_TIMEOUT | NFT_SET_EVAL, { DT_INTEGER }, 1, { DT_MARK }, 1 },
 	{ RS_KINDS, NFT_SET_MAP, { DT_MARK }, 1, { DT_VERDICT }, 1 },
 	{ RS_PICK_CHAINS, NFT_SET_MAP, { DT_MARK }, 1, { DT_VERDICT }, 1 },
 };
@@ -293,7 +304,21 @@ static int set_emit(struct nbatch *bt, int fam, const struct set_spec *sp)
 	/* A lone mark key or mark data is host order: tell `nft list`. */
 	bool mkey = sp->nkey == 1 && sp->key[0] == DT_MARK;
 	bool mdata = sp->ndata == 1 && sp->data[0] == DT_MARK;
-	if (mkey || mdata) {
+	if (sp->set == RS_MARK_SAVE) {
+		/* `typeof ct id : meta mark`, in the bytes nft 1.0.6 writes for it
+		 * (a ct id key has no datatype of its own for `nft list`) */
+		static const uint8_t typeof_ctid_mark[] = {
+			0x00, 0x04, 0x02, 0x00, 0x00, 0x00,	/* key byte order */
+			0x01, 0x04, 0x01, 0x00, 0x00, 0x00,	/* data byte order */
+			0x03, 0x14, 0x00, 0x04, 0x0c, 0x00, 0x00, 0x00,	/* key: ct */
+			0x01, 0x0c, 0x00, 0x04, 0x17, 0x00, 0x00, 0x00,	/*   id */
+			0x01, 0x04, 0xff, 0xff, 0xff, 0xff,	/*   no direction */
+			0x04, 0x0e, 0x00, 0x04, 0x09, 0x00, 0x00, 0x00,	/* data: meta */
+			0x01, 0x06, 0x00, 0x04, 0x03, 0x00, 0x00, 0x00,	/*   mark */
+			0x06, 0x04, 0x00, 0x00, 0x00, 0x00 };
+		err_keep(&bad, nftnl_set_set_data(st, NFTNL_SET_USERDATA, typeof_ctid_mark,
+						  sizeof(typeof_ctid_mark)));
+	} else if (mkey || mdata) {
 		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
 		if (!ud) {
 			bad = -ENOMEM;
@@ -363,11 +388,12 @@ static void x_guard(struct xrule *r, int fam, enum guard g)
 }
 
 /* GUARD ct mark set ct mark | 0x4000 */
-static int rule_masq(struct nbatch *bt, int fam, struct chain_ent *c, enum guard g)
+static int rule_masq(struct nbatch *bt, int fam, struct chain_ent *c, enum guard g,
+		     const struct fnode *nd)
 {
 	struct xrule *r = rule_new(fam, c->name);
 	x_guard(r, fam, g);
-	x_mark_masq(r);
+	x_mark_masq(r, fnode_masq_mark(nd));
 	return rule_emit(bt, fam, r, &c->rules);
 }
 
@@ -397,13 +423,13 @@ static int kind_chains(struct nft_sync *s, struct nbatch *bt, int fam, const str
 		if (!(c = static_chain(s, bt, fam, "svc-cluster-ip", NULL, 0, 0)))
 			return -ENOMEM;
 		if (nd->masquerade_all || pods)
-			err_keep(&ret, rule_masq(bt, fam, c, nd->masquerade_all ? G_ALL : G_NOT_FROM_PODS));
+			err_keep(&ret, rule_masq(bt, fam, c, nd->masquerade_all ? G_ALL : G_NOT_FROM_PODS, nd));
 		err_keep(&ret, rule_pick(bt, fam, c, G_ALL, np, internal));
 	}
 	/* Cluster policy: masquerade, any endpoint. */
 	if (!(c = static_chain(s, bt, fam, np ? "svc-nodeport" : "svc-external-ip", NULL, 0, 0)))
 		return -ENOMEM;
-	err_keep(&ret, rule_masq(bt, fam, c, G_ALL));
+	err_keep(&ret, rule_masq(bt, fam, c, G_ALL, nd));
 	err_keep(&ret, rule_pick(bt, fam, c, G_ALL, np, internal));
 
 	/* Local policy. */
@@ -411,7 +437,7 @@ static int kind_chains(struct nft_sync *s, struct nbatch *bt, int fam, const str
 		return -ENOMEM;
 	if (pods)
 		err_keep(&ret, rule_pick(bt, fam, c, G_FROM_PODS, np, internal));
-	err_keep(&ret, rule_masq(bt, fam, c, G_FROM_NODE));
+	err_keep(&ret, rule_masq(bt, fam, c, G_FROM_NODE, nd));
 	err_keep(&ret, rule_pick(bt, fam, c, G_FROM_NODE, np, internal));
 	err_keep(&ret, rule_pick(bt, fam, c, G_ALL, np, external));
 	return ret;
@@ -490,6 +516,61 @@ static int cluster_ips_check(struct nbatch *bt, int fam, struct chain_ent *c)
 	return rule_emit(bt, fam, r, &c->rules);
 }
 
+/*
+ * ct state new ip daddr @service-cidrs drop
+ * After cluster_ips_check: what is still addressed to the Service CIDRs is
+ * for an address no Service holds (kube-proxy drops it too: it must not
+ * leave the node towards whatever the default route says).
+ */
+static int service_cidrs_check(struct nbatch *bt, int fam, struct chain_ent *c, const struct fnode *nd)
+{
+	if (!fam_has(nd->service_cidrs, nd->n_service_cidrs, fam))
+		return 0;
+	struct xrule *r = rule_new(fam, c->name);
+
+	x_ct_new(r);
+	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, daddr_off(fam), (uint32_t)rfam_alen(fam), R(0));
+	x_lookup(r, "service-cidrs", -1, 0);
+	x_verdict(r, NF_DROP, NULL);
+	return rule_emit(bt, fam, r, &c->rules);
+}
+
+/*
+ * The packet mark is ferry's scratch on the first packet of a Service
+ * connection (kind, pick chain, endpoint index); what it held before
+ * belongs to others (a CNI, a policy engine). The services chain saves it
+ * per connection in @mark-save before the first write,
+ *   ip daddr . meta l4proto . th dport @service-ips
+ *       update @mark-save { ct id timeout 1s : meta mark }
+ * (the NodePort rule likewise); one chain after NAT puts it back:
+ *   ct state new meta mark set ct id map @mark-save
+ * A full @mark-save (65,535 new Service connections within a second) leaves
+ * the scratch value on the overflow, as before.
+ */
+static void x_mark_save(struct xrule *r)
+{
+	x_ct(r, NFT_CT_ID, R(0));
+	x_meta(r, NFT_META_MARK, R(1));
+	x_dynset_update(r, "mark-save", R(0), R(1), 1000);
+}
+
+static int mark_restore(struct nft_sync *s, struct nbatch *bt, int fam, const char *name,
+			const char *type, int hook)
+{
+	/* chain NAME { type TYPE hook HOOK priority -90; (after NAT at -100)
+	 *   ct state new meta mark set ct id map @mark-save }
+	 * In output a route chain: a changed mark routes the packet again. */
+	struct chain_ent *c = static_chain(s, bt, fam, name, type, hook, -90);
+	if (!c)
+		return -ENOMEM;
+	struct xrule *r = rule_new(fam, c->name);
+	x_ct_new(r);
+	x_ct(r, NFT_CT_ID, R(0));
+	x_lookup(r, "mark-save", R(0), 0);
+	x_meta_set(r, NFT_META_MARK, R(0));
+	return rule_emit(bt, fam, r, &c->rules);
+}
+
 static int base_chains(struct nft_sync *s, struct nbatch *bt, int fam, const struct fnode *nd)
 {
 	struct xrule *r;
@@ -499,18 +580,31 @@ static int base_chains(struct nft_sync *s, struct nbatch *bt, int fam, const str
 	if ((ret = kind_chains(s, bt, fam, nd, false)) || (ret = kind_chains(s, bt, fam, nd, true)))
 		return ret;
 
-	/* chain services: the two dispatch lookups. */
+	/* chain services: the two dispatch lookups, each after saving the
+	 * packet mark it is about to overwrite (x_mark_save) */
 	if (!(c = static_chain(s, bt, fam, "services", NULL, 0, 0)))
 		return -ENOMEM;
-	r = rule_new(fam, c->name);
-	x_key_ip(r, fam, daddr_off(fam), 0);
-	x_dispatch(r, "service-ips", "kinds");
-	err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
-	r = rule_new(fam, c->name);
-	x_nodeport_dest(r, fam, nd);
-	x_key_np(r, 0);
-	x_dispatch(r, "service-nodeports", "kinds");
-	err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
+	for (int np = 0; np < 2; np++) {
+		const char *map = np ? "service-nodeports" : "service-ips";
+		for (int save = 1; save >= 0; save--) {
+			r = rule_new(fam, c->name);
+			if (np) {
+				x_nodeport_dest(r, fam, nd);
+				x_key_np(r, 0);
+			} else {
+				x_key_ip(r, fam, daddr_off(fam), 0);
+			}
+			if (save) {
+				x_lookup(r, map, -1, 0);
+				x_mark_save(r);
+			} else {
+				x_dispatch(r, map, "kinds");
+			}
+			err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
+		}
+	}
+	err_keep(&ret, mark_restore(s, bt, fam, "mark-restore-prerouting", "filter", NF_INET_PRE_ROUTING));
+	err_keep(&ret, mark_restore(s, bt, fam, "mark-restore-output", "route", NF_INET_LOCAL_OUT));
 
 	/* Hooks. */
 	static const struct { const char *name; int hook; } nat_in[] = {
@@ -539,12 +633,12 @@ static int base_chains(struct nft_sync *s, struct nbatch *bt, int fam, const str
 	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, daddr_off(fam), (uint32_t)rfam_alen(fam),
 		  R((uint32_t)rfam_alen(fam) / 4));
 	x_lookup(r, "hairpin", -1, 0);
-	x_mark_masq(r);
+	x_mark_masq(r, fnode_masq_mark(nd));
 	err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
-	err_keep(&ret, rule_ct_clear_return(bt, fam, c, NFT_CT_MARK, MASQ_BIT));
+	err_keep(&ret, rule_ct_clear_return(bt, fam, c, NFT_CT_MARK, fnode_masq_mark(nd)));
 	r = rule_new(fam, c->name);
 	x_ct(r, NFT_CT_MARK, R(0));
-	x_bitwise(r, ~MASQ_BIT, 0);
+	x_bitwise(r, ~fnode_masq_mark(nd), 0);
 	x_ct_set(r, NFT_CT_MARK, R(0));
 	err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
 	r = rule_new(fam, c->name);
@@ -603,8 +697,10 @@ static int base_chains(struct nft_sync *s, struct nbatch *bt, int fam, const str
 		x_lookup(r, "no-endpoint-ips", -1, 0);
 		x_verdict(r, NFT_GOTO, "reject-service");
 		err_keep(&ret, rule_emit(bt, fam, r, &c->rules));
-		if (filt[i].hook == NF_INET_FORWARD)
+		if (filt[i].hook == NF_INET_FORWARD) {
 			err_keep(&ret, cluster_ips_check(bt, fam, c));
+			err_keep(&ret, service_cidrs_check(bt, fam, c, nd));
+		}
 		if (filt[i].hook != NF_INET_LOCAL_IN)
 			continue;
 		r = rule_new(fam, c->name);
@@ -621,6 +717,7 @@ static int base_chains(struct nft_sync *s, struct nbatch *bt, int fam, const str
 	if (!(c = static_chain(s, bt, fam, "filter-output-post", "filter", NF_INET_LOCAL_OUT, 0)))
 		return -ENOMEM;
 	err_keep(&ret, cluster_ips_check(bt, fam, c));
+	err_keep(&ret, service_cidrs_check(bt, fam, c, nd));
 	return ret;
 }
 
@@ -739,6 +836,9 @@ int skeleton_build(struct nft_sync *s, struct nbatch *bt, const struct fnode *no
 		if (!r)
 			r = node_set_emit(bt, fam, RS_NODEPORT_ADDRS, node->nodeport_cidrs,
 					  node->n_nodeport_cidrs);
+		if (!r)
+			r = node_set_emit(bt, fam, RS_SERVICE_CIDRS, node->service_cidrs,
+					  node->n_service_cidrs);
 	}
 	return r;
 }

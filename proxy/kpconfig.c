@@ -143,7 +143,9 @@ struct field {
 #define END { .key = NULL }
 
 static const char *const mode_note = "ferry always programs nftables";
-static const char *const conntrack_note = "ferry leaves the conntrack sysctls to the node";
+static const char *const conntrack_note =
+	"written to its net.netfilter.nf_conntrack_* sysctl at start when /proc/sys is writable; "
+	"else (the DaemonSet) a warning names the sysctl to set on the node";
 
 static const struct field client_fields[] = {
 	FLD("kubeconfig", F_STR, kubeconfig, KPC_KUBECONFIG),
@@ -696,10 +698,52 @@ static void validate(struct ctx *x)
 	} else {
 		FAIL_RET("field \"mode\": unknown proxy mode %s", log_q(c->mode));
 	}
-	if (c->set & KPC_CONNTRACK) {
-		warn(x, "fields \"conntrack.*\" accepted; %s", conntrack_note);
-		log_info("kpconfig", "conntrack settings accepted, not applied", "");
+}
+
+size_t kp_conntrack_sysctls(const struct kp_config *c, long ncpu, struct kp_sysctl out[KP_SYSCTL_MAX])
+{
+#define NF "proc/sys/net/netfilter/nf_conntrack_"
+	size_t n = 0;
+
+	if (c->conntrack.max_per_core > 0) {
+		/* v1.37.2's getConntrackMax: scaled, capped at 1M, floored at min */
+		int64_t max = (int64_t)c->conntrack.max_per_core * (ncpu > 0 ? ncpu : 1);
+		if (max > 1048576)
+			max = 1048576;
+		else if (max <= c->conntrack.min)
+			max = c->conntrack.min;
+		if (max > 0) {
+			out[n++] = (struct kp_sysctl){ "conntrack.maxPerCore", NF "max",
+						       "net.netfilter.nf_conntrack_max", max, true };
+			out[n++] = (struct kp_sysctl){ "conntrack.maxPerCore",
+						       "sys/module/nf_conntrack/parameters/hashsize",
+						       "the nf_conntrack module parameter hashsize", max / 4, true };
+		}
 	}
+	if (c->conntrack.tcp_be_liberal)
+		out[n++] = (struct kp_sysctl){ "conntrack.tcpBeLiberal", NF "tcp_be_liberal",
+					       "net.netfilter.nf_conntrack_tcp_be_liberal", 1, false };
+	static const struct { const char *field, *path, *name; size_t off; } t[] = {
+		{ "conntrack.tcpEstablishedTimeout", NF "tcp_timeout_established",
+		  "net.netfilter.nf_conntrack_tcp_timeout_established",
+		  offsetof(struct kp_config, conntrack.tcp_established_timeout_ns) },
+		{ "conntrack.tcpCloseWaitTimeout", NF "tcp_timeout_close_wait",
+		  "net.netfilter.nf_conntrack_tcp_timeout_close_wait",
+		  offsetof(struct kp_config, conntrack.tcp_close_wait_timeout_ns) },
+		{ "conntrack.udpTimeout", NF "udp_timeout", "net.netfilter.nf_conntrack_udp_timeout",
+		  offsetof(struct kp_config, conntrack.udp_timeout_ns) },
+		{ "conntrack.udpStreamTimeout", NF "udp_timeout_stream",
+		  "net.netfilter.nf_conntrack_udp_timeout_stream",
+		  offsetof(struct kp_config, conntrack.udp_stream_timeout_ns) },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		int64_t ns = *(const int64_t *)((const char *)c + t[i].off);
+		if (ns / SEC <= 0)
+			continue;
+		out[n++] = (struct kp_sysctl){ t[i].field, t[i].path, t[i].name, ns / SEC, false };
+	}
+	return n;
+#undef NF
 }
 
 /* ---- the tables, for the reference ---- */
@@ -717,7 +761,8 @@ static void each_field(const struct field *fields, const char *prefix,
 		char path[128];
 		struct kp_field_info i = { .path = path, .type = names[f->type], .bit = f->bit,
 					   .note = f->note, .ignored = f->type == F_NOTE,
-					   .typemeta = f->type == F_TYPEMETA };
+					   .typemeta = f->type == F_TYPEMETA,
+					   .agent_applies = f->bit == KPC_CONNTRACK };
 
 		snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", f->key);
 		fn(arg, &i);

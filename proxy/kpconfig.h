@@ -5,8 +5,9 @@
  * kube-proxy user moves their settings over as they are.
  *
  * Fields ferry uses are parsed into struct kp_config with kube-proxy's
- * defaults (nftables mode); fields that do not apply (ipvs, winkernel,
- * conntrack sysctls, ...) are accepted and noted in the log. Unknown fields
+ * defaults (nftables mode); the conntrack ones become sysctls for the
+ * agent to write (kp_conntrack_sysctls); fields that do not apply (ipvs,
+ * winkernel, ...) are accepted and noted in the log. Unknown fields
  * are reported by path (`unknown field "nftables.foo"`) as warnings, as
  * kube-proxy's lenient decoding does, or as errors with `strict`. A bad value
  * is an error naming the field; the output is then left untouched so the
@@ -112,9 +113,29 @@ struct kp_field_info {
 	const char *note;		/* what ferry makes of it, when not plain */
 	bool ignored;			/* accepted and ignored (note says why) */
 	bool typemeta;			/* apiVersion, kind */
+	bool agent_applies;		/* applied by the agent itself (no flag stands for it) */
 };
 /* fn for every field, in the tables' order, an object before its fields. */
 void kp_config_fields(void (*fn)(void *arg, const struct kp_field_info *f), void *arg);
+
+/*
+ * The node settings the conntrack fields stand for, as kube-proxy v1.37
+ * applies them (cmd/kube-proxy/app/server_linux.go, pkg/proxy/conntrack/
+ * sysctls.go): when maxPerCore > 0, nf_conntrack_max raised to maxPerCore x
+ * CPUs (at most 1,048,576, at least min) and the hash size to a quarter of
+ * it; the TCP and UDP timeouts in seconds when > 0; tcp_be_liberal = 1 when
+ * true. A write is only needed when the current value differs (raise_only:
+ * is lower).
+ */
+struct kp_sysctl {
+	const char *field;	/* "conntrack.tcpCloseWaitTimeout" */
+	const char *path;	/* under /: "proc/sys/net/netfilter/nf_conntrack_tcp_timeout_close_wait" */
+	const char *name;	/* for the operator: "net.netfilter.nf_conntrack_tcp_timeout_close_wait" */
+	int64_t value;
+	bool raise_only;
+};
+#define KP_SYSCTL_MAX 7
+size_t kp_conntrack_sysctls(const struct kp_config *c, long ncpu, struct kp_sysctl out[KP_SYSCTL_MAX]);
 
 /* Go's time.ParseDuration ("1m0s", "500ms", "-1.5h", "0"): 0 or -EINVAL. */
 int kp_parse_duration(const char *s, int64_t *ns);

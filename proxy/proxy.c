@@ -615,6 +615,57 @@ static int fill_nodeport_addresses(struct build *b, struct fnode *fn)
 	return 0;
 }
 
+struct cidr_walk {
+	struct fnode *fn;
+	int err;
+};
+
+static int add_servicecidr(void *arg, const struct kube_object *o)
+{
+	const struct kube_servicecidr *c = kube_servicecidr(o);
+	struct cidr_walk *w = arg;
+
+	if (c && add_cidr_strings(c->cidrs, c->n_cidrs, &w->fn->service_cidrs,
+				  &w->fn->n_service_cidrs, "ServiceCIDR spec.cidrs") < 0)
+		w->err = -ENOMEM;
+	return w->err;
+}
+
+static int faddr_cmp(const void *x, const void *y)
+{
+	const struct faddr *a = x, *b = y;
+
+	if (a->family != b->family)
+		return a->family - b->family;
+	if (a->plen != b->plen)
+		return a->plen - b->plen;
+	return memcmp(a->a, b->a, sizeof(a->a));
+}
+
+/* The flag's CIDRs and the ServiceCIDR objects', sorted and without
+ * repeats: the cache's order must not look like a change of the node. */
+static int fill_service_cidrs(struct build *b, struct fnode *fn)
+{
+	const struct proxy_config *cfg = b->cfg;
+	struct cidr_walk w = { fn, 0 };
+	size_t n = 0;
+
+	if (add_cidr_strings(cfg->service_cidrs, cfg->n_service_cidrs, &fn->service_cidrs,
+			     &fn->n_service_cidrs, "serviceCIDRs") < 0)
+		return -ENOMEM;
+	if (b->in->service_cidrs && b->in->foreach)
+		b->in->foreach(b->in->service_cidrs, add_servicecidr, &w);
+	if (w.err)
+		return w.err;
+	if (fn->n_service_cidrs)
+		qsort(fn->service_cidrs, fn->n_service_cidrs, sizeof(*fn->service_cidrs), faddr_cmp);
+	for (size_t i = 0; i < fn->n_service_cidrs; i++)
+		if (!n || faddr_cmp(&fn->service_cidrs[n - 1], &fn->service_cidrs[i]))
+			fn->service_cidrs[n++] = fn->service_cidrs[i];
+	fn->n_service_cidrs = n;
+	return 0;
+}
+
 static int fill_node(struct build *b)
 {
 	const struct proxy_config *cfg = b->cfg;
@@ -622,6 +673,9 @@ static int fill_node(struct build *b)
 	struct fnode *fn = &b->out->node;
 
 	fn->masquerade_all = cfg->masquerade_all;
+	fn->masq_mark = cfg->masq_mark;
+	if (fill_service_cidrs(b, fn) < 0)
+		return -ENOMEM;
 	if (n) {
 		for (uint16_t i = 0; i < n->n_addresses; i++) {
 			struct faddr a;

@@ -43,6 +43,13 @@ struct proxy_config {
 	const char *const *cluster_cidrs;
 	size_t n_cluster_cidrs;
 	bool masquerade_all;
+	/* 1 << masqueradeBit; 0: 1 << 14 */
+	uint32_t masq_mark;
+	/* --service-cluster-ip-range (with the ServiceCIDR objects of
+	 * proxy_input): traffic to unallocated addresses in them is dropped;
+	 * none: no check. */
+	const char *const *service_cidrs;
+	size_t n_service_cidrs;
 };
 
 /* What the build saw, for logs and metrics. */
@@ -67,6 +74,9 @@ struct proxy_input {
 	const struct kube_node *node;		/* this node; may be NULL until seen */
 	proxy_foreach_fn foreach;
 	const void *services, *slices;		/* caches handed to foreach */
+	/* Optional: the ServiceCIDR objects (networking.k8s.io/v1), added to
+	 * proxy_config's service_cidrs; NULL: none. */
+	const void *service_cidrs;
 	/* Optional, for a sync of what changed: build only the Services named
 	 * here ("namespace/name", sorted by strcmp, each once; a name missing
 	 * from the cache builds nothing), looked up with `get`. `out` then

@@ -11,6 +11,7 @@
 #include "src/agent_flags.h"
 #include "src/bgpspeaker.h"
 #include "src/cmd.h"
+#include "src/ctsysctl.h"
 #include "src/kpconfig_file.h"
 #include "src/l2speaker.h"
 #include "src/lbctl.h"
@@ -65,7 +66,7 @@ struct agent {
 	struct loop_timer boot_check;
 	bool in_cluster, api_seen;
 	char cm_selector[300];
-	const char *nodeport_addresses[8], *cluster_cidrs[4];
+	const char *nodeport_addresses[8], *cluster_cidrs[4], *service_cidrs[4];
 	const char *config_path;
 	bool l2_off;
 };
@@ -336,7 +337,12 @@ static int kube_start(struct agent *a)
 	a->inf[KUBE_NODE] = kube_informer_new(a->kube, KUBE_NODE, NULL, &h, a);
 	a->inf[KUBE_SERVICE] = kube_informer_new(a->kube, KUBE_SERVICE, NULL, &h, a);
 	a->inf[KUBE_ENDPOINTSLICE] = kube_informer_new(a->kube, KUBE_ENDPOINTSLICE, &proxied, &h, a);
-	if (!a->inf[KUBE_NODE] || !a->inf[KUBE_SERVICE] || !a->inf[KUBE_ENDPOINTSLICE])
+	/* the Service CIDRs, as kube-proxy reads them: an API server without
+	 * the kind (404) or a ClusterRole from before it (403) reads as none */
+	struct kube_informer_opts scidr = { .forbidden_is_empty = true };
+	a->inf[KUBE_SERVICECIDR] = kube_informer_new(a->kube, KUBE_SERVICECIDR, &scidr, &h, a);
+	if (!a->inf[KUBE_NODE] || !a->inf[KUBE_SERVICE] || !a->inf[KUBE_ENDPOINTSLICE] ||
+	    !a->inf[KUBE_SERVICECIDR])
 		return -1;
 	/* the allocator's inputs: MetalLB's configuration (one ConfigMap, the
 	 * metallb.io resources, cluster-wide as MetalLB reads them) and the
@@ -439,6 +445,8 @@ static int apply_config(struct agent *a, const char *path, uint32_t flags, struc
 		a->popts.min_sync_period_ms = kc->min_sync_period_ns / 1000000;
 	if (use & KPC_MASQUERADE_ALL)
 		a->popts.cfg.masquerade_all = kc->masquerade_all;
+	if (use & KPC_MASQUERADE_BIT)	/* validated 0..31 by the parser */
+		a->popts.cfg.masq_mark = 1u << kc->masquerade_bit;
 	if (use & KPC_NODE_PORT_ADDRESSES) {
 		a->popts.cfg.nodeport_addresses = (const char *const *)kc->node_port_addresses;
 		a->popts.cfg.n_nodeport_addresses = kc->n_node_port_addresses;
@@ -539,6 +547,30 @@ static int set_flag(struct agent *a, int id, const char *arg)
 		break;
 	case AF_MASQUERADE_ALL:
 		a->popts.cfg.masquerade_all = true;
+		break;
+	case AF_MASQUERADE_BIT:
+		v = (int)strtol(arg, &end, 10);
+		if (!*arg || *end || v < 0 || v > 31) {
+			fprintf(stderr, "ferry agent: bad --iptables-masquerade-bit \"%s\" (0 to 31)\n", arg);
+			return 2;
+		}
+		a->popts.cfg.masq_mark = 1u << v;
+		break;
+	case AF_SERVICE_CIDR:
+		if ((n = split_list((char *)arg, a->service_cidrs, 4)) < 0) {
+			fprintf(stderr, "ferry agent: at most 4 --service-cluster-ip-range\n");
+			return 2;
+		}
+		for (int i = 0; i < n; i++) {
+			struct faddr cidr;
+			if (faddr_parse(&cidr, a->service_cidrs[i]) < 0) {
+				fprintf(stderr, "ferry agent: bad --service-cluster-ip-range CIDR \"%s\"\n",
+					a->service_cidrs[i]);
+				return 2;
+			}
+		}
+		a->popts.cfg.service_cidrs = a->service_cidrs;
+		a->popts.cfg.n_service_cidrs = n;
 		break;
 	case AF_CONFIG:
 		a->config_path = arg;
@@ -649,6 +681,12 @@ int cmd_agent(int argc, char **argv)
 	}
 	if (a.config_path && apply_config(&a, a.config_path, flags_set, &kc) < 0)
 		return 2;
+	/* the file's conntrack.*: kube-proxy writes these sysctls itself; in
+	 * the DaemonSet /proc/sys is read-only and each one is a warning */
+	if (a.config_path && (kc.set & KPC_CONNTRACK)) {
+		struct kp_sysctl sc[KP_SYSCTL_MAX];
+		ct_sysctl_apply("", sc, kp_conntrack_sysctls(&kc, sysconf(_SC_NPROCESSORS_ONLN), sc));
+	}
 	/* fencing needs the deadline well inside what the others wait */
 	if (a.lbopts.renew_deadline_ms >= a.lbopts.lease_duration_s * 1000 ||
 	    a.lbopts.retry_ms >= a.lbopts.renew_deadline_ms) {

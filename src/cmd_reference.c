@@ -123,6 +123,9 @@ static void print_kpconfig(const struct kp_fields *kp)
 			cell(f->note);
 		} else if (!strcmp(f->type, "object")) {
 			printf("its fields below");
+		} else if (f->agent_applies) {
+			printf("applied: ");
+			cell(f->note);
 		} else if (f->bit & applied) {
 			printf("applied, as ");
 			flags_for_bit(f->bit);

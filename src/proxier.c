@@ -59,7 +59,7 @@ enum px_state { PX_WAITING, PX_IDLE, PX_PENDING, PX_FULL, PX_CHECK, PX_RETRY };
 struct proxier {
 	struct loop *loop;
 	struct proxier_opts o;
-	struct kube_informer *svcs, *slices, *nodes;
+	struct kube_informer *svcs, *slices, *nodes, *svccidrs;
 	struct nft_sync *nft;
 	struct loop_timer timer;	/* the next sync, coalesced */
 	struct loop_timer periodic;
@@ -560,6 +560,7 @@ static void sync_now(struct proxier *p)
 	struct proxy_input in = {
 		.node = kube_node(kube_informer_get(p->nodes, "", p->o.cfg.node_name)),
 		.foreach = each_cached, .services = p->svcs, .slices = p->slices,
+		.service_cidrs = p->svccidrs,
 		.get = get_cached,
 		.slices_of = p->index_broken ? NULL : slices_of, .slices_of_arg = p,
 		.problem = on_problem, .problem_arg = p,
@@ -861,6 +862,7 @@ static void *px_start(const struct consumer_env *env, const void *opts)
 		return NULL;
 	}
 	p->node_name = env->node_name;
+	p->svccidrs = env->inf[KUBE_SERVICECIDR];
 	/* a Service's owner learns why it is not (fully) forwarded */
 	if (env->kube && !(p->rec = kube_recorder_new(env->kube, "ferry-proxy", env->node_name)))
 		log_warn("proxy", "no Event recorder; problems are logged only", "");
@@ -917,6 +919,12 @@ static void px_changed(void *arg, enum kube_kind kind, const struct kube_object 
 		hc_health_node_eligible(&p->health,
 					!kube_node(obj)->deleting && !kube_node(obj)->to_be_deleted);
 		if (!old || !proxy_node_same(kube_node(old), kube_node(obj)))
+			proxier_changed(p, kind);
+		break;
+	case KUBE_SERVICECIDR:
+		/* the Service CIDRs are node settings: everything is rebuilt
+		 * (their spec is immutable: only creation and deletion count) */
+		if (!old || !obj)
 			proxier_changed(p, kind);
 		break;
 	case KUBE_SERVICE:
@@ -982,7 +990,7 @@ static void px_stop(void *arg)
 
 const struct consumer_ops proxier_consumer = {
 	.name = "proxy",
-	.kinds = 1u << KUBE_SERVICE | 1u << KUBE_ENDPOINTSLICE | 1u << KUBE_NODE,
+	.kinds = 1u << KUBE_SERVICE | 1u << KUBE_ENDPOINTSLICE | 1u << KUBE_NODE | 1u << KUBE_SERVICECIDR,
 	.start = px_start,
 	.changed = px_changed,
 	.synced = px_synced,

@@ -406,6 +406,32 @@ static void test_kinds(void)
 	for (int k = KUBE_IPADDRESSPOOL; k < KUBE_KIND_COUNT; k++)
 		CHECK(kube_kind_is_custom(k));
 	CHECK(!kube_kind_is_custom(KUBE_CONFIGMAP));
+	CHECK(!kube_kind_is_custom(KUBE_SERVICECIDR));
+	CHECK_EQ_STR(p = kube_kind_path(KUBE_SERVICECIDR, "ignored"), "/apis/networking.k8s.io/v1/servicecidrs");
+	free(p);
+}
+
+/* networking.k8s.io/v1 ServiceCIDR: spec.cidrs, at most one per family */
+static void test_servicecidr(void)
+{
+	struct json_object *j = json_tokener_parse(
+		"{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"ServiceCIDR\","
+		"\"metadata\":{\"name\":\"kubernetes\",\"resourceVersion\":\"7\"},"
+		"\"spec\":{\"cidrs\":[\"198.19.0.0/16\",\"2001:db8:2::/112\",\"extra\"]},"
+		"\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}");
+	struct kube_object *o = kube_object_from_json(KUBE_SERVICECIDR, j, NULL);
+	const struct kube_servicecidr *c = kube_servicecidr(o);
+
+	CHECK(c != NULL);
+	if (c) {
+		CHECK_EQ_STR(o->name, "kubernetes");
+		CHECK_EQ_INT(c->n_cidrs, 2);
+		CHECK_EQ_STR(c->cidrs[0], "198.19.0.0/16");
+		CHECK_EQ_STR(c->cidrs[1], "2001:db8:2::/112");
+	}
+	CHECK(kube_servicecidr(NULL) == NULL);
+	kube_object_free(o);
+	json_object_put(j);
 }
 
 int main(int argc, char **argv)
@@ -421,5 +447,6 @@ int main(int argc, char **argv)
 	test_namespace_configmap();
 	test_custom();
 	test_kinds();
+	test_servicecidr();
 	return test_done("test_kube_objects");
 }

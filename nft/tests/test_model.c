@@ -217,6 +217,23 @@ static void test_json(void)
 	fstate_free(&t);
 	fstate_free(&s);
 
+	/* node settings: the masquerade bit and the Service CIDRs round-trip */
+	const char *node = "{\"node\":{\"masqueradeBit\":0,\"serviceCIDRs\":[\"198.19.0.0/16\"]}}";
+	CHECK_EQ_INT(fstate_from_json(&s, node, strlen(node)), 0);
+	CHECK_EQ_INT(fnode_masq_mark(&s.node), 1);
+	CHECK_EQ_INT(s.node.n_service_cidrs, 1);
+	char *nj = fstate_to_json(&s);
+	CHECK(nj && strstr(nj, "\"masqueradeBit\":0") && strstr(nj, "198.19.0.0"));
+	CHECK(fstate_copy(&t, &s) == 0 && fnode_equal(&s.node, &t.node));
+	t.node.masq_mark = 0;	/* the default, 1 << 14 */
+	CHECK(!fnode_equal(&s.node, &t.node));
+	free(nj);
+	fstate_free(&t);
+	fstate_free(&s);
+	fstate_init(&s);
+	fstate_init(&t);
+	CHECK_EQ_INT(fnode_masq_mark(&s.node), 0x4000);
+
 	static const char *bad[] = {
 		"", "[]", "{\"services\":{}}", "{\"extra\":1}",
 		"{\"services\":[{\"port\":80}]}",
@@ -230,6 +247,9 @@ static void test_json(void)
 		"{\"services\":[{\"key\":\"a\\\"b\",\"port\":80}]}",
 		"{\"services\":[{\"key\":\"a\",\"port\":80,\"typo\":1}]}",
 		"{\"node\":{\"masqueradeAll\":1}}",
+		"{\"node\":{\"masqueradeBit\":32}}",
+		"{\"node\":{\"masqueradeBit\":-1}}",
+		"{\"node\":{\"serviceCIDRs\":[\"198.19.0.0/33\"]}}",
 		"{} trailing",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

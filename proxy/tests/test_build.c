@@ -109,12 +109,12 @@ static char *run(const char *dir)
 {
 	char path[4096 + 16], *text, *dump, *out = NULL;
 	size_t len;
-	struct objs svcs = { 0 }, slices = { 0 };
+	struct objs svcs = { 0 }, slices = { 0 }, scidrs = { 0 };
 	struct kube_object *node = NULL;
-	const char *np[MAX_LIST], *cc[MAX_LIST];
+	const char *np[MAX_LIST], *cc[MAX_LIST], *sc[MAX_LIST];
 	struct proxy_config cfg = { 0 };
 	struct proxy_input pin = { .foreach = each, .services = &svcs, .slices = &slices,
-				   .get = get, .problem = on_problem };
+				   .service_cidrs = &scidrs, .get = get, .problem = on_problem };
 	json_object *problems = json_object_new_array(), *losses = json_object_new_array();
 	struct claims *claims = claims_new();
 	struct claim_set covered;
@@ -142,11 +142,16 @@ static char *run(const char *dir)
 		cfg.cluster_cidrs = cc;
 		cfg.masquerade_all = json_object_object_get_ex(c, "masqueradeAll", &j) &&
 				     json_object_get_boolean(j);
+		cfg.n_service_cidrs = strings(c, "serviceCIDRs", sc);
+		cfg.service_cidrs = sc;
+		if (json_object_object_get_ex(c, "masqueradeBit", &j))
+			cfg.masq_mark = 1u << json_object_get_int(j);
 	}
 	fstate_init(&st);
 	if ((json_object_object_get_ex(in, "node", &j) && !(node = obj(KUBE_NODE, j, path))) ||
 	    load(in, "services", KUBE_SERVICE, &svcs, path) < 0 ||
-	    load(in, "endpointSlices", KUBE_ENDPOINTSLICE, &slices, path) < 0)
+	    load(in, "endpointSlices", KUBE_ENDPOINTSLICE, &slices, path) < 0 ||
+	    load(in, "serviceCIDRs", KUBE_SERVICECIDR, &scidrs, path) < 0)
 		goto out;
 	pin.node = kube_node(node);
 	pin.problem_arg = problems;
@@ -187,6 +192,8 @@ out:
 		kube_object_free(svcs.v[i]);
 	for (size_t i = 0; i < slices.n; i++)
 		kube_object_free(slices.v[i]);
+	for (size_t i = 0; i < scidrs.n; i++)
+		kube_object_free(scidrs.v[i]);
 	kube_object_free(node);
 	json_object_put(in);
 	return out;
