@@ -564,22 +564,43 @@ static int add_cidr_strings(const char *const *l, size_t n, struct faddr **list,
  * NewNodePortAddresses per family): "primary" (the default, also for an
  * empty list) is the node's first InternalIP of each family, "localhost"
  * 127.0.0.0/8 and ::1/128, "all" both zero CIDRs; CIDRs add to these; a
- * family of the node left with no CIDR takes all its addresses.
+ * family left with no CIDR takes all its addresses (kube-proxy runs a
+ * proxier per family whether or not the Node has an IP of it).
  */
+static bool needs_primary(const struct proxy_config *cfg)
+{
+	if (!cfg->n_nodeport_addresses)
+		return true;
+	for (size_t i = 0; i < cfg->n_nodeport_addresses; i++)
+		if (!strcmp(cfg->nodeport_addresses[i], "primary"))
+			return true;
+	return false;
+}
+
+bool proxy_nodeports_wait(const struct proxy_config *cfg, const struct kube_node *node)
+{
+	return !node && needs_primary(cfg);
+}
+
 static int fill_nodeport_addresses(struct build *b, struct fnode *fn)
 {
 	static const char *const localhost[] = { "127.0.0.0/8", "::1/128" };
 	static const char *const all[] = { "0.0.0.0/0", "::/0" };
+	/* no address can be a NodePort's destination: nothing matches */
+	static const char *const none[] = { "0.0.0.0/32", "::/128" };
 	const struct proxy_config *cfg = b->cfg;
-	bool primary = !cfg->n_nodeport_addresses, got[2] = { false, false }, has[2] = { false, false };
+	bool primary = needs_primary(cfg), got[2] = { false, false };
 	const char *l[20];
 	size_t n = 0;
 
+	if (proxy_nodeports_wait(cfg, b->in->node))
+		return add_cidr_strings(none, 2, &fn->nodeport_cidrs, &fn->n_nodeport_cidrs,
+					"nodePortAddresses");
 	for (size_t i = 0; i < cfg->n_nodeport_addresses && n + 2 <= 20; i++) {
 		const char *a = cfg->nodeport_addresses[i];
 
 		if (!strcmp(a, "primary")) {
-			primary = true;
+			continue;
 		} else if (!strcmp(a, "localhost") || !strcmp(a, "all")) {
 			const char *const *two = a[0] == 'l' ? localhost : all;
 
@@ -591,22 +612,24 @@ static int fill_nodeport_addresses(struct build *b, struct fnode *fn)
 			got[!!strchr(a, ':')] = true;
 		}
 	}
-	for (size_t i = 0; i < fn->n_node_ips; i++) {
+	for (size_t i = 0; primary && i < fn->n_node_ips; i++) {
 		int f = fn->node_ips[i].family == AF_INET6;
+		bool first = true;
 
-		if (primary && !has[f]) {
-			if (fsvc_add_addr(&fn->nodeport_cidrs, &fn->n_nodeport_cidrs, &fn->node_ips[i]) < 0)
-				return -ENOMEM;
-			got[f] = true;
-		}
-		has[f] = true;
+		for (size_t j = 0; j < i; j++)
+			first &= fn->node_ips[j].family != fn->node_ips[i].family;
+		if (!first)
+			continue;
+		if (fsvc_add_addr(&fn->nodeport_cidrs, &fn->n_nodeport_cidrs, &fn->node_ips[i]) < 0)
+			return -ENOMEM;
+		got[f] = true;
 	}
 	if (add_cidr_strings(l, n, &fn->nodeport_cidrs, &fn->n_nodeport_cidrs, "nodePortAddresses") < 0)
 		return -ENOMEM;
 	for (int f = 0; f < 2; f++) {
 		struct faddr any;
 
-		if (!has[f] || got[f])
+		if (got[f])
 			continue;
 		faddr_parse(&any, all[f]);
 		if (fsvc_add_addr(&fn->nodeport_cidrs, &fn->n_nodeport_cidrs, &any) < 0)

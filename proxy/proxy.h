@@ -117,6 +117,12 @@ int proxy_build(const struct proxy_config *cfg, const struct proxy_input *in,
  */
 bool proxy_service_ours(const struct kube_object *o);
 
+/* Whether NodePorts wait for this Node: nodePortAddresses names
+ * "primary" (or is empty) and the Node is unknown. Until it is known they
+ * are served on no address (kube-proxy does not program before it has
+ * its Node). */
+bool proxy_nodeports_wait(const struct proxy_config *cfg, const struct kube_node *node);
+
 /* Whether two versions of a Node give the same forwarding state (its
  * InternalIPs, podCIDRs and zone label are all proxy_build reads). */
 bool proxy_node_same(const struct kube_node *a, const struct kube_node *b);

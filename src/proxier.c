@@ -571,7 +571,7 @@ static void sync_now(struct proxier *p)
 	int err;
 
 	p->last_sync_ms = loop_now_ms();
-	if (!in.node)
+	if (proxy_nodeports_wait(&p->o.cfg, in.node))
 		log_warn("proxy", "this node is not in the API yet; NodePorts wait for it",
 			 "node=%s", log_q(p->o.cfg.node_name));
 	bool hc = full || health_ports_touched(p);
