@@ -689,6 +689,37 @@ static int fill_service_cidrs(struct build *b, struct fnode *fn)
 	return 0;
 }
 
+/* Which traffic comes from this node's pods (kube-proxy's detectLocalMode,
+ * cmd/kube-proxy/app/server_linux.go getLocalDetectors). */
+static int fill_local(const struct proxy_config *cfg, const struct kube_node *n, struct fnode *fn)
+{
+	switch (cfg->local_mode) {
+	case PROXY_LOCAL_BRIDGE:
+	case PROXY_LOCAL_IFACE_PREFIX:
+		if (!cfg->local_iface || !*cfg->local_iface ||
+		    strlen(cfg->local_iface) >= sizeof(fn->pod_iface)) {
+			log_warn("proxy", "no usable pod interface: no traffic counts as the pods'",
+				 "iface=%s", log_q(cfg->local_iface ? cfg->local_iface : ""));
+			return 0;
+		}
+		strcpy(fn->pod_iface, cfg->local_iface);
+		fn->pod_iface_prefix = cfg->local_mode == PROXY_LOCAL_IFACE_PREFIX;
+		return 0;
+	case PROXY_LOCAL_NODE_CIDR:
+		break;
+	case PROXY_LOCAL_CLUSTER_CIDR:
+	case PROXY_LOCAL_DEFAULT:
+		if (cfg->n_cluster_cidrs || cfg->local_mode == PROXY_LOCAL_CLUSTER_CIDR)
+			return add_cidr_strings(cfg->cluster_cidrs, cfg->n_cluster_cidrs, &fn->pod_cidrs,
+						&fn->n_pod_cidrs, "clusterCIDR");
+		break;
+	}
+	if (n)
+		return add_cidr_strings(n->pod_cidrs, n->n_pod_cidrs, &fn->pod_cidrs,
+					&fn->n_pod_cidrs, "podCIDRs");
+	return 0;
+}
+
 static int fill_node(struct build *b)
 {
 	const struct proxy_config *cfg = b->cfg;
@@ -712,13 +743,20 @@ static int fill_node(struct build *b)
 	}
 	if (fill_nodeport_addresses(b, fn) < 0)
 		return -ENOMEM;
-	if (cfg->n_cluster_cidrs)
-		return add_cidr_strings(cfg->cluster_cidrs, cfg->n_cluster_cidrs, &fn->pod_cidrs,
-					&fn->n_pod_cidrs, "clusterCIDR");
-	if (n)
-		return add_cidr_strings(n->pod_cidrs, n->n_pod_cidrs, &fn->pod_cidrs,
-					&fn->n_pod_cidrs, "podCIDRs");
-	return 0;
+	return fill_local(cfg, n, fn);
+}
+
+int proxy_local_mode_parse(const char *s)
+{
+	static const char *const names[] = {
+		[PROXY_LOCAL_CLUSTER_CIDR] = "ClusterCIDR", [PROXY_LOCAL_NODE_CIDR] = "NodeCIDR",
+		[PROXY_LOCAL_BRIDGE] = "BridgeInterface", [PROXY_LOCAL_IFACE_PREFIX] = "InterfaceNamePrefix",
+	};
+
+	for (int i = PROXY_LOCAL_CLUSTER_CIDR; i <= PROXY_LOCAL_IFACE_PREFIX; i++)
+		if (s && !strcmp(s, names[i]))
+			return i;
+	return -1;
 }
 
 bool proxy_split_key(const char *key, char *ns, size_t len)
