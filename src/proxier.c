@@ -18,6 +18,7 @@
 #include "src/status.h"
 
 #include <errno.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,12 +260,54 @@ static bool health_ports_touched(const struct proxier *p)
 	return false;
 }
 
+/* The health-check ports listen where the NodePorts are served (kube-proxy:
+ * the node's addresses inside nodePortAddresses, per family), read from the
+ * interfaces at each sync that touches them. */
+static void health_port_binds(struct proxier *p)
+{
+	struct faddr local[64];
+	char buf[64][INET6_ADDRSTRLEN];
+	const char *binds[64];
+	size_t n_local = 0, idx[64];
+	struct ifaddrs *ifs, *i;
+	int n;
+
+	if (getifaddrs(&ifs) < 0) {
+		log_warn("healthcheck", "cannot list the node's addresses; health-check ports stay where they are",
+			 "err=%s", log_q(strerror(errno)));
+		return;
+	}
+	for (i = ifs; i && n_local < 64; i = i->ifa_next) {
+		struct faddr *a = &local[n_local];
+
+		if (!i->ifa_addr || (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
+			continue;
+		memset(a, 0, sizeof(*a));
+		a->family = i->ifa_addr->sa_family;
+		a->plen = a->family == AF_INET ? 32 : 128;
+		if (a->family == AF_INET)
+			memcpy(a->a, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
+		else if (IN6_IS_ADDR_LINKLOCAL(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr))
+			continue;	/* a zone would be needed to bind it */
+		else
+			memcpy(a->a, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, 16);
+		n_local++;
+	}
+	freeifaddrs(ifs);
+	n = hc_bind_addrs(&p->applied.node, local, n_local, idx);
+	for (int k = 0; k < n; k++)
+		binds[k] = faddr_str(&local[idx[k]], buf[k], sizeof(buf[k]));
+	if (hc_set_binds(p->hc, binds, n < 0 ? 0 : (size_t)n, n < 0) < 0)
+		log_warn("healthcheck", "out of memory moving the health-check ports", "");
+}
+
 static void sync_health_ports(struct proxier *p)
 {
 	struct hc_collect c = { .p = p };
 
 	if (!p->hc)
 		return;
+	health_port_binds(p);
 	kube_informer_foreach(p->svcs, collect_hc, &c);
 	hc_sync(p->hc, c.want.v, c.want.n);
 	vec_free(&c.want);
