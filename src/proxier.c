@@ -263,12 +263,15 @@ static bool health_ports_touched(const struct proxier *p)
 /* The health-check ports listen where the NodePorts are served (kube-proxy:
  * the node's addresses inside nodePortAddresses, per family), read from the
  * interfaces at each sync that touches them. */
+/* at most this many node addresses are looked at */
+#define HC_MAX_BINDS 256
+
 static void health_port_binds(struct proxier *p)
 {
-	struct faddr local[64];
-	char buf[64][INET6_ADDRSTRLEN];
-	const char *binds[64];
-	size_t n_local = 0, idx[64];
+	struct faddr local[HC_MAX_BINDS];
+	char buf[HC_MAX_BINDS][INET6_ADDRSTRLEN];
+	const char *binds[HC_MAX_BINDS];
+	size_t n_local = 0, idx[HC_MAX_BINDS];
 	struct ifaddrs *ifs, *i;
 	int n;
 
@@ -277,9 +280,14 @@ static void health_port_binds(struct proxier *p)
 			 "err=%s", log_q(strerror(errno)));
 		return;
 	}
-	for (i = ifs; i && n_local < 64; i = i->ifa_next) {
+	for (i = ifs; i; i = i->ifa_next) {
 		struct faddr *a = &local[n_local];
 
+		if (n_local == HC_MAX_BINDS) {
+			log_warn("healthcheck", "more node addresses than health-check ports listen on",
+				 "max=%d", HC_MAX_BINDS);
+			break;
+		}
 		if (!i->ifa_addr || (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
 			continue;
 		memset(a, 0, sizeof(*a));
