@@ -138,8 +138,8 @@ int proxy_local_mode_parse(const char *s);
 
 /* Whether NodePorts wait for this Node: nodePortAddresses names
  * "primary" (or is empty) and the Node is unknown. Until it is known they
- * are served on no address (kube-proxy does not program before it has
- * its Node). */
+ * are served on no address (kube-proxy waits for its Node at start, up to
+ * 30 s, before it programs anything). */
 bool proxy_nodeports_wait(const struct proxy_config *cfg, const struct kube_node *node);
 
 /* Whether two versions of a Node give the same forwarding state (its
