@@ -144,9 +144,11 @@ class Kubelet:
                 if via:
                     want[cidr] = via
         for cidr, via in want.items():
-            if self.routes.get(cidr) != via:
-                net.ip("-6" if ":" in cidr else "-4", "route", "replace", cidr, "via", via)
-                self.routes[cidr] = via
+            # every time, not only on a change: a link that went down and
+            # came back (e2e/cluster node down/up) took the kernel's route
+            # with it, which a cache here would never notice
+            net.ip("-6" if ":" in cidr else "-4", "route", "replace", cidr, "via", via, check=False)
+            self.routes[cidr] = via
         for cidr in list(self.routes):
             if cidr not in want:
                 net.ip("-6" if ":" in cidr else "-4", "route", "del", cidr, check=False)
