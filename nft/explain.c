@@ -426,8 +426,12 @@ static void decode_expr(struct rdec *d, struct nftnl_expr *e)
 		char to[64];
 		time_text(nftnl_expr_get_u64(e, NFTNL_EXPR_DYNSET_TIMEOUT), to, sizeof(to));
 		reg_concat(d, nftnl_expr_get_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY), set_key_len(d, set), k, sizeof(k));
-		emit(d, "update @%s { %s timeout %s : %s }", set, k, to,
-		     d->reg[ridx(nftnl_expr_get_u32(e, NFTNL_EXPR_DYNSET_SREG_DATA))].txt);
+		if (nftnl_expr_get_u32(e, NFTNL_EXPR_DYNSET_OP) == NFT_DYNSET_OP_DELETE)
+			emit(d, "delete @%s { %s : %s }", set, k,
+			     d->reg[ridx(nftnl_expr_get_u32(e, NFTNL_EXPR_DYNSET_SREG_DATA))].txt);
+		else
+			emit(d, "update @%s { %s timeout %s : %s }", set, k, to,
+			     d->reg[ridx(nftnl_expr_get_u32(e, NFTNL_EXPR_DYNSET_SREG_DATA))].txt);
 	} else if (!strcmp(n, "masq")) {
 		uint32_t fl = nftnl_expr_is_set(e, NFTNL_EXPR_MASQ_FLAGS) ? nftnl_expr_get_u32(e, NFTNL_EXPR_MASQ_FLAGS) : 0;
 		emit(d, "masquerade%s", fl & NF_NAT_RANGE_PROTO_RANDOM_FULLY ? " fully-random" : "");

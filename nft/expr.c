@@ -251,6 +251,19 @@ void x_dynset_update(struct xrule *r, const char *set, uint32_t sreg_key, uint32
 	xadd(r, e, nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, set));
 }
 
+/* delete @SET { KEY : DATA }: an absent key ends the rule (NFT_BREAK); the
+ * kernel wants a data register for a map, and ignores it */
+void x_dynset_delete(struct xrule *r, const char *set, uint32_t sreg_key, uint32_t sreg_data)
+{
+	struct nftnl_expr *e = xnew(r, "dynset");
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, sreg_key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_DATA, sreg_data);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_DELETE);
+	xadd(r, e, nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, set));
+}
+
 /* masquerade fully-random */
 void x_masq_fully_random(struct xrule *r)
 {

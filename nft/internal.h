@@ -121,6 +121,7 @@ void x_dnat(struct xrule *r, int fam);
 void x_numgen(struct xrule *r, uint32_t mod, uint32_t offset);
 void x_dynset_update(struct xrule *r, const char *set, uint32_t sreg_key, uint32_t sreg_data,
 		     uint64_t timeout_ms);
+void x_dynset_delete(struct xrule *r, const char *set, uint32_t sreg_key, uint32_t sreg_data);
 void x_masq_fully_random(struct xrule *r);
 void x_reject(struct xrule *r, uint32_t type, uint8_t code);
 void x_dispatch(struct xrule *r, const char *map, const char *vmap);

@@ -10,6 +10,7 @@
  * order, the mark (endpoint index) in host order.
  */
 #include "nft/render.h"
+#include "core/hash.h"
 #include "core/vec.h"
 
 #include <errno.h>
@@ -31,6 +32,9 @@ static const char *const set_names[RS_COUNT] = {
 	[RS_DNAT_IPS] = "dnat-ips",
 	[RS_DNAT_NODEPORTS] = "dnat-nodeports",
 	[RS_AFFINITY] = "affinity",
+	[RS_AFFINITY_NP] = "affinity-nodeports",
+	[RS_AFFINITY_IDS] = "affinity-ids",
+	[RS_AFFINITY_NP_IDS] = "affinity-nodeport-ids",
 	[RS_HAIRPIN] = "hairpin",
 	[RS_FIREWALL_IPS] = "firewall-ips",
 	[RS_FIREWALL_ALLOW] = "firewall-allow",
@@ -166,15 +170,35 @@ static int add_pick(struct relem_vec *out, int fam, int set, const struct fsvc *
 	if (add_entry_elem(out, fam, set, v, en, RV_GOTO, chain))
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
+		uint32_t idx = (uint32_t)i + (local ? RLOCAL_BASE : 0);
+		if (v->affinity_timeout) {
+			/* the pick's index -> the endpoint's id, which the
+			 * DNAT element and the remembered choice then use */
+			uint32_t id = raff_id(eps[i], alen, local);
+			struct relem *m = push(out, fam, en->addr ? RS_AFFINITY_IDS : RS_AFFINITY_NP_IDS);
+			if (!m)
+				return -ENOMEM;
+			m->klen = put_entry_key(m->key, en, v->proto, alen);
+			m->klen = put_mark(m->key, m->klen, idx);
+			m->dlen = put_mark(m->data, 0, id);
+			idx = id;
+		}
 		struct relem *e = push(out, fam, en->addr ? RS_DNAT_IPS : RS_DNAT_NODEPORTS);
 		if (!e)
 			return -ENOMEM;
 		e->klen = put_entry_key(e->key, en, v->proto, alen);
-		e->klen = put_mark(e->key, e->klen, (uint32_t)i + (local ? RLOCAL_BASE : 0));
+		e->klen = put_mark(e->key, e->klen, idx);
 		e->dlen = put_addr(e->data, 0, &eps[i]->addr, alen);
 		e->dlen = put_port(e->data, e->dlen, eps[i]->port);
 	}
 	return 0;
+}
+
+uint32_t raff_id(const struct fendpoint *ep, int alen, bool local)
+{
+	uint8_t port[2] = { (uint8_t)(ep->port >> 8), (uint8_t)ep->port };
+	uint64_t h = hash_bytes(port, 2, hash_bytes(ep->addr.a, (size_t)alen, HASH_SEED));
+	return RAFF_ID | ((uint32_t)(h ^ (h >> 32)) & 0x7ffffffeu) | (local ? 1u : 0u);
 }
 
 

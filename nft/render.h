@@ -26,7 +26,9 @@ enum rset {
 	RS_PICK_IPS_INTERNAL, RS_PICK_IPS_EXTERNAL,
 	RS_PICK_NP_INTERNAL, RS_PICK_NP_EXTERNAL,
 	RS_DNAT_IPS, RS_DNAT_NODEPORTS,
-	RS_AFFINITY, RS_HAIRPIN,
+	RS_AFFINITY, RS_AFFINITY_NP,	/* dynamic: client -> endpoint id */
+	RS_AFFINITY_IDS, RS_AFFINITY_NP_IDS,	/* endpoint index -> endpoint id */
+	RS_HAIRPIN,
 	RS_FIREWALL_IPS, RS_FIREWALL_ALLOW,
 	RS_NOEP_IPS, RS_NOEP_NODEPORTS,
 	RS_CLUSTER_IPS,			/* shared: counted in installed.c */
@@ -40,6 +42,14 @@ const char *rset_name(int set);
 /* Endpoint indexes of the node-local endpoint list start here in the DNAT
  * maps, so one map holds both the cluster-wide and the local choice. */
 #define RLOCAL_BASE 0x10000u
+
+/* ClientIP affinity remembers an endpoint by an id of its own (address and
+ * port hashed), not by its index, which moves when the list changes. Ids
+ * have bit 31 set, so they never meet an index in the DNAT maps; bit 0 says
+ * the node-local list (a remembered remote endpoint never passes a Local
+ * policy's check). */
+#define RAFF_ID 0x80000000u
+uint32_t raff_id(const struct fendpoint *ep, int alen, bool local);
 
 #define RKEY_MAX 40
 #define RCHAIN_MAX 40

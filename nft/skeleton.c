@@ -160,30 +160,60 @@ static void x_dnat_lookup(struct xrule *r, int fam, const struct rpick *p)
 	x_dnat(r, fam);
 }
 
-/* `ip saddr . ip daddr . meta l4proto . th dport`: the affinity key; words. */
-static uint32_t x_key_affinity(struct xrule *r, int fam)
+/* The affinity key, per Service port: `ip saddr . ip daddr . meta l4proto .
+ * th dport`, for NodePorts `ip saddr . meta l4proto . th dport` (whichever
+ * node address the client used); words. */
+static uint32_t x_key_affinity(struct xrule *r, int fam, bool np)
 {
 	uint32_t w = (uint32_t)rfam_alen(fam) / 4;
 	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), (uint32_t)rfam_alen(fam), R(0));
-	return w + x_key_ip(r, fam, daddr_off(fam), w);
+	return w + (np ? x_key_np(r, w) : x_key_ip(r, fam, daddr_off(fam), w));
 }
 
-/* The rules of a pick chain (see the top of the file). */
+/* The rules of a pick chain (see the top of the file). An affinity chain
+ * remembers endpoint ids (raff_id), not indexes: the index of a remembered
+ * endpoint moves when the list changes, its id does not. */
 static int pick_rules(struct nbatch *bt, int fam, const char *name, const struct rpick *p, uint32_t *n)
 {
+	const char *aff = p->nodeport ? "affinity-nodeports" : "affinity";
+	uint64_t to = (uint64_t)p->affinity * 1000;
 	struct xrule *r;
+	uint32_t w;
 	int ret;
 
 	if (p->affinity) {
 		/* meta mark set ip saddr . ip daddr . meta l4proto . th dport map @affinity
+		 *   [meta mark set meta mark | 0x00000001]
+		 *   update @affinity { ip saddr . ip daddr . meta l4proto . th dport timeout Ts : meta mark }
 		 *   dnat to ip daddr . meta l4proto . th dport . meta mark map @dnat-ips
-		 * A remembered choice; a stale index misses the DNAT map and
-		 * falls through to a new choice. */
+		 * A remembered endpoint still listed: every new connection
+		 * refreshes its timeout, as kube-proxy's `update` does. One no
+		 * longer listed misses the DNAT map and falls through. A local
+		 * chain checks the id's local flavour (| 0x1): a remote endpoint
+		 * of the same address is no match. */
 		r = rule_new(fam, name);
-		x_key_affinity(r, fam);
-		x_lookup(r, "affinity", R(0), 0);
+		x_key_affinity(r, fam, p->nodeport);
+		x_lookup(r, aff, R(0), 0);
 		x_meta_set(r, NFT_META_MARK, R(0));
+		if (p->local) {
+			/* as its own statement: nft lists no bitwise on a map's result */
+			x_meta(r, NFT_META_MARK, R(0));
+			x_bitwise(r, 0xfffffffeu, 1);
+			x_meta_set(r, NFT_META_MARK, R(0));
+		}
+		w = x_key_affinity(r, fam, p->nodeport);
+		x_meta(r, NFT_META_MARK, R(w));
+		x_dynset_update(r, aff, R(0), R(w), to);
 		x_dnat_lookup(r, fam, p);
+		if ((ret = rule_emit(bt, fam, r, n)))
+			return ret;
+		/* delete @affinity { ip saddr . ip daddr . meta l4proto . th dport : meta mark }
+		 * A stale choice is forgotten: `update` below keeps the data of
+		 * an element that exists, and would never record the new one. */
+		r = rule_new(fam, name);
+		w = x_key_affinity(r, fam, p->nodeport);
+		x_meta(r, NFT_META_MARK, R(w));
+		x_dynset_delete(r, aff, R(0), R(w));
 		if ((ret = rule_emit(bt, fam, r, n)))
 			return ret;
 	}
@@ -194,11 +224,16 @@ static int pick_rules(struct nbatch *bt, int fam, const char *name, const struct
 	if ((ret = rule_emit(bt, fam, r, n)))
 		return ret;
 	if (p->affinity) {
-		/* update @affinity { ip saddr . ip daddr . meta l4proto . th dport timeout Ts : meta mark } */
+		/* meta mark set ip daddr . meta l4proto . th dport . meta mark map @affinity-ids
+		 * update @affinity { ip saddr . ip daddr . meta l4proto . th dport timeout Ts : meta mark } */
 		r = rule_new(fam, name);
-		uint32_t w = x_key_affinity(r, fam);
+		uint32_t at = p->nodeport ? x_key_np(r, 0) : x_key_ip(r, fam, daddr_off(fam), 0);
+		x_meta(r, NFT_META_MARK, R(at));
+		x_lookup(r, p->nodeport ? "affinity-nodeport-ids" : "affinity-ids", R(0), 0);
+		x_meta_set(r, NFT_META_MARK, R(0));
+		w = x_key_affinity(r, fam, p->nodeport);
 		x_meta(r, NFT_META_MARK, R(w));
-		x_dynset_update(r, "affinity", R(0), R(w), (uint64_t)p->affinity * 1000);
+		x_dynset_update(r, aff, R(0), R(w), to);
 		if ((ret = rule_emit(bt, fam, r, n)))
 			return ret;
 	}
@@ -228,6 +263,10 @@ static const struct set_spec set_specs[RS_COUNT] = {
 	{ RS_DNAT_NODEPORTS, NFT_SET_MAP, { DT_INET_PROTO, DT_INET_SERVICE, DT_MARK }, 3, { 0, DT_INET_SERVICE }, 2 },
 	{ RS_AFFINITY, NFT_SET_MAP | NFT_SET_TIMEOUT | NFT_SET_EVAL,
 	  { 0, 0, DT_INET_PROTO, DT_INET_SERVICE }, 4, { DT_MARK }, 1 },
+	{ RS_AFFINITY_NP, NFT_SET_MAP | NFT_SET_TIMEOUT | NFT_SET_EVAL,
+	  { 0, DT_INET_PROTO, DT_INET_SERVICE }, 3, { DT_MARK }, 1 },
+	{ RS_AFFINITY_IDS, NFT_SET_MAP, { 0, DT_INET_PROTO, DT_INET_SERVICE, DT_MARK }, 4, { DT_MARK }, 1 },
+	{ RS_AFFINITY_NP_IDS, NFT_SET_MAP, { DT_INET_PROTO, DT_INET_SERVICE, DT_MARK }, 3, { DT_MARK }, 1 },
 	{ RS_HAIRPIN, 0, { 0, 0 }, 2, { 0 }, 0 },
 	{ RS_FIREWALL_IPS, 0, { 0, DT_INET_PROTO, DT_INET_SERVICE }, 3, { 0 }, 0 },
 	{ RS_FIREWALL_ALLOW, NFT_SET_INTERVAL | NFT_SET_CONCAT,
