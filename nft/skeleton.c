@@ -52,8 +52,10 @@
  */
 #include "nft/internal.h"
 #include "core/log.h"
+#include "core/vec.h"
 
 #include <errno.h>
+#include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
 #include <libnftnl/rule.h>
@@ -856,6 +858,133 @@ static int table_replace(struct nbatch *bt, int fam)
 	return r;
 }
 
+/*
+ * The clients an affinity map remembers survive a rebuild (ferry's restart,
+ * a failed sync, a node change): the rebuild deletes the table, so the
+ * elements are read first and added back to the new map in the same batch,
+ * each with the time it had left. Only when the map's definition is the
+ * same; a client remembered between the read and the commit is lost.
+ */
+struct kept_elem { uint8_t key[RKEY_MAX], klen; uint32_t data; uint64_t left_ms; };
+struct kept {
+	uint32_t key_type, key_len, data_type, data_len;	/* the definition we make */
+	bool same;
+	struct kept_elem *v;
+	size_t n, cap;
+};
+
+static int kept_set_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct kept *k = data;
+	struct nftnl_set *st = nftnl_set_alloc();
+
+	if (!st)
+		return MNL_CB_ERROR;
+	if (nftnl_set_nlmsg_parse(nlh, st) == 0)
+		k->same = nftnl_set_get_u32(st, NFTNL_SET_KEY_TYPE) == k->key_type &&
+			  nftnl_set_get_u32(st, NFTNL_SET_KEY_LEN) == k->key_len &&
+			  nftnl_set_get_u32(st, NFTNL_SET_DATA_TYPE) == k->data_type &&
+			  nftnl_set_get_u32(st, NFTNL_SET_DATA_LEN) == k->data_len;
+	nftnl_set_free(st);
+	return MNL_CB_OK;
+}
+
+static int kept_elem_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct kept *k = data;
+	struct nftnl_set *st = nftnl_set_alloc();
+	struct nftnl_set_elems_iter *it = NULL;
+	int r = MNL_CB_OK;
+
+	if (!st)
+		return MNL_CB_ERROR;
+	if (nftnl_set_elems_nlmsg_parse(nlh, st) < 0 || !(it = nftnl_set_elems_iter_create(st)))
+		goto out;
+	for (struct nftnl_set_elem *e = nftnl_set_elems_iter_next(it); e; e = nftnl_set_elems_iter_next(it)) {
+		uint32_t kl = 0, dl = 0;
+		const void *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &kl);
+		const void *d = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dl);
+		if (!key || kl != k->key_len || !d || dl != 4 ||
+		    !nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_EXPIRATION))
+			continue;
+		uint64_t left = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION);
+		if (!left)
+			continue;	/* a timeout of 0 would never expire */
+		if (vec_grow((void **)&k->v, &k->cap, k->n + 1, sizeof(*k->v))) {
+			r = MNL_CB_ERROR;
+			break;
+		}
+		struct kept_elem *ke = &k->v[k->n++];
+		memcpy(ke->key, key, kl);
+		ke->klen = (uint8_t)kl;
+		memcpy(&ke->data, d, 4);
+		ke->left_ms = left;
+	}
+out:
+	if (it)
+		nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(st);
+	return r;
+}
+
+/* nft list map ip ferry affinity: what it remembers, when its definition is ours */
+static void kept_read(struct nft_sync *s, int fam, const struct set_spec *sp, struct kept *k)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	uint16_t nfp = (uint16_t)nfproto_of(fam);
+	struct nftnl_set *st;
+
+	dt_concat(sp->key, sp->nkey, fam, &k->key_type, &k->key_len, NULL);
+	dt_concat(sp->data, sp->ndata, fam, &k->data_type, &k->data_len, NULL);
+	for (int pass = 0; pass < 2; pass++) {
+		if (!(st = elem_set(fam, sp->set)))
+			return;
+		memset(buf, 0, sizeof(buf));	/* no stack garbage to the kernel */
+		struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, pass ? NFT_MSG_GETSETELEM : NFT_MSG_GETSET,
+							     nfp, pass ? NLM_F_DUMP : NLM_F_ACK, ++s->seq);
+		if (pass)
+			nftnl_set_elems_nlmsg_build_payload(nlh, st);
+		else
+			nftnl_set_nlmsg_build_payload(nlh, st);
+		nftnl_set_free(st);
+		int r = nl_talk(s->nl, nlh, pass ? kept_elem_cb : kept_set_cb, k);
+		if (r < 0 || !k->same) {	/* none yet (ENOENT), or another definition */
+			k->n = 0;
+			return;
+		}
+	}
+}
+
+/* add element ip ferry affinity { KEY timeout LEFTms : DATA, ... } */
+static int kept_emit(struct nbatch *bt, int fam, int set, const struct kept *k)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < k->n && !r;) {
+		struct nftnl_set *st = elem_set(fam, set);
+		if (!st)
+			return -ENOMEM;
+		for (size_t j = 0; j < 256 && i < k->n && !r; j++, i++) {
+			const struct kept_elem *ke = &k->v[i];
+			struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+			if (!e || nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, ke->key, ke->klen) < 0 ||
+			    nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, &ke->data, 4) < 0) {
+				if (e)
+					nftnl_set_elem_free(e);
+				r = -ENOMEM;
+				break;
+			}
+			nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, ke->left_ms);
+			nftnl_set_elem_add(st, e);
+		}
+		if (!r)
+			r = nbatch_put(bt, NFT_MSG_NEWSETELEM, nfproto_of(fam), NLM_F_CREATE | NLM_F_EXCL,
+				       rset_name(set), false, NOBJ_ELEMS, st);
+		nftnl_set_free(st);
+	}
+	return r;
+}
+
 int skeleton_build(struct nft_sync *s, struct nbatch *bt, const struct fnode *node)
 {
 	int r = 0;
@@ -863,9 +992,20 @@ int skeleton_build(struct nft_sync *s, struct nbatch *bt, const struct fnode *no
 	s->chains.n = 0;
 	hairpin_clear(s);
 	for (int fam = 0; fam < RFAM_N && !r; fam++) {
+		struct kept kept[2] = { { 0 }, { 0 } };
+		kept_read(s, fam, &set_specs[RS_AFFINITY], &kept[0]);
+		kept_read(s, fam, &set_specs[RS_AFFINITY_NP], &kept[1]);
 		r = table_replace(bt, fam);
 		for (int i = 0; i < RS_COUNT && !r; i++)
 			r = set_emit(bt, fam, &set_specs[i]);
+		for (int i = 0; i < 2; i++) {
+			if (!r && kept[i].n) {
+				r = kept_emit(bt, fam, i ? RS_AFFINITY_NP : RS_AFFINITY, &kept[i]);
+				log_v(2, "nft", "affinity kept", "set=%s family=%d n=%zu",
+				      rset_name(i ? RS_AFFINITY_NP : RS_AFFINITY), fam, kept[i].n);
+			}
+			free(kept[i].v);
+		}
 		if (!r)
 			r = base_chains(s, bt, fam, node);
 		if (!r)

@@ -345,7 +345,7 @@ def main():
         os.execvp('unshare', ['unshare', '-n', sys.executable, os.path.abspath(__file__), *sys.argv[1:]])
     try:
         setup()
-        for t in (test_marks, test_service_cidr, test_invalid_dropped, test_affinity,
+        for t in (test_marks, test_service_cidr, test_invalid_dropped, test_affinity, test_affinity_rebuild,
                   test_affinity_stale):
             n = failures
             t()
