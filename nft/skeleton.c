@@ -341,7 +341,10 @@ static int set_emit(struct nbatch *bt, int fam, const struct set_spec *sp)
 		nftnl_set_set_u32(st, NFTNL_SET_DATA_LEN, len);
 	}
 	if (sp->flags & NFT_SET_EVAL)
-		nftnl_set_set_u32(st, NFTNL_SET_DESC_SIZE, 65535);
+		/* size 262144: remembered clients of every affinity Service
+		 * (one element each per Service port, ~100 bytes of kernel
+		 * memory once used); past it a pick is not remembered */
+		nftnl_set_set_u32(st, NFTNL_SET_DESC_SIZE, sp->set == RS_MARK_SAVE ? 65535 : 262144);
 	/* A lone mark key or mark data is host order: tell `nft list`. */
 	bool mkey = sp->nkey == 1 && sp->key[0] == DT_MARK;
 	bool mdata = sp->ndata == 1 && sp->data[0] == DT_MARK;
