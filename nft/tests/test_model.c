@@ -9,6 +9,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <stdlib.h>
+#include <string.h>
 
 static struct fsvc *svc(struct fstate *s, const char *key, const char *vip, int neps, int nlocal)
 {
@@ -261,12 +262,67 @@ static void test_json(void)
 	}
 }
 
+/* The last byte of the IPv4 endpoint a DNAT element keyed by `mark` leads
+ * to, or 0. */
+static uint32_t dnat_to(const struct relem_vec *v, uint32_t mark)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		uint32_t m;
+		if (v->v[i].set != RS_DNAT_IPS)
+			continue;
+		memcpy(&m, v->v[i].key + v->v[i].klen - 4, 4);
+		if (m == mark)
+			return v->v[i].data[3];
+	}
+	return 0;
+}
+
+/* Affinity remembers endpoint ids: the same endpoint keeps its id when
+ * others are added before it, ids never meet indexes, local ids differ. */
+static void test_render_affinity(void)
+{
+	struct fstate s;
+	struct relem_vec a = { 0 }, b = { 0 };
+	fstate_init(&s);
+
+	struct fsvc *v = svc(&s, "ns/aff:http/tcp", "198.19.0.9", 2, 0);
+	v->affinity_timeout = 60;
+	CHECK_EQ_INT(render_svc(v, 0, &a), 0);
+	CHECK_EQ_INT(count(&a, RS_AFFINITY_IDS, 99), 2);
+	CHECK_EQ_INT(count(&a, RS_DNAT_IPS, 99), 2);
+	uint32_t id0 = raff_id(&v->eps[0], 4, false), id1 = raff_id(&v->eps[1], 4, false);
+	CHECK(id0 != id1 && (id0 & RAFF_ID) && !(id0 & 1) && (id1 & RAFF_ID) && !(id1 & 1));
+	CHECK(raff_id(&v->eps[0], 4, true) == (id0 | 1));
+	uint32_t ep0 = dnat_to(&a, id0), ep1 = dnat_to(&a, id1);
+	CHECK(ep0 && ep1 && ep0 != ep1);
+	CHECK_EQ_INT((int)dnat_to(&a, 0), 0);	/* no index elements for affinity */
+	struct fendpoint old[2] = { v->eps[0], v->eps[1] };	/* v moves when s grows */
+
+	/* two endpoints added before them: indexes move, ids do not */
+	struct fsvc *w = svc(&s, "ns/aff2:http/tcp", "198.19.0.9", 0, 0);
+	w->affinity_timeout = 60;
+	for (int i = 0; i < 4; i++) {
+		struct fendpoint *e = fsvc_add_ep(w);
+		*e = old[i < 2 ? 0 : i - 2];
+		if (i < 2)
+			e->addr.a[3] = (uint8_t)(200 + i);
+	}
+	CHECK_EQ_INT(render_svc(w, 0, &b), 0);
+	CHECK_EQ_INT(count(&b, RS_AFFINITY_IDS, 99), 4);
+	CHECK_EQ_INT((int)dnat_to(&b, id0), (int)ep0);
+	CHECK_EQ_INT((int)dnat_to(&b, id1), (int)ep1);
+	relem_vec_free(&a);
+	relem_vec_free(&b);
+	fstate_free(&s);
+}
+
 int main(void)
 {
 	test_addr();
 	test_pick_eps();
 	test_drop_bad();
 	test_render();
+	test_render_affinity();
 	test_pick_names();
 	test_json();
 	return test_done("test_nft_model");
