@@ -29,7 +29,8 @@
  *     chain pick-ip-K { meta mark set numgen random mod K
  *                       dnat to ip daddr . meta l4proto . th dport . meta mark map @dnat-ips }
  *   (pick-ip-local-K counts from 0x10000 in the same map; -affT variants
- *   first look the client up in @affinity and record their choice there.)
+ *   first look the client up in @affinity, which remembers endpoint ids
+ *   (raff_id), and record their choice there; pick_rules.)
  *   chain nat-postrouting: hairpin sets ct mark 0x4000 too; the bit ->
  *   cleared, masquerade. (0x4000: 1 << masqueradeBit, kube-proxy's 14 by
  *   default; only that bit of the ct mark is ever set, tested or cleared.)
