@@ -112,6 +112,8 @@ void x_ct(struct xrule *r, uint32_t key, uint32_t dreg);
 void x_ct_set(struct xrule *r, uint32_t key, uint32_t sreg);
 void x_cmp(struct xrule *r, uint32_t op, const void *data, uint32_t len);
 void x_bitwise(struct xrule *r, uint32_t mask, uint32_t xor);
+void x_bitwise_reg(struct xrule *r, uint32_t reg, uint32_t mask, uint32_t xor);
+void x_imm(struct xrule *r, uint32_t val, uint32_t dreg);
 void x_lookup(struct xrule *r, const char *set, int dreg, uint32_t flags);
 void x_verdict(struct xrule *r, int verdict, const char *chain);
 void x_fib_local(struct xrule *r, uint32_t which);

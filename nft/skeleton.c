@@ -30,7 +30,7 @@
  *                       dnat to ip daddr . meta l4proto . th dport . meta mark map @dnat-ips }
  *   (pick-ip-local-K counts from 0x10000 in the same map; -affT variants
  *   first look the client up in @affinity, which remembers endpoint ids
- *   (raff_id), and record their choice there; pick_rules.)
+ *   per Service port (render.h), and record their choice there; pick_rules.)
  *   chain nat-postrouting: hairpin sets ct mark 0x4000 too; the bit ->
  *   cleared, masquerade. (0x4000: 1 << masqueradeBit, kube-proxy's 14 by
  *   default; only that bit of the ct mark is ever set, tested or cleared.)
@@ -163,40 +163,66 @@ static void x_dnat_lookup(struct xrule *r, int fam, const struct rpick *p)
 	x_dnat(r, fam);
 }
 
-/* The affinity key, per Service port: `ip saddr . ip daddr . meta l4proto .
- * th dport`, for NodePorts `ip saddr . meta l4proto . th dport` (whichever
- * node address the client used); words. */
-static uint32_t x_key_affinity(struct xrule *r, int fam, bool np)
+/* `ip saddr . meta mark & 0xffff8000`: the affinity key, the client and
+ * the Service port (the base of the id in the mark); words. */
+static uint32_t x_key_affinity(struct xrule *r, int fam)
 {
 	uint32_t w = (uint32_t)rfam_alen(fam) / 4;
 	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), (uint32_t)rfam_alen(fam), R(0));
-	return w + (np ? x_key_np(r, w) : x_key_ip(r, fam, daddr_off(fam), w));
+	x_meta(r, NFT_META_MARK, R(w));
+	x_bitwise_reg(r, R(w), RAFF_PORT_MASK, 0);
+	return w + 1;
+}
+
+/* ENTRY . meta mark looked up in @affinity-ids, into the mark */
+static void x_affinity_id(struct xrule *r, int fam, const struct rpick *p)
+{
+	uint32_t at = p->nodeport ? x_key_np(r, 0) : x_key_ip(r, fam, daddr_off(fam), 0);
+	x_meta(r, NFT_META_MARK, R(at));
+	x_lookup(r, p->nodeport ? "affinity-nodeport-ids" : "affinity-ids", R(0), 0);
+	x_meta_set(r, NFT_META_MARK, R(0));
+}
+
+/* update @affinity { ip saddr . meta mark & 0xffff8000 timeout Ts : meta mark } */
+static void x_affinity_update(struct xrule *r, int fam, uint64_t to)
+{
+	uint32_t w = x_key_affinity(r, fam);
+	x_meta(r, NFT_META_MARK, R(w));
+	x_dynset_update(r, "affinity", R(0), R(w), to);
 }
 
 /* The rules of a pick chain (see the top of the file). An affinity chain
- * remembers endpoint ids (raff_id), not indexes: the index of a remembered
- * endpoint moves when the list changes, its id does not. */
+ * remembers endpoint ids (render.h), not indexes: the index of a remembered
+ * endpoint moves when the list changes, its id does not; and one client is
+ * one element per Service port, whichever of its addresses or NodePort it
+ * came by. */
 static int pick_rules(struct nbatch *bt, int fam, const char *name, const struct rpick *p, uint32_t *n)
 {
-	const char *aff = p->nodeport ? "affinity-nodeports" : "affinity";
 	uint64_t to = (uint64_t)p->affinity * 1000;
 	struct xrule *r;
-	uint32_t w;
 	int ret;
 
 	if (p->affinity) {
-		/* meta mark set ip saddr . ip daddr . meta l4proto . th dport map @affinity
+		/* meta mark set 0x7fffffff
+		 *   meta mark set ip daddr . meta l4proto . th dport . meta mark map @affinity-ids
+		 *   meta mark set ip saddr . meta mark map @affinity
 		 *   [meta mark set meta mark | 0x00000001]
-		 *   update @affinity { ip saddr . ip daddr . meta l4proto . th dport timeout Ts : meta mark }
+		 *   update @affinity { ip saddr . meta mark & 0xffff8000 timeout Ts : meta mark }
 		 *   dnat to ip daddr . meta l4proto . th dport . meta mark map @dnat-ips
-		 * A remembered endpoint still listed: every new connection
+		 * The Service port's base, then the endpoint remembered for
+		 * this client: if still listed, used, and every new connection
 		 * refreshes its timeout, as kube-proxy's `update` does. One no
 		 * longer listed misses the DNAT map and falls through. A local
-		 * chain checks the id's local flavour (| 0x1): a remote endpoint
-		 * of the same address is no match. */
+		 * chain checks the id's local flavour: a remembered remote
+		 * endpoint is no match. */
 		r = rule_new(fam, name);
-		x_key_affinity(r, fam, p->nodeport);
-		x_lookup(r, aff, R(0), 0);
+		x_imm(r, RAFF_BASE_IDX, R(0));
+		x_meta_set(r, NFT_META_MARK, R(0));
+		x_affinity_id(r, fam, p);
+		uint32_t w = (uint32_t)rfam_alen(fam) / 4;
+		x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), (uint32_t)rfam_alen(fam), R(0));
+		x_meta(r, NFT_META_MARK, R(w));
+		x_lookup(r, "affinity", R(0), 0);
 		x_meta_set(r, NFT_META_MARK, R(0));
 		if (p->local) {
 			/* as its own statement: nft lists no bitwise on a map's result */
@@ -204,19 +230,19 @@ static int pick_rules(struct nbatch *bt, int fam, const char *name, const struct
 			x_bitwise(r, 0xfffffffeu, 1);
 			x_meta_set(r, NFT_META_MARK, R(0));
 		}
-		w = x_key_affinity(r, fam, p->nodeport);
-		x_meta(r, NFT_META_MARK, R(w));
-		x_dynset_update(r, aff, R(0), R(w), to);
+		x_affinity_update(r, fam, to);
 		x_dnat_lookup(r, fam, p);
 		if ((ret = rule_emit(bt, fam, r, n)))
 			return ret;
-		/* delete @affinity { ip saddr . ip daddr . meta l4proto . th dport : meta mark }
-		 * A stale choice is forgotten: `update` below keeps the data of
-		 * an element that exists, and would never record the new one. */
+		/* delete @affinity { ip saddr . meta mark & 0xffff8000 : meta mark }
+		 * A stale choice is forgotten (the mark holds its id, or the
+		 * base when there was none: no element, nothing done): `update`
+		 * below keeps the data of an element that exists, and would
+		 * never record the new one. */
 		r = rule_new(fam, name);
-		w = x_key_affinity(r, fam, p->nodeport);
+		w = x_key_affinity(r, fam);
 		x_meta(r, NFT_META_MARK, R(w));
-		x_dynset_delete(r, aff, R(0), R(w));
+		x_dynset_delete(r, "affinity", R(0), R(w));
 		if ((ret = rule_emit(bt, fam, r, n)))
 			return ret;
 	}
@@ -228,15 +254,10 @@ static int pick_rules(struct nbatch *bt, int fam, const char *name, const struct
 		return ret;
 	if (p->affinity) {
 		/* meta mark set ip daddr . meta l4proto . th dport . meta mark map @affinity-ids
-		 * update @affinity { ip saddr . ip daddr . meta l4proto . th dport timeout Ts : meta mark } */
+		 *   update @affinity { ip saddr . meta mark & 0xffff8000 timeout Ts : meta mark } */
 		r = rule_new(fam, name);
-		uint32_t at = p->nodeport ? x_key_np(r, 0) : x_key_ip(r, fam, daddr_off(fam), 0);
-		x_meta(r, NFT_META_MARK, R(at));
-		x_lookup(r, p->nodeport ? "affinity-nodeport-ids" : "affinity-ids", R(0), 0);
-		x_meta_set(r, NFT_META_MARK, R(0));
-		w = x_key_affinity(r, fam, p->nodeport);
-		x_meta(r, NFT_META_MARK, R(w));
-		x_dynset_update(r, aff, R(0), R(w), to);
+		x_affinity_id(r, fam, p);
+		x_affinity_update(r, fam, to);
 		if ((ret = rule_emit(bt, fam, r, n)))
 			return ret;
 	}
@@ -264,10 +285,7 @@ static const struct set_spec set_specs[RS_COUNT] = {
 	{ RS_PICK_NP_EXTERNAL, NFT_SET_MAP, { DT_INET_PROTO, DT_INET_SERVICE }, 2, { DT_MARK }, 1 },
 	{ RS_DNAT_IPS, NFT_SET_MAP, { 0, DT_INET_PROTO, DT_INET_SERVICE, DT_MARK }, 4, { 0, DT_INET_SERVICE }, 2 },
 	{ RS_DNAT_NODEPORTS, NFT_SET_MAP, { DT_INET_PROTO, DT_INET_SERVICE, DT_MARK }, 3, { 0, DT_INET_SERVICE }, 2 },
-	{ RS_AFFINITY, NFT_SET_MAP | NFT_SET_TIMEOUT | NFT_SET_EVAL,
-	  { 0, 0, DT_INET_PROTO, DT_INET_SERVICE }, 4, { DT_MARK }, 1 },
-	{ RS_AFFINITY_NP, NFT_SET_MAP | NFT_SET_TIMEOUT | NFT_SET_EVAL,
-	  { 0, DT_INET_PROTO, DT_INET_SERVICE }, 3, { DT_MARK }, 1 },
+	{ RS_AFFINITY, NFT_SET_MAP | NFT_SET_TIMEOUT | NFT_SET_EVAL, { 0, DT_MARK }, 2, { DT_MARK }, 1 },
 	{ RS_AFFINITY_IDS, NFT_SET_MAP, { 0, DT_INET_PROTO, DT_INET_SERVICE, DT_MARK }, 4, { DT_MARK }, 1 },
 	{ RS_AFFINITY_NP_IDS, NFT_SET_MAP, { DT_INET_PROTO, DT_INET_SERVICE, DT_MARK }, 3, { DT_MARK }, 1 },
 	{ RS_HAIRPIN, 0, { 0, 0 }, 2, { 0 }, 0 },
@@ -996,20 +1014,16 @@ int skeleton_build(struct nft_sync *s, struct nbatch *bt, const struct fnode *no
 	s->chains.n = 0;
 	hairpin_clear(s);
 	for (int fam = 0; fam < RFAM_N && !r; fam++) {
-		struct kept kept[2] = { { 0 }, { 0 } };
-		kept_read(s, fam, &set_specs[RS_AFFINITY], &kept[0]);
-		kept_read(s, fam, &set_specs[RS_AFFINITY_NP], &kept[1]);
+		struct kept kept = { 0 };
+		kept_read(s, fam, &set_specs[RS_AFFINITY], &kept);
 		r = table_replace(bt, fam);
 		for (int i = 0; i < RS_COUNT && !r; i++)
 			r = set_emit(bt, fam, &set_specs[i]);
-		for (int i = 0; i < 2; i++) {
-			if (!r && kept[i].n) {
-				r = kept_emit(bt, fam, i ? RS_AFFINITY_NP : RS_AFFINITY, &kept[i]);
-				log_v(2, "nft", "affinity kept", "set=%s family=%d n=%zu",
-				      rset_name(i ? RS_AFFINITY_NP : RS_AFFINITY), fam, kept[i].n);
-			}
-			free(kept[i].v);
+		if (!r && kept.n) {
+			r = kept_emit(bt, fam, RS_AFFINITY, &kept);
+			log_v(2, "nft", "affinity kept", "family=%d n=%zu", fam, kept.n);
 		}
+		free(kept.v);
 		if (!r)
 			r = base_chains(s, bt, fam, node);
 		if (!r)

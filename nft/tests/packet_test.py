@@ -21,7 +21,9 @@ Tests:
   INVALID to conntrack and dropped in filter-forward;
 - affinity (ClientIP, the pod's port 8081 answers with the address it was
   reached on, the pod holds 198.51.100.5-7 and .10-.11 too): every new
-  connection refreshes the remembered client's timeout; a remembered
+  connection refreshes the remembered client's timeout; the Service port's
+  external IP keeps the client on the endpoint its ClusterIP gave (one
+  element per client and Service port); a remembered
   endpoint no longer listed is replaced by the next pick, which is then
   remembered; endpoints added before the remembered one (its index moves)
   keep the client on it; a full rebuild (a new process: ferry's restart)
@@ -232,15 +234,15 @@ def aff_state(eps, timeout=60):
     st = state()
     st['services'].append({
         'key': 'default/sticky:http/tcp', 'protocol': 'tcp', 'port': 80,
-        'clusterIPs': ['203.0.113.20'], 'affinityTimeout': timeout,
+        'clusterIPs': ['203.0.113.20'], 'externalIPs': ['203.0.113.21'], 'affinityTimeout': timeout,
         'endpoints': [{'ip': f'198.51.100.{e}', 'port': 8081, 'local': True} for e in eps]})
     return st
 
 
-def who():
+def who(ip='203.0.113.20'):
     code = ('import socket\n'
             's = socket.socket(); s.settimeout(1)\n'
-            's.connect(("203.0.113.20", 80)); print(s.recv(64).decode())\n')
+            f's.connect(("{ip}", 80)); print(s.recv(64).decode())\n')
     p = sh([sys.executable, '-c', code], ns='client', check_rc=False)
     return p.stdout.strip() or 'failed'
 
@@ -248,10 +250,10 @@ def who():
 def remembered():
     """The client's affinity element: (data, seconds to expiry) or None."""
     out = sh(['nft', 'list', 'map', 'ip', 'ferry', 'affinity']).stdout
-    m = re.search(r'192\.0\.2\.2 \. 203\.0\.113\.20 \. tcp \. 80 timeout \S+ expires (?:(\d+)m)?(?:(\d+)s)?\S* : (0x[0-9a-f]+)', out)
-    if not m:
-        return None
-    return m.group(3), int(m.group(1) or 0) * 60 + int(m.group(2) or 0)
+    m = re.findall(r'192\.0\.2\.2 \. (0x[0-9a-f]+) timeout \S+ expires (?:(\d+)m)?(?:(\d+)s)?\S* : (0x[0-9a-f]+)', out)
+    if len(m) != 1:
+        return None if not m else f'{len(m)} elements for the client'
+    return m[0][3], int(m[0][1] or 0) * 60 + int(m[0][2] or 0), m[0][0]
 
 
 def write_state(name, st):
@@ -282,11 +284,16 @@ def test_affinity():
         check(first in ('198.51.100.10', '198.51.100.11'), f'the sticky Service answers: {first}')
         got = [who() for _ in range(6)]
         check(set(got) == {first}, f'a client stays on its endpoint: {first} then {got}')
+        # keyed per Service port: its external IP leads to the same endpoint
+        got = [who('203.0.113.21') for _ in range(4)]
+        check(set(got) == {first}, f'the external IP keeps the client on {first}: {got}')
+        r = remembered()
+        check(isinstance(r, tuple), f'one element per client and Service port: {r}')
         # timeout refreshed by every new connection, not only by a pick
         time.sleep(2.5)
         who()
         r = remembered()
-        check(r is not None and r[1] >= 58, f'a new connection refreshes the timeout (60s): {r}')
+        check(isinstance(r, tuple) and r[1] >= 58, f'a new connection refreshes the timeout (60s): {r}')
         # endpoints added before it: its index moves, the endpoint stays
         if not step(aff_state([5, 6, 7, 10, 11]), 1):
             return
@@ -313,7 +320,7 @@ def test_affinity_rebuild():
     before = remembered()
     check(apply(st), 'apply-state again (a full rebuild)')
     after = remembered()
-    check(before is not None and after is not None and after[0] == before[0],
+    check(isinstance(before, tuple) and isinstance(after, tuple) and after[0] == before[0],
           f'a full rebuild keeps the remembered client: {before} -> {after}')
     got = [who() for _ in range(6)]
     check(set(got) == {now}, f'after the rebuild the client keeps {now}: {got}')
@@ -324,12 +331,17 @@ def test_affinity_stale():
     if not apply(aff_state([5, 6, 7, 10])):
         return
     # a stale element the kernel holds (an id no longer listed) is replaced
-    sh(['nft', 'flush', 'map', 'ip', 'ferry', 'affinity'])
-    sh(['nft', 'add', 'element', 'ip', 'ferry', 'affinity',
-        '{ 192.0.2.2 . 203.0.113.20 . tcp . 80 timeout 1m : 0x80000002 }'])
     who()
     r = remembered()
-    check(r is not None and r[0] != '0x80000002', f'a stale remembered endpoint is replaced: {r}')
+    if not check(isinstance(r, tuple), f'the client is remembered: {r}'):
+        return
+    sh(['nft', 'flush', 'map', 'ip', 'ferry', 'affinity'])
+    sh(['nft', 'add', 'element', 'ip', 'ferry', 'affinity',
+        f'{{ 192.0.2.2 . {r[2]} timeout 1m : {hex(int(r[2], 16) | 0x7ffe)} }}'])  # a slot no one has
+    who()
+    r = remembered()
+    check(isinstance(r, tuple) and int(r[0], 16) & 0x7ffe != 0x7ffe,
+          f'a stale remembered endpoint is replaced: {r}')
     apply(state())
 
 
