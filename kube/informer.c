@@ -52,6 +52,7 @@ struct kube_informer {
 	bool synced, relist, stream_events;
 	bool missing;		/* the last list got 404 (or a 403 that may be empty) */
 	bool forbidden_is_empty;
+	bool granted;		/* a list was answered 200 once */
 	struct kube_watch_parser *wp;
 	struct loop_timer retry;
 	unsigned backoff_ms;
@@ -289,7 +290,12 @@ static void list_done(void *arg, const struct kube_result *r)
 		start_list(inf, "list continue token expired");
 		return;
 	}
-	if (r->status == 404 || (r->status == 403 && inf->forbidden_is_empty)) {
+	/* 403 reads as empty only while the grant has never been seen: once a
+	 * list succeeded, a 403 is an apiserver whose authorizer is not ready
+	 * yet (a restart answers 403 to everyone for a moment) or a grant
+	 * being changed; dropping the cache then would withdraw every address
+	 * of the configuration. Keep it and retry as for any failed list. */
+	if (r->status == 404 || (r->status == 403 && inf->forbidden_is_empty && !inf->granted)) {
 		missing_resource(inf, r->status);
 		return;
 	}
@@ -354,6 +360,7 @@ static void list_done(void *arg, const struct kube_result *r)
 	if (inf->missing)
 		log_info("kube", "resource served again", "kind=%s path=%s", kname(inf), inf->base);
 	inf->missing = false;
+	inf->granted = true;
 	log_v(1, "kube", "listed", "kind=%s objects=%zu rv=%s", kname(inf), inf->cache.count, inf->rv ? inf->rv : "-");
 	report_synced(inf);
 	watch(inf);

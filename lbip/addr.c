@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* struct lb_addr: compare, parse, print. */
+/* struct lb_addr: compare, parse, print, to and from sockaddr. */
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <string.h>
 
@@ -55,4 +56,37 @@ void lb_addr_format(const struct lb_addr *a, char *buf, size_t len)
 		inet_ntop(AF_INET, a->b, buf, len);
 	else if (a->family == 6)
 		inet_ntop(AF_INET6, a->b, buf, len);
+}
+
+void lb_addr_from_sockaddr(const struct sockaddr *sa, struct lb_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (sa && sa->sa_family == AF_INET) {
+		a->family = 4;
+		memcpy(a->b, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa && sa->sa_family == AF_INET6) {
+		a->family = 6;
+		memcpy(a->b, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	}
+}
+
+/* Not family 4 is IPv6, as both BGP callers had it. */
+socklen_t lb_addr_to_sockaddr(const struct lb_addr *a, uint16_t port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == 4) {
+		struct sockaddr_in *in = (struct sockaddr_in *)ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+		memcpy(&in->sin_addr, a->b, 4);
+		return sizeof(*in);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		memcpy(&in6->sin6_addr, a->b, 16);
+		return sizeof(*in6);
+	}
 }

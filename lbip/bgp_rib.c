@@ -3,6 +3,7 @@
 #include "lbip/bgp_rib.h"
 
 #include "core/vec.h"
+#include "lbip/range.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -121,30 +122,9 @@ bool bgp_peer_selects_node(const struct lb_peer *p, const struct bgp_node *self)
 	return any_selector(p->node_selectors, p->n_node_selectors, self->labels, self->n_labels);
 }
 
-static const struct lb_pool *pool_of(const struct lb_config *cfg, const struct lb_addr *ip)
-{
-	for (size_t p = 0; p < cfg->n_pools; p++)
-		for (size_t r = 0; r < cfg->pools[p].n_ranges; r++) {
-			const struct lb_range *g = &cfg->pools[p].ranges[r];
-
-			if (g->lo.family == ip->family && lb_addr_cmp(&g->lo, ip) <= 0 &&
-			    lb_addr_cmp(ip, &g->hi) <= 0)
-				return &cfg->pools[p];
-		}
-	return NULL;
-}
-
 static bool adv_selects_pool(const struct lb_bgp_adv *a, const struct lb_pool *p)
 {
-	if (!a->n_pools && !a->n_pool_selectors)
-		return true;
-	for (size_t i = 0; i < a->n_pools; i++)
-		if (p->name && !strcmp(a->pools[i], p->name))
-			return true;
-	for (size_t i = 0; i < a->n_pool_selectors; i++)
-		if (lb_selector_matches(&a->pool_selectors[i], p->labels, p->n_labels))
-			return true;
-	return false;
+	return lb_adv_selects_pool(a->pools, a->n_pools, a->pool_selectors, a->n_pool_selectors, p);
 }
 
 static bool adv_selects_peer(const struct lb_bgp_adv *a, const struct lb_peer *p)
@@ -253,7 +233,7 @@ int bgp_rib_compute(const struct lb_config *cfg, size_t peer, const struct bgp_n
 			continue;
 		for (size_t k = 0; k < s->n_ips && !rc; k++) {
 			const struct lb_addr *ip = &s->ips[k];
-			const struct lb_pool *pool = pool_of(cfg, ip);
+			const struct lb_pool *pool = lb_pool_of(cfg, ip);
 
 			/* a legacy layer2 pool is never announced over BGP */
 			if (!pool || pool->protocol == LB_PROTO_LAYER2)

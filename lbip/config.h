@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct lb_addr {
 	uint8_t family;			/* 4 or 6 */
@@ -134,6 +135,10 @@ struct lb_config {
 /* Label matching, shared by the allocator and the announcers.
  * labels: n pairs key, value. */
 bool lb_selector_matches(const struct lb_selector *s, const struct lb_label *labels, size_t n);
+/* An advertisement's pool choice (L2 and BGP alike): no pools and no
+ * selectors is every pool; else p named in pools or matching a selector. */
+bool lb_adv_selects_pool(char *const *pools, size_t n_pools, const struct lb_selector *sel,
+			 size_t n_sel, const struct lb_pool *p);
 /* Free an array of n selectors and everything they own. */
 void lb_selectors_free(struct lb_selector *s, size_t n);
 
@@ -141,5 +146,9 @@ int lb_addr_cmp(const struct lb_addr *a, const struct lb_addr *b);
 /* "192.0.2.1" / "2001:db8::1" -> 0 or -EINVAL */
 int lb_addr_parse(const char *s, struct lb_addr *out);
 void lb_addr_format(const struct lb_addr *a, char *buf, size_t len);	/* len >= 46 */
+/* The socket address forms, for the BGP session and listener: sa NULL or
+ * of another family gives family 0; to_sockaddr returns the length. */
+void lb_addr_from_sockaddr(const struct sockaddr *sa, struct lb_addr *a);
+socklen_t lb_addr_to_sockaddr(const struct lb_addr *a, uint16_t port, struct sockaddr_storage *ss);
 
 #endif

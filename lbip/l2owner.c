@@ -17,15 +17,7 @@ static const struct lb_pool *find_pool(const struct lb_config *cfg, const char *
 
 static bool adv_selects_pool(const struct lb_l2_adv *a, const struct lb_pool *p)
 {
-	if (!a->n_pools && !a->n_pool_selectors)
-		return true;
-	for (size_t i = 0; i < a->n_pools; i++)
-		if (!strcmp(a->pools[i], p->name))
-			return true;
-	for (size_t i = 0; i < a->n_pool_selectors; i++)
-		if (lb_selector_matches(&a->pool_selectors[i], p->labels, p->n_labels))
-			return true;
-	return false;
+	return lb_adv_selects_pool(a->pools, a->n_pools, a->pool_selectors, a->n_pool_selectors, p);
 }
 
 static bool adv_selects_node(const struct lb_l2_adv *a, const struct l2_node *n)

@@ -161,6 +161,19 @@ int lb_range_min_prefix(const struct lb_range *r)
 	return best;
 }
 
+const struct lb_pool *lb_pool_of(const struct lb_config *cfg, const struct lb_addr *ip)
+{
+	for (size_t p = 0; cfg && p < cfg->n_pools; p++)
+		for (size_t r = 0; r < cfg->pools[p].n_ranges; r++) {
+			const struct lb_range *g = &cfg->pools[p].ranges[r];
+
+			if (g->lo.family == ip->family && lb_addr_cmp(&g->lo, ip) <= 0 &&
+			    lb_addr_cmp(ip, &g->hi) <= 0)
+				return &cfg->pools[p];
+		}
+	return NULL;
+}
+
 bool lb_range_overlap(const struct lb_range *a, const struct lb_range *b)
 {
 	if (a->lo.family != b->lo.family)

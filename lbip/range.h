@@ -24,6 +24,9 @@ bool lb_range_overlap(const struct lb_range *a, const struct lb_range *b);
 /* "lo-hi", or "net/len" when the range is exactly one CIDR. len >= 100. */
 void lb_range_format(const struct lb_range *r, char *buf, size_t len);
 
+/* The pool whose ranges hold ip (the first such); NULL for none or no cfg. */
+const struct lb_pool *lb_pool_of(const struct lb_config *cfg, const struct lb_addr *ip);
+
 /* Number of addresses, saturated at UINT64_MAX. */
 uint64_t lb_range_size(const struct lb_range *r);
 

@@ -71,3 +71,17 @@ void lb_selectors_free(struct lb_selector *s, size_t n)
 	}
 	free(s);
 }
+
+bool lb_adv_selects_pool(char *const *pools, size_t n_pools, const struct lb_selector *sel,
+			 size_t n_sel, const struct lb_pool *p)
+{
+	if (!n_pools && !n_sel)
+		return true;
+	for (size_t i = 0; i < n_pools; i++)
+		if (p->name && !strcmp(pools[i], p->name))
+			return true;
+	for (size_t i = 0; i < n_sel; i++)
+		if (lb_selector_matches(&sel[i], p->labels, p->n_labels))
+			return true;
+	return false;
+}

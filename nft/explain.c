@@ -308,6 +308,11 @@ static void x_cmp_text(struct rdec *d, struct nftnl_expr *e)
 			emit(d, "%s %s%s/%u", r->txt, neq, a, len * 8);
 		else
 			emit(d, "%s %s%s", r->txt, neq, a);
+	} else if (!strcmp(r->txt, "iifname") && data && len <= 16) {
+		/* the whole 16 bytes: a name; fewer: a prefix, as nft shows it */
+		char name[17] = { 0 };
+		memcpy(name, data, len);
+		emit(d, "iifname %s\"%s%s\"", neq, name, len < 16 ? "*" : "");
 	} else if (!strcmp(r->txt, "meta l4proto") && data && len == 1) {
 		emit(d, "%s %s%s", r->txt, neq, data[0] == 6 ? "tcp" : data[0] == 17 ? "udp" : "?");
 	} else {
@@ -347,7 +352,8 @@ static void decode_expr(struct rdec *d, struct nftnl_expr *e)
 	} else if (!strcmp(n, "meta") || !strcmp(n, "ct")) {
 		bool meta = n[0] == 'm';
 		uint32_t key = nftnl_expr_get_u32(e, meta ? NFTNL_EXPR_META_KEY : NFTNL_EXPR_CT_KEY);
-		const char *kn = meta ? (key == NFT_META_L4PROTO ? "meta l4proto" : key == NFT_META_MARK ? "meta mark" : "meta ?")
+		const char *kn = meta ? (key == NFT_META_L4PROTO ? "meta l4proto" : key == NFT_META_MARK ? "meta mark" :
+					 key == NFT_META_IIFNAME ? "iifname" : "meta ?")
 				      : (key == NFT_CT_STATE ? "ct state" : key == NFT_CT_STATUS ? "ct status" :
 					 key == NFT_CT_MARK ? "ct mark" : key == NFT_CT_ID ? "ct id" : "ct ?");
 		uint16_t sreg = meta ? NFTNL_EXPR_META_SREG : NFTNL_EXPR_CT_SREG;

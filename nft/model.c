@@ -349,6 +349,7 @@ bool fsvc_same(const struct fsvc *a, const struct fsvc *b)
 bool fnode_equal(const struct fnode *a, const struct fnode *b)
 {
 	return a->masquerade_all == b->masquerade_all && fnode_masq_mark(a) == fnode_masq_mark(b) &&
+	       !strcmp(a->pod_iface, b->pod_iface) && a->pod_iface_prefix == b->pod_iface_prefix &&
 	       addrs_equal(a->service_cidrs, a->n_service_cidrs, b->service_cidrs, b->n_service_cidrs) &&
 	       addrs_equal(a->node_ips, a->n_node_ips, b->node_ips, b->n_node_ips) &&
 	       addrs_equal(a->nodeport_cidrs, a->n_nodeport_cidrs, b->nodeport_cidrs, b->n_nodeport_cidrs) &&

@@ -59,6 +59,12 @@ struct fnode {
 	struct faddr *node_ips; size_t n_node_ips;
 	struct faddr *nodeport_cidrs; size_t n_nodeport_cidrs;	/* empty: every local address */
 	struct faddr *pod_cidrs; size_t n_pod_cidrs;	/* local-traffic detection; empty: none */
+	/* Local-traffic detection by the input interface instead (kube-proxy's
+	 * detectLocalMode BridgeInterface, InterfaceNamePrefix): pod traffic
+	 * is what arrives on pod_iface (a name prefix when pod_iface_prefix);
+	 * "": by pod_cidrs. */
+	char pod_iface[16];
+	bool pod_iface_prefix;
 	/* The Service CIDRs: new traffic to an address in them that is no
 	 * ClusterIP is dropped (kube-proxy's service-cidrs check); empty: none. */
 	struct faddr *service_cidrs; size_t n_service_cidrs;

@@ -201,6 +201,17 @@ static int parse_node(struct fnode *nd, json_object *o)
 			r = get_addrs(val, "serviceCIDRs", &nd->service_cidrs, &nd->n_service_cidrs, false);
 		else if (!strcmp(k, "masqueradeAll"))
 			r = get_bool(val, "masqueradeAll", &nd->masquerade_all);
+		else if (!strcmp(k, "podInterfacePrefix"))
+			r = get_bool(val, "podInterfacePrefix", &nd->pod_iface_prefix);
+		else if (!strcmp(k, "podInterface")) {
+			const char *n = json_object_is_type(val, json_type_string) ?
+					json_object_get_string(val) : "";
+			r = 0;
+			if (!*n || strlen(n) >= sizeof(nd->pod_iface))
+				r = bad("podInterface", "want an interface name of 1 to 15 characters");
+			else
+				strcpy(nd->pod_iface, n);
+		}
 		else if (!strcmp(k, "masqueradeBit")) {
 			long bit = 14;
 			if (!(r = get_int(val, "masqueradeBit", 0, 31, &bit)))
@@ -211,6 +222,8 @@ static int parse_node(struct fnode *nd, json_object *o)
 		if (r)
 			return r;
 	}
+	if (nd->pod_iface_prefix && !nd->pod_iface[0])
+		return bad("podInterfacePrefix", "needs podInterface");
 	return 0;
 }
 
@@ -287,6 +300,10 @@ char *fstate_to_json(const struct fstate *s)
 	json_object_object_add(node, "nodePortAddresses", addrs_json(s->node.nodeport_cidrs, s->node.n_nodeport_cidrs));
 	json_object_object_add(node, "podCIDRs", addrs_json(s->node.pod_cidrs, s->node.n_pod_cidrs));
 	json_object_object_add(node, "serviceCIDRs", addrs_json(s->node.service_cidrs, s->node.n_service_cidrs));
+	if (s->node.pod_iface[0])	/* absent when unused: older dumps stay valid */
+		json_object_object_add(node, "podInterface", json_object_new_string(s->node.pod_iface));
+	if (s->node.pod_iface_prefix)
+		json_object_object_add(node, "podInterfacePrefix", json_object_new_boolean(true));
 	json_object_object_add(node, "masqueradeAll", json_object_new_boolean(s->node.masquerade_all));
 	json_object_object_add(node, "masqueradeBit", json_object_new_int(__builtin_ctz(fnode_masq_mark(&s->node))));
 	json_object_object_add(root, "node", node);

@@ -428,6 +428,7 @@ static bool fam_has(const struct faddr *l, size_t n, int fam)
 /*
  * The kind chains. `np` selects the NodePort variants.
  *   svc-cluster-ip:   [ip saddr != @pod-cidrs] ct mark set ct mark | 0x4000
+ *                     (with a pod interface: iifname != "cni0", or "veth*")
  *                     ip daddr . meta l4proto . th dport vmap @pick-ips-internal
  *   svc-external-ip:  ct mark set ct mark | 0x4000; ... vmap @pick-ips-internal
  *   svc-external-ip-local:
@@ -439,9 +440,18 @@ static bool fam_has(const struct faddr *l, size_t n, int fam)
 /* What a kind chain's rule tests first. */
 enum guard { G_ALL, G_FROM_PODS, G_NOT_FROM_PODS, G_FROM_NODE };
 
-static void x_guard(struct xrule *r, int fam, enum guard g)
+static void x_guard(struct xrule *r, int fam, enum guard g, const struct fnode *nd)
 {
-	if (g == G_FROM_PODS || g == G_NOT_FROM_PODS) {
+	if ((g == G_FROM_PODS || g == G_NOT_FROM_PODS) && nd->pod_iface[0]) {
+		/* iifname [!=] "cni0" (a prefix: iifname [!=] "veth*", the
+		 * compare of the prefix's bytes only, as nft writes it) */
+		char name[16] = { 0 };
+		size_t len = nd->pod_iface_prefix ? strlen(nd->pod_iface) : sizeof(name);
+
+		memcpy(name, nd->pod_iface, strlen(nd->pod_iface));
+		x_meta(r, NFT_META_IIFNAME, R(0));
+		x_cmp(r, g == G_NOT_FROM_PODS ? NFT_CMP_NEQ : NFT_CMP_EQ, name, (uint32_t)len);
+	} else if (g == G_FROM_PODS || g == G_NOT_FROM_PODS) {
 		/* ip saddr [!=] @pod-cidrs */
 		x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), (uint32_t)rfam_alen(fam), R(0));
 		x_lookup(r, "pod-cidrs", -1, g == G_NOT_FROM_PODS ? NFT_LOOKUP_F_INV : 0);
@@ -455,17 +465,17 @@ static int rule_masq(struct nbatch *bt, int fam, struct chain_ent *c, enum guard
 		     const struct fnode *nd)
 {
 	struct xrule *r = rule_new(fam, c->name);
-	x_guard(r, fam, g);
+	x_guard(r, fam, g, nd);
 	x_mark_masq(r, fnode_masq_mark(nd));
 	return rule_emit(bt, fam, r, &c->rules);
 }
 
 /* GUARD ip daddr . meta l4proto . th dport (or the NodePort key) vmap via @MAP */
 static int rule_pick(struct nbatch *bt, int fam, struct chain_ent *c, enum guard g, bool np,
-		     const char *map)
+		     const char *map, const struct fnode *nd)
 {
 	struct xrule *r = rule_new(fam, c->name);
-	x_guard(r, fam, g);
+	x_guard(r, fam, g, nd);
 	if (np)
 		x_key_np(r, 0);
 	else
@@ -476,7 +486,7 @@ static int rule_pick(struct nbatch *bt, int fam, struct chain_ent *c, enum guard
 
 static int kind_chains(struct nft_sync *s, struct nbatch *bt, int fam, const struct fnode *nd, bool np)
 {
-	bool pods = fam_has(nd->pod_cidrs, nd->n_pod_cidrs, fam);
+	bool pods = nd->pod_iface[0] || fam_has(nd->pod_cidrs, nd->n_pod_cidrs, fam);
 	const char *internal = np ? "pick-nodeports-internal" : "pick-ips-internal";
 	const char *external = np ? "pick-nodeports-external" : "pick-ips-external";
 	struct chain_ent *c;
@@ -487,22 +497,22 @@ static int kind_chains(struct nft_sync *s, struct nbatch *bt, int fam, const str
 			return -ENOMEM;
 		if (nd->masquerade_all || pods)
 			err_keep(&ret, rule_masq(bt, fam, c, nd->masquerade_all ? G_ALL : G_NOT_FROM_PODS, nd));
-		err_keep(&ret, rule_pick(bt, fam, c, G_ALL, np, internal));
+		err_keep(&ret, rule_pick(bt, fam, c, G_ALL, np, internal, nd));
 	}
 	/* Cluster policy: masquerade, any endpoint. */
 	if (!(c = static_chain(s, bt, fam, np ? "svc-nodeport" : "svc-external-ip", NULL, 0, 0)))
 		return -ENOMEM;
 	err_keep(&ret, rule_masq(bt, fam, c, G_ALL, nd));
-	err_keep(&ret, rule_pick(bt, fam, c, G_ALL, np, internal));
+	err_keep(&ret, rule_pick(bt, fam, c, G_ALL, np, internal, nd));
 
 	/* Local policy. */
 	if (!(c = static_chain(s, bt, fam, np ? "svc-nodeport-local" : "svc-external-ip-local", NULL, 0, 0)))
 		return -ENOMEM;
 	if (pods)
-		err_keep(&ret, rule_pick(bt, fam, c, G_FROM_PODS, np, internal));
+		err_keep(&ret, rule_pick(bt, fam, c, G_FROM_PODS, np, internal, nd));
 	err_keep(&ret, rule_masq(bt, fam, c, G_FROM_NODE, nd));
-	err_keep(&ret, rule_pick(bt, fam, c, G_FROM_NODE, np, internal));
-	err_keep(&ret, rule_pick(bt, fam, c, G_ALL, np, external));
+	err_keep(&ret, rule_pick(bt, fam, c, G_FROM_NODE, np, internal, nd));
+	err_keep(&ret, rule_pick(bt, fam, c, G_ALL, np, external, nd));
 	return ret;
 }
 

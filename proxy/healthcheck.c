@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
+#include "nft/model.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -207,4 +208,35 @@ char *hc_service_body(const char *namespace, const char *name, uint32_t eps, boo
 	snprintf(p, left, "\"\n\t},\n\t\"localEndpoints\": %u,\n\t\"serviceProxyHealthy\": %s\n}",
 		 eps, healthy ? "true" : "false");
 	return out;
+}
+
+static bool faddr_in(const struct faddr *a, const struct faddr *cidr)
+{
+	if (a->family != cidr->family)
+		return false;
+	for (unsigned b = 0; b < cidr->plen; b++)
+		if ((a->a[b / 8] ^ cidr->a[b / 8]) & (0x80 >> (b % 8)))
+			return false;
+	return true;
+}
+
+int hc_bind_addrs(const struct fnode *node, const struct faddr *local, size_t n_local, size_t *out)
+{
+	bool all[2] = { false, false };
+	size_t n = 0;
+
+	for (size_t i = 0; i < node->n_nodeport_cidrs; i++)
+		if (!node->nodeport_cidrs[i].plen)
+			all[node->nodeport_cidrs[i].family == AF_INET6] = true;
+	if (!node->n_nodeport_cidrs || (all[0] && all[1]))
+		return -1;
+	/* one family's wildcard would take the other's addresses too ("::"
+	 * is dual-stack): list that family's addresses instead */
+	for (size_t i = 0; i < n_local; i++)
+		for (size_t c = 0; c < node->n_nodeport_cidrs; c++)
+			if (faddr_in(&local[i], &node->nodeport_cidrs[c])) {
+				out[n++] = i;
+				break;
+			}
+	return (int)n;
 }

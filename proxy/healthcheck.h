@@ -79,4 +79,18 @@ void hc_rfc3339nano(char *buf, size_t len, struct timespec t);
 char *hc_service_body(const char *namespace, const char *name, uint32_t local_endpoints,
 		      bool healthy);
 
+struct fnode;
+struct faddr;
+
+/*
+ * Where the health-check ports listen, as kube-proxy's per-family
+ * NodePortAddresses decide (pkg/proxy/healthcheck/service_health.go): on
+ * every address when each family's nodePortAddresses match all (a zero
+ * CIDR, or the node's list empty); else on the node's addresses (`local`,
+ * the interfaces') inside them, which may be none. Returns -1 for "every
+ * address", else how many of `local` match; their indexes go into `out`
+ * (room for n_local).
+ */
+int hc_bind_addrs(const struct fnode *node, const struct faddr *local, size_t n_local, size_t *out);
+
 #endif

@@ -185,8 +185,8 @@ static const struct field nftables_fields[] = {
 };
 
 static const struct field detect_local_fields[] = {
-	FLD("bridgeInterface", F_STR, detect_local_bridge_interface, 0),
-	FLD("interfaceNamePrefix", F_STR, detect_local_interface_name_prefix, 0),
+	FLD("bridgeInterface", F_STR, detect_local_bridge_interface, KPC_DETECT_LOCAL_BRIDGE),
+	FLD("interfaceNamePrefix", F_STR, detect_local_interface_name_prefix, KPC_DETECT_LOCAL_PREFIX),
 	END,
 };
 
@@ -333,12 +333,17 @@ static void do_field(struct ctx *x, const struct field *f, yaml_node_t *v, const
 	if (f->type == F_TYPEMETA || f->type == F_NOTE) {
 		if (f->type == F_NOTE && !is_empty(v)) {
 			warn(x, "field \"%s\" accepted and ignored: %s", path, f->note);
-			log_info("kpconfig", "field does not apply", "field=%s why=%s", path, log_q(f->note));
+			log_warn("kpconfig", "field does not apply", "field=%s why=%s", path, log_q(f->note));
 		}
 		return;
 	}
 	if (is_null(v) && f->type != F_STR)
 		return;
+	/* no flag and no part of ferry reads it: said, never silent */
+	if (!f->bit && f->type != F_OBJ && !(f->type == F_STR && (is_null(v) || (s && !*s)))) {
+		warn(x, "field \"%s\" has no effect in ferry", path);
+		log_warn("kpconfig", "field has no effect in ferry", "field=%s", path);
+	}
 	switch (f->type) {
 	case F_STR:
 		if (is_null(v))
@@ -684,6 +689,11 @@ static void validate(struct ctx *x)
 	    strcmp(c->detect_local_mode, "BridgeInterface") && strcmp(c->detect_local_mode, "InterfaceNamePrefix"))
 		FAIL_RET("field \"detectLocalMode\": want ClusterCIDR, NodeCIDR, BridgeInterface or "
 			    "InterfaceNamePrefix, got %s", log_q(c->detect_local_mode));
+	/* an interface name is at most 15 bytes (IFNAMSIZ) */
+	if (strlen(c->detect_local_bridge_interface) > 15)
+		FAIL_RET("field \"detectLocal.bridgeInterface\": longer than 15 characters");
+	if (strlen(c->detect_local_interface_name_prefix) > 15)
+		FAIL_RET("field \"detectLocal.interfaceNamePrefix\": longer than 15 characters");
 	if (!strcmp(c->detect_local_mode, "BridgeInterface") && !*c->detect_local_bridge_interface)
 		FAIL_RET("field \"detectLocal.bridgeInterface\": required with detectLocalMode BridgeInterface");
 	if (!strcmp(c->detect_local_mode, "InterfaceNamePrefix") && !*c->detect_local_interface_name_prefix)

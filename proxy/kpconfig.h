@@ -49,6 +49,8 @@ enum {
 	KPC_CONFIG_SYNC_PERIOD = 1u << 17,
 	KPC_OOM_SCORE_ADJ = 1u << 18,
 	KPC_CONNTRACK = 1u << 19,
+	KPC_DETECT_LOCAL_BRIDGE = 1u << 20,
+	KPC_DETECT_LOCAL_PREFIX = 1u << 21,
 };
 
 struct kp_config {

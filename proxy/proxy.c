@@ -564,22 +564,43 @@ static int add_cidr_strings(const char *const *l, size_t n, struct faddr **list,
  * NewNodePortAddresses per family): "primary" (the default, also for an
  * empty list) is the node's first InternalIP of each family, "localhost"
  * 127.0.0.0/8 and ::1/128, "all" both zero CIDRs; CIDRs add to these; a
- * family of the node left with no CIDR takes all its addresses.
+ * family left with no CIDR takes all its addresses (kube-proxy runs a
+ * proxier per family whether or not the Node has an IP of it).
  */
+static bool needs_primary(const struct proxy_config *cfg)
+{
+	if (!cfg->n_nodeport_addresses)
+		return true;
+	for (size_t i = 0; i < cfg->n_nodeport_addresses; i++)
+		if (!strcmp(cfg->nodeport_addresses[i], "primary"))
+			return true;
+	return false;
+}
+
+bool proxy_nodeports_wait(const struct proxy_config *cfg, const struct kube_node *node)
+{
+	return !node && needs_primary(cfg);
+}
+
 static int fill_nodeport_addresses(struct build *b, struct fnode *fn)
 {
 	static const char *const localhost[] = { "127.0.0.0/8", "::1/128" };
 	static const char *const all[] = { "0.0.0.0/0", "::/0" };
+	/* no address can be a NodePort's destination: nothing matches */
+	static const char *const none[] = { "0.0.0.0/32", "::/128" };
 	const struct proxy_config *cfg = b->cfg;
-	bool primary = !cfg->n_nodeport_addresses, got[2] = { false, false }, has[2] = { false, false };
+	bool primary = needs_primary(cfg), got[2] = { false, false };
 	const char *l[20];
 	size_t n = 0;
 
+	if (proxy_nodeports_wait(cfg, b->in->node))
+		return add_cidr_strings(none, 2, &fn->nodeport_cidrs, &fn->n_nodeport_cidrs,
+					"nodePortAddresses");
 	for (size_t i = 0; i < cfg->n_nodeport_addresses && n + 2 <= 20; i++) {
 		const char *a = cfg->nodeport_addresses[i];
 
 		if (!strcmp(a, "primary")) {
-			primary = true;
+			continue;
 		} else if (!strcmp(a, "localhost") || !strcmp(a, "all")) {
 			const char *const *two = a[0] == 'l' ? localhost : all;
 
@@ -591,22 +612,24 @@ static int fill_nodeport_addresses(struct build *b, struct fnode *fn)
 			got[!!strchr(a, ':')] = true;
 		}
 	}
-	for (size_t i = 0; i < fn->n_node_ips; i++) {
+	for (size_t i = 0; primary && i < fn->n_node_ips; i++) {
 		int f = fn->node_ips[i].family == AF_INET6;
+		bool first = true;
 
-		if (primary && !has[f]) {
-			if (fsvc_add_addr(&fn->nodeport_cidrs, &fn->n_nodeport_cidrs, &fn->node_ips[i]) < 0)
-				return -ENOMEM;
-			got[f] = true;
-		}
-		has[f] = true;
+		for (size_t j = 0; j < i; j++)
+			first &= fn->node_ips[j].family != fn->node_ips[i].family;
+		if (!first)
+			continue;
+		if (fsvc_add_addr(&fn->nodeport_cidrs, &fn->n_nodeport_cidrs, &fn->node_ips[i]) < 0)
+			return -ENOMEM;
+		got[f] = true;
 	}
 	if (add_cidr_strings(l, n, &fn->nodeport_cidrs, &fn->n_nodeport_cidrs, "nodePortAddresses") < 0)
 		return -ENOMEM;
 	for (int f = 0; f < 2; f++) {
 		struct faddr any;
 
-		if (!has[f] || got[f])
+		if (got[f])
 			continue;
 		faddr_parse(&any, all[f]);
 		if (fsvc_add_addr(&fn->nodeport_cidrs, &fn->n_nodeport_cidrs, &any) < 0)
@@ -666,6 +689,37 @@ static int fill_service_cidrs(struct build *b, struct fnode *fn)
 	return 0;
 }
 
+/* Which traffic comes from this node's pods (kube-proxy's detectLocalMode,
+ * cmd/kube-proxy/app/server_linux.go getLocalDetectors). */
+static int fill_local(const struct proxy_config *cfg, const struct kube_node *n, struct fnode *fn)
+{
+	switch (cfg->local_mode) {
+	case PROXY_LOCAL_BRIDGE:
+	case PROXY_LOCAL_IFACE_PREFIX:
+		if (!cfg->local_iface || !*cfg->local_iface ||
+		    strlen(cfg->local_iface) >= sizeof(fn->pod_iface)) {
+			log_warn("proxy", "no usable pod interface: no traffic counts as the pods'",
+				 "iface=%s", log_q(cfg->local_iface ? cfg->local_iface : ""));
+			return 0;
+		}
+		strcpy(fn->pod_iface, cfg->local_iface);
+		fn->pod_iface_prefix = cfg->local_mode == PROXY_LOCAL_IFACE_PREFIX;
+		return 0;
+	case PROXY_LOCAL_NODE_CIDR:
+		break;
+	case PROXY_LOCAL_CLUSTER_CIDR:
+	case PROXY_LOCAL_DEFAULT:
+		if (cfg->n_cluster_cidrs || cfg->local_mode == PROXY_LOCAL_CLUSTER_CIDR)
+			return add_cidr_strings(cfg->cluster_cidrs, cfg->n_cluster_cidrs, &fn->pod_cidrs,
+						&fn->n_pod_cidrs, "clusterCIDR");
+		break;
+	}
+	if (n)
+		return add_cidr_strings(n->pod_cidrs, n->n_pod_cidrs, &fn->pod_cidrs,
+					&fn->n_pod_cidrs, "podCIDRs");
+	return 0;
+}
+
 static int fill_node(struct build *b)
 {
 	const struct proxy_config *cfg = b->cfg;
@@ -689,13 +743,20 @@ static int fill_node(struct build *b)
 	}
 	if (fill_nodeport_addresses(b, fn) < 0)
 		return -ENOMEM;
-	if (cfg->n_cluster_cidrs)
-		return add_cidr_strings(cfg->cluster_cidrs, cfg->n_cluster_cidrs, &fn->pod_cidrs,
-					&fn->n_pod_cidrs, "clusterCIDR");
-	if (n)
-		return add_cidr_strings(n->pod_cidrs, n->n_pod_cidrs, &fn->pod_cidrs,
-					&fn->n_pod_cidrs, "podCIDRs");
-	return 0;
+	return fill_local(cfg, n, fn);
+}
+
+int proxy_local_mode_parse(const char *s)
+{
+	static const char *const names[] = {
+		[PROXY_LOCAL_CLUSTER_CIDR] = "ClusterCIDR", [PROXY_LOCAL_NODE_CIDR] = "NodeCIDR",
+		[PROXY_LOCAL_BRIDGE] = "BridgeInterface", [PROXY_LOCAL_IFACE_PREFIX] = "InterfaceNamePrefix",
+	};
+
+	for (int i = PROXY_LOCAL_CLUSTER_CIDR; i <= PROXY_LOCAL_IFACE_PREFIX; i++)
+		if (s && !strcmp(s, names[i]))
+			return i;
+	return -1;
 }
 
 bool proxy_split_key(const char *key, char *ns, size_t len)

@@ -39,9 +39,25 @@ struct proxy_config {
 	 * of kube-proxy's nftables mode: the Node's InternalIPs). */
 	const char *const *nodeport_addresses;
 	size_t n_nodeport_addresses;
-	/* --cluster-cidr: pod traffic detection; empty: the Node's podCIDRs. */
+	/* --cluster-cidr: pod traffic detection (local_mode DEFAULT or
+	 * CLUSTER_CIDR). */
 	const char *const *cluster_cidrs;
 	size_t n_cluster_cidrs;
+	/* --detect-local-mode: how traffic from this node's pods is told
+	 * apart (kube-proxy's detectLocalMode). DEFAULT: the cluster CIDRs,
+	 * else the Node's podCIDRs (ferry's default when none is given);
+	 * CLUSTER_CIDR: the cluster CIDRs only (none: no pod traffic, as
+	 * kube-proxy); NODE_CIDR: the Node's podCIDRs; BRIDGE: arriving on
+	 * interface local_iface; IFACE_PREFIX: on an interface whose name
+	 * starts with local_iface. */
+	enum proxy_local_mode {
+		PROXY_LOCAL_DEFAULT,
+		PROXY_LOCAL_CLUSTER_CIDR,
+		PROXY_LOCAL_NODE_CIDR,
+		PROXY_LOCAL_BRIDGE,
+		PROXY_LOCAL_IFACE_PREFIX,
+	} local_mode;
+	const char *local_iface;
 	bool masquerade_all;
 	/* 1 << masqueradeBit; 0: 1 << 14 */
 	uint32_t masq_mark;
@@ -116,6 +132,15 @@ int proxy_build(const struct proxy_config *cfg, const struct proxy_input *in,
  * gains either label leaves the data plane as if it had been deleted.
  */
 bool proxy_service_ours(const struct kube_object *o);
+
+/* kube-proxy's name of a mode ("ClusterCIDR", ...) -> the mode; -1: none. */
+int proxy_local_mode_parse(const char *s);
+
+/* Whether NodePorts wait for this Node: nodePortAddresses names
+ * "primary" (or is empty) and the Node is unknown. Until it is known they
+ * are served on no address (kube-proxy waits for its Node at start, up to
+ * 30 s, before it programs anything). */
+bool proxy_nodeports_wait(const struct proxy_config *cfg, const struct kube_node *node);
 
 /* Whether two versions of a Node give the same forwarding state (its
  * InternalIPs, podCIDRs and zone label are all proxy_build reads). */

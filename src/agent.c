@@ -67,6 +67,7 @@ struct agent {
 	bool in_cluster, api_seen;
 	char cm_selector[300];
 	const char *nodeport_addresses[8], *cluster_cidrs[4], *service_cidrs[4];
+	const char *pod_bridge, *pod_prefix;	/* --pod-bridge-interface, --pod-interface-name-prefix */
 	const char *config_path;
 	bool l2_off;
 };
@@ -460,6 +461,19 @@ static int apply_config(struct agent *a, const char *path, uint32_t flags, struc
 		a->popts.cfg.cluster_cidrs = a->cluster_cidrs;
 		a->popts.cfg.n_cluster_cidrs = n;
 	}
+	if (use & KPC_DETECT_LOCAL_MODE)	/* validated by the parser */
+		a->popts.cfg.local_mode = proxy_local_mode_parse(kc->detect_local_mode);
+	if (use & KPC_DETECT_LOCAL_BRIDGE)
+		a->pod_bridge = kc->detect_local_bridge_interface;
+	if (use & KPC_DETECT_LOCAL_PREFIX)
+		a->pod_prefix = kc->detect_local_interface_name_prefix;
+	/* what the file says and ferry does not do is said, never silent */
+	char unused[32][64];
+	size_t n_unused = agent_flags_unused(kc->set, unused, 32);
+
+	for (size_t i = 0; i < n_unused && i < 32; i++)
+		log_warn("agent", "configuration field has no effect in ferry", "path=%s field=%s",
+			 log_q(path), unused[i]);
 	/* -v and the file: the higher verbosity, whichever gave it */
 	if ((kc->set & KPC_LOG_VERBOSITY) && kc->log_verbosity > log_verbosity())
 		log_set_verbosity(kc->log_verbosity);
@@ -544,6 +558,23 @@ static int set_flag(struct agent *a, int id, const char *arg)
 		}
 		a->popts.cfg.cluster_cidrs = a->cluster_cidrs;
 		a->popts.cfg.n_cluster_cidrs = n;
+		break;
+	case AF_DETECT_LOCAL_MODE:
+		if ((v = proxy_local_mode_parse(arg)) < 0) {
+			fprintf(stderr, "ferry agent: bad --detect-local-mode \"%s\" (ClusterCIDR, NodeCIDR, "
+				"BridgeInterface or InterfaceNamePrefix)\n", arg);
+			return 2;
+		}
+		a->popts.cfg.local_mode = v;
+		break;
+	case AF_POD_BRIDGE_INTERFACE:
+	case AF_POD_INTERFACE_NAME_PREFIX:
+		if (strlen(arg) > 15) {
+			fprintf(stderr, "ferry agent: --%s \"%s\": longer than an interface name (15)\n",
+				agent_flags[id].name, arg);
+			return 2;
+		}
+		*(id == AF_POD_BRIDGE_INTERFACE ? &a->pod_bridge : &a->pod_prefix) = arg;
 		break;
 	case AF_MASQUERADE_ALL:
 		a->popts.cfg.masquerade_all = true;
@@ -648,6 +679,29 @@ static int set_flag(struct agent *a, int id, const char *arg)
 	return 0;
 }
 
+/* --detect-local-mode with the interface flag its mode names, as
+ * kube-proxy validates them (a mode without its interface is refused). */
+static int set_local_detection(struct agent *a)
+{
+	struct proxy_config *cfg = &a->popts.cfg;
+
+	if (cfg->local_mode == PROXY_LOCAL_BRIDGE || cfg->local_mode == PROXY_LOCAL_IFACE_PREFIX) {
+		bool bridge = cfg->local_mode == PROXY_LOCAL_BRIDGE;
+
+		cfg->local_iface = bridge ? a->pod_bridge : a->pod_prefix;
+		if (!cfg->local_iface || !*cfg->local_iface) {
+			fprintf(stderr, "ferry agent: --detect-local-mode %s needs --%s\n",
+				bridge ? "BridgeInterface" : "InterfaceNamePrefix",
+				bridge ? "pod-bridge-interface" : "pod-interface-name-prefix");
+			return -1;
+		}
+	} else if (cfg->local_mode == PROXY_LOCAL_CLUSTER_CIDR && !cfg->n_cluster_cidrs) {
+		log_warn("agent", "detect-local-mode ClusterCIDR without --cluster-cidr: no traffic "
+			 "counts as the pods'", "");
+	}
+	return 0;
+}
+
 int cmd_agent(int argc, char **argv)
 {
 	struct option opts[AF_COUNT + 1];
@@ -680,6 +734,8 @@ int cmd_agent(int argc, char **argv)
 		flags_set |= agent_flags[id].kpc;
 	}
 	if (a.config_path && apply_config(&a, a.config_path, flags_set, &kc) < 0)
+		return 2;
+	if (set_local_detection(&a) < 0)
 		return 2;
 	/* the file's conntrack.*: kube-proxy writes these sysctls itself; in
 	 * the DaemonSet /proc/sys is read-only and each one is a warning */

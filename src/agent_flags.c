@@ -46,6 +46,17 @@ const struct agent_flag agent_flags[AF_COUNT] = {
 				    "the node addresses NodePorts are served on (at most 8)" },
 	[AF_CLUSTER_CIDR] = { "cluster-cidr", 0, "CIDR,...", NULL, "the Node's podCIDRs", AFG_KUBE_PROXY,
 			      KPC_CLUSTER_CIDR, "the pods' addresses, to tell pod traffic from other traffic (at most 4)" },
+	[AF_DETECT_LOCAL_MODE] = { "detect-local-mode", 0, "MODE", NULL,
+				   "--cluster-cidr, else the Node's podCIDRs", AFG_KUBE_PROXY, KPC_DETECT_LOCAL_MODE,
+				   "how traffic from this node's pods is told: ClusterCIDR (--cluster-cidr), "
+				   "NodeCIDR (the Node's podCIDRs), BridgeInterface, InterfaceNamePrefix" },
+	[AF_POD_BRIDGE_INTERFACE] = { "pod-bridge-interface", 0, "IF", NULL, "none", AFG_KUBE_PROXY,
+				      KPC_DETECT_LOCAL_BRIDGE,
+				      "with --detect-local-mode BridgeInterface: traffic arriving on it is the pods'" },
+	[AF_POD_INTERFACE_NAME_PREFIX] = { "pod-interface-name-prefix", 0, "PREFIX", NULL, "none", AFG_KUBE_PROXY,
+					   KPC_DETECT_LOCAL_PREFIX,
+					   "with --detect-local-mode InterfaceNamePrefix: traffic arriving on an "
+					   "interface whose name starts with it is the pods'" },
 	[AF_MASQUERADE_ALL] = { "masquerade-all", 0, NULL, NULL, "off", AFG_KUBE_PROXY, KPC_MASQUERADE_ALL,
 				"masquerade all traffic sent to Service addresses" },
 	[AF_MASQUERADE_BIT] = { "iptables-masquerade-bit", 0, "N", "14", NULL, AFG_KUBE_PROXY, KPC_MASQUERADE_BIT,
@@ -173,4 +184,31 @@ void agent_flags_usage(FILE *out)
 			fprintf(out, "\n");
 		}
 	}
+}
+
+struct unused_walk {
+	uint32_t set, used;
+	char (*paths)[64];
+	size_t n, max;
+};
+
+static void unused_one(void *arg, const struct kp_field_info *f)
+{
+	struct unused_walk *w = arg;
+
+	/* ignored fields are the parser's to warn about (it sees them given) */
+	if ((f->bit & w->set & ~w->used) && !f->ignored && !f->typemeta && !f->agent_applies) {
+		if (w->n < w->max)
+			snprintf(w->paths[w->n], sizeof(w->paths[w->n]), "%s", f->path);
+		w->n++;
+	}
+}
+
+size_t agent_flags_unused(uint32_t set, char (*paths)[64], size_t max)
+{
+	/* mode: only nftables is ferry's; the parser warns of the others */
+	struct unused_walk w = { set, agent_flags_kpc() | KPC_MODE, paths, 0, max };
+
+	kp_config_fields(unused_one, &w);
+	return w.n;
 }

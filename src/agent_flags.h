@@ -37,6 +37,9 @@ enum agent_flag_id {
 	AF_MIN_SYNC_PERIOD,
 	AF_NODEPORT_ADDRESSES,
 	AF_CLUSTER_CIDR,
+	AF_DETECT_LOCAL_MODE,
+	AF_POD_BRIDGE_INTERFACE,
+	AF_POD_INTERFACE_NAME_PREFIX,
 	AF_MASQUERADE_ALL,
 	AF_MASQUERADE_BIT,
 	AF_SERVICE_CIDR,
@@ -90,5 +93,10 @@ uint32_t agent_flags_kpc(void);
  * "--l2=true|false", "--masquerade-all". */
 void agent_flag_spelling(const struct agent_flag *f, char *buf, size_t len);
 void agent_flags_usage(FILE *f);
+
+/* The paths of the --config fields given (KPC_* bits in `set`) that no
+ * flag stands for and no part reads: the agent warns of each. Up to `max`
+ * copied into paths; returns how many there are. */
+size_t agent_flags_unused(uint32_t set, char (*paths)[64], size_t max);
 
 #endif

@@ -39,38 +39,6 @@ struct bgp_listener {
 	uint64_t n_refused;
 };
 
-static void from_sockaddr(const struct sockaddr_storage *ss, struct lb_addr *a)
-{
-	memset(a, 0, sizeof(*a));
-	if (ss->ss_family == AF_INET) {
-		a->family = 4;
-		memcpy(a->b, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-	} else if (ss->ss_family == AF_INET6) {
-		a->family = 6;
-		memcpy(a->b, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
-	}
-}
-
-static socklen_t to_sockaddr(const struct lb_addr *a, uint16_t port, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (a->family == 4) {
-		struct sockaddr_in *in = (struct sockaddr_in *)ss;
-
-		in->sin_family = AF_INET;
-		in->sin_port = htons(port);
-		memcpy(&in->sin_addr, a->b, 4);
-		return sizeof(*in);
-	} else {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		memcpy(&in6->sin6_addr, a->b, 16);
-		return sizeof(*in6);
-	}
-}
-
 static void refuse(struct bgp_listener *ls, int fd, const struct lb_addr *from)
 {
 	uint64_t now = loop_now_ms();
@@ -117,7 +85,7 @@ static void on_accept(struct loop_io *io, uint32_t events)
 				log_warn("bgp", "accept failed", "err=%s", log_q(strerror(errno)));
 			return;
 		}
-		from_sockaddr(&ss, &from);
+		lb_addr_from_sockaddr((const struct sockaddr *)&ss, &from);
 		/* several sessions to one address (other ports): one not
 		 * Established if there is one */
 		for (size_t i = 0; i < ls->sessions.n; i++) {
@@ -140,7 +108,7 @@ static int lsock_open(struct bgp_listener *ls, struct lsock *k, const struct lb_
 		      uint16_t port)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = to_sockaddr(addr, port, &ss);
+	socklen_t len = lb_addr_to_sockaddr(addr, port, &ss);
 	int one = 1, fd, e;
 
 	k->ls = ls;
@@ -214,7 +182,7 @@ static int md5_key(struct bgp_listener *ls, const struct lb_addr *addr, const ch
 
 	if (kl > TCP_MD5SIG_MAXKEYLEN)
 		return -EINVAL;
-	to_sockaddr(addr, 0, &md5.tcpm_addr);
+	lb_addr_to_sockaddr(addr, 0, &md5.tcpm_addr);
 	md5.tcpm_keylen = (uint16_t)kl;
 	memcpy(md5.tcpm_key, key ? key : "", kl);
 	for (int i = 0; i < 2; i++)

@@ -180,18 +180,6 @@ static bool is_link_local(const struct lb_addr *a)
 	return a->family == 6 && a->b[0] == 0xfe && (a->b[1] & 0xc0) == 0x80;
 }
 
-static void sa_addr(const struct sockaddr *sa, struct lb_addr *a)
-{
-	memset(a, 0, sizeof(*a));
-	if (sa && sa->sa_family == AF_INET) {
-		a->family = 4;
-		memcpy(a->b, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else if (sa && sa->sa_family == AF_INET6) {
-		a->family = 6;
-		memcpy(a->b, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-	}
-}
-
 /* The link-local address to send beside our IPv6 next hop (RFC 2545 3:
  * when the peer shares the link): that of the interface holding the
  * connection's local address, when the peer is on that interface's
@@ -209,8 +197,8 @@ static void find_link_local(const struct lb_addr *local, const struct lb_addr *p
 		struct lb_addr a, m;
 		bool on_link = true;
 
-		sa_addr(i->ifa_addr, &a);
-		sa_addr(i->ifa_netmask, &m);
+		lb_addr_from_sockaddr(i->ifa_addr, &a);
+		lb_addr_from_sockaddr(i->ifa_netmask, &m);
 		if (!a.family || lb_addr_cmp(&a, local) || m.family != a.family)
 			continue;
 		for (int k = 0; k < (a.family == 4 ? 4 : 16); k++)
@@ -222,7 +210,7 @@ static void find_link_local(const struct lb_addr *local, const struct lb_addr *p
 	for (i = ifa; ifname && i; i = i->ifa_next) {
 		struct lb_addr a;
 
-		sa_addr(i->ifa_addr, &a);
+		lb_addr_from_sockaddr(i->ifa_addr, &a);
 		if (i->ifa_name && !strcmp(i->ifa_name, ifname) && is_link_local(&a)) {
 			*ll = a;
 			break;
@@ -302,27 +290,6 @@ static void send_diff(struct bgp_conn *c, bool eor)
 
 /* ---- the connection ---- */
 
-static void to_sockaddr(const struct lb_addr *a, uint16_t port, struct sockaddr_storage *ss,
-			socklen_t *len)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (a->family == 4) {
-		struct sockaddr_in *in = (struct sockaddr_in *)ss;
-
-		in->sin_family = AF_INET;
-		in->sin_port = htons(port);
-		memcpy(&in->sin_addr, a->b, 4);
-		*len = sizeof(*in);
-	} else {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		memcpy(&in6->sin6_addr, a->b, 16);
-		*len = sizeof(*in6);
-	}
-}
-
 static void tcp_close(struct bgp_conn *c)
 {
 	char junk[512];
@@ -380,7 +347,7 @@ static int tcp_connect(struct bgp_conn *c)
 			close(fd);
 			return -EAFNOSUPPORT;
 		}
-		to_sockaddr(&p->source_address, 0, &ss, &len);
+		len = lb_addr_to_sockaddr(&p->source_address, 0, &ss);
 		if (bind(fd, (struct sockaddr *)&ss, len) < 0)
 			goto fail;
 	}
@@ -396,13 +363,13 @@ static int tcp_connect(struct bgp_conn *c)
 			close(fd);
 			return -EINVAL;
 		}
-		to_sockaddr(&p->peer_address, 0, &md5.tcpm_addr, &len);
+		len = lb_addr_to_sockaddr(&p->peer_address, 0, &md5.tcpm_addr);
 		md5.tcpm_keylen = (uint16_t)kl;
 		memcpy(md5.tcpm_key, p->password, kl);
 		if (setsockopt(fd, IPPROTO_TCP, TCP_MD5SIG, &md5, sizeof(md5)) < 0)
 			goto fail;
 	}
-	to_sockaddr(&p->peer_address, p->peer_port ? p->peer_port : BGP_PORT, &ss, &len);
+	len = lb_addr_to_sockaddr(&p->peer_address, p->peer_port ? p->peer_port : BGP_PORT, &ss);
 	if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)
 		goto fail;
 	c->fd = fd;
@@ -723,7 +690,7 @@ static bool sock_local(int fd, struct lb_addr *a)
 	memset(a, 0, sizeof(*a));
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
 		return false;
-	sa_addr((struct sockaddr *)&ss, a);
+	lb_addr_from_sockaddr((struct sockaddr *)&ss, a);
 	return a->family != 0;
 }
 

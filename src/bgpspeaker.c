@@ -12,17 +12,16 @@
  */
 #include "src/bgpspeaker.h"
 
-#include "core/hash.h"
 #include "core/httpd.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
 #include "core/vec.h"
 #include "lbip/bgp_rib.h"
-#include "lbip/svc.h"
 #include "src/bgplisten.h"
 #include "src/bgpsession.h"
 #include "src/lbconfig.h"
+#include "src/lbpass.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -106,94 +105,30 @@ static void peer_free(struct bgpspeaker *b, struct speer *p, bool graceful)
 /* ---- one pass ---- */
 
 struct psvc {
-	struct hnode node;
-	char key[320];
-	struct lb_addr ips[2];
+	struct lb_svc_entry e;		/* first: the index frees it */
 	struct bgp_svc v;
 };
+_Static_assert(offsetof(struct psvc, e) == 0, "lb_svc_index_free frees the entry");
 
 struct pass {
 	struct bgpspeaker *b;
-	struct htab svcs;
-	VEC(struct psvc *) list;
+	struct lb_svc_index svcs;
 	int err;
 };
 
-static struct psvc *psvc_find(struct pass *p, const char *ns, const char *name)
-{
-	char key[320];
-	uint64_t h;
-
-	snprintf(key, sizeof(key), "%s/%s", ns, name);
-	h = hash_str(key, HASH_SEED);
-	for (struct hnode *n = htab_first(&p->svcs, h); n; n = htab_next(n, h)) {
-		struct psvc *v = container_of(n, struct psvc, node);
-
-		if (!strcmp(v->key, key))
-			return v;
-	}
-	return NULL;
-}
-
-static int collect_svc(void *arg, const struct kube_object *o)
+static void on_endpoint(void *arg, struct lb_svc_entry *e, const struct kube_endpoint *ep)
 {
 	struct pass *p = arg;
-	const struct kube_service *svc = kube_service(o);
-	struct psvc *v;
-	size_t n = 0;
+	struct psvc *v = container_of(e, struct psvc, e);
 
-	if (!lb_svc_is_ours(svc, p->b->o.lb_class) || !svc->n_lb_ingress)
-		return 0;
-	if (!(v = calloc(1, sizeof(*v)))) {
-		p->err = -ENOMEM;
-		return 1;
-	}
-	snprintf(v->key, sizeof(v->key), "%s/%s", o->namespace, o->name);
-	for (size_t i = 0; i < svc->n_lb_ingress && n < 2; i++)
-		if (svc->lb_ingress[i].ip && lb_addr_parse(svc->lb_ingress[i].ip, &v->ips[n]) == 0)
-			n++;
-	v->v = (struct bgp_svc){ v->ips, n, .local = svc->external_traffic_policy == KUBE_POLICY_LOCAL };
-	if (!n || htab_add(&p->svcs, &v->node, hash_str(v->key, HASH_SEED)) < 0) {
-		free(v);
-		return 0;
-	}
-	if (vec_push(&p->list, v) < 0) {
-		htab_del(&p->svcs, &v->node);
-		free(v);
-		p->err = -ENOMEM;
-		return 1;
-	}
-	return 0;
-}
-
-static int collect_slice(void *arg, const struct kube_object *o)
-{
-	struct pass *p = arg;
-	const struct kube_endpointslice *es = kube_endpointslice(o);
-	const char *self = p->b->env.node_name;
-	struct psvc *v;
-
-	if (!es || !es->service_name || !(v = psvc_find(p, o->namespace, es->service_name)))
-		return 0;
-	for (uint32_t i = 0; i < es->n_endpoints; i++) {
-		const struct kube_endpoint *ep = &es->endpoints[i];
-
-		/* ready unset means ready (the API's rule), as layer 2 reads it */
-		if (ep->ready == 0 && ep->serving != 1)
-			continue;
-		v->v.serving = true;
-		if (ep->node_name && !strcmp(ep->node_name, self))
-			v->v.local_serving = true;
-	}
-	return 0;
+	v->v.serving = true;
+	if (ep->node_name && !strcmp(ep->node_name, p->b->env.node_name))
+		v->v.local_serving = true;
 }
 
 static void pass_free(struct pass *p)
 {
-	for (size_t i = 0; i < p->list.n; i++)
-		free(p->list.v[i]);
-	vec_free(&p->list);
-	htab_free(&p->svcs);
+	lb_svc_index_free(&p->svcs);
 }
 
 /* This Node: its labels, and its first InternalIP of each family (the
@@ -278,32 +213,24 @@ static void run(struct loop_timer *t)
 
 	if (!b->synced)
 		return;
-	if (b->cfg_dirty) {
-		struct lb_errors errs = { 0 };
-		struct lb_config *cfg;
-		const struct kube_object *cm;
-
-		b->cfg_dirty = false;
-		if (lb_config_from_caches(b->env.inf, b->o.config_namespace, b->o.config_name, &cfg, &cm,
-					  &errs) == 0) {
-			lb_config_free(b->cfg);
-			b->cfg = cfg;
-		} else {
-			/* the allocator reports the errors; keep the last good one */
-			log_v(1, "bgp", "configuration refused, the last good one stays", "errors=%zu",
-			      errs.n);
-		}
-		lb_errors_free(&errs);
-	}
+	lb_config_reload(b->env.inf, b->o.config_namespace, b->o.config_name, &b->cfg_dirty,
+			 &b->cfg, "bgp");
 	self_facts(b, &labels, &n_labels, &a4, &a6);
 	self = (struct bgp_node){ b->env.node_name, labels, n_labels, false };
 	fallback_id = a4.family ? (uint32_t)a4.b[0] << 24 | (uint32_t)a4.b[1] << 16 |
 				  (uint32_t)a4.b[2] << 8 | a4.b[3] : 0;
-	kube_informer_foreach(b->env.inf[KUBE_SERVICE], collect_svc, &p);
-	if (b->env.inf[KUBE_ENDPOINTSLICE])
-		kube_informer_foreach(b->env.inf[KUBE_ENDPOINTSLICE], collect_slice, &p);
-	for (size_t i = 0; !p.err && i < p.list.n; i++)
-		if (vec_push(&svcs, p.list.v[i]->v) < 0)
+	p.err = lbpass_services(&p.svcs, b->env.inf[KUBE_SERVICE], b->o.lb_class, sizeof(struct psvc));
+	for (size_t i = 0; i < p.svcs.list.n; i++) {
+		struct psvc *v = container_of(p.svcs.list.v[i], struct psvc, e);
+		const struct kube_service *svc = v->e.svc;
+
+		v->v = (struct bgp_svc){ v->e.ips, v->e.n_ips,
+					 .local = svc->external_traffic_policy == KUBE_POLICY_LOCAL };
+	}
+	/* layer 2's endpoint rule (lbpass.c): ready unset means ready */
+	lbpass_endpoints(&p.svcs, b->env.inf[KUBE_ENDPOINTSLICE], on_endpoint, &p);
+	for (size_t i = 0; !p.err && i < p.svcs.list.n; i++)
+		if (vec_push(&svcs, container_of(p.svcs.list.v[i], struct psvc, e)->v) < 0)
 			p.err = -ENOMEM;
 	if (p.err) {
 		/* keep what the peers have: retry soon rather than withdraw */

@@ -31,6 +31,7 @@ struct hc_servers {
 	struct loop *loop;
 	char **binds;
 	size_t n_binds;
+	bool none;			/* listen nowhere (hc_set_binds) */
 	const struct hc_health *health;
 	struct htab svcs;		/* struct hc_svc by namespace/name */
 };
@@ -125,10 +126,10 @@ static struct httpd *listen_one(struct hc_servers *s, const char *addr, uint16_t
  * the next sync retries from scratch). */
 static int svc_open(struct hc_servers *s, struct hc_svc *v)
 {
-	size_t n = s->n_binds ? s->n_binds : 1;
+	size_t n = s->none ? 0 : s->n_binds ? s->n_binds : 1;
 	int err = 0;
 
-	v->h = calloc(n, sizeof(*v->h));
+	v->h = calloc(n ? n : 1, sizeof(*v->h));
 	if (!v->h)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
@@ -224,6 +225,53 @@ int hc_sync(struct hc_servers *s, const struct hc_want *want, size_t n)
 		}
 	}
 	return first_err;
+}
+
+static bool same_binds(const struct hc_servers *s, const char *const *binds, size_t n, bool every)
+{
+	if (every)
+		return !s->none && !s->n_binds;
+	if (!s->none && !s->n_binds)
+		return false;
+	if (n != s->n_binds)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(s->binds[i], binds[i]))
+			return false;
+	return true;
+}
+
+int hc_set_binds(struct hc_servers *s, const char *const *binds, size_t n, bool every)
+{
+	char **nb = NULL;
+
+	if (same_binds(s, binds, n, every))
+		return 0;
+	if (!every && n) {
+		if (!(nb = calloc(n, sizeof(*nb))))
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++)
+			if (!(nb[i] = strdup(binds[i]))) {
+				while (i--)
+					free(nb[i]);
+				free(nb);
+				return -ENOMEM;
+			}
+	}
+	/* every listener moves: forget the Services, hc_sync reopens them */
+	HTAB_WALK(&s->svcs, node) {
+		htab_del(&s->svcs, node);
+		svc_free(container_of(node, struct hc_svc, node));
+	}
+	for (size_t i = 0; i < s->n_binds; i++)
+		free(s->binds[i]);
+	free(s->binds);
+	s->binds = nb;
+	s->n_binds = every ? 0 : n;
+	s->none = !every && !n;
+	log_info("healthcheck", "health-check ports move", "binds=%zu every=%s", s->n_binds,
+		 every ? "true" : "false");
+	return 0;
 }
 
 size_t hc_count(const struct hc_servers *s) { return s->svcs.count; }

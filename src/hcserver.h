@@ -11,6 +11,7 @@
 
 #include "proxy/healthcheck.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,15 @@ void hc_free(struct hc_servers *s);
  * call. Returns 0, or the first negative errno of a listener that failed.
  */
 int hc_sync(struct hc_servers *s, const struct hc_want *want, size_t n);
+
+/*
+ * Listen on other addresses from now on: `every` (binds ignored) as hc_new
+ * without binds, else exactly `binds` (none when n is 0: kube-proxy's
+ * nodePortAddresses matching no address of the node). When they differ
+ * every listener closes; the next hc_sync opens them again. 0 or -ENOMEM
+ * (then nothing changed).
+ */
+int hc_set_binds(struct hc_servers *s, const char *const *binds, size_t n, bool every);
 
 /* For tests and `ferry status`: services served, and a service's state. */
 size_t hc_count(const struct hc_servers *s);

@@ -28,9 +28,9 @@
 #include "lbip/l2beat.h"
 #include "lbip/l2owner.h"
 #include "lbip/range.h"
-#include "lbip/svc.h"
 #include "src/l2io.h"
 #include "src/lbconfig.h"
+#include "src/lbpass.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -59,17 +59,14 @@ struct l2addr {
 
 /* A Service with addresses, during one pass. */
 struct psvc {
-	struct hnode node;
-	const struct kube_service *svc;
-	char key[320];
-	struct lb_addr ips[2];
-	size_t n_ips;
+	struct lb_svc_entry e;		/* first: the index frees it */
 	const char *pool;
 	struct l2_svc l2;
 	VEC(const char *) ep_nodes;
 	int owner, prev;		/* indexes in the pass's nodes, -1 nobody */
 	const char *why;
 };
+_Static_assert(offsetof(struct psvc, e) == 0, "lb_svc_index_free frees the entry");
 
 struct l2speaker {
 	struct consumer_env env;
@@ -164,19 +161,6 @@ static void addr_forget(struct l2speaker *s, struct l2addr *a)
 	free(a);
 }
 
-static const struct lb_pool *pool_of(const struct lb_config *cfg, const struct lb_addr *ip)
-{
-	for (size_t p = 0; cfg && p < cfg->n_pools; p++)
-		for (size_t r = 0; r < cfg->pools[p].n_ranges; r++) {
-			const struct lb_range *g = &cfg->pools[p].ranges[r];
-
-			if (g->lo.family == ip->family && lb_addr_cmp(&g->lo, ip) <= 0 &&
-			    lb_addr_cmp(ip, &g->hi) <= 0)
-				return &cfg->pools[p];
-		}
-	return NULL;
-}
-
 /* The range of a prefix. */
 static void pfx_range(const struct l2io_pfx *p, struct lb_range *r)
 {
@@ -257,28 +241,11 @@ struct pass {
 	struct l2speaker *s;
 	VEC(struct l2_node) nodes;
 	VEC(struct lb_label *) label_bufs;
-	struct htab svcs;		/* struct psvc by key */
-	VEC(struct psvc *) list;
+	struct lb_svc_index svcs;	/* struct psvc */
 	int self;
 	int err;
 	uint64_t now;
 };
-
-static struct psvc *psvc_find(struct pass *p, const char *ns, const char *name)
-{
-	char key[320];
-	uint64_t h;
-
-	snprintf(key, sizeof(key), "%s/%s", ns, name);
-	h = hash_str(key, HASH_SEED);
-	for (struct hnode *n = htab_first(&p->svcs, h); n; n = htab_next(n, h)) {
-		struct psvc *v = container_of(n, struct psvc, node);
-
-		if (!strcmp(v->key, key))
-			return v;
-	}
-	return NULL;
-}
 
 static int collect_node(void *arg, const struct kube_object *o)
 {
@@ -305,68 +272,21 @@ static int collect_node(void *arg, const struct kube_object *o)
 	return 0;
 }
 
-static int collect_svc(void *arg, const struct kube_object *o)
+static void on_endpoint(void *arg, struct lb_svc_entry *e, const struct kube_endpoint *ep)
 {
 	struct pass *p = arg;
-	const struct kube_service *svc = kube_service(o);
-	const struct lb_pool *pool;
-	struct psvc *v;
+	struct psvc *v = container_of(e, struct psvc, e);
 
-	if (!lb_svc_is_ours(svc, p->s->o.lb_class) || !svc->n_lb_ingress)
-		return 0;
-	if (!(v = calloc(1, sizeof(*v)))) {
+	v->l2.serving = true;
+	if (ep->node_name && vec_push(&v->ep_nodes, ep->node_name) < 0)
 		p->err = -ENOMEM;
-		return 1;
-	}
-	v->svc = svc;
-	snprintf(v->key, sizeof(v->key), "%s/%s", o->namespace, o->name);
-	for (size_t i = 0; i < svc->n_lb_ingress && v->n_ips < 2; i++)
-		if (svc->lb_ingress[i].ip && lb_addr_parse(svc->lb_ingress[i].ip, &v->ips[v->n_ips]) == 0)
-			v->n_ips++;
-	v->l2.local = svc->external_traffic_policy == KUBE_POLICY_LOCAL;
-	/* the pool of the first address (the key): a dual-stack Service
-	 * lands on one node */
-	pool = v->n_ips ? pool_of(p->s->cfg, &v->ips[0]) : NULL;
-	v->pool = pool ? pool->name : NULL;
-	if (!v->n_ips || htab_add(&p->svcs, &v->node, hash_str(v->key, HASH_SEED)) < 0 ||
-	    vec_push(&p->list, v) < 0) {
-		if (v->n_ips)
-			htab_del(&p->svcs, &v->node);
-		free(v);
-		return 0;
-	}
-	return 0;
-}
-
-static int collect_slice(void *arg, const struct kube_object *o)
-{
-	struct pass *p = arg;
-	const struct kube_endpointslice *es = kube_endpointslice(o);
-	struct psvc *v;
-
-	if (!es || !es->service_name || !(v = psvc_find(p, o->namespace, es->service_name)))
-		return 0;
-	for (uint32_t i = 0; i < es->n_endpoints; i++) {
-		const struct kube_endpoint *ep = &es->endpoints[i];
-
-		/* ready unset means ready (the API's rule) */
-		if (ep->ready == 0 && ep->serving != 1)
-			continue;
-		v->l2.serving = true;
-		if (ep->node_name && vec_push(&v->ep_nodes, ep->node_name) < 0)
-			p->err = -ENOMEM;
-	}
-	return 0;
 }
 
 static void pass_free(struct pass *p)
 {
-	for (size_t i = 0; i < p->list.n; i++) {
-		vec_free(&p->list.v[i]->ep_nodes);
-		free(p->list.v[i]);
-	}
-	vec_free(&p->list);
-	htab_free(&p->svcs);
+	for (size_t i = 0; i < p->svcs.list.n; i++)
+		vec_free(&container_of(p->svcs.list.v[i], struct psvc, e)->ep_nodes);
+	lb_svc_index_free(&p->svcs);
 	for (size_t i = 0; i < p->label_bufs.n; i++)
 		free(p->label_bufs.v[i]);
 	vec_free(&p->label_bufs);
@@ -440,35 +360,31 @@ static void run(struct loop_timer *t)
 	uint64_t *expect;		/* per node: digest of the addresses it should announce */
 	const struct l2io_if *ifs;
 	size_t n_ifs;
+	int err;
 
 	if (!s->synced)
 		return;
-	if (s->cfg_dirty) {
-		struct lb_errors errs = { 0 };
-		struct lb_config *cfg;
-		const struct kube_object *cm;
-
-		s->cfg_dirty = false;
-		if (lb_config_from_caches(s->env.inf, s->o.config_namespace, s->o.config_name, &cfg, &cm,
-					  &errs) == 0) {
-			lb_config_free(s->cfg);
-			s->cfg = cfg;
-		} else {
-			/* the allocator reports the errors; keep the last good one */
-			log_v(1, "l2", "configuration refused, the last good one stays", "errors=%zu", errs.n);
-		}
-		lb_errors_free(&errs);
-	}
+	lb_config_reload(s->env.inf, s->o.config_namespace, s->o.config_name, &s->cfg_dirty,
+			 &s->cfg, "l2");
 	beat_ifs(s, p.now);
 	s->pending = false;
 	HTAB_WALK(&s->addrs, n)
 		container_of(n, struct l2addr, node)->seen = false;
 	if (s->env.inf[KUBE_NODE])
 		kube_informer_foreach(s->env.inf[KUBE_NODE], collect_node, &p);
-	if (s->env.inf[KUBE_SERVICE])
-		kube_informer_foreach(s->env.inf[KUBE_SERVICE], collect_svc, &p);
-	if (s->env.inf[KUBE_ENDPOINTSLICE])
-		kube_informer_foreach(s->env.inf[KUBE_ENDPOINTSLICE], collect_slice, &p);
+	if ((err = lbpass_services(&p.svcs, s->env.inf[KUBE_SERVICE], s->o.lb_class,
+				   sizeof(struct psvc))) < 0)
+		p.err = err;
+	for (size_t i = 0; i < p.svcs.list.n; i++) {
+		struct psvc *v = container_of(p.svcs.list.v[i], struct psvc, e);
+		/* the pool of the first address (the key): a dual-stack
+		 * Service lands on one node */
+		const struct lb_pool *pool = lb_pool_of(s->cfg, &v->e.ips[0]);
+
+		v->l2.local = v->e.svc->external_traffic_policy == KUBE_POLICY_LOCAL;
+		v->pool = pool ? pool->name : NULL;
+	}
+	lbpass_endpoints(&p.svcs, s->env.inf[KUBE_ENDPOINTSLICE], on_endpoint, &p);
 	if (p.err) {
 		/* out of memory: announce nothing rather than something wrong */
 		log_err("l2", "pass failed, withdrawing everything", "err=%s", log_q(strerror(-p.err)));
@@ -486,15 +402,15 @@ static void run(struct loop_timer *t)
 		loop_timer_arm(s->env.loop, &s->pass_timer, 1000);
 		return;
 	}
-	for (size_t i = 0; i < p.list.n; i++) {
-		struct psvc *v = p.list.v[i];
+	for (size_t i = 0; i < p.svcs.list.n; i++) {
+		struct psvc *v = container_of(p.svcs.list.v[i], struct psvc, e);
 		struct l2_ip key;
 		int owner = -1, prev = -1;
 		const char *why;
 
 		v->l2.endpoint_nodes = v->ep_nodes.v;
 		v->l2.n_endpoint_nodes = v->ep_nodes.n;
-		key = (struct l2_ip){ v->ips[0], v->pool, &v->l2 };
+		key = (struct l2_ip){ v->e.ips[0], v->pool, &v->l2 };
 		if (!s->cfg || !v->pool)
 			why = "in no address pool";
 		else if (!v->l2.serving)
@@ -513,23 +429,23 @@ static void run(struct loop_timer *t)
 		v->owner = owner;
 		v->prev = prev;
 		v->why = why;
-		for (size_t k = 0; owner >= 0 && k < v->n_ips; k++)
-			expect[owner] = l2beat_digest_add(expect[owner], v->ips[k].b, sizeof(v->ips[k].b));
+		for (size_t k = 0; owner >= 0 && k < v->e.n_ips; k++)
+			expect[owner] = l2beat_digest_add(expect[owner], v->e.ips[k].b, sizeof(v->e.ips[k].b));
 	}
-	for (size_t i = 0; i < p.list.n; i++) {
-		struct psvc *v = p.list.v[i];
+	for (size_t i = 0; i < p.svcs.list.n; i++) {
+		struct psvc *v = container_of(p.svcs.list.v[i], struct psvc, e);
 		int owner = v->owner, prev = v->prev;
 		const char *why = v->why;
 
-		for (size_t k = 0; k < v->n_ips; k++) {
-			struct l2addr *a = addr_find(s, &v->ips[k], true);
+		for (size_t k = 0; k < v->e.n_ips; k++) {
+			struct l2addr *a = addr_find(s, &v->e.ips[k], true);
 			bool ours = owner >= 0 && owner == p.self;
 
 			if (!a)
 				continue;
 			a->seen = true;
-			snprintf(a->svc, sizeof(a->svc), "%s", v->key);
-			snprintf(a->svc_uid, sizeof(a->svc_uid), "%s", v->svc->obj.uid ? v->svc->obj.uid : "");
+			snprintf(a->svc, sizeof(a->svc), "%s", v->e.key);
+			snprintf(a->svc_uid, sizeof(a->svc_uid), "%s", v->e.svc->obj.uid ? v->e.svc->obj.uid : "");
 			snprintf(a->pool, sizeof(a->pool), "%s", v->pool ? v->pool : "");
 			snprintf(a->why, sizeof(a->why), "%s", why);
 			if (!ours) {

@@ -2,6 +2,8 @@
 /* MetalLB's configuration from the caches (see lbconfig.h). */
 #include "src/lbconfig.h"
 
+#include "core/log.h"
+
 #include <errno.h>
 #include <string.h>
 
@@ -49,4 +51,23 @@ int lb_config_from_caches(struct kube_informer *const *inf, const char *cm_names
 		*out = NULL;
 	}
 	return rc;
+}
+
+void lb_config_reload(struct kube_informer *const *inf, const char *cm_namespace,
+		      const char *cm_name, bool *dirty, struct lb_config **cfg, const char *who)
+{
+	struct lb_errors errs = { 0 };
+	struct lb_config *c;
+	const struct kube_object *cm;
+
+	if (!*dirty)
+		return;
+	*dirty = false;
+	if (lb_config_from_caches(inf, cm_namespace, cm_name, &c, &cm, &errs) == 0) {
+		lb_config_free(*cfg);
+		*cfg = c;
+	} else {
+		log_v(1, who, "configuration refused, the last good one stays", "errors=%zu", errs.n);
+	}
+	lb_errors_free(&errs);
 }

@@ -18,6 +18,7 @@
 #include "src/status.h"
 
 #include <errno.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,12 +260,62 @@ static bool health_ports_touched(const struct proxier *p)
 	return false;
 }
 
+/* The health-check ports listen where the NodePorts are served (kube-proxy:
+ * the node's addresses inside nodePortAddresses, per family), read from the
+ * interfaces at each sync that touches them. */
+/* at most this many node addresses are looked at */
+#define HC_MAX_BINDS 256
+
+static void health_port_binds(struct proxier *p)
+{
+	struct faddr local[HC_MAX_BINDS];
+	char buf[HC_MAX_BINDS][INET6_ADDRSTRLEN];
+	const char *binds[HC_MAX_BINDS];
+	size_t n_local = 0, idx[HC_MAX_BINDS];
+	struct ifaddrs *ifs, *i;
+	int n;
+
+	if (getifaddrs(&ifs) < 0) {
+		log_warn("healthcheck", "cannot list the node's addresses; health-check ports stay where they are",
+			 "err=%s", log_q(strerror(errno)));
+		return;
+	}
+	for (i = ifs; i; i = i->ifa_next) {
+		struct faddr *a = &local[n_local];
+
+		if (n_local == HC_MAX_BINDS) {
+			log_warn("healthcheck", "more node addresses than health-check ports listen on",
+				 "max=%d", HC_MAX_BINDS);
+			break;
+		}
+		if (!i->ifa_addr || (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
+			continue;
+		memset(a, 0, sizeof(*a));
+		a->family = i->ifa_addr->sa_family;
+		a->plen = a->family == AF_INET ? 32 : 128;
+		if (a->family == AF_INET)
+			memcpy(a->a, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
+		else if (IN6_IS_ADDR_LINKLOCAL(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr))
+			continue;	/* a zone would be needed to bind it */
+		else
+			memcpy(a->a, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, 16);
+		n_local++;
+	}
+	freeifaddrs(ifs);
+	n = hc_bind_addrs(&p->applied.node, local, n_local, idx);
+	for (int k = 0; k < n; k++)
+		binds[k] = faddr_str(&local[idx[k]], buf[k], sizeof(buf[k]));
+	if (hc_set_binds(p->hc, binds, n < 0 ? 0 : (size_t)n, n < 0) < 0)
+		log_warn("healthcheck", "out of memory moving the health-check ports", "");
+}
+
 static void sync_health_ports(struct proxier *p)
 {
 	struct hc_collect c = { .p = p };
 
 	if (!p->hc)
 		return;
+	health_port_binds(p);
 	kube_informer_foreach(p->svcs, collect_hc, &c);
 	hc_sync(p->hc, c.want.v, c.want.n);
 	vec_free(&c.want);
@@ -571,7 +622,7 @@ static void sync_now(struct proxier *p)
 	int err;
 
 	p->last_sync_ms = loop_now_ms();
-	if (!in.node)
+	if (proxy_nodeports_wait(&p->o.cfg, in.node))
 		log_warn("proxy", "this node is not in the API yet; NodePorts wait for it",
 			 "node=%s", log_q(p->o.cfg.node_name));
 	bool hc = full || health_ports_touched(p);

@@ -197,6 +197,16 @@ static void test_forbidden_configmap(void)
 	want = 1;
 	CHECK(run_until(adds_reached, 3000));
 	CHECK(kube_informer_get(INF, "metallb-system", "config") != NULL);
+	/* once granted, a 403 is an apiserver restarting (its authorizer
+	 * answers 403 to everyone for a moment): the cache stays, or every
+	 * address of the configuration would be withdrawn (the chaos test
+	 * found it) */
+	ctl("{\"op\":\"forbid\",\"path\":\"/api/v1/namespaces/metallb-system/configmaps\"}");
+	ctl("{\"op\":\"compact\"}");
+	run_for(1500);
+	CHECK_EQ_INT(deletes, 0);
+	CHECK(kube_informer_get(INF, "metallb-system", "config") != NULL);
+	ctl("{\"op\":\"permit\",\"path\":\"/api/v1/namespaces/metallb-system/configmaps\"}");
 	kube_informer_free(INF);
 }
 

@@ -5,7 +5,7 @@
 ctest runs it as `python3 explain_test.py FERRY`; it re-runs itself under
 `unshare -n` (root; skipped with 77 otherwise). It applies a small state
 (a dual-stack Service with two ports, Local policy, affinity, source
-ranges, a NodePort; a Service whose name starts like it; one without
+ranges, a NodePort, pod traffic by CIDR or by input interface; a Service whose name starts like it; one without
 endpoints) and checks that the explanation names every frontend and every
 endpoint of the Service asked for and nothing of the others, and that each
 rule and element line it prints is text `nft list ruleset` prints too.
@@ -119,6 +119,19 @@ def main():
     check(rc == 0 and 'frontend without endpoints 198.19.0.22 . udp . 53' in out
           and 'frontend without endpoints udp . 30091' in out and 'chain reject-service' in out
           and 'shop/cart' not in out, f'no endpoints: {out[-800:]} {err}')
+
+    # pod traffic told by the input interface: shown as nft shows it
+    for iface, prefix, text in (('cni0', False, 'iifname "cni0"'), ('veth', True, 'iifname "veth*"')):
+        node = dict(NODE, podInterface=iface, podInterfacePrefix=prefix)
+        with tempfile.NamedTemporaryFile('w', suffix='.json') as f:
+            json.dump(dict(STATE, node=node), f)
+            f.flush()
+            p = subprocess.run([FERRY, 'apply-state', f.name], capture_output=True, text=True)
+        check(p.returncode == 0, f'apply-state with podInterface {iface}: {p.stderr[-500:]}')
+        rc, out, err = explain('shop/cart')
+        listing = ' '.join(subprocess.run(['nft', 'list', 'ruleset'], capture_output=True, text=True).stdout.split())
+        check(rc == 0 and text in out and text in listing and '@pod-cidrs' not in out,
+              f'explanation shows {text}: {err} {out[-800:]}')
 
     rc, out, err = explain('shop/nothing')
     check(rc == 1 and 'shop/nothing' in err, f'unknown Service: exit 1 ({rc}) {err}')

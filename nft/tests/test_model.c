@@ -235,6 +235,22 @@ static void test_json(void)
 	fstate_init(&t);
 	CHECK_EQ_INT(fnode_masq_mark(&s.node), 0x4000);
 
+	/* detection by input interface round-trips; a change is a node change */
+	const char *ifn = "{\"node\":{\"podInterface\":\"veth\",\"podInterfacePrefix\":true}}";
+	CHECK_EQ_INT(fstate_from_json(&s, ifn, strlen(ifn)), 0);
+	CHECK_EQ_STR(s.node.pod_iface, "veth");
+	CHECK(s.node.pod_iface_prefix);
+	nj = fstate_to_json(&s);
+	CHECK(nj && strstr(nj, "\"podInterface\":\"veth\"") && strstr(nj, "\"podInterfacePrefix\":true"));
+	CHECK(fstate_copy(&t, &s) == 0 && fnode_equal(&s.node, &t.node));
+	t.node.pod_iface_prefix = false;
+	CHECK(!fnode_equal(&s.node, &t.node));
+	free(nj);
+	fstate_free(&t);
+	fstate_free(&s);
+	fstate_init(&s);
+	fstate_init(&t);
+
 	static const char *bad[] = {
 		"", "[]", "{\"services\":{}}", "{\"extra\":1}",
 		"{\"services\":[{\"port\":80}]}",
@@ -251,6 +267,9 @@ static void test_json(void)
 		"{\"node\":{\"masqueradeBit\":32}}",
 		"{\"node\":{\"masqueradeBit\":-1}}",
 		"{\"node\":{\"serviceCIDRs\":[\"198.19.0.0/33\"]}}",
+		"{\"node\":{\"podInterface\":\"\"}}",
+		"{\"node\":{\"podInterface\":\"a-name-of-16-chr\"}}",
+		"{\"node\":{\"podInterfacePrefix\":true}}",
 		"{} trailing",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -140,6 +140,11 @@ static char *run(const char *dir)
 		cfg.nodeport_addresses = np;
 		cfg.n_cluster_cidrs = strings(c, "clusterCIDRs", cc);
 		cfg.cluster_cidrs = cc;
+		if (json_object_object_get_ex(c, "detectLocalMode", &j))
+			cfg.local_mode = proxy_local_mode_parse(json_object_get_string(j));
+		CHECK((int)cfg.local_mode >= 0);
+		if (json_object_object_get_ex(c, "localInterface", &j))
+			cfg.local_iface = json_object_get_string(j);
 		cfg.masquerade_all = json_object_object_get_ex(c, "masqueradeAll", &j) &&
 				     json_object_get_boolean(j);
 		cfg.n_service_cidrs = strings(c, "serviceCIDRs", sc);

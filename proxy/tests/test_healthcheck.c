@@ -4,6 +4,7 @@
 #include "core/httpd.h"
 #include "core/test.h"
 #include "proxy/healthcheck.h"
+#include "nft/model.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -150,8 +151,46 @@ static void test_health_bodies(void)
 	free(r.body);
 }
 
+/* Health-check ports listen where NodePorts are served, per family. */
+static int binds(const char *const *cidrs, size_t n, size_t *out)
+{
+	static const char *const local_s[] = { "127.0.0.1", "192.0.2.11", "198.51.100.7", "::1",
+						"2001:db8::11" };
+	struct faddr local[5];
+	struct fnode nd = { 0 };
+	int r;
+
+	for (size_t i = 0; i < 5; i++)
+		faddr_parse(&local[i], local_s[i]);
+	for (size_t i = 0; i < n; i++) {
+		struct faddr c;
+
+		CHECK_EQ_INT(faddr_parse(&c, cidrs[i]), 0);
+		fsvc_add_addr(&nd.nodeport_cidrs, &nd.n_nodeport_cidrs, &c);
+	}
+	r = hc_bind_addrs(&nd, local, 5, out);
+	fnode_free(&nd);
+	return r;
+}
+
+static void test_bind_addrs(void)
+{
+	size_t out[5];
+
+	CHECK_EQ_INT(binds(NULL, 0, out), -1);
+	CHECK_EQ_INT(binds((const char *[]){ "0.0.0.0/0", "::/0" }, 2, out), -1);
+	/* primary on a single-stack node: its IP, and every IPv6 address */
+	CHECK_EQ_INT(binds((const char *[]){ "192.0.2.11", "::/0" }, 2, out), 3);
+	CHECK(out[0] == 1 && out[1] == 3 && out[2] == 4);
+	CHECK_EQ_INT(binds((const char *[]){ "198.51.100.0/24", "2001:db8::11" }, 2, out), 2);
+	CHECK(out[0] == 2 && out[1] == 4);
+	/* the Node unknown: NodePorts wait, so do the health-check ports */
+	CHECK_EQ_INT(binds((const char *[]){ "0.0.0.0/32", "::/128" }, 2, out), 0);
+}
+
 int main(void)
 {
+	test_bind_addrs();
 	test_body();
 	test_rfc3339();
 	test_health_bodies();

@@ -121,6 +121,9 @@ static void test_full(void)
 	CHECK_EQ_INT(c.min_sync_period_ns, 500000000);
 	CHECK_EQ_STR(c.detect_local_mode, "InterfaceNamePrefix");
 	CHECK_EQ_STR(c.detect_local_interface_name_prefix, "veth");
+	CHECK(c.set & KPC_DETECT_LOCAL_MODE);
+	CHECK(c.set & KPC_DETECT_LOCAL_PREFIX);
+	CHECK(!(c.set & KPC_DETECT_LOCAL_BRIDGE));
 	CHECK_EQ_INT(c.n_feature_gates, 2);
 	CHECK_EQ_STR(c.feature_gates[1].name, "KubeProxyDrainingTerminatingNodes");
 	CHECK(c.feature_gates[1].enabled && !c.feature_gates[0].enabled);
@@ -218,6 +221,26 @@ static void test_unknown(void)
 	CHECK_EQ_STR(err, "unknown field \"foo\"");
 }
 
+/* detectLocal.*: read with their bits, so the agent applies them; a
+ * field nothing in ferry reads is a warning, never silent. */
+static void test_detect_local_and_no_effect(void)
+{
+	struct kp_config c;
+	char err[256];
+
+	CHECK_EQ_INT(parse(HDR "detectLocalMode: BridgeInterface\ndetectLocal:\n  bridgeInterface: cni0\n"
+			   "bindAddressHardFail: true\nclientConnection:\n  contentType: application/json\n",
+			   false, &c, err), 0);
+	CHECK_EQ_STR(c.detect_local_mode, "BridgeInterface");
+	CHECK_EQ_STR(c.detect_local_bridge_interface, "cni0");
+	CHECK(c.set & KPC_DETECT_LOCAL_MODE);
+	CHECK(c.set & KPC_DETECT_LOCAL_BRIDGE);
+	CHECK(has_warning(&c, "field \"bindAddressHardFail\" has no effect in ferry"));
+	CHECK(has_warning(&c, "field \"clientConnection.contentType\" has no effect in ferry"));
+	CHECK(!has_warning(&c, "detectLocal"));
+	kp_config_free(&c);
+}
+
 static void test_bad(void)
 {
 	static const struct { const char *y, *err; } rows[] = {
@@ -264,6 +287,10 @@ static void test_bad(void)
 		  "field \"detectLocalMode\": want ClusterCIDR, NodeCIDR, BridgeInterface or InterfaceNamePrefix, got Magic" },
 		{ HDR "detectLocalMode: BridgeInterface\n",
 		  "field \"detectLocal.bridgeInterface\": required with detectLocalMode BridgeInterface" },
+		{ HDR "detectLocalMode: InterfaceNamePrefix\n",
+		  "field \"detectLocal.interfaceNamePrefix\": required with detectLocalMode InterfaceNamePrefix" },
+		{ HDR "detectLocalMode: BridgeInterface\ndetectLocal:\n  bridgeInterface: a-bridge-of-16ch\n",
+		  "field \"detectLocal.bridgeInterface\": longer than 15 characters" },
 		{ HDR "featureGates:\n  Foo: sometimes\n", "field \"featureGates.Foo\": want true or false" },
 		{ HDR "featureGates: [a]\n", "field \"featureGates\": want a map of feature names to booleans, got a list" },
 		{ HDR "oomScoreAdj: -1001\n", "field \"oomScoreAdj\": must be within the range [-1000, 1000]" },
@@ -341,6 +368,7 @@ int main(void)
 	test_defaults_and_json();
 	test_zero_defaults();
 	test_unknown();
+	test_detect_local_and_no_effect();
 	test_bad();
 	test_conntrack_sysctls();
 	return test_done("proxy_kpconfig");

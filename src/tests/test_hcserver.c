@@ -237,6 +237,53 @@ static void test_healthz(void)
 	httpd_free(d);
 }
 
+static int free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+/* the addresses move (nodePortAddresses, the Node's IPs): listeners follow,
+ * and with no address nothing listens */
+static void test_set_binds(void)
+{
+	const char *b1[] = { "127.0.0.1" }, *b2[] = { "127.0.0.2" };
+	struct hc_servers *s = hc_new(L, b1, 1, NULL);
+	struct hc_want w = { "default", "web", 0, 1 };
+	char resp[2048];
+	int port = free_port();
+
+	CHECK(port > 0);
+	w.port = port;
+	CHECK_EQ_INT(hc_sync(s, &w, 1), 0);
+	CHECK_EQ_INT(get(port, "/", resp, sizeof(resp)), 200);
+	CHECK_EQ_INT(hc_set_binds(s, b1, 1, false), 0);	/* the same: nothing moves */
+	CHECK_EQ_INT(hc_count(s), 1);
+	CHECK_EQ_INT(hc_set_binds(s, b2, 1, false), 0);
+	CHECK_EQ_INT(hc_count(s), 0);
+	CHECK_EQ_INT(hc_sync(s, &w, 1), 0);
+	CHECK_EQ_INT(hc_port(s, "default", "web"), port);
+	CHECK(get(port, "/", resp, sizeof(resp)) < 0);	/* 127.0.0.1 no longer */
+	CHECK_EQ_INT(hc_set_binds(s, NULL, 0, false), 0);
+	CHECK_EQ_INT(hc_sync(s, &w, 1), 0);
+	CHECK_EQ_INT(hc_count(s), 1);
+	CHECK_EQ_INT(hc_port(s, "default", "web"), -1);	/* served nowhere */
+	CHECK_EQ_INT(hc_set_binds(s, NULL, 0, true), 0);
+	CHECK_EQ_INT(hc_sync(s, &w, 1), 0);
+	CHECK_EQ_INT(get(port, "/", resp, sizeof(resp)), 200);
+	hc_free(s);
+}
+
 int main(void)
 {
 	L = loop_new();
@@ -244,6 +291,7 @@ int main(void)
 	test_two_binds();
 	test_many();
 	test_healthz();
+	test_set_binds();
 	loop_free(L);
 	return test_done("src_hcserver");
 }
