@@ -401,6 +401,13 @@ static void decode_expr(struct rdec *d, struct nftnl_expr *e)
 			snprintf(m, sizeof(m), "%s map @%s", k, set);
 			reg_load(d, nftnl_expr_get_u32(e, NFTNL_EXPR_LOOKUP_DREG), 4, RK_OTHER, m);
 		}
+	} else if (!strcmp(n, "immediate") && nftnl_expr_is_set(e, NFTNL_EXPR_IMM_DATA)) {
+		uint32_t l = 0, val = 0;
+		const void *p = nftnl_expr_get(e, NFTNL_EXPR_IMM_DATA, &l);
+		if (p && l == 4)
+			memcpy(&val, p, 4);
+		snprintf(k, sizeof(k), "0x%08x", val);
+		reg_load(d, nftnl_expr_get_u32(e, NFTNL_EXPR_IMM_DREG), 4, RK_OTHER, k);
 	} else if (!strcmp(n, "immediate") && nftnl_expr_is_set(e, NFTNL_EXPR_IMM_VERDICT)) {
 		int v = (int)nftnl_expr_get_u32(e, NFTNL_EXPR_IMM_VERDICT);
 		const char *c = nftnl_expr_is_set(e, NFTNL_EXPR_IMM_CHAIN) ?
@@ -432,8 +439,12 @@ static void decode_expr(struct rdec *d, struct nftnl_expr *e)
 		char to[64];
 		time_text(nftnl_expr_get_u64(e, NFTNL_EXPR_DYNSET_TIMEOUT), to, sizeof(to));
 		reg_concat(d, nftnl_expr_get_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY), set_key_len(d, set), k, sizeof(k));
-		emit(d, "update @%s { %s timeout %s : %s }", set, k, to,
-		     d->reg[ridx(nftnl_expr_get_u32(e, NFTNL_EXPR_DYNSET_SREG_DATA))].txt);
+		if (nftnl_expr_get_u32(e, NFTNL_EXPR_DYNSET_OP) == NFT_DYNSET_OP_DELETE)
+			emit(d, "delete @%s { %s : %s }", set, k,
+			     d->reg[ridx(nftnl_expr_get_u32(e, NFTNL_EXPR_DYNSET_SREG_DATA))].txt);
+		else
+			emit(d, "update @%s { %s timeout %s : %s }", set, k, to,
+			     d->reg[ridx(nftnl_expr_get_u32(e, NFTNL_EXPR_DYNSET_SREG_DATA))].txt);
 	} else if (!strcmp(n, "masq")) {
 		uint32_t fl = nftnl_expr_is_set(e, NFTNL_EXPR_MASQ_FLAGS) ? nftnl_expr_get_u32(e, NFTNL_EXPR_MASQ_FLAGS) : 0;
 		emit(d, "masquerade%s", fl & NF_NAT_RANGE_PROTO_RANDOM_FULLY ? " fully-random" : "");
@@ -803,10 +814,25 @@ static void explain_entry(FILE *f, struct xtab *t, struct xset *entry, struct xe
 		affinity |= strstr(c->chain, "-aff") != NULL;
 	}
 	lines_prefixed(f, dnat, en->key, en->klen, 0, &targets);
-	/* remembered clients: saddr . daddr . proto . port (NodePort: any daddr) */
-	if (affinity && aff) {
-		uint32_t alen = (uint32_t)rfam_alen(t->fam);
-		lines_prefixed(f, aff, en->key, en->klen, np ? 2 * alen : alen, NULL);
+	/* affinity: the entry's base and endpoint ids, then the remembered
+	 * clients: saddr . base (the Service port, whichever entry) */
+	if (affinity) {
+		struct xset *ids = set_of(t, np ? "affinity-nodeport-ids" : "affinity-ids");
+		struct xelem_ptrs idv = { 0 };
+		uint8_t base[4];
+		bool have = false;
+		lines_prefixed(f, ids, en->key, en->klen, 0, &idv);
+		for (size_t i = 0; i < idv.n && !have; i++) {
+			uint32_t m;
+			memcpy(&m, idv.v[i]->key + en->klen, 4);
+			if (idv.v[i]->klen == en->klen + 4 && m == RAFF_BASE_IDX && idv.v[i]->dlen == 4) {
+				memcpy(base, idv.v[i]->data, 4);
+				have = true;
+			}
+		}
+		vec_free(&idv);
+		if (have && aff)
+			lines_prefixed(f, aff, base, 4, (uint32_t)rfam_alen(t->fam), NULL);
 	}
 	/* hairpin: an endpoint of this entry reaching itself */
 	struct xset *hp = set_of(t, "hairpin");

@@ -121,11 +121,26 @@ void x_cmp(struct xrule *r, uint32_t op, const void *data, uint32_t len)
 
 void x_bitwise(struct xrule *r, uint32_t mask, uint32_t xor)
 {
+	x_bitwise_reg(r, R(0), mask, xor);
+}
+
+/* A 32-bit constant into a register (host order, as a mark) */
+void x_imm(struct xrule *r, uint32_t val, uint32_t dreg)
+{
+	struct nftnl_expr *e = xnew(r, "immediate");
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, dreg);
+	xadd(r, e, nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, &val, 4));
+}
+
+void x_bitwise_reg(struct xrule *r, uint32_t reg, uint32_t mask, uint32_t xor)
+{
 	struct nftnl_expr *e = xnew(r, "bitwise");
 	if (!e)
 		return;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, R(0));
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, R(0));
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, reg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, reg);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 4);
 	int bad = nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, 4);
 	bad |= nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &xor, 4);
@@ -248,6 +263,19 @@ void x_dynset_update(struct xrule *r, const char *set, uint32_t sreg_key, uint32
 	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_DATA, sreg_data);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_UPDATE);
 	nftnl_expr_set_u64(e, NFTNL_EXPR_DYNSET_TIMEOUT, timeout_ms);
+	xadd(r, e, nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, set));
+}
+
+/* delete @SET { KEY : DATA }: an absent key ends the rule (NFT_BREAK); the
+ * kernel wants a data register for a map, and ignores it */
+void x_dynset_delete(struct xrule *r, const char *set, uint32_t sreg_key, uint32_t sreg_data)
+{
+	struct nftnl_expr *e = xnew(r, "dynset");
+	if (!e)
+		return;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY, sreg_key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_SREG_DATA, sreg_data);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_DYNSET_OP, NFT_DYNSET_OP_DELETE);
 	xadd(r, e, nftnl_expr_set_str(e, NFTNL_EXPR_DYNSET_SET_NAME, set));
 }
 

@@ -112,6 +112,8 @@ void x_ct(struct xrule *r, uint32_t key, uint32_t dreg);
 void x_ct_set(struct xrule *r, uint32_t key, uint32_t sreg);
 void x_cmp(struct xrule *r, uint32_t op, const void *data, uint32_t len);
 void x_bitwise(struct xrule *r, uint32_t mask, uint32_t xor);
+void x_bitwise_reg(struct xrule *r, uint32_t reg, uint32_t mask, uint32_t xor);
+void x_imm(struct xrule *r, uint32_t val, uint32_t dreg);
 void x_lookup(struct xrule *r, const char *set, int dreg, uint32_t flags);
 void x_verdict(struct xrule *r, int verdict, const char *chain);
 void x_fib_local(struct xrule *r, uint32_t which);
@@ -121,6 +123,7 @@ void x_dnat(struct xrule *r, int fam);
 void x_numgen(struct xrule *r, uint32_t mod, uint32_t offset);
 void x_dynset_update(struct xrule *r, const char *set, uint32_t sreg_key, uint32_t sreg_data,
 		     uint64_t timeout_ms);
+void x_dynset_delete(struct xrule *r, const char *set, uint32_t sreg_key, uint32_t sreg_data);
 void x_masq_fully_random(struct xrule *r);
 void x_reject(struct xrule *r, uint32_t type, uint8_t code);
 void x_dispatch(struct xrule *r, const char *map, const char *vmap);

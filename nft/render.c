@@ -10,6 +10,7 @@
  * order, the mark (endpoint index) in host order.
  */
 #include "nft/render.h"
+#include "core/hash.h"
 #include "core/vec.h"
 
 #include <errno.h>
@@ -31,6 +32,8 @@ static const char *const set_names[RS_COUNT] = {
 	[RS_DNAT_IPS] = "dnat-ips",
 	[RS_DNAT_NODEPORTS] = "dnat-nodeports",
 	[RS_AFFINITY] = "affinity",
+	[RS_AFFINITY_IDS] = "affinity-ids",
+	[RS_AFFINITY_NP_IDS] = "affinity-nodeport-ids",
 	[RS_HAIRPIN] = "hairpin",
 	[RS_FIREWALL_IPS] = "firewall-ips",
 	[RS_FIREWALL_ALLOW] = "firewall-allow",
@@ -165,18 +168,101 @@ static int add_pick(struct relem_vec *out, int fam, int set, const struct fsvc *
 	rpick_name(&p, chain, sizeof(chain));
 	if (add_entry_elem(out, fam, set, v, en, RV_GOTO, chain))
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		struct relem *e = push(out, fam, en->addr ? RS_DNAT_IPS : RS_DNAT_NODEPORTS);
-		if (!e)
+	uint32_t *ids = NULL;
+	if (v->affinity_timeout) {
+		/* the Service port's base (the client's key), then per pick
+		 * index the endpoint's id, which its DNAT element is keyed by */
+		if (!(ids = malloc((v->n_eps ? v->n_eps : 1) * sizeof(*ids))) || raff_ids(v, fam, ids)) {
+			free(ids);
 			return -ENOMEM;
+		}
+		struct relem *m = push(out, fam, en->addr ? RS_AFFINITY_IDS : RS_AFFINITY_NP_IDS);
+		if (!m) {
+			free(ids);
+			return -ENOMEM;
+		}
+		m->klen = put_entry_key(m->key, en, v->proto, alen);
+		m->klen = put_mark(m->key, m->klen, RAFF_BASE_IDX);
+		m->dlen = put_mark(m->data, 0, raff_base(v));
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint32_t idx = (uint32_t)i + (local ? RLOCAL_BASE : 0);
+		if (ids) {
+			uint32_t id = ids[eps[i] - v->eps] | (local ? 1u : 0u);
+			struct relem *m = push(out, fam, en->addr ? RS_AFFINITY_IDS : RS_AFFINITY_NP_IDS);
+			if (!m) {
+				free(ids);
+				return -ENOMEM;
+			}
+			m->klen = put_entry_key(m->key, en, v->proto, alen);
+			m->klen = put_mark(m->key, m->klen, idx);
+			m->dlen = put_mark(m->data, 0, id);
+			idx = id;
+		}
+		struct relem *e = push(out, fam, en->addr ? RS_DNAT_IPS : RS_DNAT_NODEPORTS);
+		if (!e) {
+			free(ids);
+			return -ENOMEM;
+		}
 		e->klen = put_entry_key(e->key, en, v->proto, alen);
-		e->klen = put_mark(e->key, e->klen, (uint32_t)i + (local ? RLOCAL_BASE : 0));
+		e->klen = put_mark(e->key, e->klen, idx);
 		e->dlen = put_addr(e->data, 0, &eps[i]->addr, alen);
 		e->dlen = put_port(e->data, e->dlen, eps[i]->port);
 	}
+	free(ids);
 	return 0;
 }
 
+uint32_t raff_base(const struct fsvc *v)
+{
+	uint64_t h = hash_str(v->key, HASH_SEED);
+	return RAFF_ID | (((uint32_t)(h ^ (h >> 32)) << 15) & (RAFF_PORT_MASK & ~RAFF_ID));
+}
+
+struct slot_ord { uint32_t slot; size_t i; const struct fendpoint *ep; int alen; };
+
+static int slot_cmp(const void *a, const void *b)
+{
+	const struct slot_ord *x = a, *y = b;
+	if (x->slot != y->slot)
+		return x->slot < y->slot ? -1 : 1;
+	int c = memcmp(x->ep->addr.a, y->ep->addr.a, (size_t)x->alen);
+	return c ? c : (int)x->ep->port - (int)y->ep->port;
+}
+
+/* Each endpoint's slot is its hash unless an endpoint with the same hash
+ * and a lower address holds it: then the next free one. Adding an
+ * endpoint moves another only on such a collision (one in 16,384/K). */
+int raff_ids(const struct fsvc *v, int fam, uint32_t *out)
+{
+	int alen = rfam_alen(fam);
+	struct slot_ord *o = malloc((v->n_eps ? v->n_eps : 1) * sizeof(*o));
+	uint8_t taken[RAFF_SLOTS / 8] = { 0 };
+	size_t n = 0;
+
+	if (!o)
+		return -ENOMEM;
+	for (size_t i = 0; i < v->n_eps; i++) {
+		const struct fendpoint *ep = &v->eps[i];
+		out[i] = 0;
+		if (ep->addr.family != rfam_af(fam))
+			continue;
+		uint8_t port[2] = { (uint8_t)(ep->port >> 8), (uint8_t)ep->port };
+		uint64_t h = hash_bytes(port, 2, hash_bytes(ep->addr.a, (size_t)alen, HASH_SEED));
+		o[n++] = (struct slot_ord){ (uint32_t)(h ^ (h >> 32)) % RAFF_SLOTS, i, ep, alen };
+	}
+	qsort(o, n, sizeof(*o), slot_cmp);
+	uint32_t base = raff_base(v);
+	for (size_t j = 0; j < n; j++) {
+		uint32_t sl = o[j].slot;
+		for (uint32_t tries = 0; tries < RAFF_SLOTS && (taken[sl / 8] & (1u << (sl % 8))); tries++)
+			sl = (sl + 1) % RAFF_SLOTS;
+		taken[sl / 8] |= (uint8_t)(1u << (sl % 8));
+		out[o[j].i] = base | (sl << 1);
+	}
+	free(o);
+	return 0;
+}
 
 /*
  * loadBalancerSourceRanges guard a family's LB IPs when that family has

@@ -26,7 +26,9 @@ enum rset {
 	RS_PICK_IPS_INTERNAL, RS_PICK_IPS_EXTERNAL,
 	RS_PICK_NP_INTERNAL, RS_PICK_NP_EXTERNAL,
 	RS_DNAT_IPS, RS_DNAT_NODEPORTS,
-	RS_AFFINITY, RS_HAIRPIN,
+	RS_AFFINITY,			/* dynamic: client . Service port -> endpoint id */
+	RS_AFFINITY_IDS, RS_AFFINITY_NP_IDS,	/* endpoint index -> endpoint id */
+	RS_HAIRPIN,
 	RS_FIREWALL_IPS, RS_FIREWALL_ALLOW,
 	RS_NOEP_IPS, RS_NOEP_NODEPORTS,
 	RS_CLUSTER_IPS,			/* shared: counted in installed.c */
@@ -40,6 +42,27 @@ const char *rset_name(int set);
 /* Endpoint indexes of the node-local endpoint list start here in the DNAT
  * maps, so one map holds both the cluster-wide and the local choice. */
 #define RLOCAL_BASE 0x10000u
+
+/* ClientIP affinity remembers an endpoint by an id of its own, not by its
+ * index, which moves when the list changes. An id is
+ *   bit 31 set (never an index, < 0x20000, in the DNAT maps)
+ *   bits 30-15 the Service port (its key hashed): RAFF_PORT_MASK of an id
+ *     is the port's "base", the client's key in @affinity
+ *   bits 14-1 the endpoint's slot among the port's endpoints (its address
+ *     and port hashed, collisions probed in address order)
+ *   bit 0 the node-local list (a remembered remote endpoint never passes
+ *     a Local policy's check).
+ * @affinity-ids maps ENTRY . index to the id, ENTRY . RAFF_BASE_IDX to the
+ * base. */
+#define RAFF_ID 0x80000000u
+#define RAFF_PORT_MASK 0xffff8000u
+#define RAFF_SLOTS 16384u
+#define RAFF_BASE_IDX 0x7fffffffu
+uint32_t raff_base(const struct fsvc *v);
+/* The ids of v's endpoints of family fam (cluster-wide flavour), in v->eps
+ * order; ids of other families are left 0. out has v->n_eps entries; 0 or
+ * -ENOMEM. */
+int raff_ids(const struct fsvc *v, int fam, uint32_t *out);
 
 #define RKEY_MAX 40
 #define RCHAIN_MAX 40

@@ -29,7 +29,8 @@
  *     chain pick-ip-K { meta mark set numgen random mod K
  *                       dnat to ip daddr . meta l4proto . th dport . meta mark map @dnat-ips }
  *   (pick-ip-local-K counts from 0x10000 in the same map; -affT variants
- *   first look the client up in @affinity and record their choice there.)
+ *   first look the client up in @affinity, which remembers endpoint ids
+ *   per Service port (render.h), and record their choice there; pick_rules.)
  *   chain nat-postrouting: hairpin sets ct mark 0x4000 too; the bit ->
  *   cleared, masquerade. (0x4000: 1 << masqueradeBit, kube-proxy's 14 by
  *   default; only that bit of the ct mark is ever set, tested or cleared.)
@@ -52,8 +53,10 @@
  */
 #include "nft/internal.h"
 #include "core/log.h"
+#include "core/vec.h"
 
 #include <errno.h>
+#include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
 #include <libnftnl/rule.h>
@@ -160,30 +163,86 @@ static void x_dnat_lookup(struct xrule *r, int fam, const struct rpick *p)
 	x_dnat(r, fam);
 }
 
-/* `ip saddr . ip daddr . meta l4proto . th dport`: the affinity key; words. */
+/* `ip saddr . meta mark & 0xffff8000`: the affinity key, the client and
+ * the Service port (the base of the id in the mark); words. */
 static uint32_t x_key_affinity(struct xrule *r, int fam)
 {
 	uint32_t w = (uint32_t)rfam_alen(fam) / 4;
 	x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), (uint32_t)rfam_alen(fam), R(0));
-	return w + x_key_ip(r, fam, daddr_off(fam), w);
+	x_meta(r, NFT_META_MARK, R(w));
+	x_bitwise_reg(r, R(w), RAFF_PORT_MASK, 0);
+	return w + 1;
 }
 
-/* The rules of a pick chain (see the top of the file). */
+/* ENTRY . meta mark looked up in @affinity-ids, into the mark */
+static void x_affinity_id(struct xrule *r, int fam, const struct rpick *p)
+{
+	uint32_t at = p->nodeport ? x_key_np(r, 0) : x_key_ip(r, fam, daddr_off(fam), 0);
+	x_meta(r, NFT_META_MARK, R(at));
+	x_lookup(r, p->nodeport ? "affinity-nodeport-ids" : "affinity-ids", R(0), 0);
+	x_meta_set(r, NFT_META_MARK, R(0));
+}
+
+/* update @affinity { ip saddr . meta mark & 0xffff8000 timeout Ts : meta mark } */
+static void x_affinity_update(struct xrule *r, int fam, uint64_t to)
+{
+	uint32_t w = x_key_affinity(r, fam);
+	x_meta(r, NFT_META_MARK, R(w));
+	x_dynset_update(r, "affinity", R(0), R(w), to);
+}
+
+/* The rules of a pick chain (see the top of the file). An affinity chain
+ * remembers endpoint ids (render.h), not indexes: the index of a remembered
+ * endpoint moves when the list changes, its id does not; and one client is
+ * one element per Service port, whichever of its addresses or NodePort it
+ * came by. */
 static int pick_rules(struct nbatch *bt, int fam, const char *name, const struct rpick *p, uint32_t *n)
 {
+	uint64_t to = (uint64_t)p->affinity * 1000;
 	struct xrule *r;
 	int ret;
 
 	if (p->affinity) {
-		/* meta mark set ip saddr . ip daddr . meta l4proto . th dport map @affinity
+		/* meta mark set 0x7fffffff
+		 *   meta mark set ip daddr . meta l4proto . th dport . meta mark map @affinity-ids
+		 *   meta mark set ip saddr . meta mark map @affinity
+		 *   [meta mark set meta mark | 0x00000001]
+		 *   update @affinity { ip saddr . meta mark & 0xffff8000 timeout Ts : meta mark }
 		 *   dnat to ip daddr . meta l4proto . th dport . meta mark map @dnat-ips
-		 * A remembered choice; a stale index misses the DNAT map and
-		 * falls through to a new choice. */
+		 * The Service port's base, then the endpoint remembered for
+		 * this client: if still listed, used, and every new connection
+		 * refreshes its timeout, as kube-proxy's `update` does. One no
+		 * longer listed misses the DNAT map and falls through. A local
+		 * chain checks the id's local flavour: a remembered remote
+		 * endpoint is no match. */
 		r = rule_new(fam, name);
-		x_key_affinity(r, fam);
+		x_imm(r, RAFF_BASE_IDX, R(0));
+		x_meta_set(r, NFT_META_MARK, R(0));
+		x_affinity_id(r, fam, p);
+		uint32_t w = (uint32_t)rfam_alen(fam) / 4;
+		x_payload(r, NFT_PAYLOAD_NETWORK_HEADER, saddr_off(fam), (uint32_t)rfam_alen(fam), R(0));
+		x_meta(r, NFT_META_MARK, R(w));
 		x_lookup(r, "affinity", R(0), 0);
 		x_meta_set(r, NFT_META_MARK, R(0));
+		if (p->local) {
+			/* as its own statement: nft lists no bitwise on a map's result */
+			x_meta(r, NFT_META_MARK, R(0));
+			x_bitwise(r, 0xfffffffeu, 1);
+			x_meta_set(r, NFT_META_MARK, R(0));
+		}
+		x_affinity_update(r, fam, to);
 		x_dnat_lookup(r, fam, p);
+		if ((ret = rule_emit(bt, fam, r, n)))
+			return ret;
+		/* delete @affinity { ip saddr . meta mark & 0xffff8000 : meta mark }
+		 * A stale choice is forgotten (the mark holds its id, or the
+		 * base when there was none: no element, nothing done): `update`
+		 * below keeps the data of an element that exists, and would
+		 * never record the new one. */
+		r = rule_new(fam, name);
+		w = x_key_affinity(r, fam);
+		x_meta(r, NFT_META_MARK, R(w));
+		x_dynset_delete(r, "affinity", R(0), R(w));
 		if ((ret = rule_emit(bt, fam, r, n)))
 			return ret;
 	}
@@ -194,11 +253,11 @@ static int pick_rules(struct nbatch *bt, int fam, const char *name, const struct
 	if ((ret = rule_emit(bt, fam, r, n)))
 		return ret;
 	if (p->affinity) {
-		/* update @affinity { ip saddr . ip daddr . meta l4proto . th dport timeout Ts : meta mark } */
+		/* meta mark set ip daddr . meta l4proto . th dport . meta mark map @affinity-ids
+		 *   update @affinity { ip saddr . meta mark & 0xffff8000 timeout Ts : meta mark } */
 		r = rule_new(fam, name);
-		uint32_t w = x_key_affinity(r, fam);
-		x_meta(r, NFT_META_MARK, R(w));
-		x_dynset_update(r, "affinity", R(0), R(w), (uint64_t)p->affinity * 1000);
+		x_affinity_id(r, fam, p);
+		x_affinity_update(r, fam, to);
 		if ((ret = rule_emit(bt, fam, r, n)))
 			return ret;
 	}
@@ -226,8 +285,9 @@ static const struct set_spec set_specs[RS_COUNT] = {
 	{ RS_PICK_NP_EXTERNAL, NFT_SET_MAP, { DT_INET_PROTO, DT_INET_SERVICE }, 2, { DT_MARK }, 1 },
 	{ RS_DNAT_IPS, NFT_SET_MAP, { 0, DT_INET_PROTO, DT_INET_SERVICE, DT_MARK }, 4, { 0, DT_INET_SERVICE }, 2 },
 	{ RS_DNAT_NODEPORTS, NFT_SET_MAP, { DT_INET_PROTO, DT_INET_SERVICE, DT_MARK }, 3, { 0, DT_INET_SERVICE }, 2 },
-	{ RS_AFFINITY, NFT_SET_MAP | NFT_SET_TIMEOUT | NFT_SET_EVAL,
-	  { 0, 0, DT_INET_PROTO, DT_INET_SERVICE }, 4, { DT_MARK }, 1 },
+	{ RS_AFFINITY, NFT_SET_MAP | NFT_SET_TIMEOUT | NFT_SET_EVAL, { 0, DT_MARK }, 2, { DT_MARK }, 1 },
+	{ RS_AFFINITY_IDS, NFT_SET_MAP, { 0, DT_INET_PROTO, DT_INET_SERVICE, DT_MARK }, 4, { DT_MARK }, 1 },
+	{ RS_AFFINITY_NP_IDS, NFT_SET_MAP, { DT_INET_PROTO, DT_INET_SERVICE, DT_MARK }, 3, { DT_MARK }, 1 },
 	{ RS_HAIRPIN, 0, { 0, 0 }, 2, { 0 }, 0 },
 	{ RS_FIREWALL_IPS, 0, { 0, DT_INET_PROTO, DT_INET_SERVICE }, 3, { 0 }, 0 },
 	{ RS_FIREWALL_ALLOW, NFT_SET_INTERVAL | NFT_SET_CONCAT,
@@ -300,7 +360,10 @@ static int set_emit(struct nbatch *bt, int fam, const struct set_spec *sp)
 		nftnl_set_set_u32(st, NFTNL_SET_DATA_LEN, len);
 	}
 	if (sp->flags & NFT_SET_EVAL)
-		nftnl_set_set_u32(st, NFTNL_SET_DESC_SIZE, 65535);
+		/* size 262144: remembered clients of every affinity Service
+		 * (one element each per Service port, ~100 bytes of kernel
+		 * memory once used); past it a pick is not remembered */
+		nftnl_set_set_u32(st, NFTNL_SET_DESC_SIZE, sp->set == RS_MARK_SAVE ? 65535 : 262144);
 	/* A lone mark key or mark data is host order: tell `nft list`. */
 	bool mkey = sp->nkey == 1 && sp->key[0] == DT_MARK;
 	bool mdata = sp->ndata == 1 && sp->data[0] == DT_MARK;
@@ -827,6 +890,133 @@ static int table_replace(struct nbatch *bt, int fam)
 	return r;
 }
 
+/*
+ * The clients an affinity map remembers survive a rebuild (ferry's restart,
+ * a failed sync, a node change): the rebuild deletes the table, so the
+ * elements are read first and added back to the new map in the same batch,
+ * each with the time it had left. Only when the map's definition is the
+ * same; a client remembered between the read and the commit is lost.
+ */
+struct kept_elem { uint8_t key[RKEY_MAX], klen; uint32_t data; uint64_t left_ms; };
+struct kept {
+	uint32_t key_type, key_len, data_type, data_len;	/* the definition we make */
+	bool same;
+	struct kept_elem *v;
+	size_t n, cap;
+};
+
+static int kept_set_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct kept *k = data;
+	struct nftnl_set *st = nftnl_set_alloc();
+
+	if (!st)
+		return MNL_CB_ERROR;
+	if (nftnl_set_nlmsg_parse(nlh, st) == 0)
+		k->same = nftnl_set_get_u32(st, NFTNL_SET_KEY_TYPE) == k->key_type &&
+			  nftnl_set_get_u32(st, NFTNL_SET_KEY_LEN) == k->key_len &&
+			  nftnl_set_get_u32(st, NFTNL_SET_DATA_TYPE) == k->data_type &&
+			  nftnl_set_get_u32(st, NFTNL_SET_DATA_LEN) == k->data_len;
+	nftnl_set_free(st);
+	return MNL_CB_OK;
+}
+
+static int kept_elem_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct kept *k = data;
+	struct nftnl_set *st = nftnl_set_alloc();
+	struct nftnl_set_elems_iter *it = NULL;
+	int r = MNL_CB_OK;
+
+	if (!st)
+		return MNL_CB_ERROR;
+	if (nftnl_set_elems_nlmsg_parse(nlh, st) < 0 || !(it = nftnl_set_elems_iter_create(st)))
+		goto out;
+	for (struct nftnl_set_elem *e = nftnl_set_elems_iter_next(it); e; e = nftnl_set_elems_iter_next(it)) {
+		uint32_t kl = 0, dl = 0;
+		const void *key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &kl);
+		const void *d = nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dl);
+		if (!key || kl != k->key_len || !d || dl != 4 ||
+		    !nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_EXPIRATION))
+			continue;
+		uint64_t left = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_EXPIRATION);
+		if (!left)
+			continue;	/* a timeout of 0 would never expire */
+		if (vec_grow((void **)&k->v, &k->cap, k->n + 1, sizeof(*k->v))) {
+			r = MNL_CB_ERROR;
+			break;
+		}
+		struct kept_elem *ke = &k->v[k->n++];
+		memcpy(ke->key, key, kl);
+		ke->klen = (uint8_t)kl;
+		memcpy(&ke->data, d, 4);
+		ke->left_ms = left;
+	}
+out:
+	if (it)
+		nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(st);
+	return r;
+}
+
+/* nft list map ip ferry affinity: what it remembers, when its definition is ours */
+static void kept_read(struct nft_sync *s, int fam, const struct set_spec *sp, struct kept *k)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	uint16_t nfp = (uint16_t)nfproto_of(fam);
+	struct nftnl_set *st;
+
+	dt_concat(sp->key, sp->nkey, fam, &k->key_type, &k->key_len, NULL);
+	dt_concat(sp->data, sp->ndata, fam, &k->data_type, &k->data_len, NULL);
+	for (int pass = 0; pass < 2; pass++) {
+		if (!(st = elem_set(fam, sp->set)))
+			return;
+		memset(buf, 0, sizeof(buf));	/* no stack garbage to the kernel */
+		struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, pass ? NFT_MSG_GETSETELEM : NFT_MSG_GETSET,
+							     nfp, pass ? NLM_F_DUMP : NLM_F_ACK, ++s->seq);
+		if (pass)
+			nftnl_set_elems_nlmsg_build_payload(nlh, st);
+		else
+			nftnl_set_nlmsg_build_payload(nlh, st);
+		nftnl_set_free(st);
+		int r = nl_talk(s->nl, nlh, pass ? kept_elem_cb : kept_set_cb, k);
+		if (r < 0 || !k->same) {	/* none yet (ENOENT), or another definition */
+			k->n = 0;
+			return;
+		}
+	}
+}
+
+/* add element ip ferry affinity { KEY timeout LEFTms : DATA, ... } */
+static int kept_emit(struct nbatch *bt, int fam, int set, const struct kept *k)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < k->n && !r;) {
+		struct nftnl_set *st = elem_set(fam, set);
+		if (!st)
+			return -ENOMEM;
+		for (size_t j = 0; j < 256 && i < k->n && !r; j++, i++) {
+			const struct kept_elem *ke = &k->v[i];
+			struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+			if (!e || nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, ke->key, ke->klen) < 0 ||
+			    nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, &ke->data, 4) < 0) {
+				if (e)
+					nftnl_set_elem_free(e);
+				r = -ENOMEM;
+				break;
+			}
+			nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, ke->left_ms);
+			nftnl_set_elem_add(st, e);
+		}
+		if (!r)
+			r = nbatch_put(bt, NFT_MSG_NEWSETELEM, nfproto_of(fam), NLM_F_CREATE | NLM_F_EXCL,
+				       rset_name(set), false, NOBJ_ELEMS, st);
+		nftnl_set_free(st);
+	}
+	return r;
+}
+
 int skeleton_build(struct nft_sync *s, struct nbatch *bt, const struct fnode *node)
 {
 	int r = 0;
@@ -834,9 +1024,16 @@ int skeleton_build(struct nft_sync *s, struct nbatch *bt, const struct fnode *no
 	s->chains.n = 0;
 	hairpin_clear(s);
 	for (int fam = 0; fam < RFAM_N && !r; fam++) {
+		struct kept kept = { 0 };
+		kept_read(s, fam, &set_specs[RS_AFFINITY], &kept);
 		r = table_replace(bt, fam);
 		for (int i = 0; i < RS_COUNT && !r; i++)
 			r = set_emit(bt, fam, &set_specs[i]);
+		if (!r && kept.n) {
+			r = kept_emit(bt, fam, RS_AFFINITY, &kept);
+			log_v(2, "nft", "affinity kept", "family=%d n=%zu", fam, kept.n);
+		}
+		free(kept.v);
 		if (!r)
 			r = base_chains(s, bt, fam, node);
 		if (!r)

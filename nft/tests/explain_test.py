@@ -72,7 +72,13 @@ def main():
     check(p.returncode == 0, f'apply-state: {p.stderr[-500:]}')
 
     # a client the kernel would remember (as `update @affinity` does)
-    p = subprocess.run(['nft', 'add element ip ferry affinity { 198.51.100.9 . 198.19.0.20 . tcp . 80 '
+    # (keyed by the Service port's base, @affinity-ids' element at 0x7fffffff)
+    ids = subprocess.run(['nft', 'list', 'map', 'ip', 'ferry', 'affinity-ids'],
+                         capture_output=True, text=True).stdout
+    m = re.search(r'198\.19\.0\.20 \. tcp \. 80 \. 0x7fffffff comment "[^"]*" : (0x[0-9a-f]+)', ids)
+    base = m.group(1) if m else '0x80000000'
+    check(m is not None, f'the Service port has a base in affinity-ids: {ids}')
+    p = subprocess.run(['nft', f'add element ip ferry affinity {{ 198.51.100.9 . {base} '
                         'timeout 10m : 0x00000001 }'], capture_output=True, text=True)
     check(p.returncode == 0, f'affinity element added: {p.stderr}')
     rc, out, err = explain('shop/cart')
@@ -85,7 +91,8 @@ def main():
         check(ep in out, f'endpoint {ep} listed')
     for what in ('198.51.100.0/24 comment "shop/cart:http/tcp"',	# source range
                  'chain pick-ip-2-aff600', 'chain pick-ip-local-1-aff600',	# affinity, Local
-                 'update @affinity', 'map affinity               198.51.100.9 . 198.19.0.20 . tcp . 80 timeout 10m expires',
+                 'update @affinity', f'map affinity               198.51.100.9 . {base} timeout 10m expires',
+                 'map affinity-ids', '198.19.0.20 . tcp . 80 . 0x7fffffff',
                  'set hairpin', '198.18.2.2 . 198.18.2.2',
                  'map pick-ips-external', 'set cluster-ips', '198.19.0.20 comment "shop/cart"',
                  'comment "kind external/LB IP, policy Local'):

@@ -320,6 +320,39 @@ def test_node_change_rebuilds():
     check(got == canonical(), 'node change: same as a cold sync')
 
 
+def test_affinity_kept():
+    """Remembered affinity clients survive a full rebuild (here a node
+    change, as after a restart or a failed sync), with the time they had
+    left; a map of another definition is not copied from."""
+    cleanup()
+    a = {'node': NODE, 'services': [web() | {'affinityTimeout': 600}]}
+    b = dict(a, node=dict(NODE, masqueradeAll=True))
+    sp = Stepper([a, b])
+    sp.next()
+    for fam, client in (('ip', '192.0.2.77'), ('ip6', '2001:db8:9::77')):
+        p = nft('add', 'element', fam, 'ferry', 'affinity',
+                f'{{ {client} . 0x80010000 timeout 5m : 0x80010002 }}')
+        check(p.returncode == 0, f'{fam}: element added: {p.stderr}')
+    r = sp.next()
+    sp.close()
+    check(r['ok'] and r['full'], f'node change: full rebuild: {r}')
+    for fam, client in (('ip', '192.0.2.77'), ('ip6', '2001:db8:9::77')):
+        out = nft('list', 'map', fam, 'ferry', 'affinity').stdout
+        m = re.search(re.escape(client) + r' \. 0x80010000 timeout \S+ expires (\d+)m\S* : 0x80010002', out)
+        check(m is not None and int(m.group(1)) < 5,
+              f'{fam}: the remembered client is kept with the time it had left: {out}')
+    # an affinity map of another definition (an older ferry's): not copied
+    cleanup()
+    nft('-f', '-', input='table ip ferry { map affinity { type ipv4_addr . ipv4_addr . inet_proto . '
+        'inet_service : mark; flags dynamic,timeout; elements = { 192.0.2.77 . 198.19.0.10 . tcp . 80 '
+        'timeout 5m : 0x1 } } }')
+    rc, stats, err = apply(a)
+    out = nft('list', 'map', 'ip', 'ferry', 'affinity').stdout
+    check(rc == 0 and stats[0]['ok'], f'a rebuild over another definition: {stats} {err}')
+    check('192.0.2.77' not in out and 'ipv4_addr . mark : mark' in out,
+          f'another definition is not copied: {out}')
+
+
 def test_bad_input_keeps_state():
     cleanup()
     good = {'node': NODE, 'services': [web()]}
@@ -505,7 +538,7 @@ def main():
         os.execvp('unshare', ['unshare', '-n', sys.executable, os.path.abspath(__file__), *sys.argv[1:]])
     for t in (test_expectations, test_big_service, test_reload, test_operator_table,
               test_cleanup_spares_a_running_agent, test_flush_repaired,
-              test_node_change_rebuilds, test_bad_input_keeps_state, test_property, test_property_via_update, test_dumps):
+              test_node_change_rebuilds, test_affinity_kept, test_bad_input_keeps_state, test_property, test_property_via_update, test_dumps):
         n = failures
         t()
         print(f'{t.__name__}: {"ok" if failures == n else "FAILED"}')

@@ -18,7 +18,16 @@ Tests:
   Service holds is dropped (forwarded and from the node), a ClusterIP on a
   port it lacks is refused;
 - invalid: a stray TCP ACK for no connection (nf_conntrack_tcp_loose=0) is
-  INVALID to conntrack and dropped in filter-forward.
+  INVALID to conntrack and dropped in filter-forward;
+- affinity (ClientIP, the pod's port 8081 answers with the address it was
+  reached on, the pod holds 198.51.100.5-7 and .10-.11 too): every new
+  connection refreshes the remembered client's timeout; the Service port's
+  external IP keeps the client on the endpoint its ClusterIP gave (one
+  element per client and Service port); a remembered
+  endpoint no longer listed is replaced by the next pick, which is then
+  remembered; endpoints added before the remembered one (its index moves)
+  keep the client on it; a full rebuild (a new process: ferry's restart)
+  keeps the remembered clients.
 """
 import json, os, re, socket, struct, subprocess, sys, tempfile, time
 
@@ -74,6 +83,16 @@ def setup():
          's.bind(("0.0.0.0", 8080)); s.listen(64)\n'
          'while True:\n'
          '    c, a = s.accept(); c.sendall(b"hi"); c.close()\n'])
+    # 8081 tells which of the pod's addresses (endpoints) was reached.
+    for last in (5, 6, 7, 11):
+        sh(['ip', 'addr', 'add', f'198.51.100.{last}/24', 'dev', 'eth0'], ns='pod')
+    children['who'] = subprocess.Popen(
+        ['nsenter', '-t', str(children['pod'].pid), '-n', sys.executable, '-c',
+         'import socket\n'
+         's = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n'
+         's.bind(("0.0.0.0", 8081)); s.listen(64)\n'
+         'while True:\n'
+         '    c, a = s.accept(); c.sendall(c.getsockname()[0].encode()); c.close()\n'])
     time.sleep(0.3)
 
 
@@ -211,6 +230,121 @@ def test_invalid_dropped():
     apply(state())
 
 
+def aff_state(eps, timeout=60):
+    st = state()
+    st['services'].append({
+        'key': 'default/sticky:http/tcp', 'protocol': 'tcp', 'port': 80,
+        'clusterIPs': ['203.0.113.20'], 'externalIPs': ['203.0.113.21'], 'affinityTimeout': timeout,
+        'endpoints': [{'ip': f'198.51.100.{e}', 'port': 8081, 'local': True} for e in eps]})
+    return st
+
+
+def who(ip='203.0.113.20'):
+    code = ('import socket\n'
+            's = socket.socket(); s.settimeout(1)\n'
+            f's.connect(("{ip}", 80)); print(s.recv(64).decode())\n')
+    p = sh([sys.executable, '-c', code], ns='client', check_rc=False)
+    return p.stdout.strip() or 'failed'
+
+
+def remembered():
+    """The client's affinity element: (data, seconds to expiry) or None."""
+    out = sh(['nft', 'list', 'map', 'ip', 'ferry', 'affinity']).stdout
+    m = re.findall(r'192\.0\.2\.2 \. (0x[0-9a-f]+) timeout \S+ expires (?:(\d+)m)?(?:(\d+)s)?\S* : (0x[0-9a-f]+)', out)
+    if len(m) != 1:
+        return None if not m else f'{len(m)} elements for the client'
+    return m[0][3], int(m[0][1] or 0) * 60 + int(m[0][2] or 0), m[0][0]
+
+
+def write_state(name, st):
+    path = os.path.join(TMP, name)
+    with open(path, 'w') as f:
+        json.dump(st, f)
+    return path
+
+
+def test_affinity():
+    # one process for the incremental steps: its first sync is the only full one
+    files = [write_state(f'aff{i}.json', aff_state([10, 11])) for i in range(3)]
+    proc = subprocess.Popen([FERRY, 'apply-state', '--step', *files], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+
+    def step(st=None, i=0):
+        if st:
+            write_state(f'aff{i}.json', st)
+            proc.stdin.write('\n')
+            proc.stdin.flush()
+        line = proc.stdout.readline()
+        return check('"ok":true' in line, f'apply-state step: {line}')
+
+    try:
+        if not step():
+            return
+        first = who()
+        check(first in ('198.51.100.10', '198.51.100.11'), f'the sticky Service answers: {first}')
+        got = [who() for _ in range(6)]
+        check(set(got) == {first}, f'a client stays on its endpoint: {first} then {got}')
+        # keyed per Service port: its external IP leads to the same endpoint
+        got = [who('203.0.113.21') for _ in range(4)]
+        check(set(got) == {first}, f'the external IP keeps the client on {first}: {got}')
+        r = remembered()
+        check(isinstance(r, tuple), f'one element per client and Service port: {r}')
+        # timeout refreshed by every new connection, not only by a pick
+        time.sleep(2.5)
+        who()
+        r = remembered()
+        check(isinstance(r, tuple) and r[1] >= 58, f'a new connection refreshes the timeout (60s): {r}')
+        # endpoints added before it: its index moves, the endpoint stays
+        if not step(aff_state([5, 6, 7, 10, 11]), 1):
+            return
+        got = [who() for _ in range(8)]
+        check(set(got) == {first}, f'endpoints added: the client keeps {first}: {got}')
+        # its endpoint removed: a new one, then remembered
+        rest = [e for e in (5, 6, 7, 10, 11) if f'198.51.100.{e}' != first]
+        if not step(aff_state(rest), 2):
+            return
+        got = [who() for _ in range(8)]
+        check(first not in got and len(set(got)) == 1,
+              f'its endpoint removed: the next pick is remembered: {got}')
+    finally:
+        proc.stdin.close()
+        proc.wait()
+
+
+def test_affinity_rebuild():
+    # a new process rebuilds the tables in full, as ferry's restart does
+    st = aff_state([5, 6, 7, 10])
+    if not apply(st):
+        return
+    now = who()
+    before = remembered()
+    check(apply(st), 'apply-state again (a full rebuild)')
+    after = remembered()
+    check(isinstance(before, tuple) and isinstance(after, tuple) and after[0] == before[0],
+          f'a full rebuild keeps the remembered client: {before} -> {after}')
+    got = [who() for _ in range(6)]
+    check(set(got) == {now}, f'after the rebuild the client keeps {now}: {got}')
+    apply(state())
+
+
+def test_affinity_stale():
+    if not apply(aff_state([5, 6, 7, 10])):
+        return
+    # a stale element the kernel holds (an id no longer listed) is replaced
+    who()
+    r = remembered()
+    if not check(isinstance(r, tuple), f'the client is remembered: {r}'):
+        return
+    sh(['nft', 'flush', 'map', 'ip', 'ferry', 'affinity'])
+    sh(['nft', 'add', 'element', 'ip', 'ferry', 'affinity',
+        f'{{ 192.0.2.2 . {r[2]} timeout 1m : {hex(int(r[2], 16) | 0x7ffe)} }}'])  # a slot no one has
+    who()
+    r = remembered()
+    check(isinstance(r, tuple) and int(r[0], 16) & 0x7ffe != 0x7ffe,
+          f'a stale remembered endpoint is replaced: {r}')
+    apply(state())
+
+
 def main():
     if os.geteuid() != 0:
         print('needs root (skipped)')
@@ -223,7 +357,8 @@ def main():
         os.execvp('unshare', ['unshare', '-n', sys.executable, os.path.abspath(__file__), *sys.argv[1:]])
     try:
         setup()
-        for t in (test_marks, test_service_cidr, test_invalid_dropped):
+        for t in (test_marks, test_service_cidr, test_invalid_dropped, test_affinity, test_affinity_rebuild,
+                  test_affinity_stale):
             n = failures
             t()
             print(f'{t.__name__}: {"ok" if failures == n else "FAILED"}')

@@ -9,6 +9,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <stdlib.h>
+#include <string.h>
 
 static struct fsvc *svc(struct fstate *s, const char *key, const char *vip, int neps, int nlocal)
 {
@@ -280,12 +281,77 @@ static void test_json(void)
 	}
 }
 
+/* The last byte of the IPv4 endpoint a DNAT element keyed by `mark` leads
+ * to, or 0. */
+static uint32_t dnat_to(const struct relem_vec *v, uint32_t mark)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		uint32_t m;
+		if (v->v[i].set != RS_DNAT_IPS)
+			continue;
+		memcpy(&m, v->v[i].key + v->v[i].klen - 4, 4);
+		if (m == mark)
+			return v->v[i].data[3];
+	}
+	return 0;
+}
+
+/* Affinity remembers endpoint ids: the same endpoint keeps its id when
+ * others are added before it, ids never meet indexes, the Service port is
+ * in the high bits. */
+static void test_render_affinity(void)
+{
+	struct fstate s, t;
+	struct relem_vec a = { 0 }, b = { 0 };
+	uint32_t ida[2], idb[4];
+	fstate_init(&s);
+	fstate_init(&t);
+
+	struct fsvc *v = svc(&s, "ns/aff:http/tcp", "198.19.0.9", 2, 0);
+	v->affinity_timeout = 60;
+	CHECK_EQ_INT(render_svc(v, 0, &a), 0);
+	CHECK_EQ_INT(count(&a, RS_AFFINITY_IDS, 99), 3);	/* the base and 2 ids */
+	CHECK_EQ_INT(count(&a, RS_DNAT_IPS, 99), 2);
+	CHECK_EQ_INT(raff_ids(v, 0, ida), 0);
+	uint32_t base = raff_base(v);
+	CHECK(ida[0] != ida[1] && (base & RAFF_ID) && !(base & ~RAFF_PORT_MASK));
+	for (int i = 0; i < 2; i++)
+		CHECK((ida[i] & RAFF_PORT_MASK) == base && !(ida[i] & 1));
+	uint32_t ep0 = dnat_to(&a, ida[0]), ep1 = dnat_to(&a, ida[1]);
+	CHECK(ep0 && ep1 && ep0 != ep1);
+	CHECK_EQ_INT((int)dnat_to(&a, 0), 0);	/* no index elements for affinity */
+	svc(&s, "ns/other:http/tcp", "198.19.0.10", 0, 0);
+	v = &s.svcs[0];
+	CHECK(raff_base(&s.svcs[1]) != base);
+
+	/* two endpoints added before them: indexes move, ids do not */
+	struct fsvc *w = svc(&t, "ns/aff:http/tcp", "198.19.0.9", 0, 0);
+	w->affinity_timeout = 60;
+	for (int i = 0; i < 4; i++) {
+		struct fendpoint *e = fsvc_add_ep(w);
+		*e = v->eps[i < 2 ? 0 : i - 2];
+		if (i < 2)
+			e->addr.a[3] = (uint8_t)(200 + i);
+	}
+	CHECK_EQ_INT(render_svc(w, 0, &b), 0);
+	CHECK_EQ_INT(count(&b, RS_AFFINITY_IDS, 99), 5);
+	CHECK_EQ_INT(raff_ids(w, 0, idb), 0);
+	CHECK(idb[2] == ida[0] && idb[3] == ida[1]);
+	CHECK_EQ_INT((int)dnat_to(&b, ida[0]), (int)ep0);
+	CHECK_EQ_INT((int)dnat_to(&b, ida[1]), (int)ep1);
+	relem_vec_free(&a);
+	relem_vec_free(&b);
+	fstate_free(&s);
+	fstate_free(&t);
+}
+
 int main(void)
 {
 	test_addr();
 	test_pick_eps();
 	test_drop_bad();
 	test_render();
+	test_render_affinity();
 	test_pick_names();
 	test_json();
 	return test_done("test_nft_model");
