@@ -241,7 +241,9 @@ static void reg_load(struct rdec *d, uint32_t reg, uint32_t len, enum rkind k, c
 	int i = ridx(reg);
 	for (int w = 0; w < (int)(len + 3) / 4 && i + w < 16; w++)
 		d->reg[i + w].start = false;
-	snprintf(d->reg[i].txt, sizeof(d->reg[i].txt), "%s", txt);
+	/* cut to the register's text size on purpose; the precision says so
+	 * to GCC's -O3 format-truncation check */
+	snprintf(d->reg[i].txt, sizeof(d->reg[i].txt), "%.*s", (int)sizeof(d->reg[i].txt) - 1, txt);
 	d->reg[i].start = true;
 	d->reg[i].kind = k;
 	d->reg[i].len = len;
