@@ -1404,7 +1404,7 @@ const struct lb_config_kind lb_config_kinds[] = {
 	{ "Community", false, "names for BGP communities" },
 	{ "BGPPeer", true, "a BGP session" },
 	{ "BFDProfile", false, "checked only: ferry has no BFD" },
-	{ NULL },
+	{ .kind = NULL },
 };
 _Static_assert(sizeof(crd_parsers) / sizeof(crd_parsers[0]) ==
 	       sizeof(lb_config_kinds) / sizeof(lb_config_kinds[0]) - 1, "a kind without its reader");
@@ -1437,7 +1437,7 @@ const struct lb_config_object lb_config_objects[] = {
 	{ "*", "*Selectors[]", "a label selector (namespaceSelectors, serviceSelectors, "
 	  "ipAddressPoolSelectors, nodeSelectors)", sel_keys, NULL },
 	{ "*", "*Selectors[].matchExpressions[]", "one requirement", sel_expr_keys, NULL },
-	{ NULL },
+	{ .kind = NULL },
 };
 
 static void parse_crd(struct ctx *x, yaml_node_t *root, const char *prefix)
