@@ -49,12 +49,14 @@ def agent_cache(log=None):
 
 # what the agent lists and watches: kind, resource, label selector, field
 # selector. Every Service (each part filters); the allocator's Namespaces and
-# its one MetalLB ConfigMap; the metallb.io resources when their CRDs exist.
+# its one MetalLB ConfigMap; the Service CIDRs (the drop of unallocated
+# addresses); the metallb.io resources when their CRDs exist.
 WATCHED = (("Service", "services", None, None),
            ("EndpointSlice", "endpointslices.discovery.k8s.io", PROXY_SELECTOR, None),
            ("Node", "nodes", None, None),
            ("Namespace", "namespaces", None, None),
-           ("ConfigMap", "configmaps", None, "metadata.namespace=metallb-system,metadata.name=config"))
+           ("ConfigMap", "configmaps", None, "metadata.namespace=metallb-system,metadata.name=config"),
+           ("ServiceCIDR", "servicecidrs.networking.k8s.io", None, None))
 METALLB_KINDS = {"IPAddressPool": "ipaddresspools", "L2Advertisement": "l2advertisements",
                  "BGPAdvertisement": "bgpadvertisements", "Community": "communities",
                  "BGPPeer": "bgppeers", "BFDProfile": "bfdprofiles"}
