@@ -10,7 +10,9 @@ endpoints) and checks that the explanation names every frontend and every
 endpoint of the Service asked for and nothing of the others, and that each
 rule and element line it prints is text `nft list ruleset` prints too.
 """
-import json, os, re, socket, subprocess, sys, tempfile
+import json, os, re, subprocess, sys, tempfile
+
+import fresh_netns  # noqa: E402  (nft/tests/fresh_netns.py)
 
 FERRY = sys.argv[1]
 failures = 0
@@ -56,15 +58,7 @@ def nft_text(line):
 
 
 def main():
-    if os.geteuid() != 0:
-        print('needs root (skipped)')
-        sys.exit(77)
-    if [n for _, n in socket.if_nameindex()] != ['lo']:
-        if os.environ.get('FERRY_EXPLAIN_TEST_INNER'):
-            print('unshare -n did not give a fresh network namespace', file=sys.stderr)
-            sys.exit(2)
-        os.environ['FERRY_EXPLAIN_TEST_INNER'] = '1'
-        os.execvp('unshare', ['unshare', '-n', sys.executable, os.path.abspath(__file__), *sys.argv[1:]])
+    fresh_netns.enter('FERRY_EXPLAIN_TEST_INNER')
     with tempfile.NamedTemporaryFile('w', suffix='.json') as f:
         json.dump(STATE, f)
         f.flush()

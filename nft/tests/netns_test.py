@@ -16,6 +16,8 @@ change, regenerate them with `FERRY_REGEN_DUMPS=1 ctest -R nft_netns`.
 """
 import difflib, glob, json, os, random, re, socket, subprocess, sys, tempfile
 
+import fresh_netns  # noqa: E402  (nft/tests/fresh_netns.py)
+
 FERRY = sys.argv[1]
 DUMPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'dumps')
 SEED = int(sys.argv[2]) if len(sys.argv) > 2 else 6
@@ -525,17 +527,7 @@ def test_dumps():
 
 
 def main():
-    if os.geteuid() != 0:
-        print('needs root (skipped)')
-        sys.exit(77)
-    # never in the root namespace: the tables, the flushes and the cleanups
-    # are real. Not in a fresh one yet: start again inside one.
-    if [n for _, n in socket.if_nameindex()] != ['lo']:
-        if os.environ.get('FERRY_NETNS_TEST_INNER'):
-            print('unshare -n did not give a fresh network namespace', file=sys.stderr)
-            sys.exit(2)
-        os.environ['FERRY_NETNS_TEST_INNER'] = '1'
-        os.execvp('unshare', ['unshare', '-n', sys.executable, os.path.abspath(__file__), *sys.argv[1:]])
+    fresh_netns.enter('FERRY_NETNS_TEST_INNER')
     for t in (test_expectations, test_big_service, test_reload, test_operator_table,
               test_cleanup_spares_a_running_agent, test_flush_repaired,
               test_node_change_rebuilds, test_affinity_kept, test_bad_input_keeps_state, test_property, test_property_via_update, test_dumps):

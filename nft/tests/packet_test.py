@@ -31,6 +31,8 @@ Tests:
 """
 import json, os, re, socket, struct, subprocess, sys, tempfile, time
 
+import fresh_netns  # noqa: E402  (nft/tests/fresh_netns.py)
+
 FERRY = sys.argv[1] if len(sys.argv) > 1 else 'ferry'
 TMP = tempfile.mkdtemp(prefix='ferry-pkt-')
 failures = 0
@@ -346,15 +348,7 @@ def test_affinity_stale():
 
 
 def main():
-    if os.geteuid() != 0:
-        print('needs root (skipped)')
-        sys.exit(77)
-    if [n for _, n in socket.if_nameindex()] != ['lo']:
-        if os.environ.get('FERRY_PACKET_TEST_INNER'):
-            print('unshare -n did not give a fresh network namespace', file=sys.stderr)
-            sys.exit(2)
-        os.environ['FERRY_PACKET_TEST_INNER'] = '1'
-        os.execvp('unshare', ['unshare', '-n', sys.executable, os.path.abspath(__file__), *sys.argv[1:]])
+    fresh_netns.enter('FERRY_PACKET_TEST_INNER')
     try:
         setup()
         for t in (test_marks, test_service_cidr, test_invalid_dropped, test_affinity, test_affinity_rebuild,
