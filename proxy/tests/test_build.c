@@ -23,27 +23,7 @@
 #define MAX_OBJS 64
 #define MAX_LIST 8
 
-struct objs {
-	struct kube_object *v[MAX_OBJS];
-	size_t n;
-};
-
-static void each(const void *cache, int (*fn)(void *, const struct kube_object *), void *arg)
-{
-	const struct objs *o = cache;
-	for (size_t i = 0; i < o->n; i++)
-		if (fn(arg, o->v[i]))
-			return;
-}
-
-static const struct kube_object *get(const void *cache, const char *ns, const char *name)
-{
-	const struct objs *o = cache;
-	for (size_t i = 0; i < o->n; i++)
-		if (!strcmp(o->v[i]->namespace, ns) && !strcmp(o->v[i]->name, name))
-			return o->v[i];
-	return NULL;
-}
+#include "proxy/tests/objs.h"
 
 /* What the owners of Services are told (Events), one line each. */
 static void on_problem(void *arg, const struct kube_object *o, const char *reason, const char *msg)

@@ -13,29 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct objs {
-	struct kube_object *v[8];
-	size_t n;
-};
+#define MAX_OBJS 8
+#include "proxy/tests/objs.h"
 
 static struct objs svcs, slices;
-
-static void each(const void *cache, int (*fn)(void *, const struct kube_object *), void *arg)
-{
-	const struct objs *o = cache;
-	for (size_t i = 0; i < o->n; i++)
-		if (fn(arg, o->v[i]))
-			return;
-}
-
-static const struct kube_object *get(const void *cache, const char *ns, const char *name)
-{
-	const struct objs *o = cache;
-	for (size_t i = 0; i < o->n; i++)
-		if (!strcmp(o->v[i]->namespace, ns) && !strcmp(o->v[i]->name, name))
-			return o->v[i];
-	return NULL;
-}
 
 static struct kube_object *service(const char *ns, const char *name, const char *created,
 				   const char *cip, const char *ext)

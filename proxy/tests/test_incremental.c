@@ -25,10 +25,7 @@
 
 #define MAX_OBJS 64
 
-struct objs {
-	struct kube_object *v[MAX_OBJS];
-	size_t n;
-};
+#include "proxy/tests/objs.h"
 
 static struct objs svcs, slices;
 static struct slice_index *IDX;
@@ -38,23 +35,6 @@ static unsigned rnd(unsigned n)
 {
 	seed = seed * 1103515245 + 12345;
 	return (seed >> 16) % n;
-}
-
-static void each(const void *cache, int (*fn)(void *, const struct kube_object *), void *arg)
-{
-	const struct objs *o = cache;
-	for (size_t i = 0; i < o->n; i++)
-		if (fn(arg, o->v[i]))
-			return;
-}
-
-static const struct kube_object *get(const void *cache, const char *ns, const char *name)
-{
-	const struct objs *o = cache;
-	for (size_t i = 0; i < o->n; i++)
-		if (!strcmp(o->v[i]->namespace, ns) && !strcmp(o->v[i]->name, name))
-			return o->v[i];
-	return NULL;
 }
 
 static struct kube_object *obj(enum kube_kind k, const char *json)
