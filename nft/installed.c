@@ -34,10 +34,10 @@ static uint64_t svc_content(const struct fsvc *v)
 	h = hash_bytes(v->source_ranges, v->n_source_ranges * sizeof(struct faddr), h);
 	for (size_t i = 0; i < v->n_eps; i++) {
 		const struct fendpoint *e = &v->eps[i];
-		uint8_t f[4] = { e->ready, e->serving, e->terminating, e->local };
+		uint8_t f[5] = { e->ready, e->serving, e->terminating, e->local, e->hinted_away };
 		h = hash_bytes(&e->addr, sizeof(e->addr), h);
 		h = hash_bytes(&e->port, 2, h);
-		h = hash_bytes(f, 4, h);
+		h = hash_bytes(f, sizeof(f), h);
 	}
 	return h;
 }

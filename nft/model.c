@@ -330,7 +330,8 @@ bool fsvc_equal(const struct fsvc *a, const struct fsvc *b)
 		const struct fendpoint *x = &a->eps[i], *y = &b->eps[i];
 		if (memcmp(&x->addr, &y->addr, sizeof(x->addr)) || x->port != y->port ||
 		    x->ready != y->ready || x->serving != y->serving ||
-		    x->terminating != y->terminating || x->local != y->local)
+		    x->terminating != y->terminating || x->local != y->local ||
+		    x->hinted_away != y->hinted_away)
 			return false;
 	}
 	return addrs_equal(a->cluster_ips, a->n_cluster_ips, b->cluster_ips, b->n_cluster_ips) &&
@@ -428,7 +429,8 @@ size_t fsvc_pick_eps(const struct fsvc *v, int family, bool local_only,
 
 	for (size_t i = 0; i < v->n_eps; i++) {
 		const struct fendpoint *e = &v->eps[i];
-		if (e->addr.family == family && e->ready && (!local_only || e->local))
+		if (e->addr.family == family && e->ready &&
+		    (local_only ? e->local : !e->hinted_away))
 			out[n++] = e;
 	}
 	if (n)

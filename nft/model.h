@@ -31,6 +31,9 @@ struct fendpoint {
 	uint16_t port;
 	bool ready, serving, terminating;
 	bool local;		/* runs on this node */
+	/* Topology hints send this node's cluster-wide traffic to other
+	 * endpoints; still one of the node-local ones if local. */
+	bool hinted_away;
 };
 
 #define FSVC_KEY_MAX 254

@@ -108,6 +108,8 @@ static int parse_ep(struct fsvc *v, json_object *o)
 			r = get_bool(val, "endpoint terminating", &e->terminating);
 		} else if (!strcmp(k, "local")) {
 			r = get_bool(val, "endpoint local", &e->local);
+		} else if (!strcmp(k, "hintedAway")) {
+			r = get_bool(val, "endpoint hintedAway", &e->hinted_away);
 		} else {
 			return bad(v->key, "endpoint: unknown field");
 		}
@@ -332,6 +334,8 @@ char *fstate_to_json(const struct fstate *s)
 			json_object_object_add(eo, "serving", json_object_new_boolean(e->serving));
 			json_object_object_add(eo, "terminating", json_object_new_boolean(e->terminating));
 			json_object_object_add(eo, "local", json_object_new_boolean(e->local));
+			if (e->hinted_away)
+				json_object_object_add(eo, "hintedAway", json_object_new_boolean(true));
 			json_object_array_add(eps, eo);
 		}
 		json_object_object_add(o, "endpoints", eps);

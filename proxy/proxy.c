@@ -180,7 +180,7 @@ static void problem(const struct build *b, const struct kube_object *o, const ch
 
 /* Adds an endpoint, or merges it with the copy another slice listed. */
 static int add_endpoint(struct fsvc *v, const struct faddr *a, uint16_t port,
-			bool ready, bool serving, bool terminating, bool local)
+			bool ready, bool serving, bool terminating, bool local, bool hinted_away)
 {
 	for (size_t i = 0; i < v->n_eps; i++) {
 		struct fendpoint *e = &v->eps[i];
@@ -190,6 +190,7 @@ static int add_endpoint(struct fsvc *v, const struct faddr *a, uint16_t port,
 				e->ready = ready;
 				e->serving = serving;
 				e->terminating = terminating;
+				e->hinted_away = hinted_away;
 			}
 			e->local |= local;
 			return 0;
@@ -204,6 +205,7 @@ static int add_endpoint(struct fsvc *v, const struct faddr *a, uint16_t port,
 	e->serving = serving;
 	e->terminating = terminating;
 	e->local = local;
+	e->hinted_away = hinted_away;
 	return 0;
 }
 
@@ -276,10 +278,11 @@ static int fill_endpoints(struct build *b, struct fsvc *v, const struct kube_ser
 
 	if (!sl)
 		return 0;
-	/* Topology narrows cluster-wide traffic; Local policies keep their own
-	 * rule (this node's endpoints), so hints are not applied to them. */
-	topo = v->external_policy == FPOLICY_CLUSTER && v->internal_policy == FPOLICY_CLUSTER ?
-		topology_mode(b, sl) : TOPO_NONE;
+	/* Topology narrows cluster-wide traffic only: with a Local policy the
+	 * node-local list still holds every endpoint of this node, while the
+	 * cluster-wide one (the other policy, a pod's short-cut to an external
+	 * IP) follows the hints, as kube-proxy's CategorizeEndpoints does. */
+	topo = topology_mode(b, sl);
 	for (size_t i = 0; i < sl->n; i++) {
 		const struct kube_endpointslice *s = sl->v[i];
 		const struct kube_eps_port *p = slice_port(s, sp);
@@ -294,8 +297,6 @@ static int fill_endpoints(struct build *b, struct fsvc *v, const struct kube_ser
 			bool local = e->node_name && !strcmp(e->node_name, b->cfg->node_name);
 			struct faddr a;
 
-			if (!for_topology(b, topo, e))
-				continue;
 			/* One address per endpoint is used, as kube-proxy does. */
 			if (!e->n_addresses || faddr_parse(&a, e->addresses[0]) < 0 ||
 			    a.plen != (a.family == AF_INET ? 32 : 128)) {
@@ -306,7 +307,8 @@ static int fill_endpoints(struct build *b, struct fsvc *v, const struct kube_ser
 			}
 			if ((a.family == AF_INET) != (s->address_type == KUBE_ADDR_IPV4))
 				continue;
-			if (add_endpoint(v, &a, (uint16_t)p->port, ready, serving, terminating, local) < 0)
+			if (add_endpoint(v, &a, (uint16_t)p->port, ready, serving, terminating, local,
+					 !for_topology(b, topo, e)) < 0)
 				return -ENOMEM;
 			b->st->endpoints++;
 		}

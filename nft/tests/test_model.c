@@ -63,6 +63,14 @@ static void test_pick_eps(void)
 	CHECK_EQ_INT(fsvc_pick_eps(v, AF_INET, false, out), 3);
 	CHECK_EQ_INT(fsvc_pick_eps(v, AF_INET, true, out), 1);
 	CHECK_EQ_INT(fsvc_pick_eps(v, AF_INET6, false, out), 0);
+	/* topology hints send cluster-wide traffic away from the local one,
+	 * which a Local policy still uses */
+	v->eps[0].hinted_away = true;
+	CHECK_EQ_INT(fsvc_pick_eps(v, AF_INET, false, out), 2);
+	CHECK(out[0] == &v->eps[1] && out[1] == &v->eps[2]);
+	CHECK_EQ_INT(fsvc_pick_eps(v, AF_INET, true, out), 1);
+	CHECK(out[0] == &v->eps[0]);
+	v->eps[0].hinted_away = false;
 	/* none ready: serving + terminating ones take over */
 	for (size_t i = 0; i < v->n_eps; i++)
 		v->eps[i].ready = false;
