@@ -63,6 +63,7 @@ struct proxier {
 	struct kube_informer *svcs, *slices, *nodes, *svccidrs;
 	struct nft_sync *nft;
 	struct loop_timer timer;	/* the next sync, coalesced */
+	struct loop_timer tail;		/* a burst's end: QUIET_MS after its last change */
 	struct loop_timer periodic;
 	struct loop_timer watch;	/* our tables, checked every WATCH_MS */
 	bool kp_checked;		/* kube-proxy's leftovers looked for, once */
@@ -173,6 +174,8 @@ static uint64_t wall_ms(void)
  * up to --min-sync-period (1 s by default, as kube-proxy's), so a burst of
  * a thousand changes costs a handful of syncs. The wait halves when syncs
  * come further apart than it, and a gap of twice the wait ends the burst.
+ * When the changes stop for QUIET_MS, the burst is over and nothing is
+ * gained by waiting out the rest: its last changes sync then (on_tail).
  */
 #define FIRST_COALESCE_MS 10
 #define QUIET_MS 100
@@ -697,6 +700,20 @@ static void on_timer(struct loop_timer *t)
 		sync_now(p);
 }
 
+static void on_tail(struct loop_timer *t)
+{
+	struct proxier *p = t->arg;
+	uint64_t quiet = loop_now_ms() - p->last_event_ms;
+
+	if (quiet < QUIET_MS) {		/* the burst went on: look again then */
+		loop_timer_arm(p->loop, t, QUIET_MS - quiet);
+		return;
+	}
+	/* a failed sync keeps its back-off */
+	if (started(p) && p->state != PX_RETRY && loop_timer_armed(&p->timer))
+		loop_timer_arm(p->loop, &p->timer, 0);
+}
+
 static void on_watch(struct loop_timer *t)
 {
 	struct proxier *p = t->arg;
@@ -758,6 +775,7 @@ static struct proxier *proxier_new(struct loop *l, const struct proxier_opts *o,
 					     "because another Service holds them (a ClusterIP, or an "
 					     "older Service)");
 	loop_timer_init(&p->timer, on_timer, p);
+	loop_timer_init(&p->tail, on_tail, p);
 	loop_timer_init(&p->periodic, on_periodic, p);
 	loop_timer_init(&p->watch, on_watch, p);
 	if (!(p->nft = nft_sync_new())) {
@@ -774,6 +792,7 @@ static void proxier_free(struct proxier *p)
 	if (!p)
 		return;
 	loop_timer_cancel(p->loop, &p->timer);
+	loop_timer_cancel(p->loop, &p->tail);
 	loop_timer_cancel(p->loop, &p->periodic);
 	loop_timer_cancel(p->loop, &p->watch);
 	nft_sync_free(p->nft);
@@ -840,6 +859,8 @@ static void queued(struct proxier *p, enum kube_kind kind)
 		return;
 	}
 	schedule(p, 0);
+	if (!loop_timer_armed(&p->tail))
+		loop_timer_arm(p->loop, &p->tail, QUIET_MS);
 }
 
 static void proxier_changed(struct proxier *p, enum kube_kind kind)
