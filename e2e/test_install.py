@@ -87,11 +87,12 @@ def can_i(c, user, ns):
     return rows
 
 
-def documented():
-    """The ```rbac block of docs/install.md: `namespace resource[names] verbs...`."""
+def documented(which=""):
+    """A ```rbac block of docs/install.md: `namespace resource[names] verbs...`;
+    `which` names the block (```rbac ferry-allocator)."""
     with open(os.path.join(REPO, "docs", "install.md")) as f:
         text = f.read()
-    block = text.split("```rbac\n", 1)[1].split("```", 1)[0]
+    block = text.split("```rbac%s\n" % (" " + which if which else ""), 1)[1].split("```", 1)[0]
     want = {}
     for line in block.splitlines():
         if not line.strip() or line.startswith("#"):
@@ -106,17 +107,24 @@ def documented():
 
 
 def test_rbac_grants_exactly_what_is_documented(cluster):
-    """What the ServiceAccount may do beyond any account's defaults is the
-    list in docs/install.md: nothing missing, nothing extra."""
+    """What each ServiceAccount may do beyond any account's defaults is its
+    list in docs/install.md: nothing missing, nothing extra. The agents'
+    account cannot write a Service's status; the allocator's can."""
     c = cluster
     c.kubectl("-n", "ferry-system", "create", "serviceaccount", "baseline", check=False)
     try:
-        want = documented()
-        for ns in ("default", "ferry-system", "metallb-system"):
-            extra = can_i(c, SA, ns) - can_i(c, "system:serviceaccount:ferry-system:baseline", ns)
-            expect = want.get("*", set()) | want.get(ns, set())
-            assert extra == expect, "namespace %s: granted but not documented %s; documented but " \
-                "not granted %s" % (ns, sorted(extra - expect), sorted(expect - extra))
+        agent, alloc = documented(), documented("ferry-allocator")
+        for k, v in agent.items():
+            alloc.setdefault(k, set()).update(v)
+        for sa, want in ((SA, agent), (SA + "-allocator", alloc)):
+            for ns in ("default", "ferry-system", "metallb-system"):
+                extra = can_i(c, sa, ns) - can_i(c, "system:serviceaccount:ferry-system:baseline", ns)
+                expect = want.get("*", set()) | want.get(ns, set())
+                assert extra == expect, "%s in namespace %s: granted but not documented %s; " \
+                    "documented but not granted %s" % (sa, ns, sorted(extra - expect),
+                                                       sorted(expect - extra))
+        assert c.kubectl("auth", "can-i", "patch", "services/status", "--as", SA,
+                         check=False).strip() == "no"
     finally:
         c.kubectl("-n", "ferry-system", "delete", "serviceaccount", "baseline", check=False)
 
@@ -172,7 +180,8 @@ def test_metallb_crs_apply_unchanged_on_ferrys_crds(cluster):
     """A cluster without MetalLB gets ferry's own metallb.io CRDs
     (manifests/metallb-crds.yaml, `kubectl create`d by e2e/cluster as
     docs/install.md says): MetalLB's CRs from manifests/examples apply as
-    they are, and the DaemonSet's ferry allocates from the pool and answers
+    they are, the ferry-allocator Deployment allocates from the pool, and the
+    DaemonSet's ferry answers
     ARP for the address from exactly one node (the layer-2 key from the
     Secret)."""
     c = cluster

@@ -18,6 +18,7 @@
 #include "src/presence.h"
 #include "lbip/svc.h"
 #include "src/proxier.h"
+#include "proxy/healthcheck.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -70,6 +71,10 @@ struct agent {
 	const char *pod_bridge, *pod_prefix;	/* --pod-bridge-interface, --pod-interface-name-prefix */
 	const char *config_path;
 	bool l2_off;
+	/* --proxy=false: no proxier (no nftables at all); /healthz and /livez
+	 * then answer from this, which never has a sync pending */
+	bool proxy_off;
+	struct hc_health health;
 };
 
 /* The caches' counters on /metrics, one family after another (their HELP
@@ -174,9 +179,13 @@ static size_t consumers_list(struct agent *a, struct consumer_slot *out)
 		{ &bgpspeaker_consumer, &a->bgpopts },
 	};
 
+	size_t n = 0;
+
 	_Static_assert(sizeof(list) / sizeof(list[0]) <= MAX_CONSUMERS, "raise MAX_CONSUMERS");
-	memcpy(out, list, sizeof(list));
-	return sizeof(list) / sizeof(list[0]);
+	for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++)
+		if (list[i].ops != &proxier_consumer || !a->proxy_off)
+			out[n++] = list[i];
+	return n;
 }
 
 static bool kinds_synced(const struct agent *a, uint32_t kinds)
@@ -386,6 +395,19 @@ static int kube_start(struct agent *a)
 			return -1;
 		}
 		log_v(2, "agent", "started", "part=%s", a->slot[i].ops->name);
+	}
+	if (a->proxy_off) {
+		log_info("agent", "Service forwarding is off (--proxy=false): no nftables", "");
+		hc_health_init(&a->health, 2 * a->popts.sync_period_ms);
+		a->health.extra = healthz_extra;
+		a->health.extra_arg = a;
+		for (int k = 0; k < 2; k++) {
+			struct httpd *s = k ? a->metrics_httpd : a->httpd;
+			if (s) {
+				httpd_route(s, "/healthz", hc_healthz_http, &a->health);
+				httpd_route(s, "/livez", hc_livez_http, &a->health);
+			}
+		}
 	}
 	if (a->metrics_httpd)
 		httpd_route(a->metrics_httpd, "/status", status_http, a);
@@ -607,6 +629,7 @@ static int set_flag(struct agent *a, int id, const char *arg)
 		a->config_path = arg;
 		break;
 	case AF_CLEANUP_KUBE_PROXY:
+	case AF_PROXY:
 	case AF_LB_ALLOCATOR:
 	case AF_L2:
 	case AF_BGP: {
@@ -618,6 +641,8 @@ static int set_flag(struct agent *a, int id, const char *arg)
 		}
 		if (id == AF_CLEANUP_KUBE_PROXY)
 			a->popts.keep_kube_proxy = off;
+		else if (id == AF_PROXY)
+			a->proxy_off = off;
 		else if (id == AF_LB_ALLOCATOR)
 			a->lbopts.disabled = off;
 		else if (id == AF_L2)
@@ -739,7 +764,7 @@ int cmd_agent(int argc, char **argv)
 		return 2;
 	/* the file's conntrack.*: kube-proxy writes these sysctls itself; in
 	 * the DaemonSet /proc/sys is read-only and each one is a warning */
-	if (a.config_path && (kc.set & KPC_CONNTRACK)) {
+	if (a.config_path && (kc.set & KPC_CONNTRACK) && !a.proxy_off) {
 		struct kp_sysctl sc[KP_SYSCTL_MAX];
 		ct_sysctl_apply("", sc, kp_conntrack_sysctls(&kc, sysconf(_SC_NPROCESSORS_ONLN), sc));
 	}

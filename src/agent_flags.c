@@ -26,6 +26,9 @@ const struct agent_flag agent_flags[AF_COUNT] = {
 			   "the Node this agent serves" },
 	[AF_CLEANUP_KUBE_PROXY] = { "cleanup-kube-proxy", 0, TF, "true", NULL, AFG_AGENT, 0,
 				    "remove kube-proxy's leftover rules after the first complete sync" },
+	[AF_PROXY] = { "proxy", 0, TF, "true", NULL, AFG_AGENT, 0,
+		       "forward Services (false: no nftables at all, e.g. the LoadBalancer allocator "
+		       "alone with --l2=false --bgp=false, under its own identity)" },
 	[AF_V] = { "v", 'v', "N", "0", NULL, AFG_KUBE_PROXY, KPC_LOG_VERBOSITY,
 		   "log verbosity, 0 to 10 (with --config, the higher of this and logging.verbosity)" },
 	[AF_HOSTNAME_OVERRIDE] = { "hostname-override", 0, "NAME", NULL, "the host name", AFG_KUBE_PROXY,
