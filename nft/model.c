@@ -234,7 +234,8 @@ static struct range *service_ranges(const struct fstate *s, const char *const *s
 		}
 	}
 	/* "a/b-c:" sorts before "a/b:" though "a/b" sorts before "a/b-c" */
-	qsort(r, *n_r, sizeof(*r), range_cmp);
+	if (*n_r > 1)
+		qsort(r, *n_r, sizeof(*r), range_cmp);
 	return r;
 }
 

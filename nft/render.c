@@ -251,7 +251,8 @@ int raff_ids(const struct fsvc *v, int fam, uint32_t *out)
 		uint64_t h = hash_bytes(port, 2, hash_bytes(ep->addr.a, (size_t)alen, HASH_SEED));
 		o[n++] = (struct slot_ord){ (uint32_t)(h ^ (h >> 32)) % RAFF_SLOTS, i, ep, alen };
 	}
-	qsort(o, n, sizeof(*o), slot_cmp);
+	if (n > 1)
+		qsort(o, n, sizeof(*o), slot_cmp);
 	uint32_t base = raff_base(v);
 	for (size_t j = 0; j < n; j++) {
 		uint32_t sl = o[j].slot;

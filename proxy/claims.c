@@ -596,7 +596,8 @@ int claims_build(struct claims *c, const struct proxy_config *cfg, const struct 
 		struct proxy_input more = *in;
 
 		/* only the names of others were added, never one of `only` */
-		qsort(covered->v, covered->n, sizeof(*covered->v), str_cmp);
+		if (covered->n > 1)
+			qsort(covered->v, covered->n, sizeof(*covered->v), str_cmp);
 		more.only = covered->v;
 		more.n_only = covered->n;
 		if ((err = proxy_build(cfg, &more, out, st)) < 0)

@@ -658,6 +658,14 @@ static void test_restart(void)
 	int ok = 0;
 
 	lb_alloc_set_config(a, c);
+	{
+		/* `ferry status` before any Service: nothing to list (the
+		 * sanitizer build caught qsort's NULL base here) */
+		struct walk_ctx w = { 0 };
+
+		CHECK_EQ_INT(lb_alloc_walk(a, walk_fn, &w), 0);
+		CHECK_EQ_INT(w.n, 0);
+	}
 	assign_n(a, 4, "4", ips, &ok);
 	CHECK_EQ_INT(ok, 4);
 	lb_alloc_release(a, "n", "s1");		/* a hole: .2 */
