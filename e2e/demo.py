@@ -38,7 +38,7 @@ def main():
     subprocess.run([cluster, "up", "--nodes", "2", "--bgp", "--install", "manifest"], check=True)
     s = walkthrough.Story(c, mode, say=show)
     try:
-        show("ferry's DaemonSet pods", c.kubectl("-n", "ferry-system", "get", "pods", "-o", "wide"))
+        show("ferry's pods: the DaemonSet's agents and the allocators", c.kubectl("-n", "ferry-system", "get", "pods", "-o", "wide"))
         ips = s.s1_external_ip()
         ip = ips["myapp-svc"]
         show("who announces %s" % ip,

@@ -91,7 +91,9 @@ def dashboard_series():
 
 def test_dashboard_queries_only_metrics_ferry_exports(cluster):
     """Every series the Grafana dashboard queries is on some node's /metrics
-    while every part runs: the proxy, the allocator, layer 2 and BGP."""
+    while every part runs: the proxy, layer 2 and BGP on the agents'
+    10249, the allocator on the ferry-allocator pods' 10265
+    (manifests/monitoring/prometheus-scrape.yaml scrapes both)."""
     c = cluster
     c.apply(walkthrough.configmap("bgp").replace(
         "    address-pools:\n",
@@ -105,8 +107,8 @@ def test_dashboard_queries_only_metrics_ferry_exports(cluster):
 
         def exported():
             have = set()
-            for node in ("node1", "node2"):
-                out = c.exec(node, "curl", "-s", "-m", "3", "http://127.0.0.1:10249/metrics",
+            for node, port in [(n, p) for n in ("node1", "node2") for p in (10249, 10265)]:
+                out = c.exec(node, "curl", "-s", "-m", "3", "http://127.0.0.1:%d/metrics" % port,
                              check=False).stdout
                 have |= {line.split("{")[0].split()[0] for line in out.splitlines()
                          if line and not line.startswith("#")}
