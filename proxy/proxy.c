@@ -14,7 +14,6 @@
 
 #define LABEL_SERVICE_NAME "kubernetes.io/service-name"
 #define LABEL_PROXY_NAME "service.kubernetes.io/service-proxy-name"
-#define LABEL_HEADLESS "service.kubernetes.io/headless"
 #define LABEL_ZONE "topology.kubernetes.io/zone"
 #define DEFAULT_AFFINITY_TIMEOUT 10800	/* kube-proxy's, 3 hours */
 
@@ -39,8 +38,7 @@ void proxy_svc_key(char *buf, size_t len, const char *ns, const char *name,
 
 bool proxy_service_ours(const struct kube_object *o)
 {
-	return o && o->kind == KUBE_SERVICE && !kube_object_label(o, LABEL_HEADLESS) &&
-	       !kube_object_label(o, LABEL_PROXY_NAME);
+	return o && o->kind == KUBE_SERVICE && !kube_object_label(o, LABEL_PROXY_NAME);
 }
 
 /* ---- the EndpointSlices of one Service ---- */

@@ -123,13 +123,15 @@ int proxy_build(const struct proxy_config *cfg, const struct proxy_input *in,
 		struct fstate *out, struct proxy_stats *stats);
 
 /*
- * Whether a Service is this proxy's at all: kube-proxy's informers list
- * Services with the label selector
- * "!service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name"
- * (any value of either label makes it another's). ferry's informer lists
- * every Service (the LoadBalancer allocator needs them all), so the
- * proxier drops the rest here: proxy_build skips them, and a Service that
- * gains either label leaves the data plane as if it had been deleted.
+ * Whether a Service is this proxy's at all: kube-proxy (v1.37.2,
+ * cmd/kube-proxy/app/server.go) lists Services with the label selector
+ * "!service.kubernetes.io/service-proxy-name" (any value makes it
+ * another's) and clusterIP != None; `service.kubernetes.io/headless`
+ * filters EndpointSlices only (the agent's slice informer), not Services.
+ * ferry's informer lists every Service (the LoadBalancer allocator needs
+ * them all), so the proxier drops the rest here: proxy_build skips them,
+ * and a Service that gains the label leaves the data plane as if it had
+ * been deleted.
  */
 bool proxy_service_ours(const struct kube_object *o);
 

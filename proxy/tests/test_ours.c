@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * proxy_service_ours: the agent's informer lists every Service, so the
- * proxier must drop exactly what kube-proxy's label selector
- * "!service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name"
- * did: a Service carrying either label (any value) is not built, and one
- * that gains a label while served leaves the state on the sync of it.
+ * proxier must drop exactly what kube-proxy's Service informer's selector
+ * "!service.kubernetes.io/service-proxy-name" does: a Service carrying it
+ * (any value) is not built, and one that gains it while served leaves the
+ * state on the sync of it. `service.kubernetes.io/headless` filters
+ * EndpointSlices only (v1.37.2): on a Service it changes nothing.
  */
 #include "core/log.h"
 #include "core/test.h"
@@ -49,8 +50,8 @@ static void test_labels(void)
 	} rows[] = {
 		{ "", true },
 		{ "\"app\":\"web\"", true },
-		{ "\"service.kubernetes.io/headless\":\"\"", false },
-		{ "\"service.kubernetes.io/headless\":\"true\"", false },
+		{ "\"service.kubernetes.io/headless\":\"\"", true },
+		{ "\"service.kubernetes.io/headless\":\"true\"", true },
 		{ "\"service.kubernetes.io/service-proxy-name\":\"other\"", false },
 		{ "\"service.kubernetes.io/service-proxy-name\":\"\"", false },
 		/* near misses stay ours */
@@ -118,9 +119,10 @@ static void test_gains_label(void)
 	CHECK_EQ_INT(ports_built(false), 0);
 	CHECK_EQ_INT(ports_built(true), 0);
 	kube_object_free(cached);
+	/* the headless label on a Service is not kube-proxy's business */
 	cached = svc("web", "\"service.kubernetes.io/headless\":\"\"");
-	CHECK_EQ_INT(ports_built(false), 0);
-	CHECK_EQ_INT(ports_built(true), 0);
+	CHECK_EQ_INT(ports_built(false), 1);
+	CHECK_EQ_INT(ports_built(true), 1);
 	kube_object_free(cached);
 	/* and back */
 	cached = svc("web", "");
