@@ -56,6 +56,42 @@ def deployment(name, replicas, node=None, spread=True, annotations=None, ports=(
                                   "spec": spec}}}
 
 
+def lingering_pod(name, seconds, node="node2"):
+    """A bare Pod that keeps serving for `seconds` after its deletion
+    (graceful termination, e2e/kubelet.py)."""
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": {"app": name},
+                         "annotations": {"e2e.ferry.dev/terminating-seconds": str(seconds)}},
+            "spec": {"terminationGracePeriodSeconds": 60,
+                     "nodeSelector": {"kubernetes.io/hostname": node},
+                     "containers": [{"name": "app", "image": "e2e/podserver",
+                                     "ports": [{"containerPort": 80}]}]}}
+
+
+UDP_LOOP = r'''
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[4]))); s.settimeout(0.1)
+end = time.time() + float(sys.argv[3])
+while time.time() < end:
+    s.sendto(b"x", (sys.argv[1], int(sys.argv[2])))
+    try:
+        print("%.3f %s" % (time.time(), s.recv(200).decode().split()[0]), flush=True)
+    except socket.timeout:
+        print("%.3f -" % time.time(), flush=True)
+    time.sleep(0.05)
+'''
+
+
+def udp_flow(where, ip, port, seconds, sport=40053):
+    """A UDP client in `where` that keeps its source port (as DNS clients
+    do), in the background: one line per datagram, 'time answering-pod'
+    ('-' when nothing came back within 100 ms)."""
+    return subprocess.Popen([os.path.join(HERE, "cluster"), "exec", where, "--", "python3", "-c",
+                             UDP_LOOP, ip, str(port), str(seconds), str(sport)],
+                            stdout=subprocess.PIPE, text=True)
+
+
 def ready_pods(c, app):
     return c.ready_pods("app=" + app)
 
@@ -475,21 +511,7 @@ def test_udp_flow_recovers_after_endpoint_change(cluster):
     s = service(c, "udpsvc", "udp1", "NodePort", ports=[{"name": "u", "port": 53, "targetPort": 80,
                                                           "protocol": "UDP"}])
     np_ = s["spec"]["ports"][0]["nodePort"]
-    script = r'''
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("0.0.0.0", 40053)); s.settimeout(0.1)
-end = time.time() + float(sys.argv[3])
-while time.time() < end:
-    s.sendto(b"x", (sys.argv[1], int(sys.argv[2])))
-    try:
-        print("%.3f %s" % (time.time(), s.recv(200).decode().split()[0]), flush=True)
-    except socket.timeout:
-        print("%.3f -" % time.time(), flush=True)
-    time.sleep(0.05)
-'''
-    p = subprocess.Popen([os.path.join(HERE, "cluster"), "exec", "client", "--", "python3", "-c", script,
-                          "192.0.2.11", str(np_), "20"], stdout=subprocess.PIPE, text=True)
+    p = udp_flow("client", "192.0.2.11", np_, 20)
     try:
         time.sleep(3)
         old = ready_pods(c, "udp1")[0]["metadata"]["name"]
@@ -784,13 +806,7 @@ def test_terminating_endpoints_serve_when_nothing_else_does(cluster):
     """A pod that is shutting down but still serving keeps getting traffic
     while the Service has no ready endpoint (graceful termination)."""
     c = cluster
-    pod = {"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": "lingering", "labels": {"app": "lingering"},
-                        "annotations": {"e2e.ferry.dev/terminating-seconds": "25"}},
-           "spec": {"terminationGracePeriodSeconds": 60, "nodeSelector": {"kubernetes.io/hostname": "node2"},
-                    "containers": [{"name": "app", "image": "e2e/podserver",
-                                    "ports": [{"containerPort": 80}]}]}}
-    c.apply(json.dumps(pod))
+    c.apply(json.dumps(lingering_pod("lingering", 25)))
     c.wait(lambda: len(ready_pods(c, "lingering")) == 1, 60, "lingering ready")
     s = service(c, "linger", "lingering")
     vip = s["spec"]["clusterIP"]

@@ -222,21 +222,31 @@ def test_session_affinity_timeout_node_port(cluster):
 
 
 def test_headless_label(cluster):
-    """service.go "should implement service.kubernetes.io/headless": a
-    Service labelled headless is not proxied; without the label it is."""
+    """service.go "should implement service.kubernetes.io/headless", as
+    upstream writes it: a selectorless Service served through an
+    EndpointSlice of its own; once the slice carries the headless label the
+    proxy no longer sees it (kube-proxy filters EndpointSlices, not
+    Services, by that label: a Service labelled so is still served)."""
     c = cluster
-    s = service(c, "headless-label", "web", labels={"service.kubernetes.io/headless": ""})
+    pod = pod_on(c, "solo", "node1")
+    s = service(c, "custom-eps", "unused", labels={"service.kubernetes.io/headless": ""})
+    patch(c, "custom-eps", {"selector": None})
+    sl = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+          "metadata": {"name": "custom-eps-1",
+                       "labels": {"kubernetes.io/service-name": "custom-eps",
+                                  "endpointslice.kubernetes.io/managed-by": "e2e.ferry.dev"}},
+          "endpoints": [{"addresses": [pod["status"]["podIP"]], "conditions": {"ready": True}}],
+          "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}
     url = "http://%s/" % s["spec"]["clusterIP"]
     try:
-        c.wait(lambda: get(c, "node1", url, timeout=1) in (None, ("refused",)), 10, "not proxied")
-        time.sleep(2)
-        assert not isinstance(get(c, "node1", url, timeout=1), str)
-        c.kubectl("label", "service", "headless-label", "service.kubernetes.io/headless-")
-        until(c, "node1", url)
-        c.kubectl("label", "service", "headless-label", "service.kubernetes.io/headless=")
-        gone(c, "node1", url)
+        c.apply(json.dumps(sl))
+        assert until(c, "node2", url) == HELLO + pod["metadata"]["name"]
+        c.kubectl("label", "endpointslice", "custom-eps-1", "service.kubernetes.io/headless=")
+        c.wait(lambda: get(c, "node2", url, timeout=1) in (None, ("refused",)), 20,
+               "not reachable once the slice is labelled headless")
     finally:
-        delete(c, "headless-label")
+        delete(c, "custom-eps")
+        c.kubectl("delete", "endpointslice", "custom-eps-1", "--ignore-not-found", check=False)
 
 
 @pytest.mark.parametrize("type_", ["ClusterIP", "LoadBalancer"])
@@ -722,9 +732,10 @@ def test_udp_flow_follows_the_server_pod(cluster, case):
     fixed source port keeps going while its server pod is replaced (or turns
     ready), and reaches the new pod."""
     c = cluster
-    client = "node2" if case == "host-client" else pod_on(c, "web", "node2")["metadata"]["name"]
-    if case.startswith("load-balancer"):
-        client = "client"
+    # as upstream: the client on another node than the server (node2),
+    # except with ITP Local, where it must share the server's node
+    client = {"host-client": "node1", "itp-local": pod_on(c, "web", "node2")["metadata"]["name"],
+              "load-balancer": "client", "load-balancer-moved": "client"}.get(case, solo_pod(c))
     c.apply(json.dumps(deployment("udp-a", 1, node="node2")))
     extra = {}
     if case == "itp-local":
