@@ -30,6 +30,7 @@ import time
 import pytest
 
 from lib import metallb, net
+from lib.kubeapi import ApiError
 from test_proxy import deployment
 
 CLUSTER_ARGS = ["--nodes", "2", "--lb", "ferry"]
@@ -91,6 +92,23 @@ def nft_objects(node):
     return n
 
 
+def retried(fn, errors, attempts=5):
+    """An API write; an overloaded apiserver's refusal is retried, and
+    counted. A 404 on a delete or 409 on a create means an earlier try
+    went through."""
+    for k in range(attempts):
+        try:
+            return fn()
+        except ApiError as e:
+            if e.status in (404, 409):
+                return None
+            errors.append(repr(e))
+        except OSError as e:
+            errors.append(repr(e))
+        time.sleep(0.5 * (k + 1))
+    raise AssertionError("the API refused a write %d times: %s" % (attempts, errors[-1]))
+
+
 def sample(t0):
     s = {"t": round(time.monotonic() - t0, 1)}
     for node in NODES:
@@ -149,7 +167,8 @@ def test_soak_stays_flat(soak):
     def change():
         if undo and (rng.random() < 0.5 or len(undo) > 50):
             name = rng.choice(sorted(undo))
-            undo.pop(name)()
+            retried(undo[name], errors)
+            del undo[name]
             counts["undo"] += 1
             return
         kind = rng.choice(["slice", "recreate", "port", "lb"])
@@ -160,28 +179,28 @@ def test_soak_stays_flat(soak):
         if name in undo:
             return
         counts[kind] += 1
+        # the undo is recorded first: a write that fails after all leaves
+        # the object as it was or as changed, and the undo puts it back
         if kind == "slice":
-            api.patch(EPS + "/" + name + "-1", {"endpoints": slice_body(name, pods[:1])["endpoints"]})
             undo[name] = lambda: api.patch(EPS + "/" + name + "-1",
                                            {"endpoints": slice_body(name, pods)["endpoints"]})
+            retried(lambda: api.patch(EPS + "/" + name + "-1",
+                                      {"endpoints": slice_body(name, pods[:1])["endpoints"]}), errors)
         elif kind == "recreate":
-            api.delete(SVC + "/" + name)
             undo[name] = lambda: api.post(SVC, svc_body(name))
+            retried(lambda: api.delete(SVC + "/" + name), errors)
         elif kind == "port":
-            api.patch(SVC + "/" + name, {"spec": {"ports": [{"name": "http", "port": 81,
-                                                             "targetPort": 80, "protocol": "TCP"}]}})
             undo[name] = lambda: api.patch(SVC + "/" + name, {"spec": {"ports": [
                 {"name": "http", "port": 80, "targetPort": 80, "protocol": "TCP"}]}})
+            retried(lambda: api.patch(SVC + "/" + name, {"spec": {"ports": [
+                {"name": "http", "port": 81, "targetPort": 80, "protocol": "TCP"}]}}), errors)
         else:
-            api.delete(SVC + "/" + name)
             undo[name] = lambda: api.post(SVC, svc_body(name, lb=True))
+            retried(lambda: api.delete(SVC + "/" + name), errors)
 
     while time.monotonic() < stop_at:
         t = time.monotonic()
-        try:
-            change()
-        except Exception as e:  # noqa: BLE001 -- an overloaded apiserver; counted
-            errors.append(repr(e))
+        change()
         if t >= next_sample:
             samples.append(sample(t0))
             next_sample += every
@@ -189,7 +208,7 @@ def test_soak_stays_flat(soak):
                 warm = samples[-1]
         time.sleep(max(0.0, 1.0 / RATE - (time.monotonic() - t)))
     for name in sorted(undo):
-        undo.pop(name)()
+        retried(undo.pop(name), errors)
     settle(c, "soak-sentinel-1")
     c.wait(lambda: all(s["status"].get("loadBalancer", {}).get("ingress")
                        for s in c.kjson("get", "services", "-l", "e2e.ferry.dev/soak")["items"]
@@ -207,7 +226,7 @@ def test_soak_stays_flat(soak):
     for s in samples:
         print(s["t"], " ".join("%s rss=%d KiB fds=%d nft=%d" % (n, s[n]["rss_kib"], s[n]["fds"],
                                                                s[n]["nft_objects"]) for n in NODES))
-    assert len(errors) <= counts["undo"] // 10 + 3, "API errors: %s" % errors[:5]
+    assert len(errors) <= counts["undo"] // 10 + 10, "API errors: %s" % errors[:5]
     for n in NODES:
         assert end[n]["pid"] == base[n]["pid"], "%s's agent ran through the soak" % n
         assert end[n]["nft_objects"] == base[n]["nft_objects"], \
