@@ -6,6 +6,7 @@ HTTP  GET /         -> "Hello MyApp | Version: v2 | Pod Name: <name>"
       GET /clientip -> the source address this pod sees
       GET /hold?s=N -> answers after N seconds (long-lived connections)
 UDP   any datagram  -> "<name> <source address> <datagram>"
+      "serverport"  -> "<name> <source address> serverport:<the port it came to>"
 """
 import argparse
 import http.server
@@ -65,6 +66,8 @@ def udp_echo(family, port):
     s.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))
     while True:
         data, src = s.recvfrom(65535)
+        if data.strip() == b"serverport":       # which target port a flow reached
+            data = b"serverport:%d" % port
         s.sendto(("%s %s " % (NAME, src[0])).encode() + data, src)
 
 

@@ -73,22 +73,24 @@ import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("0.0.0.0", int(sys.argv[4]))); s.settimeout(0.1)
 end = time.time() + float(sys.argv[3])
+field = 2 if sys.argv[5] == "serverport" else 0
 while time.time() < end:
-    s.sendto(b"x", (sys.argv[1], int(sys.argv[2])))
+    s.sendto(sys.argv[5].encode(), (sys.argv[1], int(sys.argv[2])))
     try:
-        print("%.3f %s" % (time.time(), s.recv(200).decode().split()[0]), flush=True)
+        print("%.3f %s" % (time.time(), s.recv(200).decode().split()[field]), flush=True)
     except socket.timeout:
         print("%.3f -" % time.time(), flush=True)
     time.sleep(0.05)
 '''
 
 
-def udp_flow(where, ip, port, seconds, sport=40053):
+def udp_flow(where, ip, port, seconds, sport=40053, ask="x"):
     """A UDP client in `where` that keeps its source port (as DNS clients
     do), in the background: one line per datagram, 'time answering-pod'
-    ('-' when nothing came back within 100 ms)."""
+    ('-' when nothing came back within 100 ms); with ask="serverport",
+    'time serverport:PORT', the pod's port the datagram reached."""
     return subprocess.Popen([os.path.join(HERE, "cluster"), "exec", where, "--", "python3", "-c",
-                             UDP_LOOP, ip, str(port), str(seconds), str(sport)],
+                             UDP_LOOP, ip, str(port), str(seconds), str(sport), ask],
                             stdout=subprocess.PIPE, text=True)
 
 

@@ -785,3 +785,34 @@ def test_udp_flow_follows_the_server_pod(cluster, case):
         delete(c, "udp-cycle")
         c.kubectl("delete", "deployment", "udp-a", "--wait=false", check=False)
         c.exec("client", "ip", "route", "del", "192.0.2.209/32", check=False)
+
+
+def test_udp_flow_follows_a_target_port_change(cluster):
+    """conntrack.go "should be able to cleanup conntrack entries when UDP
+    service target port changes for a NodePort service": a flow with a
+    fixed source port to a NodePort reaches the pod's port 8080; the
+    Service's targetPort moves to 9090 and the same flow reaches 9090 (the
+    entry towards 8080 is cleared: the pod still serves 8080)."""
+    c = cluster
+    c.apply(json.dumps(deployment("tport", 1, node="node2", ports=(8080, 9090))))
+    s = service(c, "tport", "tport", "NodePort", ports=[{"name": "udp", "port": 80,
+                                                         "targetPort": 8080, "protocol": "UDP"}])
+    np_ = s["spec"]["ports"][0]["nodePort"]
+    p = None
+    try:
+        c.wait(lambda: len(ready_pods(c, "tport")) == 1, 60, "tport ready")
+        until_udp(c, solo_pod(c), "192.0.2.12", np_)
+        p = udp_flow(solo_pod(c), "192.0.2.12", np_, 60, sport=40055, ask="serverport")
+        first, out = first_answer_after(p, 0, {"serverport:8080"}, 20)
+        assert first, "the flow never reached port 8080:\n" + out[-1500:]
+        t = time.time()
+        patch(c, "tport", {"ports": [{"name": "udp", "port": 80, "targetPort": 9090,
+                                      "protocol": "UDP", "nodePort": np_}]})
+        moved, out = first_answer_after(p, t, {"serverport:9090"}, 20)
+        assert moved, "the flow never reached port 9090:\n" + out[-1500:]
+        assert moved - t < 5, "reached the new target port %.1f s later" % (moved - t)
+    finally:
+        if p and p.poll() is None:
+            p.kill()
+        delete(c, "tport")
+        c.kubectl("delete", "deployment", "tport", "--wait=false", check=False)
