@@ -32,9 +32,10 @@ def names(c, where, url, n=12):
 
 
 def udp(c, where, ip, port, msg="ping", timeout=2):
-    """The answering pod's name, or None."""
-    out = c.exec(where, "bash", "-c", "echo %s | timeout %d socat -t %d - UDP:%s:%d" % (
-        msg, timeout + 1, timeout, ip, port), check=False, timeout=timeout + 10).stdout.strip()
+    """The answering pod's name, or None. An answer comes within
+    milliseconds; socat waits 0.5 s for it (timeout bounds the whole)."""
+    out = c.exec(where, "bash", "-c", "echo %s | timeout %d socat -t 0.5 - UDP:%s:%d" % (
+        msg, timeout + 1, ip, port), check=False, timeout=timeout + 10).stdout.strip()
     return out.split()[0] if out.endswith(" " + msg) else None
 
 
