@@ -27,6 +27,7 @@ struct entry {
 	struct hnode node;	/* in table.idx, by key */
 	char *key;
 	uint64_t used_ms;
+	uint64_t uid_h;		/* the object's uid, hashed: kube_events_forget */
 	/* spam: tokens; aggregate: distinct messages and window start;
 	 * dedup: the event's name, namespace, count and first timestamp */
 	double tokens;
@@ -46,6 +47,7 @@ struct table {
 struct pending;
 
 struct kube_recorder {
+	struct kube_recorder *next;	/* every live recorder: kube_events_forget */
 	struct kube_client *c;
 	char *component, *host;
 	struct table spam, agg, dedup;
@@ -130,6 +132,38 @@ static struct entry *lookup(struct table *t, const char *key, bool *fresh)
 	return e;
 }
 
+/* The live recorders (one loop, no threads). */
+static struct kube_recorder *recorders;
+
+/* A deleted object's correlation state can never match again (a new
+ * object gets a new uid): free it now instead of when the table fills,
+ * so the tables hold what live objects need (client-go keeps them until
+ * its LRU evicts them: 4096 per table, megabytes under churn). */
+static void table_forget(struct table *t, uint64_t uid_h)
+{
+	for (int i = 0; i < t->n; i++) {
+		struct entry *e = &t->e[i];
+
+		if (!e->key || e->uid_h != uid_h)
+			continue;
+		htab_del(&t->idx, &e->node);
+		entry_clear(e);		/* used_ms 0: the first slot reused when full */
+	}
+}
+
+void kube_events_forget(const char *uid)
+{
+	if (!uid || !*uid)
+		return;
+	uint64_t h = hash_str(uid, HASH_SEED);
+
+	for (struct kube_recorder *r = recorders; r; r = r->next) {
+		table_forget(&r->spam, h);
+		table_forget(&r->agg, h);
+		table_forget(&r->dedup, h);
+	}
+}
+
 static void table_free(struct table *t)
 {
 	for (int i = 0; i < t->n; i++)
@@ -147,6 +181,8 @@ struct kube_recorder *kube_recorder_new(struct kube_client *c, const char *compo
 	r->c = c;
 	r->component = strdup(component);
 	r->host = strdup(host ? host : "");
+	r->next = recorders;
+	recorders = r;
 	if (!r->component || !r->host) {
 		kube_recorder_free(r);
 		return NULL;
@@ -158,6 +194,11 @@ void kube_recorder_free(struct kube_recorder *r)
 {
 	if (!r)
 		return;
+	for (struct kube_recorder **pp = &recorders; *pp; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
 	kube_request_cancel(r->inflight);
 	while (r->head) {
 		struct pending *p = r->head;
@@ -274,6 +315,7 @@ int kube_event(struct kube_recorder *r, const struct kube_ref *o, const char *ty
 	bool fresh;
 	va_list ap;
 	uint64_t t = loop_now_ms();
+	uint64_t uid_h = o->uid && *o->uid ? hash_str(o->uid, HASH_SEED) : 0;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -285,6 +327,7 @@ int kube_event(struct kube_recorder *r, const struct kube_ref *o, const char *ty
 		return -ENOMEM;
 	}
 	free(key);
+	e->uid_h = uid_h;
 	if (fresh) {
 		e->tokens = SPAM_BURST;
 		e->since_ms = t;
@@ -306,6 +349,7 @@ int kube_event(struct kube_recorder *r, const struct kube_ref *o, const char *ty
 		return -ENOMEM;
 	}
 	free(key);
+	e->uid_h = uid_h;
 	if (fresh || t - e->since_ms > AGG_WINDOW_MS) {
 		for (size_t i = 0; i < e->n_msgs; i++)
 			free(e->msgs[i]);
@@ -341,6 +385,7 @@ int kube_event(struct kube_recorder *r, const struct kube_ref *o, const char *ty
 		return -ENOMEM;
 	}
 	free(key);
+	e->uid_h = uid_h;
 	kube_micro_time(now);
 	now[19] = 'Z';	/* Event timestamps are seconds: "2026-11-26T13:20:01Z" */
 	now[20] = 0;

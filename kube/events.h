@@ -37,4 +37,8 @@ struct kube_recorder_stats {
 };
 void kube_recorder_stats(const struct kube_recorder *r, struct kube_recorder_stats *s);
 
+/* An object with this uid was deleted: every recorder drops the state it
+ * kept to correlate the object's events. */
+void kube_events_forget(const char *uid);
+
 #endif

@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/metrics.h"
+#include "kube/events.h"
 #include "kube/informer.h"
 #include "src/agent_flags.h"
 #include "src/bgpspeaker.h"
@@ -240,6 +241,8 @@ static void on_update(void *arg, const struct kube_object *old, const struct kub
 static void on_del(void *arg, const struct kube_object *o)
 {
 	changed(arg, o->kind, o, NULL);
+	/* the Events' correlation state of a deleted object is dead */
+	kube_events_forget(o->uid);
 }
 
 /* /healthz also says whether the API answers and every informer synced

@@ -334,7 +334,28 @@ static void test_events(void)
 	CHECK_EQ_INT(count_writes("POST", "/api/v1/namespaces/shop/events") - before, 1);
 	kube_recorder_stats(r, &st);
 	CHECK_EQ_INT(st.failed, 0);
+
+	/* the Service is deleted: its correlation state goes with it (a new
+	 * object has a new uid; under churn the tables would otherwise fill
+	 * to 4096 entries each). The spam filter had stopped AllocationFailed;
+	 * after the forget the same event starts afresh: created, not dropped */
+	unsigned dropped = st.dropped;
+	kube_event(r, &svc, "Warning", "AllocationFailed", "no available IPs in pool %s", "public");
+	kube_recorder_stats(r, &st);
+	CHECK_EQ_INT(st.dropped, dropped + 1);
+	kube_events_forget("someone-else");	/* another uid: nothing changes */
+	kube_event(r, &svc, "Warning", "AllocationFailed", "no available IPs in pool %s", "public");
+	kube_recorder_stats(r, &st);
+	CHECK_EQ_INT(st.dropped, dropped + 2);
+	kube_events_forget("6f1c3c1e");
+	before = count_writes("POST", "/api/v1/namespaces/shop/events");
+	kube_event(r, &svc, "Warning", "AllocationFailed", "no available IPs in pool %s", "public");
+	run_for(800);
+	kube_recorder_stats(r, &st);
+	CHECK_EQ_INT(st.dropped, dropped + 2);
+	CHECK_EQ_INT(count_writes("POST", "/api/v1/namespaces/shop/events") - before, 1);
 	kube_recorder_free(r);
+	kube_events_forget("6f1c3c1e");	/* no recorder left: a no-op */
 }
 
 int main(int argc, char **argv)
