@@ -289,12 +289,20 @@ static void write_done(void *arg, const struct kube_result *r)
 	*slash = '\0';
 	if (r->status >= 200 && r->status < 300) {
 		metric_inc(c->m_writes);
-		if (w->n) {
-			struct kube_ref ref = { "Service", "v1", w->key, slash + 1, w->uid };
+		const struct kube_object *now = kube_informer_get(c->env.inf[KUBE_SERVICE], w->key,
+								   slash + 1);
+		/* deleted while the write was on its way: no Event for a
+		 * Service that is gone (its Event state was already dropped,
+		 * kube_events_forget, and would stay for good) */
+		bool gone = !now || !now->uid || strcmp(now->uid, w->uid);
 
+		if (w->n)
 			log_info("lb", "IP allocated", "service=%s/%s ips=%s%s%s pool=%s", w->key,
 				 slash + 1, w->ips[0], w->n > 1 ? "," : "", w->n > 1 ? w->ips[1] : "",
 				 log_q(w->pool));
+		if (w->n && !gone) {
+			struct kube_ref ref = { "Service", "v1", w->key, slash + 1, w->uid };
+
 			if (w->n > 1)
 				kube_event(c->rec, &ref, "Normal", "IPAllocated",
 					   "Assigned IP [\"%s\" \"%s\"]", w->ips[0], w->ips[1]);
