@@ -26,4 +26,14 @@ int vec_grow(void **arr, size_t *cap, size_t need, size_t size);
 	(vec_reserve((vec), (vec)->n + 1) ? -ENOMEM : ((vec)->v[(vec)->n++] = (x), 0))
 #define vec_free(vec) do { free((vec)->v); (vec)->v = NULL; (vec)->n = (vec)->cap = 0; } while (0)
 
+/* qsort for any count. An empty array's pointer is often NULL, which
+ * qsort's base may not be even for 0 elements (undefined behaviour: the
+ * sanitizer build aborts); fewer than two need no sorting anyway. */
+static inline void vec_sort(void *base, size_t n, size_t size,
+			    int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
+
 #endif

@@ -639,8 +639,7 @@ static char *backend_key(const struct lb_svc *s)
 	if (!l)
 		return NULL;
 	memcpy(l, s->selector, s->n_selector * sizeof(*l));
-	if (s->n_selector > 1)
-		qsort(l, s->n_selector, sizeof(*l), label_cmp);
+	vec_sort(l, s->n_selector, sizeof(*l), label_cmp);
 	for (size_t i = 0; i < s->n_selector; i++)
 		len += strlen(nz(l[i].key)) + strlen(nz(l[i].value)) + 2;
 	out = malloc(len);
@@ -1129,8 +1128,7 @@ int lb_alloc_walk(const struct lb_alloc *a,
 		return -ENOMEM;
 	HTAB_WALK(&a->svcs, hn)
 		v[n++] = container_of(hn, struct svcent, node);
-	if (n > 1)
-		qsort(v, n, sizeof(*v), ent_cmp);
+	vec_sort(v, n, sizeof(*v), ent_cmp);
 	for (size_t i = 0; i < n; i++) {
 		struct lb_result r;
 		struct lb_alloc_entry e;

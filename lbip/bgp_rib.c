@@ -171,8 +171,7 @@ static int normalize(struct bgp_rib *rib)
 {
 	size_t w = 0;
 
-	if (rib->n)
-		qsort(rib->r, rib->n, sizeof(*rib->r), route_cmp);
+	vec_sort(rib->r, rib->n, sizeof(*rib->r), route_cmp);
 	for (size_t i = 0; i < rib->n; i++) {
 		struct bgp_route *d;
 
@@ -201,8 +200,7 @@ static int normalize(struct bgp_rib *rib)
 		struct bgp_route *r = &rib->r[i];
 		size_t k = 0;
 
-		if (r->n_comms)
-			qsort(r->comms, r->n_comms, sizeof(*r->comms), comm_cmp);
+		vec_sort(r->comms, r->n_comms, sizeof(*r->comms), comm_cmp);
 		for (size_t j = 0; j < r->n_comms; j++)
 			if (!k || comm_cmp(&r->comms[k - 1], &r->comms[j]))
 				r->comms[k++] = r->comms[j];

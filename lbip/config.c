@@ -1756,8 +1756,7 @@ static void check_overlaps(struct part *p)
 	for (size_t i = 0; i < c->n_pools; i++)
 		for (size_t j = 0; j < c->pools[i].n_ranges; j++)
 			v[k++] = (struct range_ref){ &c->pools[i].ranges[j], i, j };
-	if (n > 1)
-		qsort(v, n, sizeof(*v), range_ref_cmp);
+	vec_sort(v, n, sizeof(*v), range_ref_cmp);
 	for (k = 0; k < n; k++) {
 		struct range_ref *cur = &v[k];
 
@@ -1878,8 +1877,7 @@ static void check_whole(struct part *p)
 				*slot = m;
 		}
 	}
-	if (c->n_pools > 1)
-		qsort(names, c->n_pools, sizeof(*names), pool_name_cmp);
+	vec_sort(names, c->n_pools, sizeof(*names), pool_name_cmp);
 	for (size_t i = 0; i < c->n_bgp_advs; i++) {
 		struct lb_bgp_adv *ad = &c->bgp_advs[i];
 		struct adv_communities *ac = &p->badv_comms.v[i];

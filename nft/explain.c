@@ -753,8 +753,7 @@ static int lines_prefixed(FILE *f, struct xset *s, const uint8_t *pre, uint32_t 
 		if (e->klen >= at + len && !memcmp(e->key + at, pre, len) && vec_push(&v, e))
 			return -ENOMEM;
 	}
-	if (v.n > 1)
-		qsort(v.v, v.n, sizeof(*v.v), elem_ptr_cmp);
+	vec_sort(v.v, v.n, sizeof(*v.v), elem_ptr_cmp);
 	for (size_t i = 0; i < v.n; i++)
 		line_elem(f, s, v.v[i]);
 	if (got)

@@ -167,8 +167,7 @@ static int svc_cmp(const void *a, const void *b)
 
 void fstate_sort(struct fstate *s)
 {
-	if (s->n_svcs)
-		qsort(s->svcs, s->n_svcs, sizeof(*s->svcs), svc_cmp);
+	vec_sort(s->svcs, s->n_svcs, sizeof(*s->svcs), svc_cmp);
 }
 
 /* The first index whose key is not below `key` (with its first n bytes). */
@@ -234,8 +233,7 @@ static struct range *service_ranges(const struct fstate *s, const char *const *s
 		}
 	}
 	/* "a/b-c:" sorts before "a/b:" though "a/b" sorts before "a/b-c" */
-	if (*n_r > 1)
-		qsort(r, *n_r, sizeof(*r), range_cmp);
+	vec_sort(r, *n_r, sizeof(*r), range_cmp);
 	return r;
 }
 

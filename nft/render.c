@@ -251,8 +251,7 @@ int raff_ids(const struct fsvc *v, int fam, uint32_t *out)
 		uint64_t h = hash_bytes(port, 2, hash_bytes(ep->addr.a, (size_t)alen, HASH_SEED));
 		o[n++] = (struct slot_ord){ (uint32_t)(h ^ (h >> 32)) % RAFF_SLOTS, i, ep, alen };
 	}
-	if (n > 1)
-		qsort(o, n, sizeof(*o), slot_cmp);
+	vec_sort(o, n, sizeof(*o), slot_cmp);
 	uint32_t base = raff_base(v);
 	for (size_t j = 0; j < n; j++) {
 		uint32_t sl = o[j].slot;
@@ -442,8 +441,7 @@ static int relem_qcmp(const void *a, const void *b)
 
 void relem_vec_sort(struct relem_vec *vec)
 {
-	if (vec->n > 1)
-		qsort(vec->v, vec->n, sizeof(*vec->v), relem_qcmp);
+	vec_sort(vec->v, vec->n, sizeof(*vec->v), relem_qcmp);
 	/* A Service listing an address twice renders it twice: keep one. */
 	size_t o = 0;
 	for (size_t i = 0; i < vec->n; i++)

@@ -250,8 +250,7 @@ static int claims_of(const struct fstate *out, const char *name, claim_vec *cv)
 					return -ENOMEM;
 			}
 	}
-	if (cv->n > 1)
-		qsort(cv->v, cv->n, sizeof(*cv->v), claim_cmp);
+	vec_sort(cv->v, cv->n, sizeof(*cv->v), claim_cmp);
 	for (size_t r = 0; r < cv->n; r++)
 		if (!w || memcmp(&cv->v[w - 1].k, &cv->v[r].k, sizeof(cv->v[r].k)))
 			cv->v[w++] = cv->v[r];
@@ -456,8 +455,7 @@ static int all_names(const struct claims *c, const struct fstate *out, name_vec 
 			return -ENOMEM;
 		}
 	}
-	if (names->n > 1)
-		qsort(names->v, names->n, sizeof(*names->v), str_cmp);
+	vec_sort(names->v, names->n, sizeof(*names->v), str_cmp);
 	for (size_t r = 0; r < names->n; r++) {
 		if (w && !strcmp(names->v[w - 1], names->v[r]))
 			free(names->v[r]);
@@ -596,8 +594,7 @@ int claims_build(struct claims *c, const struct proxy_config *cfg, const struct 
 		struct proxy_input more = *in;
 
 		/* only the names of others were added, never one of `only` */
-		if (covered->n > 1)
-			qsort(covered->v, covered->n, sizeof(*covered->v), str_cmp);
+		vec_sort(covered->v, covered->n, sizeof(*covered->v), str_cmp);
 		more.only = covered->v;
 		more.n_only = covered->n;
 		if ((err = proxy_build(cfg, &more, out, st)) < 0)

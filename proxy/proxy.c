@@ -112,9 +112,7 @@ static int group_merge(struct build *b)
 {
 	size_t w = 0;
 
-	if (!b->n_groups)
-		return 0;	/* qsort's base may not be NULL */
-	qsort(b->groups, b->n_groups, sizeof(*b->groups), group_cmp);
+	vec_sort(b->groups, b->n_groups, sizeof(*b->groups), group_cmp);
 	for (size_t r = 0; r < b->n_groups; r++) {
 		if (w && !strcmp(b->groups[w - 1].key, b->groups[r].key)) {
 			struct slice_list *d = &b->groups[w - 1].l, *s = &b->groups[r].l;
@@ -512,8 +510,7 @@ static int add_service(void *arg, const struct kube_object *o)
 			goto oom;
 		/* one order whatever order the slices came in: equal inputs
 		 * give equal ports, and no sync moves an endpoint's slot */
-		if (v->n_eps > 1)
-			qsort(v->eps, v->n_eps, sizeof(*v->eps), ep_cmp);
+		vec_sort(v->eps, v->n_eps, sizeof(*v->eps), ep_cmp);
 		b->st->service_ports++;
 		elements += fsvc_elements(v);
 	}
@@ -680,8 +677,7 @@ static int fill_service_cidrs(struct build *b, struct fnode *fn)
 		b->in->foreach(b->in->service_cidrs, add_servicecidr, &w);
 	if (w.err)
 		return w.err;
-	if (fn->n_service_cidrs)
-		qsort(fn->service_cidrs, fn->n_service_cidrs, sizeof(*fn->service_cidrs), faddr_cmp);
+	vec_sort(fn->service_cidrs, fn->n_service_cidrs, sizeof(*fn->service_cidrs), faddr_cmp);
 	for (size_t i = 0; i < fn->n_service_cidrs; i++)
 		if (!n || faddr_cmp(&fn->service_cidrs[n - 1], &fn->service_cidrs[i]))
 			fn->service_cidrs[n++] = fn->service_cidrs[i];

@@ -499,8 +499,8 @@ static int restore(struct lbctl *c)
 		x.err = -ENOMEM;
 	if (!x.err)
 		kube_informer_foreach(c->env.inf[KUBE_SERVICE], collect, &x);
-	if (!x.err && x.views.n)	/* qsort(NULL, 0) is undefined */
-		qsort(x.views.v, x.views.n, sizeof(*x.views.v), by_age);
+	if (!x.err)
+		vec_sort(x.views.v, x.views.n, sizeof(*x.views.v), by_age);
 	for (size_t i = 0; i < x.views.n; i++) {
 		if (!x.err && lb_alloc_restore(c->alloc, &x.views.v[i].svc, NULL) == 0)
 			restored++;

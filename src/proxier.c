@@ -513,8 +513,7 @@ static int sync_some(struct proxier *p, struct proxy_input *in)
 	size_t n = 0, n_gone;
 	int err;
 
-	if (p->changed.n > 1)
-		qsort(p->changed.v, p->changed.n, sizeof(*p->changed.v), str_cmp);
+	vec_sort(p->changed.v, p->changed.n, sizeof(*p->changed.v), str_cmp);
 	for (size_t i = 0; i < p->changed.n; i++) {
 		if (n && !strcmp(p->changed.v[n - 1], p->changed.v[i]))
 			free(p->changed.v[i]);
