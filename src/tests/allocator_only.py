@@ -73,16 +73,9 @@ def main():
     if len(sys.argv) != 3:
         print(__doc__, file=sys.stderr)
         return 2
-    if os.geteuid() != 0:
-        m.log("skipped: needs root (a network namespace)")
-        return m.SKIP
-    for tool in ("nft", "ip", "unshare"):
-        if not shutil.which(tool):
-            m.log("skipped: %s is missing" % tool)
-            return m.SKIP
-    if os.environ.get("FERRY_ALLOC_NETNS") != "1":
-        env = dict(os.environ, FERRY_ALLOC_NETNS="1")
-        return subprocess.run(["unshare", "-n", sys.executable] + sys.argv, env=env).returncode
+    rc = m.enter_netns(["nft", "ip", "unshare"], "FERRY_ALLOC_NETNS")
+    if rc is not None:
+        return rc
     return run(os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2]))
 
 

@@ -371,22 +371,33 @@ table ip kube-proxy {
     return 0 if ok and rc == 0 and not bad else 1
 
 
+def enter_netns(tools, marker):
+    """Root and `tools`, then this script again in a fresh network
+    namespace (`marker`, an environment variable, says it is there).
+    None: go on, in it; else the exit code (77: skipped; the child's)."""
+    if os.geteuid() != 0:
+        log("skipped: needs root (a network namespace, nftables)")
+        return SKIP
+    for tool in tools:
+        if not shutil.which(tool):
+            log("skipped: %s is missing" % tool)
+            return SKIP
+    if os.environ.get(marker) != "1":
+        env = dict(os.environ, **{marker: "1"})
+        return subprocess.run(["unshare", "-n", sys.executable] + sys.argv, env=env).returncode
+    return None
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     use_valgrind = "--no-valgrind" not in sys.argv
     if len(args) != 2:
         print(__doc__, file=sys.stderr)
         return 2
-    if os.geteuid() != 0:
-        log("skipped: needs root (a network namespace, nftables)")
-        return SKIP
-    for tool in (["valgrind"] if use_valgrind else []) + ["nft", "ip", "unshare"]:
-        if not shutil.which(tool):
-            log("skipped: %s is missing" % tool)
-            return SKIP
-    if os.environ.get("FERRY_MEMCHECK_NETNS") != "1":
-        env = dict(os.environ, FERRY_MEMCHECK_NETNS="1")
-        return subprocess.run(["unshare", "-n", sys.executable] + sys.argv, env=env).returncode
+    rc = enter_netns((["valgrind"] if use_valgrind else []) + ["nft", "ip", "unshare"],
+                     "FERRY_MEMCHECK_NETNS")
+    if rc is not None:
+        return rc
     return run(os.path.abspath(args[0]), os.path.abspath(args[1]), use_valgrind)
 
 
