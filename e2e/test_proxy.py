@@ -151,6 +151,19 @@ def until(c, where, url, pred=lambda b: isinstance(b, str), timeout=20, what=Non
     return c.wait(probe, timeout, what or ("%s from %s" % (url, where)))[0]
 
 
+def udp(c, where, ip, port, msg="ping", timeout=2):
+    """The answering pod's name, or None. An answer comes within
+    milliseconds; socat waits 0.5 s for it (timeout bounds the whole)."""
+    out = c.exec(where, "bash", "-c", "echo %s | timeout %d socat -t 0.5 - UDP:%s:%d" % (
+        msg, timeout + 1, ip, port), check=False, timeout=timeout + 10).stdout.strip()
+    return out.split()[0] if out.endswith(" " + msg) else None
+
+
+def until_udp(c, where, ip, port, pred=lambda n: n is not None, timeout=20, what=None):
+    return c.wait(lambda: (lambda n: (n,) if pred(n) else None)(udp(c, where, ip, port)),
+                  timeout, what or "UDP %s:%d from %s" % (ip, port, where))[0]
+
+
 def pod_names(c, app):
     return {p["metadata"]["name"] for p in ready_pods(c, app)}
 
@@ -291,12 +304,8 @@ def test_udp_and_tcp_on_one_port(cluster):
         ruleset = c.exec("node1", "nft", "list", "ruleset").stdout
         assert any(vip in line and "sctp" in line for line in ruleset.splitlines()), \
             "no SCTP element for %s" % vip
-
-        def udp():
-            out = c.exec("node1", "bash", "-c", "echo ping | timeout 3 socat -t 2 - UDP:%s:53" % vip,
-                          check=False).stdout.strip()
-            return out if out.endswith(" ping") and out.startswith("web-") else None
-        c.wait(udp, 20, "UDP answer through the ClusterIP")
+        until_udp(c, "node1", vip, 53, pred=lambda n: n and n.startswith("web-"),
+                  what="UDP answer through the ClusterIP")
     finally:
         delete(c, "dns")
 

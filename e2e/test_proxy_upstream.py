@@ -17,7 +17,7 @@ import pytest
 
 from lib import traffic
 from test_proxy import (HERE, NODE_IP, cluster, delete, deployment, get, lingering_pod,  # noqa: F401
-                        pod_on, ready_pods, route_to, service, udp_flow, until)
+                        pod_on, ready_pods, route_to, service, udp, udp_flow, until, until_udp)
 
 HELLO = "Hello MyApp | Version: v2 | Pod Name: "
 
@@ -29,19 +29,6 @@ def patch(c, name, spec):
 
 def names(c, where, url, n=12):
     return [get(c, where, url) for _ in range(n)]
-
-
-def udp(c, where, ip, port, msg="ping", timeout=2):
-    """The answering pod's name, or None. An answer comes within
-    milliseconds; socat waits 0.5 s for it (timeout bounds the whole)."""
-    out = c.exec(where, "bash", "-c", "echo %s | timeout %d socat -t 0.5 - UDP:%s:%d" % (
-        msg, timeout + 1, ip, port), check=False, timeout=timeout + 10).stdout.strip()
-    return out.split()[0] if out.endswith(" " + msg) else None
-
-
-def until_udp(c, where, ip, port, pred=lambda n: n is not None, timeout=20, what=None):
-    return c.wait(lambda: (lambda n: (n,) if pred(n) else None)(udp(c, where, ip, port)),
-                  timeout, what or "UDP %s:%d from %s" % (ip, port, where))[0]
 
 
 def gone(c, where, url, timeout=20):
