@@ -102,23 +102,37 @@ void nbatch_free(struct nbatch *bt)
 	memset(bt, 0, sizeof(*bt));
 }
 
-int nbatch_put(struct nbatch *bt, uint16_t type, int family, uint16_t flags,
-	       const char *what, bool copy, enum nobj kind, const void *obj)
+/* A message's header, with its note; NULL: out of memory. */
+static struct nlmsghdr *msg_start(struct nbatch *bt, uint16_t type, int family, uint16_t flags,
+				  const char *what, bool copy)
 {
-	if (!obj)
-		return -ENOMEM;
 	if (copy) {
 		char *c = strdup(what);
 		if (!c || vec_push(&bt->owned, c)) {
 			free(c);
-			return -ENOMEM;
+			return NULL;
 		}
 		what = c;
 	}
 	if (note(bt, what))
+		return NULL;
+	return nftnl_nlmsg_build_hdr(nftnl_batch_buffer(bt->b), type, (uint16_t)family, flags,
+				     bt->seq++);
+}
+
+static void msg_end(struct nbatch *bt)
+{
+	nftnl_batch_update(bt->b);
+	zero_ahead(bt);
+}
+
+int nbatch_put(struct nbatch *bt, uint16_t type, int family, uint16_t flags,
+	       const char *what, bool copy, enum nobj kind, const void *obj)
+{
+	struct nlmsghdr *nlh = obj ? msg_start(bt, type, family, flags, what, copy) : NULL;
+
+	if (!nlh)
 		return -ENOMEM;
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(nftnl_batch_buffer(bt->b), type,
-						     (uint16_t)family, flags, bt->seq++);
 	switch (kind) {
 	case NOBJ_TABLE: nftnl_table_nlmsg_build_payload(nlh, (struct nftnl_table *)obj); break;
 	case NOBJ_CHAIN: nftnl_chain_nlmsg_build_payload(nlh, (struct nftnl_chain *)obj); break;
@@ -126,8 +140,24 @@ int nbatch_put(struct nbatch *bt, uint16_t type, int family, uint16_t flags,
 	case NOBJ_SET: nftnl_set_nlmsg_build_payload(nlh, (struct nftnl_set *)obj); break;
 	case NOBJ_ELEMS: nftnl_set_elems_nlmsg_build_payload(nlh, (struct nftnl_set *)obj); break;
 	}
-	nftnl_batch_update(bt->b);
-	zero_ahead(bt);
+	msg_end(bt);
+	return 0;
+}
+
+int nbatch_put_elems(struct nbatch *bt, uint16_t type, int family, uint16_t flags,
+		     const char *what, bool copy, const char *set, const void *list, uint32_t len)
+{
+	struct nlmsghdr *nlh = msg_start(bt, type, family, flags, what, copy);
+
+	if (!nlh)
+		return -ENOMEM;
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, TABLE);
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set);
+	struct nlattr *nest = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
+	memcpy(mnl_nlmsg_get_payload_tail(nlh), list, len);
+	nlh->nlmsg_len += len;
+	mnl_attr_nest_end(nlh, nest);
+	msg_end(bt);
 	return 0;
 }
 

@@ -9,11 +9,13 @@
 #include "nft/internal.h"
 
 #include <errno.h>
+#include <libmnl/libmnl.h>
 #include <libnftnl/common.h>
 #include <libnftnl/set.h>
 #include <libnftnl/udata.h>
 #include <linux/netfilter.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct nftnl_set *elem_set(int fam, int set)
@@ -73,74 +75,154 @@ out:
 	return r;
 }
 
-static int elem_fill(struct nft_sync *s, struct nftnl_set_elem *e, const struct relem *r,
-		     const char *comment, bool del)
-{
-	int bad = nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, r->key, r->klen);
+/*
+ * Every per-Service element says whose it is, so that
+ * `nft list table ip ferry | grep ns/name` shows a Service's whole path:
+ *   add element ip ferry dnat-ips { 198.19.0.10 . tcp . 80 . 0x0
+ *       comment "ns/name:port/proto" : 198.18.1.2 . 8080 }
+ * Shared elements: cluster-ips serves the ports of one Service and names it
+ * without the port; hairpin serves every Service with that local endpoint
+ * and names none (no one name stays true; `ferry explain` finds them by the
+ * endpoint address). Affinity elements are written by the kernel (`update
+ * @affinity`) and carry none. The two userdata blobs are built once per
+ * Service, not per element (a cold sync has 13 elements per Service).
+ */
+struct ecomment {
+	struct nftnl_udata_buf *full, *name;
+};
 
-	if (r->set == RS_FIREWALL_ALLOW)
-		err_keep(&bad, nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY_END, r->key_end, r->klen));
-	if (del || bad)
-		return bad ? -ENOMEM : 0;
-	if (r->verdict) {
-		/* The chain's number: kinds / pick-chains turn it into a goto. */
-		struct chain_ent *c = r->verdict == RV_GOTO ? chain_find(s, r->fam, r->chain) : NULL;
-		uint32_t id = c ? chain_id(s, c) : 0;
-		bad = nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, &id, 4);
-	} else if (r->dlen) {
-		bad = nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, r->data, r->dlen);
-	}
-	/* Every per-Service element says whose it is, so that
-	 * `nft list table ip ferry | grep ns/name` shows a Service's whole path:
-	 *   add element ip ferry dnat-ips { 198.19.0.10 . tcp . 80 . 0x0
-	 *       comment "ns/name:port/proto" : 198.18.1.2 . 8080 }
-	 * Shared elements: cluster-ips serves the ports of one Service and
-	 * names it without the port; hairpin serves every Service with that
-	 * local endpoint and names none (no one name stays true; `ferry
-	 * explain` finds them by the endpoint address). Affinity elements are
-	 * written by the kernel (`update @affinity`) and carry none. */
-	char svcname[NFTNL_UDATA_COMMENT_MAXLEN];
-	if (comment && r->set == RS_CLUSTER_IPS) {
-		size_t l = strcspn(comment, ":");
-		snprintf(svcname, sizeof(svcname), "%.*s", (int)l, comment);
-		comment = svcname;
-	}
-	if (comment && r->set != RS_HAIRPIN && !bad) {
-		struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(NFTNL_UDATA_COMMENT_MAXLEN + 4);
-		char c[NFTNL_UDATA_COMMENT_MAXLEN];
-		if (!ud)
-			return -ENOMEM;
-		snprintf(c, sizeof(c), "%s", comment);
-		nftnl_udata_put_strz(ud, NFTNL_UDATA_SET_ELEM_COMMENT, c);
-		bad = nftnl_set_elem_set(e, NFTNL_SET_ELEM_USERDATA, nftnl_udata_buf_data(ud),
-					 nftnl_udata_buf_len(ud));
-		nftnl_udata_buf_free(ud);
-	}
-	return bad ? -ENOMEM : 0;
+static void ecomment_free(struct ecomment *ec)
+{
+	if (ec->full)
+		nftnl_udata_buf_free(ec->full);
+	if (ec->name)
+		nftnl_udata_buf_free(ec->name);
+	ec->full = ec->name = NULL;
 }
 
-/* A new element of r into st; 0 or -ENOMEM. */
-static int elem_put(struct nft_sync *s, struct nftnl_set *st, const struct relem *r,
-		    const char *comment, bool del)
+static struct nftnl_udata_buf *comment_udata(const char *text, size_t len)
 {
-	struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+	char c[NFTNL_UDATA_COMMENT_MAXLEN];
+	struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(NFTNL_UDATA_COMMENT_MAXLEN + 4);
 
-	if (!e)
-		return -ENOMEM;
-	if (elem_fill(s, e, r, comment, del)) {
-		nftnl_set_elem_free(e);
+	if (!ud)
+		return NULL;
+	if (len >= sizeof(c))
+		len = sizeof(c) - 1;	/* nft's limit; the key stays exact */
+	memcpy(c, text, len);
+	c[len] = '\0';
+	if (!nftnl_udata_put_strz(ud, NFTNL_UDATA_SET_ELEM_COMMENT, c)) {
+		nftnl_udata_buf_free(ud);
+		return NULL;
+	}
+	return ud;
+}
+
+/* No comment at all (deletions, or no Service): 0 with both NULL. */
+static int ecomment_init(struct ecomment *ec, const char *svc, bool del)
+{
+	ec->full = ec->name = NULL;
+	if (!svc || del)
+		return 0;
+	ec->full = comment_udata(svc, strlen(svc));
+	ec->name = comment_udata(svc, strcspn(svc, ":"));
+	if (!ec->full || !ec->name) {
+		ecomment_free(ec);
 		return -ENOMEM;
 	}
-	nftnl_set_elem_add(st, e);
 	return 0;
 }
 
-/* The element list is one netlink attribute, whose length is 16 bits: keep
- * every element message well under 64 KiB (a generous estimate per element). */
-#define ELEMS_BYTES 32768
-static uint32_t elem_bytes(const struct relem *r)
+/*
+ * The elements of one set, encoded as the kernel reads them, waiting for
+ * their message. libnftnl would build an object per element and encode it
+ * again; writing the attributes once is what keeps the per-element comment
+ * from costing a cold sync time. One element:
+ *   NFTA_LIST_ELEM { KEY { DATA_VALUE }, [KEY_END { DATA_VALUE }],
+ *                    [DATA { DATA_VALUE }], [USERDATA] }
+ * The scratch header exists so that libmnl's helpers can append.
+ */
+struct elist {
+	struct nlmsghdr *nlh;
+	int fam, set;
+	char buf[];
+};
+
+/* The element list is one netlink attribute, whose length is 16 bits. */
+#define ELIST_BYTES 49152
+#define ELEM_MAX_BYTES (4 + 2 * (8 + RKEY_MAX) + 8 + 20 + 4 + NFTNL_UDATA_COMMENT_MAXLEN + 4 + 16)
+
+static struct elist *elist_new(int fam, int set)
 {
-	return 2u * r->klen + r->dlen + NFTNL_UDATA_COMMENT_MAXLEN + 64;
+	struct elist *l = calloc(1, sizeof(*l) + MNL_NLMSG_HDRLEN + ELIST_BYTES + ELEM_MAX_BYTES);
+
+	if (!l)
+		return NULL;
+	l->nlh = mnl_nlmsg_put_header(l->buf);
+	l->fam = fam;
+	l->set = set;
+	return l;
+}
+
+static uint32_t elist_len(const struct elist *l)
+{
+	return l->nlh->nlmsg_len - MNL_NLMSG_HDRLEN;
+}
+
+static bool elist_full(const struct elist *l)
+{
+	return elist_len(l) + ELEM_MAX_BYTES > ELIST_BYTES;
+}
+
+/* Sends the list as one message and empties it (padding bytes included:
+ * libmnl leaves them as they were). */
+static int elist_flush(struct nbatch *bt, struct elist *l, const char *what, bool copy, bool del)
+{
+	uint32_t len = elist_len(l);
+	int r = 0;
+
+	if (len)
+		r = nbatch_put_elems(bt, del ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM,
+				     nfproto_of(l->fam), del ? 0 : NLM_F_CREATE | NLM_F_EXCL, what,
+				     copy, rset_name(l->set), mnl_nlmsg_get_payload(l->nlh), len);
+	memset(mnl_nlmsg_get_payload(l->nlh), 0, len);
+	l->nlh->nlmsg_len = MNL_NLMSG_HDRLEN;
+	return r;
+}
+
+static void data_value(struct nlmsghdr *nlh, uint16_t type, const void *v, uint32_t len)
+{
+	struct nlattr *n = mnl_attr_nest_start(nlh, type);
+	mnl_attr_put(nlh, NFTA_DATA_VALUE, len, v);
+	mnl_attr_nest_end(nlh, n);
+}
+
+static void elem_encode(struct nft_sync *s, struct elist *l, const struct relem *r,
+			const struct ecomment *ec, bool del)
+{
+	struct nlmsghdr *nlh = l->nlh;
+	struct nlattr *el = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
+
+	data_value(nlh, NFTA_SET_ELEM_KEY, r->key, r->klen);
+	if (r->set == RS_FIREWALL_ALLOW)
+		data_value(nlh, NFTA_SET_ELEM_KEY_END, r->key_end, r->klen);
+	if (!del) {
+		if (r->verdict) {
+			/* The chain's number: kinds / pick-chains turn it into a goto. */
+			struct chain_ent *c = r->verdict == RV_GOTO ? chain_find(s, r->fam, r->chain)
+								    : NULL;
+			uint32_t id = c ? chain_id(s, c) : 0;
+			data_value(nlh, NFTA_SET_ELEM_DATA, &id, 4);
+		} else if (r->dlen) {
+			data_value(nlh, NFTA_SET_ELEM_DATA, r->data, r->dlen);
+		}
+		const struct nftnl_udata_buf *ud = r->set == RS_HAIRPIN ? NULL
+						 : r->set == RS_CLUSTER_IPS ? ec->name : ec->full;
+		if (ud)
+			mnl_attr_put(nlh, NFTA_SET_ELEM_USERDATA, nftnl_udata_buf_len(ud),
+				     nftnl_udata_buf_data(ud));
+	}
+	mnl_attr_nest_end(nlh, el);
 }
 
 /*
@@ -151,24 +233,27 @@ static uint32_t elem_bytes(const struct relem *r)
 int elems_emit(struct nft_sync *s, struct nbatch *bt, const struct relem *v, size_t n,
 	       const char *svc, bool del)
 {
-	int r = 0;
+	struct ecomment ec;
+	struct elist *l = NULL;
+	int r = ecomment_init(&ec, svc, del);
 
-	for (size_t i = 0; i < n && !r;) {
-		size_t j = i;
-		uint32_t bytes = 0;
-		struct nftnl_set *st = elem_set(v[i].fam, v[i].set);
-		if (!st)
-			return -ENOMEM;
-		for (; j < n && !r && v[j].fam == v[i].fam && v[j].set == v[i].set &&
-		       (bytes += elem_bytes(&v[j])) < ELEMS_BYTES; j++)
-			r = elem_put(s, st, &v[j], svc, del);
+	for (size_t i = 0; i < n && !r; i++) {
+		if (!l && !(l = elist_new(v[i].fam, v[i].set))) {
+			r = -ENOMEM;
+			break;
+		}
+		if (l->fam != v[i].fam || l->set != v[i].set || elist_full(l)) {
+			r = elist_flush(bt, l, svc, false, del);
+			l->fam = v[i].fam;
+			l->set = v[i].set;
+		}
 		if (!r)
-			r = nbatch_put(bt, del ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM,
-				       nfproto_of(v[i].fam), del ? 0 : NLM_F_CREATE | NLM_F_EXCL, svc,
-				       false, NOBJ_ELEMS, st);
-		nftnl_set_free(st);
-		i = j;
+			elem_encode(s, l, &v[i], &ec, del);
 	}
+	if (l && !r)
+		r = elist_flush(bt, l, svc, false, del);
+	free(l);
+	ecomment_free(&ec);
 	return r;
 }
 
@@ -179,41 +264,39 @@ int elems_emit(struct nft_sync *s, struct nbatch *bt, const struct relem *v, siz
  * one message per Service to find it (see `precise` in sync.c).
  */
 
-static int coalesce_flush(struct nbatch *bt, struct coalesce *c, int fam, int set)
-{
-	if (!c->st[fam][set])
-		return 0;
-	int r = nbatch_put(bt, NFT_MSG_NEWSETELEM, nfproto_of(fam), NLM_F_CREATE | NLM_F_EXCL,
-			   rset_name(set), false, NOBJ_ELEMS, c->st[fam][set]);
-	nftnl_set_free(c->st[fam][set]);
-	c->st[fam][set] = NULL;
-	c->bytes[fam][set] = 0;
-	return r;
-}
-
 /* Sends what is left, or (after an error) just frees it; the first error. */
 int coalesce_flush_all(struct nbatch *bt, struct coalesce *c)
 {
 	int r = 0;
 	for (int f = 0; f < RFAM_N; f++)
-		for (int i = 0; i < RS_COUNT; i++)
-			err_keep(&r, coalesce_flush(bt, c, f, i));
+		for (int i = 0; i < RS_COUNT; i++) {
+			struct elist *l = c->l[f][i];
+			if (l && !r)
+				r = elist_flush(bt, l, rset_name(i), false, false);
+			free(l);
+			c->l[f][i] = NULL;
+		}
 	return r;
 }
 
 int elems_coalesce(struct nft_sync *s, struct nbatch *bt, struct coalesce *c,
 		   const struct relem *v, size_t n, const char *svc)
 {
-	for (size_t i = 0; i < n; i++) {
+	struct ecomment ec;
+	int r = ecomment_init(&ec, svc, false);
+
+	for (size_t i = 0; i < n && !r; i++) {
 		int f = v[i].fam, set = v[i].set;
-		if (!c->st[f][set] && !(c->st[f][set] = elem_set(f, set)))
-			return -ENOMEM;
-		int r = elem_put(s, c->st[f][set], &v[i], svc, false);
-		if (r)
-			return r;
-		c->bytes[f][set] += elem_bytes(&v[i]);
-		if (c->bytes[f][set] >= ELEMS_BYTES - 512 && (r = coalesce_flush(bt, c, f, set)))
-			return r;
+		struct elist *l = c->l[f][set];
+		if (!l && !(l = c->l[f][set] = elist_new(f, set))) {
+			r = -ENOMEM;
+			break;
+		}
+		if (elist_full(l))
+			r = elist_flush(bt, l, rset_name(set), false, false);
+		if (!r)
+			elem_encode(s, l, &v[i], &ec, false);
 	}
-	return 0;
+	ecomment_free(&ec);
+	return r;
 }

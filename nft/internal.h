@@ -72,6 +72,13 @@ void nbatch_free(struct nbatch *bt);
  */
 int nbatch_put(struct nbatch *bt, uint16_t type, int family, uint16_t flags,
 	       const char *what, bool copy, enum nobj kind, const void *obj);
+/*
+ * One element message from attributes already encoded (elems.c): `list`
+ * holds `len` bytes of NFTA_LIST_ELEM attributes, padding zeroed; they go
+ * in as NFTA_SET_ELEM_LIST_ELEMENTS of set `set` in table ferry.
+ */
+int nbatch_put_elems(struct nbatch *bt, uint16_t type, int family, uint16_t flags,
+		     const char *what, bool copy, const char *set, const void *list, uint32_t len);
 /* Messages so far, begin and end included once ended. */
 static inline uint32_t nbatch_count(const struct nbatch *bt) { return bt->seq - bt->seq0; }
 /*
@@ -210,9 +217,10 @@ int elem_add_key(struct nftnl_set *st, const void *key, uint32_t len, uint32_t f
 int elems_emit(struct nft_sync *s, struct nbatch *bt, const struct relem *v, size_t n,
 	       const char *svc, bool del);
 
+/* Encoded elements of one set waiting for their message (elems.c). */
+struct elist;
 struct coalesce {
-	struct nftnl_set *st[RFAM_N][RS_COUNT];
-	uint32_t bytes[RFAM_N][RS_COUNT];	/* a generous estimate */
+	struct elist *l[RFAM_N][RS_COUNT];
 };
 int elems_coalesce(struct nft_sync *s, struct nbatch *bt, struct coalesce *c,
 		   const struct relem *v, size_t n, const char *svc);
