@@ -145,6 +145,7 @@ static int ecomment_init(struct ecomment *ec, const char *svc, bool del)
 struct elist {
 	struct nlmsghdr *nlh;
 	int fam, set;
+	uint32_t cap;		/* bytes of elements before a flush */
 	char buf[];
 };
 
@@ -152,12 +153,15 @@ struct elist {
 #define ELIST_BYTES 49152
 #define ELEM_MAX_BYTES (4 + 2 * (8 + RKEY_MAX) + 8 + 20 + 4 + NFTNL_UDATA_COMMENT_MAXLEN + 4 + 16)
 
-static struct elist *elist_new(int fam, int set)
+/* Room for n elements at most (an incremental sync's few stay small). */
+static struct elist *elist_new(int fam, int set, size_t n)
 {
-	struct elist *l = calloc(1, sizeof(*l) + MNL_NLMSG_HDRLEN + ELIST_BYTES + ELEM_MAX_BYTES);
+	uint32_t cap = n < ELIST_BYTES / ELEM_MAX_BYTES ? (uint32_t)n * ELEM_MAX_BYTES : ELIST_BYTES;
+	struct elist *l = calloc(1, sizeof(*l) + MNL_NLMSG_HDRLEN + cap + ELEM_MAX_BYTES);
 
 	if (!l)
 		return NULL;
+	l->cap = cap;
 	l->nlh = mnl_nlmsg_put_header(l->buf);
 	l->fam = fam;
 	l->set = set;
@@ -171,7 +175,7 @@ static uint32_t elist_len(const struct elist *l)
 
 static bool elist_full(const struct elist *l)
 {
-	return elist_len(l) + ELEM_MAX_BYTES > ELIST_BYTES;
+	return elist_len(l) + ELEM_MAX_BYTES > l->cap;
 }
 
 /* Sends the list as one message and empties it (padding bytes included:
@@ -238,7 +242,7 @@ int elems_emit(struct nft_sync *s, struct nbatch *bt, const struct relem *v, siz
 	int r = ecomment_init(&ec, svc, del);
 
 	for (size_t i = 0; i < n && !r; i++) {
-		if (!l && !(l = elist_new(v[i].fam, v[i].set))) {
+		if (!l && !(l = elist_new(v[i].fam, v[i].set, n))) {
 			r = -ENOMEM;
 			break;
 		}
@@ -288,7 +292,7 @@ int elems_coalesce(struct nft_sync *s, struct nbatch *bt, struct coalesce *c,
 	for (size_t i = 0; i < n && !r; i++) {
 		int f = v[i].fam, set = v[i].set;
 		struct elist *l = c->l[f][set];
-		if (!l && !(l = c->l[f][set] = elist_new(f, set))) {
+		if (!l && !(l = c->l[f][set] = elist_new(f, set, SIZE_MAX))) {
 			r = -ENOMEM;
 			break;
 		}
