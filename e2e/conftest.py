@@ -132,3 +132,24 @@ def cluster_up(args):
 @pytest.fixture(scope="module")
 def cluster(request):
     yield from cluster_up(getattr(request.module, "CLUSTER_ARGS", []))
+
+
+# Where the suite's time goes, per module (set-up and tear-down included:
+# a module's cluster is most of it), printed at the end of every run so
+# that the 30-minute budget can be kept with figures, not guesses.
+_module_seconds = {}
+
+
+def pytest_runtest_logreport(report):
+    mod = report.nodeid.split("::")[0]
+    _module_seconds[mod] = _module_seconds.get(mod, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _module_seconds:
+        return
+    tr = terminalreporter
+    tr.section("time per module (set-up, tests, tear-down)")
+    for mod, s in sorted(_module_seconds.items(), key=lambda x: -x[1]):
+        tr.write_line("%8.1f s  %s" % (s, mod))
+    tr.write_line("%8.1f s  total" % sum(_module_seconds.values()))
