@@ -22,6 +22,9 @@ Serves paged lists and chunked watch streams of Services over HTTP/1.1 on
   {"op": "serve", "path": P}              also list/watch the objects at collection P
                                           (and P's per-namespace form); else 404
   {"op": "forbid"|"permit", "path": P}    answer GETs of exactly P (any query) 403, or stop
+  {"op": "late_status", "path": P}        the next merge PATCH of P (an object's /status)
+                                          is applied, then the object deleted (an event),
+                                          then answered 200 a second later
 Any other path is a plain object store for the write tests: POST to a
 collection, GET/PUT (resourceVersion checked: 409)/PATCH (merge, JSON
 patch; a metadata.resourceVersion in a merge patch is a precondition: 409)/DELETE
@@ -32,6 +35,7 @@ Prints the port on stdout, then serves until stdin closes.
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -39,7 +43,7 @@ lock = threading.Condition()
 state = {"rv": 1000, "compacted": 0, "objects": {}, "log": [], "cut": 0,
          "fail_lists": 0, "gone_watches": 0, "lists": 0, "watches": 0, "raw": [], "bookmarks": 0,
          "gen": 0, "store": {}, "writes": [], "conflicts": 0, "requests": [],
-         "serve": {"/api/v1/services"}, "forbid": set(), "colls": {}}
+         "serve": {"/api/v1/services"}, "forbid": set(), "colls": {}, "late_status": set()}
 
 
 def collection(path):
@@ -243,7 +247,26 @@ class Handler(BaseHTTPRequestHandler):
         self.store_op("PUT")
 
     def do_PATCH(self):
-        self.store_op("PATCH")
+        path = urlparse(self.path).path
+        with lock:
+            late = path in state["late_status"]
+            state["late_status"].discard(path)
+        if not late:
+            return self.store_op("PATCH")
+        # A status write that succeeds while its object is deleted: applied,
+        # the object deleted (a watch event), the answer a second later.
+        body = self.body()
+        with lock:
+            o = status_patch(path, body)
+            if o is not None:
+                coll = base_collection(path[:-len("/status")].rsplit("/", 1)[0])
+                delete(key(o), coll=coll)
+            state["gen"] += 1
+            lock.notify_all()
+        time.sleep(1.0)
+        if o is None:
+            return self.status(404, "NotFound", "%s not found" % path)
+        self.send_json(200, o)
 
     def do_DELETE(self):
         self.store_op("DELETE")
@@ -273,6 +296,8 @@ class Handler(BaseHTTPRequestHandler):
                 state["gone_watches"] = cmd["count"]
             elif op == "conflicts":
                 state["conflicts"] = cmd["count"]
+            elif op == "late_status":
+                state["late_status"].add(cmd["path"])
             elif op == "serve":
                 state["serve"].add(cmd["path"])
             elif op == "forbid":

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import memcheck_agent as m  # noqa: E402
@@ -21,6 +22,33 @@ import memcheck_agent as m  # noqa: E402
 
 def tables():
     return subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+
+
+def events_about(f, name):
+    store = f.get("/control/store?prefix=/api/v1/namespaces/default/events")
+    return [e.get("reason") for e in store.values()
+            if (e.get("involvedObject") or {}).get("name") == name]
+
+
+def late_write(f, agent):
+    """A Service deleted while its status write was on its way: the write
+    succeeds, the watch has said it is gone, and no IPAllocated Event is
+    written for it (its Event state was dropped at the deletion and would
+    otherwise stay for good: the soak's memory growth)."""
+    if "IPAllocated" not in events_about(f, "lb-l2"):
+        m.log("FAIL: no IPAllocated Event for lb-l2 (the check below would prove nothing)")
+        return False
+    f.ctl({"op": "late_status", "path": "/api/v1/namespaces/default/services/late/status"})
+    f.put(m.SVC, m.service("late", "LoadBalancer", "10.96.0.14", 83, pool="l2-space"))
+    gone = lambda: not any(o["metadata"]["name"] == "late"  # noqa: E731
+                           for o in f.get("/api/v1/services").get("items", []))
+    if not m.wait("the late Service's status write (then its deletion)", gone, agent):
+        return False
+    time.sleep(3)  # the answer comes a second after the deletion
+    if "IPAllocated" in events_about(f, "late"):
+        m.log("FAIL: an IPAllocated Event for a Service deleted before its write was answered")
+        return False
+    return True
 
 
 def run(ferry, fake_script):
@@ -51,6 +79,7 @@ def run(ferry, fake_script):
         if ok and m.http("http://127.0.0.1:10265/proxyMode")[0] != 404:
             m.log("FAIL: /proxyMode is served without a proxy")
             ok = False
+        ok = ok and late_write(f, agent)
     finally:
         if agent.poll() is None:
             agent.send_signal(signal.SIGTERM)
