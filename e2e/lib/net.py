@@ -44,10 +44,13 @@ def netns_pids(name):
     return [int(x) for x in out.split() if x.isdigit()]
 
 
-def netns_del(name):
-    """Kill every process in the namespace, then remove it."""
+def netns_del(*names):
+    """Kill every process in the namespaces, then remove them (all at once:
+    a cluster's tear-down removes dozens)."""
+    if not names:
+        return
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        pids = netns_pids(name)
+        pids = [p for n in names for p in netns_pids(n)]
         for pid in pids:
             try:
                 os.kill(pid, sig)
@@ -55,9 +58,9 @@ def netns_del(name):
                 pass
         if pids:
             deadline = time.time() + 3
-            while time.time() < deadline and netns_pids(name):
+            while time.time() < deadline and any(pid_alive(p) for p in pids):
                 time.sleep(0.05)
-    run("ip", "netns", "del", name, check=False)
+    run("ip", "-force", "-batch", "-", input="".join("netns del %s\n" % n for n in names), check=False)
 
 
 def sysctl(ns, **kv):
@@ -113,25 +116,35 @@ def read_pid(pid_dir, name):
 
 def stop_pid(pid, sig=signal.SIGTERM, wait=10.0):
     """Signal a process group leader and wait for it; SIGKILL after `wait`."""
-    if pid is None or not pid_alive(pid):
-        return
+    stop_pids([pid], sig, wait)
+
+
+def stop_pids(pids, sig=signal.SIGTERM, wait=10.0):
+    """Signal process group leaders and wait for them together (a cluster's
+    processes each take a moment to exit); SIGKILL to those left after
+    `wait`."""
+    pids = [p for p in pids if p is not None and pid_alive(p)]
     for s, w in ((sig, wait), (signal.SIGKILL, 3.0)):
-        try:
-            os.killpg(pid, s)
-        except ProcessLookupError:
+        for pid in pids:
             try:
-                os.kill(pid, s)
+                os.killpg(pid, s)
             except ProcessLookupError:
-                return
+                try:
+                    os.kill(pid, s)
+                except ProcessLookupError:
+                    pass
         deadline = time.time() + w
-        while time.time() < deadline:
-            if not pid_alive(pid):
+        while pids and time.time() < deadline:
+            for pid in [p for p in pids if not pid_alive(p)]:
                 try:
                     os.waitpid(pid, os.WNOHANG)
                 except ChildProcessError:
                     pass
-                return
-            time.sleep(0.05)
+                pids.remove(pid)
+            if pids:
+                time.sleep(0.05)
+        if not pids:
+            return
 
 
 def wait_for(fn, timeout, what, interval=0.2):
