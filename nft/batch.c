@@ -145,9 +145,9 @@ int nbatch_put(struct nbatch *bt, uint16_t type, int family, uint16_t flags,
 }
 
 int nbatch_put_elems(struct nbatch *bt, uint16_t type, int family, uint16_t flags,
-		     const char *what, bool copy, const char *set, const void *list, uint32_t len)
+		     const char *what, const char *set, const void *list, uint32_t len)
 {
-	struct nlmsghdr *nlh = msg_start(bt, type, family, flags, what, copy);
+	struct nlmsghdr *nlh = msg_start(bt, type, family, flags, what, false);
 
 	if (!nlh)
 		return -ENOMEM;

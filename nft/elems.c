@@ -149,7 +149,10 @@ struct elist {
 	char buf[];
 };
 
-/* The element list is one netlink attribute, whose length is 16 bits. */
+/* The element list is one netlink attribute, whose length is 16 bits. The
+ * most one element takes: its nest, KEY and KEY_END (nest, value header,
+ * key), DATA (nest, value header, 20 bytes), USERDATA (header, the
+ * comment's udata, padding), and some slack. */
 #define ELIST_BYTES 49152
 #define ELEM_MAX_BYTES (4 + 2 * (8 + RKEY_MAX) + 8 + 20 + 4 + NFTNL_UDATA_COMMENT_MAXLEN + 4 + 16)
 
@@ -180,7 +183,7 @@ static bool elist_full(const struct elist *l)
 
 /* Sends the list as one message and empties it (padding bytes included:
  * libmnl leaves them as they were). */
-static int elist_flush(struct nbatch *bt, struct elist *l, const char *what, bool copy, bool del)
+static int elist_flush(struct nbatch *bt, struct elist *l, const char *what, bool del)
 {
 	uint32_t len = elist_len(l);
 	int r = 0;
@@ -188,7 +191,7 @@ static int elist_flush(struct nbatch *bt, struct elist *l, const char *what, boo
 	if (len)
 		r = nbatch_put_elems(bt, del ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM,
 				     nfproto_of(l->fam), del ? 0 : NLM_F_CREATE | NLM_F_EXCL, what,
-				     copy, rset_name(l->set), mnl_nlmsg_get_payload(l->nlh), len);
+				     rset_name(l->set), mnl_nlmsg_get_payload(l->nlh), len);
 	memset(mnl_nlmsg_get_payload(l->nlh), 0, len);
 	l->nlh->nlmsg_len = MNL_NLMSG_HDRLEN;
 	return r;
@@ -247,7 +250,7 @@ int elems_emit(struct nft_sync *s, struct nbatch *bt, const struct relem *v, siz
 			break;
 		}
 		if (l->fam != v[i].fam || l->set != v[i].set || elist_full(l)) {
-			r = elist_flush(bt, l, svc, false, del);
+			r = elist_flush(bt, l, svc, del);
 			l->fam = v[i].fam;
 			l->set = v[i].set;
 		}
@@ -255,7 +258,7 @@ int elems_emit(struct nft_sync *s, struct nbatch *bt, const struct relem *v, siz
 			elem_encode(s, l, &v[i], &ec, del);
 	}
 	if (l && !r)
-		r = elist_flush(bt, l, svc, false, del);
+		r = elist_flush(bt, l, svc, del);
 	free(l);
 	ecomment_free(&ec);
 	return r;
@@ -276,7 +279,7 @@ int coalesce_flush_all(struct nbatch *bt, struct coalesce *c)
 		for (int i = 0; i < RS_COUNT; i++) {
 			struct elist *l = c->l[f][i];
 			if (l && !r)
-				r = elist_flush(bt, l, rset_name(i), false, false);
+				r = elist_flush(bt, l, rset_name(i), false);
 			free(l);
 			c->l[f][i] = NULL;
 		}
@@ -297,7 +300,7 @@ int elems_coalesce(struct nft_sync *s, struct nbatch *bt, struct coalesce *c,
 			break;
 		}
 		if (elist_full(l))
-			r = elist_flush(bt, l, rset_name(set), false, false);
+			r = elist_flush(bt, l, rset_name(set), false);
 		if (!r)
 			elem_encode(s, l, &v[i], &ec, false);
 	}

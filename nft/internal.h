@@ -75,10 +75,11 @@ int nbatch_put(struct nbatch *bt, uint16_t type, int family, uint16_t flags,
 /*
  * One element message from attributes already encoded (elems.c): `list`
  * holds `len` bytes of NFTA_LIST_ELEM attributes, padding zeroed; they go
- * in as NFTA_SET_ELEM_LIST_ELEMENTS of set `set` in table ferry.
+ * in as NFTA_SET_ELEM_LIST_ELEMENTS of set `set` in table ferry. `what`
+ * must outlive the batch (a Service's key or a set's name).
  */
 int nbatch_put_elems(struct nbatch *bt, uint16_t type, int family, uint16_t flags,
-		     const char *what, bool copy, const char *set, const void *list, uint32_t len);
+		     const char *what, const char *set, const void *list, uint32_t len);
 /* Messages so far, begin and end included once ended. */
 static inline uint32_t nbatch_count(const struct nbatch *bt) { return bt->seq - bt->seq0; }
 /*
