@@ -55,11 +55,14 @@ class Cluster:
             return list(ex.map(one, paths_bodies))
 
     def run(self, *args, check=True, timeout=120, input=None):
-        p = subprocess.run([CLUSTER, *args], capture_output=True, text=True, timeout=timeout,
-                           input=input)
+        return self._run([sys.executable, CLUSTER, *args], "e2e/cluster " + " ".join(args),
+                         check, timeout, input)
+
+    @staticmethod
+    def _run(argv, what, check, timeout, input=None):
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=input)
         if check and p.returncode:
-            raise AssertionError("e2e/cluster %s failed (%d):\n%s%s" % (
-                " ".join(args), p.returncode, p.stdout, p.stderr))
+            raise AssertionError("%s failed (%d):\n%s%s" % (what, p.returncode, p.stdout, p.stderr))
         return p
 
     # An overloaded machine makes the apiserver time out now and then; a
@@ -67,9 +70,16 @@ class Cluster:
     TRANSIENT = ("Error from server (Timeout)", "TLS handshake timeout", "connection refused",
                  "the server was unable to return a response", "i/o timeout")
 
+    # Tests call kubectl and exec thousands of times: they run the
+    # commands themselves, not through e2e/cluster (a Python start each).
+    def kubectl_argv(self, *args):
+        with open(os.path.join(STATE, "cluster.json")) as f:
+            kubectl = os.path.join(json.load(f)["bin"], "kubectl")
+        return [kubectl, "--kubeconfig", os.path.join(STATE, "admin.kubeconfig"), *args]
+
     def kubectl(self, *args, check=True, input=None, timeout=120):
         for attempt in range(3):
-            p = self.run("kubectl", *args, check=False, input=input, timeout=timeout)
+            p = self._run(self.kubectl_argv(*args), "", False, timeout, input)
             if p.returncode == 0 or not any(t in p.stderr for t in self.TRANSIENT):
                 break
             time.sleep(1 + attempt)
@@ -84,8 +94,17 @@ class Cluster:
     def apply(self, yaml_text, timeout=120):
         return self.kubectl("apply", "-f", "-", input=yaml_text, timeout=timeout)
 
+    @staticmethod
+    def exec_argv(name, *cmd):
+        """`e2e/cluster exec NAME -- CMD...` as an argv, for Popen."""
+        ns = net.netns_of(STATE, name)
+        if not ns:
+            raise AssertionError("no namespace or pod named %s" % name)
+        return ["ip", "netns", "exec", ns, *cmd]
+
     def exec(self, name, *cmd, check=True, timeout=60):
-        return self.run("exec", name, "--", *cmd, check=check, timeout=timeout)
+        return self._run(self.exec_argv(name, *cmd), "exec %s -- %s" % (name, " ".join(cmd)),
+                         check, timeout)
 
     def curl(self, where, url, timeout=3, check=True):
         """HTTP GET from inside namespace `where`; returns the body or None."""

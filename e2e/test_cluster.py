@@ -8,7 +8,6 @@ import os
 import subprocess
 import time
 
-from conftest import CLUSTER
 from lib import seed
 
 # Agents are exercised by their own tests; here the cluster alone.

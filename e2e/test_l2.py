@@ -257,8 +257,7 @@ def test_seed_local_cordon_and_delete(cluster):
     # curl every 0.2 s from client for the whole move, in the background
     loop = ("end=$(($(date +%%s)+%d)); while [ $(date +%%s) -lt $end ]; do "
             "if curl -s -m 1 -o /dev/null http://%s/; then echo ok; else echo fail; fi; sleep 0.2; done")
-    curls = subprocess.Popen([os.path.join(HERE, "cluster"), "exec", "client", "--", "sh", "-c",
-                              loop % (25, ip)], stdout=subprocess.PIPE, text=True)
+    curls = subprocess.Popen(c.exec_argv("client", "sh", "-c", loop % (25, ip)), stdout=subprocess.PIPE, text=True)
     w = ArpWatch(ip, 25)
     w.wait_answered()
     c.kubectl("cordon", owner)

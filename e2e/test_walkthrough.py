@@ -70,7 +70,6 @@ def test_seed_walkthrough(cluster, mode):
 
 def dashboard_series():
     """The metric names manifests/monitoring/grafana-dashboard.json queries."""
-    import json
     import os
     import re
     with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),

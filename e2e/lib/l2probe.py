@@ -3,12 +3,11 @@
 shared by e2e/test_l2.py and bench/l2_failover.py. `c` is conftest's
 Cluster (exec, macs: {LAN MAC: node name})."""
 import json
-import os
 import re
 import subprocess
+import sys
 import time
 
-CLUSTER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "cluster")
 CLIENT_IP = "192.0.2.100"
 
 ARPING_LINE = re.compile(r"bytes from ([0-9a-fA-F:]{17}) \(([^)]*)\): index=(\d+)")
@@ -84,7 +83,7 @@ class ArpWatch:
     def __init__(self, ip, seconds, interval=0.05):
         self.interval = interval
         self.rows = []
-        self.p = subprocess.Popen([CLUSTER, "exec", "client", "--", "python3", "-c", PROBE, ip,
+        self.p = subprocess.Popen(["ip", "netns", "exec", "client", sys.executable, "-c", PROBE, ip,
                                    CLIENT_IP, str(int(seconds / interval)), str(interval)],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -163,7 +162,7 @@ class LanWatch:
     every request (asker, address) that two MACs answered."""
 
     def __init__(self):
-        self.p = subprocess.Popen(["ip", "netns", "exec", "lan", "python3", "-c", LAN_CAPTURE],
+        self.p = subprocess.Popen(["ip", "netns", "exec", "lan", sys.executable, "-c", LAN_CAPTURE],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.rows = []
 

@@ -5,6 +5,7 @@ Test infrastructure only. Everything that creates a namespace, a link or a
 process records it under the state folder so that `e2e/cluster down` can undo
 it even after a crash.
 """
+import json
 import os
 import signal
 import subprocess
@@ -30,6 +31,33 @@ def ip(*args, ns=None, check=True):
 def netns_list():
     out = run("ip", "netns", "list", check=False)
     return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def pod_record(state, name):
+    """A pod's record from e2e/lib/kubelet's state (its netns, ip, node...)
+    by NAME or NAMESPACE/NAME, or None."""
+    d = os.path.join(state, "pods")
+    ns, _, n = name.rpartition("/")
+    for f in sorted(os.listdir(d)):
+        if not f.endswith(".json"):
+            continue
+        with open(os.path.join(d, f)) as fh:
+            r = json.load(fh)
+        if r["name"] == n and (not ns or r["namespace"] == ns):
+            return r
+    return None
+
+
+POD_NS_PREFIX = "fp-"
+
+
+def netns_of(state, name):
+    """The namespace `e2e/cluster exec NAME` enters: one the cluster made
+    (lan, node1, client...) or a pod's, by NAME or NAMESPACE/NAME."""
+    if not name.startswith(POD_NS_PREFIX) and os.path.exists(os.path.join("/run/netns", name)):
+        return name
+    r = pod_record(state, name)
+    return r and r["netns"]
 
 
 def netns_add(name):

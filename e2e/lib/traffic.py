@@ -5,9 +5,10 @@ bench/l2_failover.py and the e2e tests that must lose no request (the
 migrations)."""
 import json
 import subprocess
+import sys
 import threading
 
-from conftest import CLUSTER
+from conftest import Cluster
 
 # An HTTP GET every `iv` seconds, each on its own non-blocking connection,
 # `n` of them (timeout `tmo`, to port argv[5], default 80); one JSON line per
@@ -65,7 +66,7 @@ class Lines(threading.Thread):
 
     def __init__(self, argv, where="client"):
         super().__init__(daemon=True)
-        self.p = subprocess.Popen([CLUSTER, "exec", where, "--"] + argv, stdout=subprocess.PIPE,
+        self.p = subprocess.Popen(Cluster.exec_argv(where, *argv), stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
         self.rows = []
         self.start()
@@ -99,4 +100,4 @@ def get_loop(ip, seconds, interval=0.02, timeout=3, port=80, where="client"):
     """Start the GET loop from namespace `where` against ip:port for
     `seconds`; .stop() returns its rows."""
     n = int(seconds / interval)
-    return Lines(["python3", "-c", LOOP, ip, str(n), str(interval), str(timeout), str(port)], where)
+    return Lines([sys.executable, "-c", LOOP, ip, str(n), str(interval), str(timeout), str(port)], where)
