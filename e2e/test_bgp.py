@@ -220,6 +220,22 @@ def test_metrics_and_status(cluster):
     st = c.exec("node1", "curl", "-sS", "http://127.0.0.1:10249/status").stdout
     assert re.search(r"192\.0\.2\.1:179\s+Established", st), st
 
+    # the router resets the session (a Cease NOTIFICATION): the flap and
+    # its cause are on node1's metrics, not only in its log
+    def counters():
+        m = c.exec("node1", "curl", "-sS", "http://127.0.0.1:10249/metrics").stdout
+        return {n: float(re.search(r'^ferry_bgp_%s_total\{peer="192\.0\.2\.1:179"\} (\S+)$' % n,
+                                   m, re.M).group(1))
+                for n in ("established", "notifications_received", "notifications_sent", "collisions")}
+    before = counters()
+    assert before["established"] >= 1, before
+    birdc(c, "restart", "node1")
+    c.wait(lambda: counters()["established"] > before["established"] and established(c, "node1"),
+           60, "node1's session back after the router's reset")
+    after = counters()
+    assert after["notifications_received"] == before["notifications_received"] + 1, (before, after)
+    assert after["notifications_sent"] == before["notifications_sent"], (before, after)
+
 
 CRDS = """
 apiVersion: metallb.io/v1beta1

@@ -365,7 +365,7 @@ def test_scale_500_addresses(cluster):
         ips = [ip for s in by.values() for ip in s if ip.startswith("2001:db8::1")]
         return len(ips) == n and len(set(ips)) == n and by
 
-    def writes_per_s(seconds=15):
+    def writes_per_s(seconds=8):
         time.sleep(3)   # the last status writes and Events settle
         w0, t0 = apiserver_writes(c), time.monotonic()
         time.sleep(seconds)

@@ -24,6 +24,7 @@
 #include "src/lbpass.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +33,9 @@ struct speer {
 	char *name;
 	struct bgp_session *s;
 	bool seen;
-	struct metric *m_up, *m_prefixes, *m_updates;
-	uint64_t updates_counted;
+	struct metric *m_up, *m_prefixes;
+	struct metric *m_count[5];	/* peer_counters */
+	uint64_t counted[5];
 };
 
 struct bgpspeaker {
@@ -52,6 +54,26 @@ struct bgpspeaker {
 
 /* ---- metrics ---- */
 
+/* Counters kept by the session, exported as they grow: why a session
+ * flaps shows here without reading the log. */
+#define INFO_OFF(f) offsetof(struct bgp_session_info, f)
+static const struct {
+	const char *name, *help;
+	size_t off;			/* a uint64_t in bgp_session_info */
+} peer_counters[] = {
+	{ "metallb_bgp_updates_total", "Number of BGP UPDATE messages sent", INFO_OFF(updates_sent) },
+	{ "ferry_bgp_established_total", "Times the BGP session reached Established",
+	  INFO_OFF(established) },
+	{ "ferry_bgp_notifications_sent_total", "BGP NOTIFICATION messages sent to the peer",
+	  INFO_OFF(notifs_sent) },
+	{ "ferry_bgp_notifications_received_total", "BGP NOTIFICATION messages received from the peer",
+	  INFO_OFF(notifs_received) },
+	{ "ferry_bgp_collisions_total", "BGP connection collisions resolved (RFC 4271 6.8)",
+	  INFO_OFF(collisions) },
+};
+_Static_assert(sizeof(peer_counters) / sizeof(peer_counters[0]) ==
+	       sizeof(((struct speer *)0)->m_count) / sizeof(struct metric *), "one metric per counter");
+
 static void peer_metrics(struct bgpspeaker *b, struct speer *p)
 {
 	struct bgp_session_info i;
@@ -64,14 +86,20 @@ static void peer_metrics(struct bgpspeaker *b, struct speer *p)
 					"BGP session state (1 is up, 0 is down)");
 		p->m_prefixes = metrics_gauge(b->env.metrics, "metallb_bgp_announced_prefixes_total",
 					      labels, "Number of prefixes currently being advertised on the BGP session");
-		p->m_updates = metrics_counter(b->env.metrics, "metallb_bgp_updates_total", labels,
-					       "Number of BGP UPDATE messages sent");
+		for (size_t k = 0; k < sizeof(peer_counters) / sizeof(peer_counters[0]); k++)
+			p->m_count[k] = metrics_counter(b->env.metrics, peer_counters[k].name, labels,
+							peer_counters[k].help);
 	}
 	metric_set(p->m_up, i.state == BGP_ST_ESTABLISHED);
 	metric_set(p->m_prefixes, (double)i.prefixes);
-	if (i.updates_sent > p->updates_counted) {
-		metric_add(p->m_updates, (double)(i.updates_sent - p->updates_counted));
-		p->updates_counted = i.updates_sent;
+	for (size_t k = 0; k < sizeof(peer_counters) / sizeof(peer_counters[0]); k++) {
+		uint64_t v;
+
+		memcpy(&v, (const char *)&i + peer_counters[k].off, sizeof(v));
+		if (v > p->counted[k]) {
+			metric_add(p->m_count[k], (double)(v - p->counted[k]));
+			p->counted[k] = v;
+		}
 	}
 }
 
@@ -96,7 +124,8 @@ static void peer_free(struct bgpspeaker *b, struct speer *p, bool graceful)
 	if (b->env.metrics) {
 		metrics_remove(b->env.metrics, p->m_up);
 		metrics_remove(b->env.metrics, p->m_prefixes);
-		metrics_remove(b->env.metrics, p->m_updates);
+		for (size_t k = 0; k < sizeof(peer_counters) / sizeof(peer_counters[0]); k++)
+			metrics_remove(b->env.metrics, p->m_count[k]);
 	}
 	free(p->name);
 	free(p);
