@@ -128,16 +128,21 @@ class Cluster:
                         for x in p["status"].get("conditions", []))]
 
     def wait(self, fn, timeout=60, what="condition", interval=0.3):
+        t0 = time.monotonic()
         try:
             return net.wait_for(fn, timeout, what, interval)
         except TimeoutError as e:
             raise AssertionError(str(e)) from None
+        finally:
+            slow("wait for " + what, time.monotonic() - t0)
 
 
 def cluster_up(args):
     """Bring a cluster up for a module; yield it; always tear it down."""
     c = Cluster(args)
+    t0 = time.monotonic()
     p = subprocess.run([CLUSTER, "up", *args], capture_output=True, text=True, timeout=900)
+    slow("cluster up " + " ".join(args), time.monotonic() - t0, p.stdout)
     if p.returncode:
         if "in use" not in p.stderr:  # never tear down someone else's cluster
             subprocess.run([CLUSTER, "down"], capture_output=True)
@@ -155,8 +160,18 @@ def cluster(request):
 
 # Where the suite's time goes, per module (set-up and tear-down included:
 # a module's cluster is most of it), printed at the end of every run so
-# that the 30-minute budget can be kept with figures, not guesses.
+# that the 30-minute budget can be kept with figures, not guesses; and
+# every wait and bring-up that took far longer than usual, with its test.
 _module_seconds = {}
+_slow = []
+SLOW_S = 20
+
+
+def slow(what, seconds, detail=""):
+    if seconds >= SLOW_S:
+        test = os.environ.get("PYTEST_CURRENT_TEST", "?").rsplit(" ", 1)[0]
+        _slow.append("%6.1f s  %s: %s%s" % (seconds, test, what,
+                                             ("\n" + detail.rstrip()) if detail else ""))
 
 
 def pytest_runtest_logreport(report):
@@ -172,3 +187,7 @@ def pytest_terminal_summary(terminalreporter):
     for mod, s in sorted(_module_seconds.items(), key=lambda x: -x[1]):
         tr.write_line("%8.1f s  %s" % (s, mod))
     tr.write_line("%8.1f s  total" % sum(_module_seconds.values()))
+    if _slow:
+        tr.section("waits and bring-ups over %d s" % SLOW_S)
+        for line in _slow:
+            tr.write_line(line)
