@@ -29,13 +29,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define N_PEER_COUNTERS 5	/* peer_counters[] */
+
 struct speer {
 	char *name;
 	struct bgp_session *s;
 	bool seen;
 	struct metric *m_up, *m_prefixes;
-	struct metric *m_count[5];	/* peer_counters */
-	uint64_t counted[5];
+	struct metric *m_count[N_PEER_COUNTERS];
+	uint64_t counted[N_PEER_COUNTERS];
 };
 
 struct bgpspeaker {
@@ -71,8 +73,8 @@ static const struct {
 	{ "ferry_bgp_collisions_total", "BGP connection collisions resolved (RFC 4271 6.8)",
 	  INFO_OFF(collisions) },
 };
-_Static_assert(sizeof(peer_counters) / sizeof(peer_counters[0]) ==
-	       sizeof(((struct speer *)0)->m_count) / sizeof(struct metric *), "one metric per counter");
+_Static_assert(sizeof(peer_counters) / sizeof(peer_counters[0]) == N_PEER_COUNTERS,
+	       "N_PEER_COUNTERS counts peer_counters[]");
 
 static void peer_metrics(struct bgpspeaker *b, struct speer *p)
 {
@@ -86,13 +88,13 @@ static void peer_metrics(struct bgpspeaker *b, struct speer *p)
 					"BGP session state (1 is up, 0 is down)");
 		p->m_prefixes = metrics_gauge(b->env.metrics, "metallb_bgp_announced_prefixes_total",
 					      labels, "Number of prefixes currently being advertised on the BGP session");
-		for (size_t k = 0; k < sizeof(peer_counters) / sizeof(peer_counters[0]); k++)
+		for (size_t k = 0; k < N_PEER_COUNTERS; k++)
 			p->m_count[k] = metrics_counter(b->env.metrics, peer_counters[k].name, labels,
 							peer_counters[k].help);
 	}
 	metric_set(p->m_up, i.state == BGP_ST_ESTABLISHED);
 	metric_set(p->m_prefixes, (double)i.prefixes);
-	for (size_t k = 0; k < sizeof(peer_counters) / sizeof(peer_counters[0]); k++) {
+	for (size_t k = 0; k < N_PEER_COUNTERS; k++) {
 		uint64_t v;
 
 		memcpy(&v, (const char *)&i + peer_counters[k].off, sizeof(v));
@@ -124,7 +126,7 @@ static void peer_free(struct bgpspeaker *b, struct speer *p, bool graceful)
 	if (b->env.metrics) {
 		metrics_remove(b->env.metrics, p->m_up);
 		metrics_remove(b->env.metrics, p->m_prefixes);
-		for (size_t k = 0; k < sizeof(peer_counters) / sizeof(peer_counters[0]); k++)
+		for (size_t k = 0; k < N_PEER_COUNTERS; k++)
 			metrics_remove(b->env.metrics, p->m_count[k]);
 	}
 	free(p->name);
